@@ -1,0 +1,86 @@
+"""Distribution tails and masked reductions shared by every estimator (JAX, jit/vmap-safe).
+
+All functions work elementwise or over the last axis with a boolean ``mask``; masked-out
+entries never contribute, so padded slots cannot change a result.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.scipy import special
+from jax.scipy.stats import chi2, norm
+
+MAD_CONSTANT = 1.4826  # R's stats::mad default (consistency for the normal)
+
+
+def norm_pval(z):
+    """Two-sided normal p-value, ``2 * Phi(-|z|)`` (R: ``2 * pnorm(-abs(z))``)."""
+    return 2.0 * norm.sf(jnp.abs(z))
+
+
+def t_pval(t, df):
+    """Two-sided Student-t p-value, ``2 * pt(-|t|, df)``.
+
+    Uses ``P(|T| > t) = I_{df/(df+t^2)}(df/2, 1/2)`` (regularised incomplete beta), which
+    keeps relative precision far into the tail. NaN where ``df <= 0``.
+    """
+    df = jnp.asarray(df, dtype=jnp.result_type(t, float))
+    safe_df = jnp.where(df > 0, df, 1.0)
+    x = safe_df / (safe_df + t * t)
+    p = special.betainc(0.5 * safe_df, 0.5, x)
+    return jnp.where(df > 0, p, jnp.nan)
+
+
+def chi2_sf(q, df):
+    """Upper tail of the chi-square distribution (R: ``pchisq(q, df, lower.tail = FALSE)``)."""
+    df = jnp.asarray(df, dtype=jnp.result_type(q, float))
+    safe_df = jnp.where(df > 0, df, 1.0)
+    return jnp.where(df > 0, chi2.sf(q, safe_df), jnp.nan)
+
+
+def binom_test_pval(x, n):
+    """Two-sided exact binomial test of ``x`` successes in ``n`` trials against p = 1/2
+    (R: ``binom.test(x, n, 0.5)$p.value``). By symmetry it is
+    ``min(1, 2 * P(X <= min(x, n - x)))``, with the CDF from the incomplete beta
+    ``P(X <= k) = I_{1/2}(n - k, k + 1)``.
+    """
+    x = jnp.asarray(x, dtype=float)
+    n = jnp.asarray(n, dtype=float)
+    k = jnp.minimum(x, n - x)
+    cdf = jnp.where(k >= n, 1.0, special.betainc(jnp.maximum(n - k, 1e-300), k + 1.0, 0.5))
+    return jnp.minimum(1.0, 2.0 * cdf)
+
+
+def masked_sum(x, mask, axis=-1):
+    """Sum over ``axis`` of the entries where ``mask`` is True."""
+    return jnp.sum(jnp.where(mask, x, 0.0), axis=axis)
+
+
+def masked_mean(x, mask, axis=-1):
+    """Mean of the masked entries (NaN when there are none)."""
+    n = jnp.sum(mask, axis=axis)
+    return masked_sum(x, mask, axis) / jnp.where(n > 0, n, jnp.nan)
+
+
+def masked_sd(x, mask, axis=-1):
+    """Sample standard deviation with denominator n − 1 (R: ``sd``)."""
+    n = jnp.sum(mask, axis=axis)
+    mu = masked_mean(x, mask, axis)
+    dev = jnp.where(mask, x - jnp.expand_dims(mu, axis), 0.0)
+    return jnp.sqrt(jnp.sum(dev * dev, axis=axis) / jnp.where(n > 1, n - 1, jnp.nan))
+
+
+def masked_median(x, mask):
+    """Median of the masked entries of a 1-D array (R: ``median``, mean of the two middle
+    values for even counts). Masked entries are sorted to the end as +inf."""
+    n = jnp.sum(mask)
+    s = jnp.sort(jnp.where(mask, x, jnp.inf))
+    lo = jnp.clip((n - 1) // 2, 0, x.shape[-1] - 1)
+    hi = jnp.clip(n // 2, 0, x.shape[-1] - 1)
+    return jnp.where(n > 0, 0.5 * (s[lo] + s[hi]), jnp.nan)
+
+
+def masked_mad(x, mask):
+    """Median absolute deviation scaled by 1.4826 (R: ``mad`` with its defaults), 1-D."""
+    centre = masked_median(x, mask)
+    return MAD_CONSTANT * masked_median(jnp.abs(x - centre), mask)

@@ -1,0 +1,23 @@
+"""Test configuration: JAX on the CPU in float64; paths to the shared ground truth."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from pathlib import Path  # noqa: E402
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the project root (fails loudly when absent)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"ground-truth folder {SHARED_DATA} not found; tests need ../shared beside the project")
+    return SHARED_DATA
