@@ -1,0 +1,274 @@
+"""LD clumping against a local PLINK panel, reproducing plink 1.9 ``--clump`` index SNPs exactly.
+
+The procedure (plink-ng 1.9 ``plink_ld.c: clump_reports``; documented with its traps in
+``shared/data/ldref/README.md``):
+
+1. Variants whose ID is not in the panel are skipped (plink warns for those with p ≤ p1); a SNP
+   listed twice uses its smallest p.
+2. Index candidates are the variants with p ≤ p1 (inclusive), visited by ascending p, ties by
+   panel (.bim) order.
+3. Greedy: a candidate not yet in a clump becomes an index SNP; every other variant not yet
+   in a clump, on the same chromosome and strictly closer than ``kb`` kilobases, whose EM
+   haplotype r² with the index is **strictly** greater than ``r2`` joins its clump and can no
+   longer become an index. r² is the founders-only maximum-likelihood haplotype r²
+   (:mod:`mrjax.ld.haplotype`); pairs with a monomorphic variant never clump.
+
+Variants with p > p1 can join clumps in plink but never change which variants are index SNPs,
+so only the candidates take part in the r² work. The r² of an index against its window is one
+batch: a matrix product of genotype-indicator matrices gives all 3×3 tables at once, then the
+vectorised EM.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from mrjax import audit
+from mrjax.ld.haplotype import ld_from_counts
+from mrjax.ld.panel import LDPanel, clump_radius_bp, indicators
+
+STEP = "clump"
+_P_COLUMNS = ("pval", "pval.exposure", "P", "p")
+_TRAIT_COLUMNS = ("trait", "id.exposure", "exposure")
+_SINGLE_TRAIT = "all"
+_ONEHOT_BUDGET = 256 * 2**20  # bytes of cached indicator matrices per chromosome
+
+
+class NoIndexSNPWarning(UserWarning):
+    """A trait has no variant left after clumping (every variant was dropped, with a reason)."""
+
+
+def clump(
+    gwas: pd.DataFrame,
+    ld_ref,
+    r2: float = 0.001,
+    kb: float = 10_000,
+    p1: float = 1e-5,
+    p2: float = 1.0,
+    keep_missing: bool = False,
+    *,
+    trait_column: str | None = None,
+) -> pd.DataFrame:
+    """Index SNPs of plink 1.9 ``--clump`` for one or many traits, with the audit of every drop.
+
+    Reproduces ``plink1.9 --bfile REF --clump F --clump-p1 p1 --clump-p2 p2 --clump-r2 r2
+    --clump-kb kb`` (as TwoSampleMR ``clump_data()`` / ieugwasr ``ld_clump_local()`` run it),
+    see the module docstring for the rules.
+
+    Args:
+        gwas: table with ``SNP`` and a p-value column (``pval``, ``pval.exposure``, ``P`` or
+            ``p``); chromosome and position come from the panel. With a ``trait`` column (or
+            ``id.exposure`` / ``exposure``; or name one in ``trait_column``) each trait is
+            clumped separately against the same panel.
+        ld_ref: an :class:`LDPanel` or the path prefix of a .bed/.bim/.fam panel.
+        r2: r² threshold (a variant joins a clump when r² > r2).
+        kb: window radius in kilobases.
+        p1: p-value threshold for index SNPs (p ≤ p1).
+        p2: accepted for plink compatibility; it only affects plink's report columns, never
+            the index SNPs.
+        keep_missing: keep variants absent from the panel (with p ≤ p1) instead of dropping
+            them; they cannot be clumped and appear in p order among the index SNPs.
+
+    Returns:
+        The rows of ``gwas`` that are index SNPs (original index labels kept), per trait in
+        plink's order (ascending p, ties by panel order), traits in order of first
+        appearance. ``attrs["audit"]`` lists every other input row with its reason:
+        "bad value" (p missing or outside [0, 1]), "not significant" (p > p1),
+        "not in panel", "duplicate" (SNP listed again with a larger p) or "clumped"
+        (detail "clumped by rsX"); ``attrs["audit_counts"]`` balances per trait. A trait left
+        with no index SNP raises a :class:`NoIndexSNPWarning` naming the reasons.
+    """
+    _check_parameters(r2, kb, p1, p2)
+    if not isinstance(gwas, pd.DataFrame):
+        raise ValueError(f"clump: gwas must be a pandas DataFrame, got {type(gwas).__name__}")
+    if len(gwas) == 0:
+        raise ValueError("clump: the input table has no rows")
+    if "SNP" not in gwas.columns:
+        raise ValueError(f"clump: required column 'SNP' missing (columns: {list(gwas.columns)})")
+    p_column = next((c for c in _P_COLUMNS if c in gwas.columns), None)
+    if p_column is None:
+        raise ValueError(f"clump: no p-value column (one of {list(_P_COLUMNS)}) in {list(gwas.columns)}")
+    if trait_column is None:
+        trait_column = next((c for c in _TRAIT_COLUMNS if c in gwas.columns), None)
+    elif trait_column not in gwas.columns:
+        raise ValueError(f"clump: trait column {trait_column!r} not in {list(gwas.columns)}")
+    panel = ld_ref if isinstance(ld_ref, LDPanel) else LDPanel.load(ld_ref)
+
+    pval = _numeric_p(gwas[p_column], p_column)
+    snps = gwas["SNP"].to_numpy(dtype=object)
+    if pd.isna(snps).any():
+        bad = np.flatnonzero(pd.isna(snps))
+        raise ValueError(f"clump: column 'SNP' has missing IDs at rows {bad[:10].tolist()}")
+    rows = panel.locate(snps)
+    if trait_column is None:
+        labels = np.array([_SINGLE_TRAIT], dtype=object)
+        codes = np.zeros(len(gwas), dtype=np.int64)
+    else:
+        codes, labels = pd.factorize(gwas[trait_column], sort=False, use_na_sentinel=True)
+        if (codes < 0).any():
+            bad = np.flatnonzero(codes < 0)
+            raise ValueError(f"clump: column {trait_column!r} is missing at rows {bad[:10].tolist()}")
+        labels = np.asarray(labels, dtype=object)
+
+    radius = clump_radius_bp(kb)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    kept_positions, dropped = [], []
+    for k, label in enumerate(labels):
+        members = order[bounds[k] : bounds[k + 1]]
+        kept, drops = _clump_trait(panel, members, pval[members], rows[members], r2, radius, p1, keep_missing)
+        kept_positions.append(kept)
+        dropped.extend((label, positions, reason, details) for positions, reason, details in drops if len(positions))
+        if len(kept) == 0:
+            reasons = {reason: len(positions) for positions, reason, _ in drops if len(positions)}
+            warnings.warn(
+                f"clump: trait {label!r}: no index SNP left out of {len(members)} variant(s) "
+                f"(reasons: {reasons}); the result has no instruments for this trait",
+                NoIndexSNPWarning,
+                stacklevel=2,
+            )
+
+    out = gwas.iloc[np.concatenate(kept_positions)] if kept_positions else gwas.iloc[:0]
+    out = out.copy()
+    dropped_frame = _audit_frame(dropped, snps)
+    n_in = pd.Series(np.bincount(codes, minlength=len(labels)), index=pd.Index(labels, dtype=object))
+    if trait_column is None:
+        return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,))
+    return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,), trait_column=trait_column)
+
+
+def _check_parameters(r2, kb, p1, p2):
+    if not (0.0 <= r2 < 1.0):
+        raise ValueError(f"clump: r2 must be in [0, 1), got {r2}")
+    if not (kb > 0):
+        raise ValueError(f"clump: kb must be positive, got {kb}")
+    if not (0.0 < p1 <= 1.0):
+        raise ValueError(f"clump: p1 must be in (0, 1], got {p1}")
+    if not (0.0 < p2 <= 1.0):
+        raise ValueError(f"clump: p2 must be in (0, 1], got {p2}")
+
+
+def _numeric_p(column: pd.Series, name: str) -> np.ndarray:
+    """The p-values as float64; non-numeric text is an error naming the rows (NaN stays NaN)."""
+    values = pd.to_numeric(column, errors="coerce")
+    text = values.isna() & column.notna()
+    if text.any():
+        bad = np.flatnonzero(text.to_numpy())
+        raise ValueError(
+            f"clump: column {name!r} has non-numeric values at rows {bad[:10].tolist()} "
+            f"(e.g. {column.iloc[bad[0]]!r})"
+        )
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _clump_trait(panel, members, p, rows, r2, radius, p1, keep_missing):
+    """Clump one trait. ``members``: positions in the input table. Returns (kept positions in
+    output order, drops) with drops a list of (positions, reason, details or None) chunks."""
+    drops = []
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        drops.append((members[bad], "bad value", [f"p-value {v!r} is not a probability" for v in p[bad]]))
+    not_sig = ~bad & (p > p1)
+    drops.append((members[not_sig], "not significant", None))
+    significant = ~bad & ~not_sig
+    absent = significant & (rows < 0)
+    if not keep_missing:
+        drops.append((members[absent], "not in panel", None))
+        candidates = np.flatnonzero(significant & (rows >= 0))
+    else:
+        candidates = np.flatnonzero(significant)
+
+    # A SNP listed twice competes with its smallest p (first row among equal p).
+    if len(candidates):
+        snp_key = np.where(rows[candidates] >= 0, rows[candidates], -1 - candidates)  # absent: unique key
+        by_snp = np.lexsort((candidates, p[candidates], snp_key))
+        sorted_key = snp_key[by_snp]
+        repeat = np.r_[False, sorted_key[1:] == sorted_key[:-1]]
+        if repeat.any():
+            again = candidates[by_snp[repeat]]
+            drops.append((members[again], "duplicate", [f"listed again with a smaller p (p = {v!r} here)" for v in p[again]]))
+        candidates = np.sort(candidates[by_snp[~repeat]])
+
+    in_panel = candidates[rows[candidates] >= 0]
+    index_local, clumped_by = _greedy(panel, rows[in_panel], p[in_panel], r2, radius)
+    absorbed = np.flatnonzero(clumped_by >= 0)
+    if len(absorbed):
+        leaders = panel.snp[rows[in_panel[clumped_by[absorbed]]]]
+        drops.append((members[in_panel[absorbed]], "clumped", [f"clumped by {s}" for s in leaders]))
+
+    kept = in_panel[index_local]
+    if keep_missing:
+        kept = np.concatenate([kept, candidates[rows[candidates] < 0]])
+        tie = np.where(rows[kept] >= 0, rows[kept], len(panel) + kept)
+        kept = kept[np.lexsort((tie, p[kept]))]
+    return members[kept], drops
+
+
+def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
+    """plink's greedy pass over candidates (panel ``rows``, p-values ``p``).
+
+    Returns (index SNPs as positions into ``rows`` in plink order, clumped_by) where
+    clumped_by[j] is the position of the index that absorbed candidate j (−1 if none).
+    Chromosomes are independent (clumps never cross them), so each is processed alone and
+    the index lists are merged by (p, panel row).
+    """
+    clumped_by = np.full(len(rows), -1, dtype=np.int64)
+    index_all = []
+    chroms = panel.chrom[rows]
+    for chrom in pd.unique(chroms):
+        on_chrom = np.flatnonzero(chroms == chrom)
+        # Sort by position (ties by panel row) so a window is a contiguous slice.
+        on_chrom = on_chrom[np.lexsort((rows[on_chrom], panel.pos[rows[on_chrom]]))]
+        crow = rows[on_chrom]
+        pos = panel.pos[crow]
+        calls = panel.genotypes[crow]
+        m, n = calls.shape
+        onehot = indicators(calls) if m * 3 * n * 4 <= _ONEHOT_BUDGET else None
+        taken = np.zeros(m, dtype=bool)
+        for s in np.lexsort((crow, p[on_chrom])):
+            if taken[s]:
+                continue
+            taken[s] = True
+            index_all.append(on_chrom[s])
+            lo = np.searchsorted(pos, pos[s] - radius, side="left")
+            hi = np.searchsorted(pos, pos[s] + radius, side="right")
+            free = lo + np.flatnonzero(~taken[lo:hi])
+            if len(free) == 0:
+                continue
+            left = onehot[s] if onehot is not None else indicators(calls[s])
+            right = onehot[free] if onehot is not None else indicators(calls[free])
+            tables = (left @ right.reshape(-1, n).T).reshape(3, len(free), 3).transpose(1, 0, 2)
+            r2 = ld_from_counts(tables).r2
+            joins = free[r2 > r2_threshold]  # NaN (monomorphic) never joins
+            taken[joins] = True
+            clumped_by[on_chrom[joins]] = on_chrom[s]
+    index_all = np.asarray(index_all, dtype=np.int64)
+    index_all = index_all[np.lexsort((rows[index_all], p[index_all]))] if len(index_all) else index_all
+    return index_all, clumped_by
+
+
+def _audit_frame(dropped, snps) -> pd.DataFrame:
+    """One audit frame from (trait, positions, reason, details-or-None) chunks."""
+    if not dropped:
+        return pd.DataFrame(columns=audit.AUDIT_COLUMNS)
+    sizes = [len(positions) for _, positions, _, _ in dropped]
+    positions = np.concatenate([positions for _, positions, _, _ in dropped])
+    details = np.empty(len(positions), dtype=object)
+    start = 0
+    for size, (_, _, _, chunk) in zip(sizes, dropped):
+        if chunk is not None:
+            details[start : start + size] = chunk
+        start += size
+    frame = pd.DataFrame(
+        {
+            "step": STEP,
+            "trait": pd.Series(np.repeat(np.array([d[0] for d in dropped], dtype=object), sizes), dtype=object),
+            "SNP": pd.Series(snps[positions], dtype=object),
+            "reason": pd.Series(np.repeat(np.array([d[2] for d in dropped], dtype=object), sizes), dtype=object),
+            "detail": pd.Series(details, dtype=object),
+        }
+    )
+    return frame[audit.AUDIT_COLUMNS]

@@ -1,0 +1,258 @@
+"""Two-locus haplotype frequencies and LD (r², D, D') exactly as plink 1.9 computes them.
+
+plink 1.9 ``--clump`` and ``--r2 dprime`` do not use the genotype correlation. For a pair of
+variants they build the 3×3 table of genotype counts over the founders called at both, then
+estimate the four haplotype frequencies by maximum likelihood: every genotype except the
+double heterozygote (AaBb) is phased unambiguously, and the share of AB/ab among the double
+heterozygotes solves a cubic (Gaunt, Rodriguez & Day 2007, *BMC Bioinformatics* 8:428;
+plink-ng 1.9 ``plink_ld.c: em_phase_hethet()``, roots from ``plink_common.c:
+cubic_real_roots()``). From the frequencies
+
+    D  = f11 − pA·pB,      r² = D² / (pA(1−pA)·pB(1−pB)),
+
+with r² = 0 when |D| < 2⁻⁴⁴ or the denominator is below 2⁻⁴⁴, and no value at all (NaN here;
+"never clumped" in plink) when either variant is monomorphic among the jointly called people.
+
+Everything here is vectorised numpy over a batch of pairs: ``counts`` has shape ``[..., 3, 3]``
+with rows = genotype of the first variant and columns = genotype of the second, each ordered
+(homozygous allele-1, heterozygous, homozygous allele-2), allele 1 being the .bim A1 allele
+(plink's order in ``clump_reports``: ``vec_datamask`` classes 0, 2, 3 of the index variant
+against ``genovec_3freq`` of the window variant). The orientation only matters for plink's
+root-selection quirk (see :func:`em_haplotype_frequencies`), which is reproduced.
+
+numpy rather than JAX: the batches are one index variant against its window (tens to a few
+thousand pairs); at that size a jit dispatch costs more than the whole numpy evaluation, and
+the variable window lengths would force padding or retracing (measured in
+``benchmarks/bench_clump.py``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# plink_common.h: tolerances 2^-30, 2^-35, 2^-44 and the constant PI.
+EPSILON = 2.0**-30
+SMALLISH_EPSILON = 2.0**-35
+SMALL_EPSILON = 2.0**-44
+_PI = 3.1415926535897932
+
+
+class PairLD(NamedTuple):
+    """LD between pairs of variants (arrays of one shape; NaN where a variant is monomorphic).
+
+    ``r2``: plink's EM r²; ``d``: signed D = f11 − pA·pB for allele 1 (A1) of both variants,
+    so ``d > 0`` means the two A1 alleles travel together; ``dprime``: |D'| = |D|/Dmax;
+    ``freq_a``, ``freq_b``: A1 frequencies among the jointly called people; ``n``: number of
+    people called at both.
+    """
+
+    r2: np.ndarray
+    d: np.ndarray
+    dprime: np.ndarray
+    freq_a: np.ndarray
+    freq_b: np.ndarray
+    n: np.ndarray
+
+
+def cubic_real_roots(a, b, c):
+    """Real roots of x³ + a x² + b x + c, sorted, with plink's epsilon merging of close roots.
+
+    Vectorised transcription of plink 1.9 ``cubic_real_roots()`` (trigonometric solution for
+    three real roots, Cardano otherwise; roots closer than 2⁻³⁰ are merged). Returns
+    ``(roots [..., 3], count [...])``; entries at or beyond ``count`` are meaningless.
+    """
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a2 = a * a
+        qq = (a2 - 3 * b) * (1.0 / 9.0)
+        rr = (2 * a2 * a - 9 * a * b + 27 * c) * (1.0 / 54.0)
+        r2 = rr * rr
+        q3 = qq * qq * qq
+        adiv3 = a * (1.0 / 3.0)
+        three = r2 < q3
+
+        # Three real roots: trigonometric form, then sort and merge near-equal roots.
+        sq = np.sqrt(qq)
+        angle = np.arccos(rr / (qq * sq)) * (1.0 / 3.0)
+        sq = sq * -2
+        trig = np.stack(
+            [
+                sq * np.cos(angle) - adiv3,
+                sq * np.cos(angle + (2.0 * _PI / 3.0)) - adiv3,
+                sq * np.cos(angle - (2.0 * _PI / 3.0)) - adiv3,
+            ],
+            axis=-1,
+        )
+        trig = np.sort(trig, axis=-1)
+        s0, s1, s2 = trig[..., 0], trig[..., 1], trig[..., 2]
+        first_close = s1 - s0 < EPSILON
+        trig_roots = np.where(first_close[..., None], np.stack([s0, s2, s2], axis=-1), trig)
+        trig_count = np.where(first_close, np.where(s2 - s0 < EPSILON, 1, 2), np.where(s2 - s1 < EPSILON, 2, 3))
+
+        # One (or a double plus a single) real root: Cardano.
+        dxx = -np.power(np.abs(rr) + np.sqrt(r2 - q3), 1.0 / 3.0)
+        zero = dxx == 0.0
+        dxx = np.where(rr < 0.0, -dxx, dxx)
+        sqc = qq / dxx
+        root0 = dxx + sqc - adiv3
+        single = np.abs(dxx - sqc) >= EPSILON * 8
+        other = -dxx - adiv3
+        card_roots = np.where(
+            (dxx >= 0.0)[..., None],
+            np.stack([other, root0, root0], axis=-1),
+            np.stack([root0, other, other], axis=-1),
+        )
+        card_roots = np.where(single[..., None], np.stack([root0, root0, root0], axis=-1), card_roots)
+        card_count = np.where(single, 1, 2)
+        card_roots = np.where(zero[..., None], np.repeat((-adiv3)[..., None], 3, axis=-1), card_roots)
+        card_count = np.where(zero, 1, card_count)
+
+    roots = np.where(three[..., None], trig_roots, card_roots)
+    count = np.where(three, trig_count, card_count)
+    return roots, count
+
+
+def _log_likelihood(known, center, f, half_share, incr):
+    """plink ``calc_lnlike``: log-likelihood of the haplotype frequencies when ``incr`` of the
+    double-heterozygote share is phased as 11/22 (``known``/``f`` are ``[..., 4]``: 11, 12, 21, 22)."""
+    f11 = f[..., 0] + incr
+    f22 = f[..., 3] + incr
+    f12 = f[..., 1] + half_share - incr
+    f21 = f[..., 2] + half_share - incr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ll = center * np.log(f11 * f22 + f12 * f21)
+        for k, fk in enumerate((f11, f12, f21, f22)):
+            ll = ll + np.where(known[..., k] != 0.0, known[..., k] * np.log(fk), 0.0)
+    return ll
+
+
+def em_haplotype_frequencies(counts):
+    """ML two-locus haplotype frequency f11 from 3×3 genotype tables (plink ``em_phase_hethet``).
+
+    ``counts[..., i, j]``: people with genotype i at variant A and j at variant B (0 = two
+    copies of allele 1, 1 = heterozygous, 2 = two copies of allele 2). The unambiguous
+    haplotype counts are known11 = 2n00 + n01 + n10, known12 = 2n02 + n01 + n12,
+    known21 = 2n20 + n10 + n21, known22 = 2n22 + n12 + n21; the n11 double heterozygotes
+    contribute x to f11 and f22 and (h − x) to f12 and f21, h = n11 / (2N). The stationary
+    points in x are the roots of
+
+        x³ + ½(f11 + f22 − f12 − f21 − 3h) x² + ½(f11f22 + f12f21 + h(f12 + f21 − f11 − f22 + h)) x
+           − ½ h f11 f22 = 0
+
+    restricted to [0, h] (plink clamps roots within 2⁻³⁵ of the ends). Quirk kept on purpose:
+    with several admissible roots plink compares each with the *first* root's likelihood and
+    keeps the last one that beats it (it never updates the running best), which is not always
+    the global maximum. Without double heterozygotes f11 is the known share.
+
+    Returns ``(f11, p_a, p_b, ok)``: allele-1 frequencies of A and B, and ``ok`` False where
+    plink reports the pair as monomorphic (no value).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts
+    known = np.stack(
+        [
+            2 * n[..., 0, 0] + n[..., 0, 1] + n[..., 1, 0],
+            2 * n[..., 0, 2] + n[..., 0, 1] + n[..., 1, 2],
+            2 * n[..., 2, 0] + n[..., 1, 0] + n[..., 2, 1],
+            2 * n[..., 2, 2] + n[..., 1, 2] + n[..., 2, 1],
+        ],
+        axis=-1,
+    )
+    center = n[..., 1, 1]
+    twice_tot = known.sum(axis=-1) + 2 * center
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recip = 1.0 / twice_tot
+        f = known * recip[..., None]
+        half_share = center * recip
+    f11, f12, f21, f22 = f[..., 0], f[..., 1], f[..., 2], f[..., 3]
+    prod_1122 = f11 * f22
+    prod_1221 = f12 * f21
+    p_a = f11 + f12 + half_share
+    p_b = f11 + f21 + half_share
+
+    has_center = center > 0
+    has_prod = (prod_1122 != 0.0) | (prod_1221 != 0.0)
+
+    # Candidate increments for the double heterozygotes, case "cubic" (some product nonzero).
+    roots, count = cubic_real_roots(
+        0.5 * (f11 + f22 - f12 - f21 - 3 * half_share),
+        0.5 * (prod_1122 + prod_1221 + half_share * (f12 + f21 - f11 - f22 + half_share)),
+        -0.5 * half_share * prod_1122,
+    )
+    slots = np.arange(3)
+    end = count.copy()
+    for _ in range(3):  # drop roots above h (+eps) from the top
+        last = np.take_along_axis(roots, np.clip(end - 1, 0, 2)[..., None], axis=-1)[..., 0]
+        end = np.where((end > 0) & (last > half_share + SMALLISH_EPSILON), end - 1, end)
+    start = np.zeros_like(end)
+    for _ in range(3):  # drop roots below 0 (−eps) from the bottom
+        first = np.take_along_axis(roots, np.clip(start, 0, 2)[..., None], axis=-1)[..., 0]
+        start = np.where((start < end) & (first < -SMALLISH_EPSILON), start + 1, start)
+    lost = start == end  # a lost double root at a boundary: try both ends
+    clamped = roots.copy()
+    at_start = slots == start[..., None]
+    at_last = slots == (end - 1)[..., None]
+    clamped = np.where(at_start & (clamped < 0), 0.0, clamped)
+    clamped = np.where(at_last & (clamped > half_share[..., None]), half_share[..., None], clamped)
+    boundary = np.stack([np.zeros_like(half_share), half_share, half_share], axis=-1)
+    cubic_sols = np.where(lost[..., None], boundary, clamped)
+    cubic_start = np.where(lost, 0, start)
+    cubic_end = np.where(lost, 2, end)
+
+    # Case "no nonzero product": candidates 0, the midpoint and h (plink's 2017 fix).
+    xx = f11 + f22
+    xy = f12 + f21
+    interior = (xx + SMALLISH_EPSILON < half_share + xy) & (xy + SMALLISH_EPSILON < half_share + xx)
+    flat_sols = np.stack(
+        [np.zeros_like(half_share), np.where(interior, (half_share + xy - xx) * 0.5, half_share), half_share], axis=-1
+    )
+    flat_end = np.where(interior, 3, 2)
+
+    sols = np.where(has_prod[..., None], cubic_sols, flat_sols)
+    sol_start = np.where(has_prod, cubic_start, 0)
+    sol_end = np.where(has_prod, cubic_end, flat_end)
+
+    # Root selection with plink's quirk: compare against the first admissible root only.
+    best = np.take_along_axis(sols, np.clip(sol_start, 0, 2)[..., None], axis=-1)[..., 0]
+    first_ll = _log_likelihood(known, center, f, half_share, best)
+    for k in (1, 2):
+        idx = sol_start + k
+        active = idx < sol_end
+        cand = np.take_along_axis(sols, np.clip(idx, 0, 2)[..., None], axis=-1)[..., 0]
+        better = _log_likelihood(known, center, f, half_share, cand) > first_ll
+        best = np.where(active & better, cand, best)
+
+    freq11 = np.where(has_center, f11 + best, f11)
+    ok = np.isfinite(twice_tot) & (twice_tot > 0) & (has_center | has_prod)
+    return freq11, p_a, p_b, ok
+
+
+def ld_from_counts(counts) -> PairLD:
+    """r², signed D and |D'| from 3×3 genotype tables (see :func:`em_haplotype_frequencies`).
+
+    r² = D²/(pA(1−pA)pB(1−pB)) as in plink 1.9 ``clump_reports``/``--r2 dprime``, set to 0
+    when |D| < 2⁻⁴⁴ or the denominator < 2⁻⁴⁴; D' = D/Dmax with Dmax = min(pA(1−pB), (1−pA)pB)
+    for D > 0 and min(pA·pB, (1−pA)(1−pB)) for D < 0 (Lewontin 1964). NaN where ``ok`` is False.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    freq11, p_a, p_b, ok = em_haplotype_frequencies(counts)
+    expected = p_a * p_b
+    d = freq11 - expected
+    denom = expected * (1.0 - p_a) * (1.0 - p_b)
+    tiny = (np.abs(d) < SMALL_EPSILON) | (np.abs(denom) < SMALL_EPSILON)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(tiny, 0.0, d * d / denom)
+        dmax = np.where(d > 0, np.minimum(p_a * (1 - p_b), (1 - p_a) * p_b), np.minimum(p_a * p_b, (1 - p_a) * (1 - p_b)))
+        dprime = np.where(tiny, 0.0, np.abs(d) / dmax)
+    d = np.where(tiny, 0.0, d)
+    nan = np.nan
+    return PairLD(
+        r2=np.where(ok, r2, nan),
+        d=np.where(ok, d, nan),
+        dprime=np.where(ok, dprime, nan),
+        freq_a=np.where(ok, p_a, nan),
+        freq_b=np.where(ok, p_b, nan),
+        n=counts.sum(axis=(-2, -1)),
+    )

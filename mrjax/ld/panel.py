@@ -1,0 +1,175 @@
+"""A PLINK 1 binary reference panel (.bed/.bim/.fam) held in memory for LD look-ups.
+
+The genotypes are read once with the maintained ``bed-reader`` package (hard calls, A1 allele
+counts, missing calls kept as missing), restricted to founders as plink 1.9 does for LD, and
+stored variant-major as int8 so that one variant's calls are a contiguous row. Variants are
+addressed by their row in the .bim file ("panel order", which is also plink's tie-breaker).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bed_reader import open_bed
+
+from mrjax.ld.haplotype import PairLD, ld_from_counts
+
+MISSING = -127  # bed-reader's int8 missing value
+
+_COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
+
+
+def _prefix_of(path) -> Path:
+    path = Path(path)
+    if path.suffix in {".bed", ".bim", ".fam"}:
+        path = path.with_suffix("")
+    return path
+
+
+def clump_radius_bp(kb: float) -> int:
+    """plink 1.9's clump window: variants at most ``int(kb·1000·(1+2⁻⁴⁴) − 1)`` bp apart join,
+    i.e. strictly closer than ``kb`` kilobases (plink_ld.c ``clump_reports``)."""
+    return int(kb * 1000 * (1 + 2.0**-44) - 1)
+
+
+@dataclass(eq=False)
+class LDPanel:
+    """An in-memory PLINK reference panel (founders only).
+
+    Attributes: ``prefix``; per variant (panel order) ``snp``, ``chrom`` (labels as strings),
+    ``pos`` (bp), ``a1``, ``a2`` (.bim alleles 1 and 2); ``genotypes`` int8
+    ``[variants, founders]`` holding the number of A1 alleles (0, 1, 2) or −127 for a missing
+    call; ``people`` the founder IIDs.
+    """
+
+    prefix: Path
+    snp: np.ndarray
+    chrom: np.ndarray
+    pos: np.ndarray
+    a1: np.ndarray
+    a2: np.ndarray
+    genotypes: np.ndarray
+    people: np.ndarray
+    _lookup: pd.Index = field(repr=False, default=None)
+
+    @classmethod
+    def load(cls, prefix) -> "LDPanel":
+        """Read ``prefix.bed/.bim/.fam`` (``prefix`` may also name any of the three files).
+
+        Founders are the people whose father and mother are both 0 in the .fam (plink's
+        definition). Raises ``ValueError`` naming the file when one is missing or unreadable.
+        If an rsID occurs twice in the .bim, look-ups use its first row (with a warning).
+        """
+        prefix = _prefix_of(prefix)
+        for ext in (".bed", ".bim", ".fam"):
+            if not prefix.with_suffix(ext).is_file():
+                raise ValueError(f"LD panel: file {prefix.with_suffix(ext)} not found (expected {prefix}.bed/.bim/.fam)")
+        try:
+            bed = open_bed(prefix.with_suffix(".bed"), count_A1=True)
+            founders = np.flatnonzero((np.asarray(bed.father) == "0") & (np.asarray(bed.mother) == "0"))
+            if len(founders) == 0:
+                raise ValueError(f"LD panel {prefix}.fam: no founders (every person has a parent listed)")
+            calls = bed.read(index=np.s_[founders, :], dtype="int8", order="C")
+            panel = cls(
+                prefix=prefix,
+                snp=np.asarray(bed.sid, dtype=object),
+                chrom=np.asarray(bed.chromosome, dtype=object),
+                pos=np.asarray(bed.bp_position, dtype=np.int64),
+                a1=np.asarray(bed.allele_1, dtype=object),
+                a2=np.asarray(bed.allele_2, dtype=object),
+                genotypes=np.ascontiguousarray(calls.T),
+                people=np.asarray(bed.iid, dtype=object)[founders],
+            )
+        except ValueError:
+            raise
+        except Exception as err:  # bed-reader raises its own types for corrupt files
+            raise ValueError(f"LD panel {prefix}: could not read .bed/.bim/.fam ({type(err).__name__}: {err})") from err
+        return panel
+
+    def __post_init__(self):
+        lookup = pd.Index(self.snp)
+        if not lookup.is_unique:
+            dup = lookup[lookup.duplicated()].unique()
+            warnings.warn(
+                f"LD panel {self.prefix}: {len(dup)} rsID(s) occur more than once in the .bim "
+                f"(e.g. {', '.join(map(str, dup[:5]))}); look-ups use the first row",
+                stacklevel=3,
+            )
+            keep = ~lookup.duplicated()
+            self._first_rows = np.flatnonzero(keep)
+            lookup = lookup[keep]
+        else:
+            self._first_rows = None
+        self._lookup = lookup
+
+    def __len__(self) -> int:
+        return len(self.snp)
+
+    @property
+    def n_people(self) -> int:
+        return self.genotypes.shape[1]
+
+    def locate(self, snps) -> np.ndarray:
+        """Panel rows of the rsIDs ``snps`` (−1 for IDs absent from the panel)."""
+        rows = self._lookup.get_indexer(pd.Index(np.asarray(snps, dtype=object)))
+        if self._first_rows is not None:
+            rows = np.where(rows >= 0, self._first_rows[np.maximum(rows, 0)], -1)
+        return rows
+
+    def variants(self, rows=None) -> pd.DataFrame:
+        """The .bim view: ``SNP, chr, pos, a1, a2`` for ``rows`` (all when None)."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        return pd.DataFrame(
+            {"SNP": self.snp[rows], "chr": self.chrom[rows], "pos": self.pos[rows], "a1": self.a1[rows], "a2": self.a2[rows]}
+        )
+
+    def allele1_frequency(self, rows) -> np.ndarray:
+        """A1 frequency of each variant among its called founders."""
+        g = self.genotypes[np.asarray(rows)]
+        called = g != MISSING
+        return np.where(called, g, 0).sum(axis=-1) / (2.0 * called.sum(axis=-1))
+
+    def genotype_tables(self, row: int, others) -> np.ndarray:
+        """3×3 genotype tables of variant ``row`` against each of ``others`` (``[len(others), 3, 3]``).
+
+        Entry [k, i, j] counts founders called at both with genotype i at ``row`` and j at
+        ``others[k]`` (0 = A1/A1, 1 = A1/A2, 2 = A2/A2), the layout plink 1.9 builds for
+        ``--clump``: computed as one matrix product of 0/1 indicator matrices.
+        """
+        return genotype_tables(self.genotypes[row], self.genotypes[np.asarray(others)])
+
+    def ld(self, row: int, others) -> PairLD:
+        """plink 1.9 EM LD (r², signed D, |D'|) of variant ``row`` with each of ``others``."""
+        return ld_from_counts(self.genotype_tables(row, others))
+
+    def r2(self, row: int, others) -> np.ndarray:
+        """plink 1.9 ``--clump`` r² of variant ``row`` with each of ``others`` (NaN: monomorphic)."""
+        return self.ld(row, others).r2
+
+
+def indicators(genotypes: np.ndarray) -> np.ndarray:
+    """0/1 float32 indicators ``[..., 3, people]`` of A1/A1, A1/A2, A2/A2 (missing → all 0)."""
+    g = np.asarray(genotypes)
+    return np.stack([g == 2, g == 1, g == 0], axis=-2).astype(np.float32)
+
+
+def genotype_tables(index_calls: np.ndarray, other_calls: np.ndarray) -> np.ndarray:
+    """3×3 genotype tables of one variant (``[people]``) against many (``[m, people]``).
+
+    counts[k] = I(index) · I(other_k)ᵀ with I the ``[3, people]`` indicator matrix, so people
+    missing at either variant drop out. Float32 sums of 0/1 are exact below 2²⁴ people.
+    """
+    left = indicators(index_calls)  # [3, n]
+    right = indicators(other_calls)  # [m, 3, n]
+    m, _, n = right.shape
+    tables = left @ right.reshape(m * 3, n).T  # [3, 3m]
+    return tables.reshape(3, m, 3).transpose(1, 0, 2).astype(np.float64)
+
+
+def complement(allele: str) -> str | None:
+    """Watson–Crick complement of a single-base allele (None for anything else)."""
+    return _COMPLEMENT.get(str(allele).upper())
