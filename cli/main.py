@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 import mrjax
+from mrjax_cli.analyse import mr, presso
+from mrjax_cli.data import clump, harmonise
+from mrjax_cli.demo import demo
+from mrjax_cli.scan import scan
 
 app = typer.Typer(
     name="mrjax",
@@ -24,3 +28,27 @@ def main() -> None:
 def version() -> None:
     """Print the mrjax version."""
     typer.echo(mrjax.__version__)
+
+
+app.command()(scan)
+app.command()(demo)
+app.command()(mr)
+app.command()(presso)
+app.command()(clump)
+app.command()(harmonise)
+
+
+def _register_simulate() -> None:
+    """``mrjax simulate`` lives in ``cli/simulate.py`` (simulation studies), when installed."""
+    try:
+        from mrjax_cli import simulate as module
+    except ImportError:
+        return
+    command = getattr(module, "simulate", None)
+    if isinstance(getattr(module, "app", None), typer.Typer):
+        app.add_typer(module.app, name="simulate")
+    elif callable(command):
+        app.command(name="simulate")(command)
+
+
+_register_simulate()

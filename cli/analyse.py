@@ -1,0 +1,69 @@
+"""``mrjax mr`` and ``mrjax presso``: estimation on a harmonised table the user brings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mrjax_cli._common import Debug, Methods, NBoot, Precision, Seed, configure_jax, err_console, user_errors
+
+Table = Annotated[Path, typer.Argument(help="Harmonised table (CSV/TSV/parquet); TwoSampleMR's `dat` written with write.csv works as is.")]
+Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
+
+
+def mr(
+    table: Table,
+    out: Out,
+    method: Methods = None,
+    n_boot: NBoot = 1000,
+    seed: Seed = 0,
+    precision: Precision = 64,
+    debug: Debug = False,
+) -> None:
+    """MR estimates, heterogeneity, pleiotropy, leave-one-out and single-SNP tables."""
+    from mrjax.pipeline import analyse_harmonised, read_harmonised, write_tables
+
+    configure_jax(precision)
+    with user_errors(debug):
+        data = read_harmonised(table)
+        tables = analyse_harmonised(data, methods=method, n_boot=n_boot, seed=seed, precision=precision, source=str(table))
+        files = write_tables(tables, out)
+    n_traits = tables["results"][["exposure", "outcome"]].drop_duplicates().shape[0] if "results" in tables else 0
+    err_console.print(f"{n_traits} traits; wrote {len(files)} files to {out}")
+
+
+def presso(
+    table: Table,
+    out: Out,
+    draws: Annotated[int, typer.Option("--draws", help="Null draws per trait.")] = 10_000,
+    threshold: Annotated[float, typer.Option("--threshold", help="Global-test p below which the outlier test runs.")] = 0.05,
+    seed: Seed = 0,
+    precision: Precision = 64,
+    debug: Debug = False,
+) -> None:
+    """MR-PRESSO global, outlier and distortion tests for every trait of the table."""
+    from mrjax.pipeline import ScanError, read_harmonised, write_tables
+
+    configure_jax(precision)
+    with user_errors(debug):
+        if draws < 1:
+            raise ScanError(f"--draws must be positive, not {draws}", "e.g. --draws 10000")
+        data = read_harmonised(table)
+        _check(data, str(table))
+        from mrjax.presso import presso as run_presso
+
+        fit = run_presso(data, n_draws=draws, signif_threshold=threshold, seed=seed)
+        files = write_tables({"presso": fit.traits, "presso_instruments": fit.instruments}, out, parquet=())
+    err_console.print(f"{len(fit.traits)} traits; wrote {len(files)} files to {out}")
+
+
+def _check(data, source: str) -> None:
+    from mrjax.batch import from_frame
+    from mrjax.pipeline import ScanError
+
+    try:
+        from_frame(data, source=source)
+    except ValueError as error:
+        raise ScanError(str(error), "the table needs TwoSampleMR's columns (beta.exposure, se.exposure, beta.outcome, se.outcome, …)") from error

@@ -1,0 +1,843 @@
+"""The bi-directional MR scan: GWAS files in, a folder a paper can be written from out.
+
+One exposure–outcome *trait* goes through, in order (each step from its own module):
+
+    read (``mrjax.gwas``) → select (p) → clump against a PLINK panel (``mrjax.ld``; skipped
+    when the user says the instruments are already clumped) → strength filter (F) → outcome
+    lookup with LD proxies → harmonise (action 1/2/3) → estimate (``mrjax.api``: methods,
+    heterogeneity, pleiotropy, leave-one-out, single-SNP) → MR-PRESSO (``mrjax.presso``).
+
+With ``bidirectional`` the reverse direction runs too: instruments are selected and clumped
+once from the outcome GWAS and looked up in each exposure GWAS (outcome → exposure).
+The scan then assembles the results tables with odds ratios, BH-FDR and Bonferroni per
+direction and method (``mrjax.report.tables``), draws the figures, writes ``report.html``
+and ``manifest.json`` (``mrjax.outputs``).
+
+**Resumption.** Exposures are processed in chunks; every finished trait is written to
+``DIR/.checkpoints/<fingerprint>/`` atomically (temporary file, then rename). The fingerprint
+hashes every setting that changes a result plus the inputs' checksums, so a scan killed
+half-way and re-run with the same command reloads the finished traits and computes only the
+others. Each trait's random draws come from ``fold_in(key(seed), trait_uid)``
+(``mrjax.batch.trait_keys``), so the resumed outputs are identical to an uninterrupted run.
+
+This module holds no command-line code: ``mrjax_cli`` parses options into a
+:class:`ScanConfig` and calls :func:`run_scan` with a progress callback.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from mrjax.outputs import StageTimer
+
+FORWARD = "forward"
+REVERSE = "reverse"
+
+#: Environment variable read by :func:`run_scan`: raise :class:`ScanInterrupted` after this
+#: many traits have been checkpointed (how the resumption test kills a scan half-way).
+STOP_AFTER_ENV = "MRJAX_SCAN_STOP_AFTER"
+
+#: Per-trait tables a scan produces (names of the keys of :class:`ScanResult.tables`).
+TRAIT_TABLES = (
+    "instruments",
+    "results",
+    "heterogeneity",
+    "pleiotropy",
+    "leave_one_out",
+    "single_snp",
+    "presso",
+    "presso_instruments",
+    "audit",
+    "audit_counts",
+)
+
+Progress = Callable[[str, int, int], None]
+
+
+class ScanError(ValueError):
+    """A user mistake in a scan's inputs or settings (the CLI prints it as one sentence).
+
+    ``hint`` says what to do about it.
+    """
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+class ScanInterrupted(RuntimeError):
+    """Raised by the ``MRJAX_SCAN_STOP_AFTER`` hook once that many traits are checkpointed."""
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Every setting of a scan (the CLI's options map one to one onto these fields).
+
+    Inputs: ``exposures`` (files or glob patterns; one long table with a ``trait_column``
+    also works), ``outcome`` (one GWAS file), ``ld_ref`` (PLINK prefix; needed unless
+    ``already_clumped``), ``columns`` (explicit column mapping for the readers),
+    ``gwas_format`` (force a reader). Selection: ``p`` (instrument threshold, also plink's
+    ``p1``), ``clump_r2``, ``clump_kb``, ``clump_p2``, ``f_min`` (drop F below it),
+    ``proxies`` (None = on when a panel is given), ``proxy_r2``, ``action`` (harmonisation).
+    Estimation: ``methods`` (None = TwoSampleMR's default set), ``n_boot``, ``phi``,
+    ``penk``, ``presso_draws`` (0 turns MR-PRESSO off), ``presso_threshold``, ``seed``,
+    ``precision`` (64 or 32). Scan: ``bidirectional``, ``permutations`` (0 = none),
+    ``alpha`` and ``correction`` (which traits count as significant for the figures),
+    ``chunk_size`` (traits per checkpointed batch), ``figures``/``report`` (outputs).
+    """
+
+    exposures: tuple[str, ...]
+    outcome: str
+    out: str
+    ld_ref: str | None = None
+    already_clumped: bool = False
+    trait_column: str | None = None
+    outcome_name: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+    gwas_format: str | None = None
+    p: float = 1e-5
+    clump_r2: float = 0.001
+    clump_kb: float = 10_000
+    clump_p2: float = 1.0
+    f_min: float = 10.0
+    proxies: bool | None = None
+    proxy_r2: float = 0.8
+    action: int = 2
+    methods: tuple[str, ...] | None = None
+    n_boot: int = 1000
+    phi: float = 1.0
+    penk: float = 20.0
+    presso_draws: int = 10_000
+    presso_threshold: float = 0.05
+    seed: int = 0
+    precision: int = 64
+    bidirectional: bool = False
+    permutations: int = 0
+    alpha: float = 0.05
+    correction: str = "fdr"
+    chunk_size: int = 64
+    figures: bool = True
+    report: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
+        if self.methods is not None:
+            object.__setattr__(self, "methods", tuple(self.methods))
+        if isinstance(self.columns, dict):
+            object.__setattr__(self, "columns", tuple(sorted(self.columns.items())))
+
+    @property
+    def use_proxies(self) -> bool:
+        """Proxies are on when asked for, or by default whenever there is a panel."""
+        return bool(self.ld_ref) if self.proxies is None else self.proxies
+
+    @property
+    def dtype(self) -> str:
+        return "float64" if self.precision == 64 else "float32"
+
+    def validate(self) -> None:
+        """Raise :class:`ScanError` for missing inputs and conflicting settings."""
+        if not self.exposures:
+            raise ScanError("no exposure GWAS given", "pass --exposure FILE (or a glob such as 'gwas/*.tsv.gz')")
+        if not self.ld_ref and not self.already_clumped:
+            raise ScanError(
+                "clumping needs an LD reference panel",
+                "pass --ld-ref PLINK_PREFIX, or --already-clumped if the exposure files hold clumped instruments",
+            )
+        if self.ld_ref and self.already_clumped:
+            raise ScanError("--ld-ref and --already-clumped contradict each other", "give only one of them")
+        if self.proxies and not self.ld_ref:
+            raise ScanError("LD proxies need an LD reference panel", "pass --ld-ref PLINK_PREFIX or drop --proxies")
+        if self.ld_ref:
+            missing = [s for s in (".bed", ".bim", ".fam") if not Path(self.ld_ref + s).is_file()]
+            if missing:
+                raise ScanError(
+                    f"LD reference {self.ld_ref!r} is incomplete: {', '.join(self.ld_ref + s for s in missing)} not found",
+                    "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam",
+                )
+        if not Path(self.outcome).is_file():
+            raise ScanError(f"outcome file {self.outcome!r} not found", "check the path given to --outcome")
+        if self.precision not in (32, 64):
+            raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
+        if self.action not in (1, 2, 3):
+            raise ScanError(f"harmonisation action must be 1, 2 or 3, not {self.action}", "see TwoSampleMR::harmonise_data")
+        if not 0 < self.p <= 1:
+            raise ScanError(f"p threshold must be in (0, 1], not {self.p}", "e.g. --p 5e-8")
+        if not 0 < self.clump_r2 <= 1:
+            raise ScanError(f"clump r² must be in (0, 1], not {self.clump_r2}", "e.g. --clump-r2 0.001")
+        if not 0 < self.proxy_r2 <= 1:
+            raise ScanError(f"proxy r² must be in (0, 1], not {self.proxy_r2}", "e.g. --proxy-r2 0.8")
+        if self.n_boot < 1 or self.presso_draws < 0 or self.permutations < 0 or self.chunk_size < 1:
+            raise ScanError("n_boot and chunk size must be positive, draws and permutations non-negative", "check the numbers given")
+        if self.correction not in ("fdr", "bonferroni", "none"):
+            raise ScanError(f"unknown correction {self.correction!r}", "use fdr, bonferroni or none")
+        exposure_files(self.exposures)  # raises when a pattern matches nothing
+
+    def fingerprint(self, checksums: dict[str, str]) -> str:
+        """Hash of every result-changing setting and the inputs' contents (checkpoint key)."""
+        settings = {k: v for k, v in asdict(self).items() if k not in ("out", "figures", "report", "chunk_size")}
+        settings["exposures"] = sorted(checksums[f] for f in exposure_files(self.exposures))
+        settings["outcome"] = checksums[str(Path(self.outcome))]
+        if self.ld_ref:
+            settings["ld_ref"] = [checksums[self.ld_ref + s] for s in (".bed", ".bim", ".fam")]
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ScanResult:
+    """What :func:`run_scan` produced: the tables (``tables[name]`` DataFrames), the
+    significant traits, the output files, timings per stage (seconds) and the manifest."""
+
+    tables: dict[str, pd.DataFrame]
+    significant: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    resumed_traits: int = 0
+
+
+# --------------------------------------------------------------------------------------
+# inputs
+
+
+def exposure_files(patterns) -> list[str]:
+    """Expand files and glob patterns (sorted, duplicates removed, order of first mention).
+
+    Raises :class:`ScanError` naming a pattern that matches no file.
+    """
+    files: list[str] = []
+    for pattern in patterns:
+        pattern = str(pattern)
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise ScanError(f"exposure pattern {pattern!r} matches no file", "quote the glob and check the folder")
+        else:
+            if not Path(pattern).is_file():
+                raise ScanError(f"exposure file {pattern!r} not found", "check the path given to --exposure")
+            matches = [pattern]
+        files += [str(Path(m)) for m in matches if str(Path(m)) not in files]
+    return files
+
+
+def input_paths(config: ScanConfig) -> list[str]:
+    """Every input file of a scan: exposures, outcome and the panel's .bed/.bim/.fam."""
+    paths = exposure_files(config.exposures) + [str(Path(config.outcome))]
+    if config.ld_ref:
+        paths += [config.ld_ref + s for s in (".bed", ".bim", ".fam")]
+    return list(dict.fromkeys(paths))
+
+
+def input_checksums(config: ScanConfig) -> dict[str, str]:
+    """SHA-256 of every input file, keyed by path (the checkpoint fingerprint uses them)."""
+    from mrjax.outputs import sha256_file
+
+    return {p: sha256_file(p) for p in input_paths(config)}
+
+
+def _reader_columns(config: ScanConfig) -> dict | None:
+    mapping = dict(config.columns)
+    if config.trait_column:
+        mapping.setdefault("trait", config.trait_column)
+    return mapping or None
+
+
+def read_table(path: str, config: ScanConfig, *, trait: str | None = None, p_max: float | None = None) -> pd.DataFrame:
+    """Read one GWAS file into mrjax's normalised table (``mrjax.gwas.read_gwas``).
+
+    ``trait`` names a single-trait file (defaults to the file name without extensions);
+    a long table keeps its own trait column. Reader errors become :class:`ScanError`.
+    """
+    from mrjax.gwas import read_gwas
+
+    try:
+        table = read_gwas(path, format=config.gwas_format, columns=_reader_columns(config), p_max=p_max)
+    except FileNotFoundError as error:
+        raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
+    except (ValueError, KeyError) as error:
+        raise ScanError(f"cannot read {path!r}: {error}", "pass --format or --column NAME=COLUMN to map the columns") from error
+    if "trait" not in table.columns or table["trait"].isna().all() or (trait is not None and table["trait"].nunique() <= 1):
+        name = trait or trait_name_of(path)
+        table = table.assign(trait=name)
+        table.attrs = dict(table.attrs)
+    return table
+
+
+def trait_name_of(path: str | Path) -> str:
+    """A trait's name from its file name: ``gwas/ldl.tsv.gz`` → ``ldl``."""
+    name = Path(path).name
+    for suffix in (".gz", ".bgz", ".bz2", ".zst", ".tsv", ".txt", ".csv", ".vcf", ".parquet", ".h"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+@dataclass(frozen=True)
+class ExposureSource:
+    """Where one exposure trait's GWAS comes from: a file (``path``) holding only it, or a
+    long table shared with other traits (``shared`` key into the scan's table cache)."""
+
+    trait: str
+    path: str
+    long_table: bool
+
+
+def list_exposures(config: ScanConfig, cache: dict[str, pd.DataFrame]) -> list[ExposureSource]:
+    """The exposure traits of a scan in a stable order.
+
+    A file whose table has more than one value in its trait column is a long table: it is
+    read once (kept in ``cache``) and yields one source per trait.
+    """
+    sources: list[ExposureSource] = []
+    for path in exposure_files(config.exposures):
+        if config.trait_column or _looks_long(path):
+            table = read_table(path, config, p_max=None)
+            cache[path] = table
+            names = pd.unique(table["trait"].astype(str))
+            if len(names) > 1 or config.trait_column:
+                sources += [ExposureSource(str(n), path, True) for n in names]
+                continue
+            cache.pop(path)
+        sources.append(ExposureSource(trait_name_of(path), path, False))
+    seen: dict[str, str] = {}
+    for source in sources:
+        if source.trait in seen:
+            raise ScanError(
+                f"exposure {source.trait!r} appears twice ({seen[source.trait]} and {source.path})",
+                "give each exposure file a distinct name",
+            )
+        seen[source.trait] = source.path
+    return sources
+
+
+def _looks_long(path: str) -> bool:
+    """A parquet file with a trait/exposure column is read as a long multi-trait table."""
+    if not path.endswith(".parquet"):
+        return False
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    return bool(names & {"trait", "exposure", "phenotype"})
+
+
+# --------------------------------------------------------------------------------------
+# per-trait stages
+
+
+def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+    """Instruments of one or many traits: p < ``config.p``, clumped, F ≥ ``config.f_min``.
+
+    Uses ``mrjax.gwas.select_instruments``, ``mrjax.ld.clump`` (plink 1.9 ``--clump``
+    semantics; skipped when ``already_clumped``) and ``mrjax.gwas.filter_weak``; each step
+    appends its audit records to the table's ``attrs``.
+    """
+    from mrjax.gwas import filter_weak, select_instruments
+
+    with timings("select"):
+        instruments = select_instruments(gwas, p=config.p)
+    if panel is not None:
+        from mrjax.ld import clump
+
+        with timings("clump"):
+            instruments = clump(instruments, panel, r2=config.clump_r2, kb=config.clump_kb, p1=config.p, p2=config.clump_p2)
+    with timings("strength"):
+        instruments = filter_weak(instruments, f_min=config.f_min)
+    return instruments
+
+
+def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+    """Harmonise ``instruments`` against the ``outcome`` GWAS (TwoSampleMR
+    ``harmonise_data`` with ``config.action``), first substituting LD proxies for
+    instruments missing in the outcome when proxies are on."""
+    from mrjax.gwas import harmonise
+
+    if config.use_proxies and panel is not None:
+        from mrjax.ld import substitute_proxies
+
+        with timings("proxies"):
+            outcome = substitute_proxies(instruments, outcome, panel, r2_min=config.proxy_r2)
+    with timings("harmonise"):
+        return harmonise(instruments, outcome, action=config.action)
+
+
+def estimate_tables(harmonised: pd.DataFrame, config: ScanConfig, timings: StageTimer | None = None) -> dict[str, pd.DataFrame]:
+    """Every per-trait analysis of a harmonised table (one or many traits).
+
+    ``results`` (``mrjax.api.mr`` with the configured methods, ``n_boot``, ``seed``),
+    ``heterogeneity``, ``pleiotropy``, ``leave_one_out``, ``single_snp`` (TwoSampleMR's
+    ``mr_heterogeneity``, ``mr_pleiotropy_test``, ``mr_leaveoneout``, ``mr_singlesnp``)
+    and, unless ``presso_draws`` is 0, ``presso``/``presso_instruments``
+    (MRPRESSO::mr_presso with ``presso_draws`` null draws). Each trait's randomness
+    depends on the seed and the trait only, so any grouping of traits gives the same rows.
+    """
+    from mrjax import api
+
+    timings = timings or StageTimer()
+    usable = harmonised
+    if "mr_keep" in usable.columns:
+        usable = usable[usable["mr_keep"].astype(bool)]
+    tables: dict[str, pd.DataFrame] = {}
+    if len(usable) == 0:
+        return tables
+    with timings("estimate"):
+        tables["results"] = api.mr(
+            usable, list(config.methods) if config.methods else None, n_boot=config.n_boot, seed=config.seed,
+            phi=config.phi, penk=config.penk, dtype=config.dtype,
+        )
+        tables["heterogeneity"] = api.heterogeneity(usable)
+        tables["pleiotropy"] = api.pleiotropy(usable)
+        tables["leave_one_out"] = api.leave_one_out(usable)
+        tables["single_snp"] = api.single_snp(usable)
+    if config.presso_draws > 0:
+        from mrjax.presso import presso
+
+        with timings("presso"):
+            fit = presso(usable, n_draws=config.presso_draws, signif_threshold=config.presso_threshold, seed=config.seed)
+        tables["presso"] = fit.traits
+        tables["presso_instruments"] = fit.instruments
+    return tables
+
+
+# --------------------------------------------------------------------------------------
+# checkpoints
+
+
+class Checkpoints:
+    """Per-trait checkpoint files in ``DIR/.checkpoints/<fingerprint>/``.
+
+    Each finished trait is one pickle of its tables, written to a temporary file and then
+    renamed, so a killed scan leaves either the whole file or nothing.
+    """
+
+    def __init__(self, out: Path, fingerprint: str):
+        self.folder = Path(out) / ".checkpoints" / fingerprint
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.written = 0
+
+    def path(self, direction: str, trait: str) -> Path:
+        safe = hashlib.sha1(trait.encode()).hexdigest()[:10]
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in trait)[:60]
+        return self.folder / f"{direction}__{stem}__{safe}.pkl"
+
+    def load(self, direction: str, trait: str) -> dict[str, pd.DataFrame] | None:
+        path = self.path(direction, trait)
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame]) -> None:
+        path = self.path(direction, trait)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        self.written += 1
+        limit = os.environ.get(STOP_AFTER_ENV)
+        if limit and self.written >= int(limit):
+            raise ScanInterrupted(f"stopped after {self.written} checkpointed traits ({STOP_AFTER_ENV}={limit})")
+
+
+def _split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, audit: pd.DataFrame,
+                    counts: pd.DataFrame, key: str, names: list[str], direction: str) -> dict[str, dict[str, pd.DataFrame]]:
+    """Cut a chunk's tables into one dict of tables per trait; ``key`` is the column
+    (``exposure`` forward, ``outcome`` reverse) that names the scanned trait."""
+    per_trait: dict[str, dict[str, pd.DataFrame]] = {}
+    everything = dict(tables, instruments=harmonised)
+    for name in names:
+        parts = {}
+        for table_name, table in everything.items():
+            if table is None or key not in table.columns:
+                continue
+            part = table[table[key].astype(str) == name].reset_index(drop=True)
+            part.attrs = {}
+            parts[table_name] = part
+        parts["audit"] = _audit_rows(audit, name, direction)
+        parts["audit_counts"] = _audit_rows(counts, name, direction)
+        per_trait[name] = parts
+    return per_trait
+
+
+def _audit_rows(records: pd.DataFrame, name: str, direction: str) -> pd.DataFrame:
+    if records is None or len(records) == 0 or "trait" not in records.columns:
+        return pd.DataFrame()
+    trait = records["trait"].astype(str)
+    rows = records[(trait == name) | trait.str.contains(name, regex=False)].copy()
+    rows.insert(0, "direction", direction)
+    rows.attrs = {}
+    return rows.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# the scan
+
+
+def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+    """Run the whole scan described by ``config`` and write its outputs to ``config.out``.
+
+    Returns the tables (also written as TSV and parquet), the significant traits and the
+    manifest. ``progress(stage, done, total)`` is called as traits finish.
+    Raises :class:`ScanError` for user mistakes (missing files, no instruments left, …).
+    """
+    from mrjax.audit import audit_of, counts_of
+
+    config.validate()
+    progress = progress or (lambda stage, done, total: None)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings = StageTimer()
+
+    with timings("checksums"):
+        checksums = input_checksums(config)
+    checkpoints = Checkpoints(out, config.fingerprint(checksums))
+
+    panel = None
+    if config.ld_ref:
+        from mrjax.ld import LDPanel
+
+        with timings("load_panel"):
+            panel = LDPanel.load(config.ld_ref)
+
+    cache: dict[str, pd.DataFrame] = {}
+    with timings("read"):
+        sources = list_exposures(config, cache)
+    outcome_name = config.outcome_name or trait_name_of(config.outcome)
+    per_trait: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
+    todo = []
+    for source in sources:
+        done = {d: checkpoints.load(d, source.trait) for d in _directions(config)}
+        if all(v is not None for v in done.values()):
+            per_trait.update({(d, source.trait): v for d, v in done.items()})
+        else:
+            todo.append(source)
+    resumed = len(sources) - len(todo)
+    total = len(sources)
+    progress("estimate", resumed, total)
+
+    outcome = None
+    reverse_instruments = None
+    if todo:
+        with timings("read"):
+            outcome = read_table(config.outcome, config, trait=outcome_name)
+            outcome = outcome.assign(trait=outcome_name)
+        if config.bidirectional:
+            reverse_instruments = select_and_clump(outcome, config, panel, timings)
+
+    finished = resumed
+    for start in range(0, len(todo), config.chunk_size):
+        chunk = todo[start : start + config.chunk_size]
+        with timings("read"):
+            exposures = _read_chunk(chunk, config, cache, full=config.bidirectional)
+        names = [s.trait for s in chunk]
+        forward = select_and_clump(exposures, config, panel, timings)
+        harmonised = look_up(forward, outcome, config, panel, timings) if len(forward) else forward
+        tables = estimate_tables(harmonised, config, timings)
+        pieces = {FORWARD: _split_by_trait(tables, harmonised, audit_of(harmonised), counts_of(harmonised), "exposure", names, FORWARD)}
+        if config.bidirectional:
+            backward = look_up(reverse_instruments, exposures, config, panel, timings)
+            tables = estimate_tables(backward, config, timings)
+            pieces[REVERSE] = _split_by_trait(tables, backward, audit_of(backward), counts_of(backward), "outcome", names, REVERSE)
+        for name in names:
+            for direction, split in pieces.items():
+                per_trait[(direction, name)] = split[name]
+            for direction, split in pieces.items():
+                checkpoints.save(direction, name, split[name])
+            finished += 1
+            progress("estimate", finished, total)
+
+    tables = _concat(per_trait, sources, config)
+    if sum(len(t["instruments"]) if "instruments" in t else 0 for t in per_trait.values()) == 0:
+        raise ScanError(
+            f"no instruments left in any of the {total} exposures (p < {config.p:g}, F ≥ {config.f_min:g})",
+            "relax --p, check the exposure files, or look at audit.tsv",
+        )
+    with timings("tables"):
+        tables = assemble_tables(tables, config)
+    significant = significant_traits(tables["results"], config)
+    if config.permutations > 0:
+        with timings("permutations"):
+            tables["permutations"] = _permutations(tables, config)
+    result = ScanResult(tables=tables, significant=significant, timings=timings.seconds, resumed_traits=resumed)
+    write_outputs(result, config, timings)
+    return result
+
+
+def _directions(config: ScanConfig) -> tuple[str, ...]:
+    return (FORWARD, REVERSE) if config.bidirectional else (FORWARD,)
+
+
+def _read_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, *, full: bool) -> pd.DataFrame:
+    frames = []
+    for source in chunk:
+        if source.long_table:
+            table = cache[source.path]
+            part = table[table["trait"].astype(str) == source.trait].reset_index(drop=True)
+            part.attrs = {k: v for k, v in table.attrs.items()}
+            frames.append(part)
+        else:
+            frames.append(read_table(source.path, config, trait=source.trait, p_max=None if full or config.use_proxies else config.p))
+    if len(frames) == 1:
+        return frames[0]
+    joined = pd.concat(frames, ignore_index=True)
+    joined.attrs = _merge_attrs(frames)
+    return joined
+
+
+def _merge_attrs(frames: list[pd.DataFrame]) -> dict:
+    merged = {}
+    for key in ("audit", "audit_counts"):
+        parts = [f.attrs[key] for f in frames if key in f.attrs and len(f.attrs[key])]
+        if parts:
+            merged[key] = pd.concat(parts, ignore_index=True)
+    return merged
+
+
+def _concat(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) -> dict[str, pd.DataFrame]:
+    """Join the per-trait tables in exposure order (forward first, then reverse)."""
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TRAIT_TABLES:
+        frames = []
+        for direction in _directions(config):
+            for source in sources:
+                part = per_trait.get((direction, source.trait), {}).get(name)
+                if part is not None and len(part):
+                    if "direction" not in part.columns:
+                        part = part.assign(direction=direction)
+                    frames.append(part)
+        if frames:
+            table = pd.concat(frames, ignore_index=True)
+            table.insert(0, "direction", table.pop("direction"))
+            tables[name] = table
+        else:
+            tables[name] = pd.DataFrame(columns=["direction"])
+    return tables
+
+
+def assemble_tables(tables: dict[str, pd.DataFrame], config: ScanConfig) -> dict[str, pd.DataFrame]:
+    """The scan-level results table: odds ratios and, per direction and method, BH-FDR
+    q-values and Bonferroni p-values across traits (``mrjax.report.tables.scan_results``),
+    plus the ``findings`` table of the significant traits with their sensitivity analyses."""
+    from mrjax.report import tables as report_tables
+
+    out = dict(tables)
+    out["results"] = report_tables.scan_results(tables["results"])
+    out["findings"] = report_tables.findings_table(
+        out["results"], heterogeneity=_nonempty(tables, "heterogeneity"), pleiotropy=_nonempty(tables, "pleiotropy"),
+        presso=_nonempty(tables, "presso"), leave_one_out=_nonempty(tables, "leave_one_out"),
+        alpha=config.alpha, by=_significance_column(config),
+    )
+    return out
+
+
+def _nonempty(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    table = tables.get(name)
+    return table if table is not None and len(table) else None
+
+
+def _significance_column(config: ScanConfig) -> str:
+    return {"fdr": "qval_fdr", "bonferroni": "pval_bonferroni", "none": "pval"}[config.correction]
+
+
+def significant_traits(results: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
+    """IVW rows significant at ``config.alpha`` after ``config.correction`` (one per trait
+    and direction); these get the per-trait figures and the report's findings section."""
+    from mrjax.report import tables as report_tables
+
+    if len(results) == 0:
+        return results
+    return report_tables.significant(results, alpha=config.alpha, by=_significance_column(config))
+
+
+def _permutations(tables: dict[str, pd.DataFrame], config: ScanConfig) -> pd.DataFrame:
+    from mrjax import permutation
+
+    return permutation.permutation_test(tables["instruments"], n_permutations=config.permutations, seed=config.seed)
+
+
+#: Tables written as TSV (and ``results`` also as parquet), in this order.
+OUTPUT_TABLES = ("results", "findings", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
+                 "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations")
+
+
+def write_outputs(result: ScanResult, config: ScanConfig, timings: StageTimer) -> None:
+    """Write the tables (TSV; ``results`` also parquet), figures (PNG + SVG),
+    ``report.html`` and ``manifest.json`` atomically into ``config.out``."""
+    from mrjax import outputs
+
+    out = Path(config.out)
+    files: list[Path] = []
+    with timings("write"):
+        for name in OUTPUT_TABLES:
+            if name in result.tables:
+                formats = ("tsv", "parquet") if name == "results" else ("tsv",)
+                files += outputs.write_table(out, name, _writable(result.tables[name]), formats=formats)
+    figures: list[Path] = []
+    if config.figures:
+        from mrjax.report import plots
+
+        with timings("figures"):
+            figures = plots.scan_figures(result.tables, result.significant, out / "figures")
+        files += figures
+    if config.report:
+        from mrjax.report import html
+
+        with timings("report"):
+            files.append(html.write_report(result.tables, result.significant, figures, out / "report.html", settings=settings_of(config)))
+    result.timings = dict(timings.seconds)
+    result.manifest = outputs.build_manifest(
+        parameters=settings_of(config), seed=config.seed, inputs=input_paths(config),
+        timings=result.timings, outputs=files,
+    )
+    files.append(outputs.write_json(out / outputs.MANIFEST_NAME, result.manifest))
+    result.files = files
+
+
+def _writable(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding lists (e.g. PRESSO outlier sets) become ``;``-joined text."""
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object and table[column].map(lambda v: isinstance(v, (list, tuple))).any():
+            table[column] = table[column].map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+    return table
+
+
+def settings_of(config: ScanConfig) -> dict:
+    """The scan's settings as plain JSON-able values (for the manifest and the report)."""
+    settings = asdict(config)
+    settings["columns"] = dict(config.columns)
+    settings["proxies"] = config.use_proxies
+    settings["exposure_files"] = exposure_files(config.exposures)
+    return settings
+
+
+def replace_config(config: ScanConfig, **changes) -> ScanConfig:
+    """A copy of ``config`` with some fields changed (``dataclasses.replace``)."""
+    return replace(config, **changes)
+
+
+# --------------------------------------------------------------------------------------
+# single steps, for users who bring their own intermediate tables (``mrjax mr`` …)
+
+
+def read_harmonised(path: str | Path) -> pd.DataFrame:
+    """Read a harmonised table (CSV, TSV, gzip'd text or parquet), e.g. TwoSampleMR's ``dat``
+    written with ``write.csv``: R's unnamed row-name column is dropped, ``NA`` is missing.
+
+    Raises :class:`ScanError` for a missing, empty or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScanError(f"harmonised table {str(path)!r} not found", "check the path")
+    try:
+        if path.name.endswith(".parquet"):
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, sep=None, engine="python", na_values=["NA"], keep_default_na=True)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise ScanError(f"cannot read {str(path)!r} as a table: {error}", "give a CSV, TSV or parquet file") from error
+    first = table.columns[0] if len(table.columns) else None
+    if first is not None and (str(first) == "" or str(first).startswith("Unnamed: 0")):
+        table = table.drop(columns=first)
+    if len(table) == 0:
+        raise ScanError(f"harmonised table {str(path)!r} has no rows", "check that the file is the harmonised data")
+    return table
+
+
+def analyse_harmonised(
+    data: pd.DataFrame,
+    *,
+    methods=None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    precision: int = 64,
+    presso_draws: int = 0,
+    presso_threshold: float = 0.05,
+    source: str = "harmonised table",
+) -> dict[str, pd.DataFrame]:
+    """Every per-trait analysis of a harmonised table (see :func:`estimate_tables`) with the
+    ``results`` table completed by odds ratios, BH-FDR and Bonferroni across traits.
+
+    Bad input (missing column, non-numeric values, SE ≤ 0) raises :class:`ScanError`
+    naming ``source``, the column and the rows.
+    """
+    from mrjax.batch import from_frame
+    from mrjax.report import tables as report_tables
+
+    try:
+        from_frame(data, source=source)
+    except ValueError as error:
+        raise ScanError(str(error), "the table needs TwoSampleMR's columns (beta.exposure, se.exposure, beta.outcome, se.outcome, …)") from error
+    config = ScanConfig(
+        exposures=("-",), outcome="-", out="-", already_clumped=True, methods=tuple(methods) if methods else None,
+        n_boot=n_boot, seed=seed, precision=precision, presso_draws=presso_draws, presso_threshold=presso_threshold,
+    )
+    tables = estimate_tables(data, config)
+    if "results" in tables:
+        tables["results"] = report_tables.scan_results(tables["results"])
+    return tables
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: tuple[str, ...] = ("results",)) -> list[Path]:
+    """Write each table as ``out/<name>.tsv`` (and parquet for the names in ``parquet``),
+    atomically; returns the paths."""
+    from mrjax import outputs
+
+    files: list[Path] = []
+    for name, table in tables.items():
+        formats = ("tsv", "parquet") if name in parquet else ("tsv",)
+        files += outputs.write_table(Path(out), name, _writable(table), formats=formats)
+    return files
+
+
+def write_single_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write one table atomically; the format follows the suffix (``.parquet``, ``.csv``,
+    otherwise tab-separated). The audit records in ``table.attrs`` go to
+    ``<stem>.audit.tsv`` beside it when there are any."""
+    from mrjax import outputs
+    from mrjax.audit import audit_of
+
+    path = Path(path)
+    plain = _writable(table)
+    plain.attrs = {}
+    if path.name.endswith(".parquet"):
+        outputs.write_parquet(path, plain)
+    elif path.name.endswith(".csv"):
+        outputs.write_with(path, lambda tmp: plain.to_csv(tmp, index=False, na_rep="NA"))
+    else:
+        outputs.write_tsv(path, plain)
+    records = audit_of(table)
+    if len(records):
+        stem = path.name.split(".")[0]
+        outputs.write_tsv(path.with_name(f"{stem}.audit.tsv"), records)
+    return path
+
+
+def example_data_folder() -> Path:
+    """The example data bundled inside the package (``mrjax/example_data``)."""
+    return Path(__file__).resolve().parent / "example_data"
+
+
+def demo_config(out: str | Path = "mrjax_demo", **changes) -> ScanConfig:
+    """The settings of ``mrjax demo``: a bi-directional scan of the 10 bundled simulated
+    exposures against the bundled outcome, clumped against the bundled panel, with the
+    library defaults otherwise (``changes`` override any field)."""
+    folder = example_data_folder()
+    settings = dict(
+        exposures=(str(folder / "exposures.parquet"),), outcome=str(folder / "outcome.tsv.gz"), out=str(out),
+        ld_ref=str(folder / "demo_panel"), outcome_name="outcome", bidirectional=True,
+    )
+    settings.update(changes)
+    return ScanConfig(**settings)
