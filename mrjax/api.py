@@ -1,0 +1,312 @@
+"""Public functions returning pandas DataFrames in TwoSampleMR's shapes.
+
+``data`` is a harmonised table (TwoSampleMR ``dat`` or its snake_case twin) or a
+:class:`~mrjax.batch.TraitBatch`. Traits are (exposure, outcome) pairs; estimates for all
+traits of a padded bucket come from one jitted device call (``mrjax.engine``). Randomness: an
+int seed or a PRNG key; each trait's stream is ``fold_in(key, trait_uid)`` and each method's
+``fold_in(trait_key, method)``, so results never depend on batch composition or bucket width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, trait_keys
+from mrjax.diagnostics import i_squared, steiger
+from mrjax.engine import run_diagnostics, run_methods
+from mrjax.estimators.common import Params, Reason
+from mrjax.gwas.strength import strength_columns
+from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, resolve
+
+ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason")
+
+
+def as_batch(data) -> TraitBatch:
+    """A :class:`TraitBatch` from a harmonised DataFrame (validated) or a TraitBatch as is."""
+    if isinstance(data, TraitBatch):
+        return data
+    return from_frame(data)
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return dt
+
+
+def _trait_columns(batch: TraitBatch) -> list[str]:
+    return TRAIT_KEYS + [c for c in ID_KEYS if c in batch.traits.columns]
+
+
+def _reason_text(codes) -> np.ndarray:
+    return np.array([Reason.TEXT.get(int(c), f"code {int(c)}") for c in codes], dtype=object)
+
+
+def _scatter_traits(bucket: Bucket, values, out: np.ndarray) -> None:
+    """Copy per-row bucket values ``[rows, ...]`` into ``out[trait_index]`` (real rows only)."""
+    real = bucket.real
+    out[bucket.trait_index[real]] = np.asarray(values)[real]
+
+
+def _scatter_instruments(batch: TraitBatch, bucket: Bucket, values, out: np.ndarray) -> None:
+    """Copy per-slot bucket values ``[rows, width]`` into ``out`` aligned with
+    ``batch.instruments`` rows (the instruments of the bucket's traits only)."""
+    values = np.asarray(values)
+    row_of_trait = np.full(batch.n_traits, -1)
+    real = bucket.real
+    row_of_trait[bucket.trait_index[real]] = np.nonzero(real)[0]
+    rows = row_of_trait[batch.instruments["trait"].to_numpy()]
+    hit = rows >= 0
+    out[hit] = values[rows[hit], batch.instruments["slot"].to_numpy()[hit]]
+
+
+def _diagnostics(batch: TraitBatch, dtype=np.float64):
+    """Run the diagnostics kernel over every bucket; yields ``(bucket, Diagnostics)``."""
+    for bucket in batch.buckets(dtype=dtype):
+        yield bucket, run_diagnostics(bucket.instruments)
+
+
+def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64") -> pd.DataFrame:
+    """TwoSampleMR ``mr()``: every method for every trait.
+
+    Returns ``exposure, outcome, [id.exposure, id.outcome], method_id, method, nsnp, b, se,
+    pval, reason`` (``reason`` is "" when estimated), one row per trait and method, traits in
+    order of first appearance, methods in the order given (default: TwoSampleMR's default set
+    ``wald_ratio, egger_regression, weighted_median, ivw, simple_mode, weighted_mode``).
+
+    As in TwoSampleMR, the Wald ratio is left out for traits with more than one instrument
+    when more than one method is requested. A trait with too few instruments for a method gets
+    a NaN row with reason "too few instruments", never a missing row. ``seed`` is an int or a
+    PRNG key; ``dtype="float32"`` runs the estimators in single precision.
+    """
+    batch = as_batch(data)
+    methods = resolve(methods)
+    dt = _float_dtype(dtype)
+    params = Params(n_boot=int(n_boot), phi=float(phi), penk=float(penk))
+    n = batch.n_traits
+    cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
+    for bucket in batch.buckets(dtype=dt):
+        keys = trait_keys(seed, bucket.uids)
+        out = run_methods(bucket.instruments, keys, methods, params)
+        for m in methods:
+            for f in ESTIMATE_FIELDS:
+                _scatter_traits(bucket, getattr(out[m], f), cols[m][f])
+
+    trait_cols = _trait_columns(batch)
+    nsnp_trait = batch.traits["nsnp"].to_numpy()
+    frames = []
+    for order, m in enumerate(methods):
+        frame = batch.traits[trait_cols].copy()
+        frame["_trait"] = np.arange(n)
+        frame["_order"] = order
+        frame["method_id"] = m
+        frame["method"] = METHODS[m].label
+        frame["nsnp"] = cols[m]["nsnp"].astype(np.int64)
+        for f in ("b", "se", "pval"):
+            frame[f] = cols[m][f]
+        frame["reason"] = _reason_text(cols[m]["reason"])
+        if m == "wald_ratio" and len(methods) > 1:
+            frame = frame[nsnp_trait <= 1]
+        frames.append(frame)
+    res = pd.concat(frames, ignore_index=True).sort_values(["_trait", "_order"], kind="stable")
+    return res.drop(columns=["_trait", "_order"]).reset_index(drop=True)
+
+
+def heterogeneity(data, methods=None) -> pd.DataFrame:
+    """TwoSampleMR ``mr_heterogeneity``: ``exposure, outcome, [ids], method, Q, Q_df, Q_pval``
+    plus ``I2 = max(0, (Q - Q_df)/Q)`` (for MR Egger this is I² of Rücker's Q′) and ``reason``.
+
+    ``methods`` from ``two_sample_ml, egger_regression, ivw, ivw_radial, uwr``; default
+    ``egger_regression, ivw`` (TwoSampleMR's default). Traits with too few instruments get NaN.
+    """
+    batch = as_batch(data)
+    methods = resolve(methods, allowed=HETEROGENEITY_METHODS, default=DEFAULT_HETEROGENEITY)
+    n = batch.n_traits
+    got = {m: {f: np.full(n, np.nan) for f in ("q", "df", "pval")} for m in methods}
+    for bucket, diag in _diagnostics(batch):
+        for m in methods:
+            for f in ("q", "df", "pval"):
+                _scatter_traits(bucket, getattr(diag.heterogeneity[m], f), got[m][f])
+    trait_cols = _trait_columns(batch)
+    frames = []
+    for order, m in enumerate(methods):
+        frame = batch.traits[trait_cols].copy()
+        frame["_trait"] = np.arange(n)
+        frame["_order"] = order
+        frame["method"] = METHODS[m].label
+        frame["Q"] = got[m]["q"]
+        frame["Q_df"] = got[m]["df"].astype(np.int64)
+        frame["Q_pval"] = got[m]["pval"]
+        with np.errstate(all="ignore"):
+            frame["I2"] = np.asarray(i_squared(got[m]["q"], got[m]["df"]))
+        ok = np.isfinite(got[m]["q"])
+        frame["reason"] = np.where(ok, "", Reason.TEXT[Reason.TOO_FEW_SNPS])
+        frames.append(frame)
+    res = pd.concat(frames, ignore_index=True).sort_values(["_trait", "_order"], kind="stable")
+    return res.drop(columns=["_trait", "_order"]).reset_index(drop=True)
+
+
+def pleiotropy(data) -> pd.DataFrame:
+    """TwoSampleMR ``mr_pleiotropy_test``: the MR-Egger intercept per trait,
+    ``exposure, outcome, [ids], egger_intercept, se, pval`` (t with n − 2 df), plus ``i2gx``
+    (Bowden's I²_GX, the Egger NOME check) and ``reason`` (NaN below 3 instruments)."""
+    batch = as_batch(data)
+    n = batch.n_traits
+    got = {f: np.full(n, np.nan) for f in ("b_i", "se_i", "pval_i", "reason", "i2gx")}
+    for bucket, diag in _diagnostics(batch):
+        for f in ("b_i", "se_i", "pval_i", "reason"):
+            _scatter_traits(bucket, getattr(diag.egger, f), got[f])
+        _scatter_traits(bucket, diag.i2gx, got["i2gx"])
+    res = batch.traits[_trait_columns(batch)].copy()
+    res["egger_intercept"] = got["b_i"]
+    res["se"] = got["se_i"]
+    res["pval"] = got["pval_i"]
+    res["i2gx"] = got["i2gx"]
+    res["reason"] = _reason_text(got["reason"])
+    return res.reset_index(drop=True)
+
+
+def _per_snp_table(batch: TraitBatch, per_snp: dict, all_rows: list[tuple[str, dict]], show_snps) -> pd.DataFrame:
+    """Rows ``SNP, b, se, p`` per instrument (where ``show_snps[trait]``) then the ``All``
+    rows of each trait, traits in order."""
+    trait_cols = _trait_columns(batch)
+    inst = batch.instruments
+    trait_of = inst["trait"].to_numpy()
+    keep = show_snps[trait_of]
+    snp_rows = inst.loc[keep, trait_cols + ["SNP"]].copy()
+    snp_rows["_trait"] = trait_of[keep]
+    snp_rows["_order"] = inst["slot"].to_numpy()[keep]
+    for f in ("b", "se", "p"):
+        snp_rows[f] = per_snp[f][keep]
+    frames = [snp_rows]
+    width = int(inst["slot"].max()) + 1 if len(inst) else 0
+    for k, (label, values) in enumerate(all_rows):
+        frame = batch.traits[trait_cols].copy()
+        frame["SNP"] = label
+        frame["_trait"] = np.arange(batch.n_traits)
+        frame["_order"] = width + k
+        for f in ("b", "se", "p"):
+            frame[f] = values[f]
+        frames.append(frame)
+    res = pd.concat(frames, ignore_index=True).sort_values(["_trait", "_order"], kind="stable")
+    return res.drop(columns=["_trait", "_order"]).reset_index(drop=True)
+
+
+def leave_one_out(data) -> pd.DataFrame:
+    """TwoSampleMR ``mr_leaveoneout``: IVW (``mr_ivw``, max(1, σ) SE rule) leaving out each
+    instrument, then the ``All`` row; only the ``All`` row for traits with n <= 2. Columns
+    ``exposure, outcome, [ids], SNP, b, se, p``."""
+    batch = as_batch(data)
+    m = len(batch.instruments)
+    n = batch.n_traits
+    per = {f: np.full(m, np.nan) for f in ("b", "se", "p")}
+    full = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
+    for bucket, diag in _diagnostics(batch):
+        for f, src in (("b", "b"), ("se", "se"), ("p", "pval")):
+            _scatter_instruments(batch, bucket, getattr(diag.loo, src), per[f])
+            _scatter_traits(bucket, getattr(diag.ivw, src), full[f])
+    show = batch.traits["nsnp"].to_numpy() > 2
+    return _per_snp_table(batch, per, [("All", full)], show)
+
+
+def single_snp(data) -> pd.DataFrame:
+    """TwoSampleMR ``mr_singlesnp``: the Wald ratio of each instrument (``se = sy/|bx|``), then
+    ``All - Inverse variance weighted`` and ``All - MR Egger``. Columns ``exposure, outcome,
+    [ids], SNP, b, se, p``."""
+    batch = as_batch(data)
+    m = len(batch.instruments)
+    n = batch.n_traits
+    per = {f: np.full(m, np.nan) for f in ("b", "se", "p")}
+    ivw_all = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
+    egger_all = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
+    for bucket, diag in _diagnostics(batch):
+        for f, src in (("b", "b"), ("se", "se"), ("p", "pval")):
+            _scatter_instruments(batch, bucket, getattr(diag.single, src), per[f])
+            _scatter_traits(bucket, getattr(diag.ivw, src), ivw_all[f])
+            _scatter_traits(bucket, getattr(diag.egger, src), egger_all[f])
+    show = np.ones(n, dtype=bool)
+    rows = [("All - Inverse variance weighted", ivw_all), ("All - MR Egger", egger_all)]
+    return _per_snp_table(batch, per, rows, show)
+
+
+STEIGER_COLUMNS = ("pval.exposure", "pval.outcome", "samplesize.exposure", "samplesize.outcome")
+
+
+def directionality(data) -> pd.DataFrame:
+    """TwoSampleMR ``directionality_test`` (Steiger): ``exposure, outcome, [ids],
+    snp_r2.exposure, snp_r2.outcome, correct_causal_direction, steiger_pval``.
+
+    Uses ``r.exposure``/``r.outcome`` when given, else ``get_r_from_pn`` on the p-values and
+    sample sizes (both traits treated as quantitative, as TwoSampleMR does by default). Raises
+    ``ValueError`` naming the missing columns.
+    """
+    batch = as_batch(data)
+    inst = batch.instruments
+    have_r = all(c in inst.columns for c in ("r.exposure", "r.outcome"))
+    missing = [c for c in STEIGER_COLUMNS if c not in inst.columns]
+    if missing and not have_r:
+        raise ValueError(
+            f"directionality needs columns {', '.join(missing)} (or r.exposure and r.outcome); "
+            "they are missing from the input table"
+        )
+    rows = []
+    for trait, group in inst.groupby("trait", sort=True):
+        def col(name):
+            return group[name].to_numpy(dtype=float) if name in group.columns else np.full(len(group), np.nan)
+
+        s = steiger(
+            col("pval.exposure"),
+            col("pval.outcome"),
+            col("samplesize.exposure"),
+            col("samplesize.outcome"),
+            r_exp=col("r.exposure") if "r.exposure" in group.columns else None,
+            r_out=col("r.outcome") if "r.outcome" in group.columns else None,
+        )
+        rows.append((trait, s.r2_exposure, s.r2_outcome, s.correct_causal_direction, s.steiger_pval))
+    res = batch.traits[_trait_columns(batch)].copy()
+    stats = pd.DataFrame(
+        rows, columns=["_trait", "snp_r2.exposure", "snp_r2.outcome", "correct_causal_direction", "steiger_pval"]
+    ).set_index("_trait")
+    for c in stats.columns:
+        res[c] = stats[c].reindex(range(batch.n_traits)).to_numpy()
+    return res.reset_index(drop=True)
+
+
+def instrument_strength(data) -> pd.DataFrame:
+    """Per-instrument strength: ``exposure, outcome, [ids], SNP, r2, f_stat, f_stat_z2``
+    (``r2 = 2 EAF (1 - EAF) beta^2``, ``f_stat = r2 (N - 2)/(1 - r2)``, ``f_stat_z2 =
+    beta^2/se^2``; see ``mrjax.gwas.strength``) and the trait means ``mean_f_stat`` and
+    ``mean_f_stat_z2``. Without ``eaf.exposure`` or ``samplesize.exposure`` r2 and f_stat are NaN."""
+    batch = as_batch(data)
+    inst = batch.instruments
+    nan = np.full(len(inst), np.nan)
+    eaf = inst["eaf.exposure"].to_numpy(dtype=float) if "eaf.exposure" in inst.columns else nan
+    size = inst["samplesize.exposure"].to_numpy(dtype=float) if "samplesize.exposure" in inst.columns else nan
+    s = strength_columns(inst["beta.exposure"].to_numpy(), inst["se.exposure"].to_numpy(), eaf, size)
+    res = inst[_trait_columns(batch) + ["SNP"]].copy()
+    res["r2"] = s.r2
+    res["f_stat"] = s.f_stat
+    res["f_stat_z2"] = s.f_stat_z2
+    trait = inst["trait"].to_numpy()
+    res["mean_f_stat"] = res.groupby(trait)["f_stat"].transform("mean").to_numpy()
+    res["mean_f_stat_z2"] = res.groupby(trait)["f_stat_z2"].transform("mean").to_numpy()
+    return res.reset_index(drop=True)
+
+
+def odds_ratios(results: pd.DataFrame) -> pd.DataFrame:
+    """TwoSampleMR ``generate_odds_ratios``: adds ``lo_ci = b - 1.96 se``, ``up_ci = b + 1.96
+    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``."""
+    for col in ("b", "se"):
+        if col not in results.columns:
+            raise ValueError(f"odds_ratios needs a column {col!r} (a table from mrjax.mr)")
+    res = results.copy()
+    b = res["b"].to_numpy(dtype=float)
+    se = res["se"].to_numpy(dtype=float)
+    res["lo_ci"] = b - 1.96 * se
+    res["up_ci"] = b + 1.96 * se
+    res["or"] = np.exp(b)
+    res["or_lci95"] = np.exp(res["lo_ci"].to_numpy())
+    res["or_uci95"] = np.exp(res["up_ci"].to_numpy())
+    return res

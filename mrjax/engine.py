@@ -1,0 +1,94 @@
+"""The one jit/vmap boundary: every method for every trait of a bucket in one device call.
+
+Per-trait estimator functions (``fn(t, key, params) -> Estimate``) are vmapped over the trait
+axis and jitted once per (bucket shape, dtype, methods, n_boot). Each method draws from
+``fold_in(trait_key, method_salt(method_id))``, so adding or removing a method never changes
+another method's random numbers, and a trait's key depends only on the seed and the trait.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import jax
+import jax.numpy as jnp
+
+from mrjax import diagnostics
+from mrjax.batch import Instruments
+from mrjax.estimators.common import Estimate, Params
+from mrjax.methods import METHODS, resolve
+
+
+def method_salt(method_id: str) -> int:
+    """Stable 32-bit integer of a method id (CRC-32), folded into the trait key."""
+    return zlib.crc32(method_id.encode("utf-8"))
+
+
+def _as_batch(instruments: Instruments, keys: jax.Array | None):
+    """Lift a single trait (``[width]`` fields) to a batch of one."""
+    if instruments.bx.ndim == 1:
+        instruments = jax.tree_util.tree_map(lambda a: a[None], instruments)
+        if keys is not None and keys.ndim == 0:
+            keys = keys[None]
+        return instruments, keys, True
+    if instruments.bx.ndim != 2:
+        raise ValueError(f"instruments must be [traits, width] or [width]; got shape {instruments.bx.shape}")
+    return instruments, keys, False
+
+
+@functools.partial(jax.jit, static_argnames=("methods", "n_boot"))
+def _run(instruments, keys, phi, penk, *, methods, n_boot):
+    params = Params(n_boot=n_boot, phi=phi, penk=penk)
+    fns = {m: METHODS[m].fn for m in methods}
+    salts = {m: method_salt(m) for m in methods}
+
+    def one_trait(t, key):
+        return {m: fns[m](t, jax.random.fold_in(key, salts[m]), params) for m in methods}
+
+    return jax.vmap(one_trait)(instruments, keys)
+
+
+def run_methods(
+    instruments: Instruments,
+    keys: jax.Array,
+    methods: tuple[str, ...],
+    params: Params = Params(),
+) -> dict[str, Estimate]:
+    """Run ``methods`` on every trait of ``instruments`` in one jitted call.
+
+    ``instruments`` fields are ``[T, K]`` (or ``[K]`` for one trait), ``keys`` ``[T]`` per-trait
+    PRNG keys (``mrjax.batch.trait_keys``). Returns ``{method_id: Estimate}`` with ``[T]``
+    arrays (scalars for a single trait). The computation runs in the dtype of the instruments
+    (cast them with ``Instruments.astype(jnp.float32)`` for the float32 path).
+    """
+    methods = resolve(methods)
+    instruments, keys, single = _as_batch(instruments, keys)
+    if keys.shape[0] != instruments.bx.shape[0]:
+        raise ValueError(f"{keys.shape[0]} keys for {instruments.bx.shape[0]} traits; give one key per trait")
+    dtype = instruments.bx.dtype
+    out = _run(
+        instruments,
+        keys,
+        jnp.asarray(params.phi, dtype=dtype),
+        jnp.asarray(params.penk, dtype=dtype),
+        methods=methods,
+        n_boot=int(params.n_boot),
+    )
+    if single:
+        out = jax.tree_util.tree_map(lambda a: a[0], out)
+    return out
+
+
+_run_diagnostics = jax.jit(jax.vmap(diagnostics.trait_diagnostics))
+
+
+def run_diagnostics(instruments: Instruments) -> diagnostics.Diagnostics:
+    """Every per-trait diagnostic (heterogeneity of the five Q methods, Egger intercept,
+    I²_GX, leave-one-out, single-SNP) for ``[T, K]`` instruments in one jitted call; see
+    :class:`mrjax.diagnostics.Diagnostics` for the fields (``[T]`` or ``[T, K]``)."""
+    instruments, _, single = _as_batch(instruments, None)
+    out = _run_diagnostics(instruments)
+    if single:
+        out = jax.tree_util.tree_map(lambda a: a[0], out)
+    return out
