@@ -28,13 +28,12 @@ import pandas as pd
 
 from mrjax import audit
 from mrjax.ld.haplotype import ld_from_counts
-from mrjax.ld.panel import LDPanel, clump_radius_bp, indicators
+from mrjax.ld.panel import LDPanel, clump_radius_bp, tables_from_planes
 
 STEP = "clump"
 _P_COLUMNS = ("pval", "pval.exposure", "P", "p")
 _TRAIT_COLUMNS = ("trait", "id.exposure", "exposure")
 _SINGLE_TRAIT = "all"
-_ONEHOT_BUDGET = 256 * 2**20  # bytes of cached indicator matrices per chromosome
 
 
 class NoIndexSNPWarning(UserWarning):
@@ -224,10 +223,8 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
         on_chrom = on_chrom[np.lexsort((rows[on_chrom], panel.pos[rows[on_chrom]]))]
         crow = rows[on_chrom]
         pos = panel.pos[crow]
-        calls = panel.genotypes[crow]
-        m, n = calls.shape
-        onehot = indicators(calls) if m * 3 * n * 4 <= _ONEHOT_BUDGET else None
-        taken = np.zeros(m, dtype=bool)
+        planes = panel.planes[crow]
+        taken = np.zeros(len(crow), dtype=bool)
         for s in np.lexsort((crow, p[on_chrom])):
             if taken[s]:
                 continue
@@ -238,10 +235,7 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
             free = lo + np.flatnonzero(~taken[lo:hi])
             if len(free) == 0:
                 continue
-            left = onehot[s] if onehot is not None else indicators(calls[s])
-            right = onehot[free] if onehot is not None else indicators(calls[free])
-            tables = (left @ right.reshape(-1, n).T).reshape(3, len(free), 3).transpose(1, 0, 2)
-            r2 = ld_from_counts(tables).r2
+            r2 = ld_from_counts(tables_from_planes(planes[s], planes[free])).r2
             joins = free[r2 > r2_threshold]  # NaN (monomorphic) never joins
             taken[joins] = True
             clumped_by[on_chrom[joins]] = on_chrom[s]

@@ -43,7 +43,8 @@ class LDPanel:
     Attributes: ``prefix``; per variant (panel order) ``snp``, ``chrom`` (labels as strings),
     ``pos`` (bp), ``a1``, ``a2`` (.bim alleles 1 and 2); ``genotypes`` int8
     ``[variants, founders]`` holding the number of A1 alleles (0, 1, 2) or −127 for a missing
-    call; ``people`` the founder IIDs.
+    call; ``planes`` the same calls bit-packed per genotype class (:func:`genotype_planes`);
+    ``people`` the founder IIDs.
     """
 
     prefix: Path
@@ -105,6 +106,7 @@ class LDPanel:
         else:
             self._first_rows = None
         self._lookup = lookup
+        self.planes = genotype_planes(self.genotypes)
 
     def __len__(self) -> int:
         return len(self.snp)
@@ -138,9 +140,9 @@ class LDPanel:
 
         Entry [k, i, j] counts founders called at both with genotype i at ``row`` and j at
         ``others[k]`` (0 = A1/A1, 1 = A1/A2, 2 = A2/A2), the layout plink 1.9 builds for
-        ``--clump``: computed as one matrix product of 0/1 indicator matrices.
+        ``--clump``: popcounts of the bit-packed genotype classes (:attr:`planes`).
         """
-        return genotype_tables(self.genotypes[row], self.genotypes[np.asarray(others)])
+        return tables_from_planes(self.planes[row], self.planes[np.asarray(others)])
 
     def ld(self, row: int, others) -> PairLD:
         """plink 1.9 EM LD (r², signed D, |D'|) of variant ``row`` with each of ``others``."""
@@ -151,23 +153,31 @@ class LDPanel:
         return self.ld(row, others).r2
 
 
-def indicators(genotypes: np.ndarray) -> np.ndarray:
-    """0/1 float32 indicators ``[..., 3, people]`` of A1/A1, A1/A2, A2/A2 (missing → all 0)."""
+def genotype_planes(genotypes: np.ndarray) -> np.ndarray:
+    """Bit-packed genotype classes: uint64 ``[..., 3, words]``, bit k of plane c set when person
+    k has genotype class c (0 = A1/A1, 1 = A1/A2, 2 = A2/A2); a missing call sets no bit.
+
+    plink 1.9 keeps genotypes packed the same way and counts two-locus tables with popcounts.
+    """
     g = np.asarray(genotypes)
-    return np.stack([g == 2, g == 1, g == 0], axis=-2).astype(np.float32)
+    packed = np.packbits(np.stack([g == 2, g == 1, g == 0], axis=-2), axis=-1)
+    pad = (-packed.shape[-1]) % 8
+    if pad:
+        packed = np.pad(packed, [(0, 0)] * (packed.ndim - 1) + [(0, pad)])
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def tables_from_planes(index_planes: np.ndarray, other_planes: np.ndarray) -> np.ndarray:
+    """3×3 genotype tables ``[m, 3, 3]`` of one variant (planes ``[3, words]``) against many
+    (``[m, 3, words]``): counts[k, i, j] = popcount(index class i AND other_k class j), so
+    people missing at either variant drop out."""
+    both = other_planes[:, None, :, :] & index_planes[None, :, None, :]
+    return np.bitwise_count(both).sum(axis=-1, dtype=np.int64).astype(np.float64)
 
 
 def genotype_tables(index_calls: np.ndarray, other_calls: np.ndarray) -> np.ndarray:
-    """3×3 genotype tables of one variant (``[people]``) against many (``[m, people]``).
-
-    counts[k] = I(index) · I(other_k)ᵀ with I the ``[3, people]`` indicator matrix, so people
-    missing at either variant drop out. Float32 sums of 0/1 are exact below 2²⁴ people.
-    """
-    left = indicators(index_calls)  # [3, n]
-    right = indicators(other_calls)  # [m, 3, n]
-    m, _, n = right.shape
-    tables = left @ right.reshape(m * 3, n).T  # [3, 3m]
-    return tables.reshape(3, m, 3).transpose(1, 0, 2).astype(np.float64)
+    """3×3 genotype tables of one variant (calls ``[people]``) against many (``[m, people]``)."""
+    return tables_from_planes(genotype_planes(index_calls), genotype_planes(other_calls))
 
 
 def complement(allele: str) -> str | None:
