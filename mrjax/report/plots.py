@@ -1,0 +1,396 @@
+"""Figures of a scan (matplotlib, Agg backend): forest, volcano, scatter, leave-one-out, funnel.
+
+Scan level: :func:`forest_plot` (odds ratios with 95% CIs and instrument counts per method for
+the traits significant by IVW, in the style of Figure 2 of a typical immune-cell MR paper) and
+:func:`volcano_plot` (every trait: estimate vs −log10 p, significant ones labelled).
+Per trait, following TwoSampleMR's conventions: :func:`scatter_plot` (``mr_scatter_plot``),
+:func:`leave_one_out_plot` (``mr_leaveoneout_plot``) and :func:`funnel_plot`
+(``mr_funnel_plot``). SNPs are placed by position, never by a categorical axis, so duplicated
+SNP ids and instrument sets of hundreds of variants draw without error.
+
+Every function returns a ``matplotlib.figure.Figure``; :func:`save_figure` writes it as PNG and
+SVG atomically and closes it. :func:`scan_figures` draws and writes the whole set.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from mrjax.outputs import write_figure  # noqa: E402
+from mrjax.report.tables import (  # noqa: E402
+    PRIMARY_METHOD,
+    Z_975,
+    format_or,
+    format_p,
+    significant,
+    stack_directions,
+)
+
+METHOD_COLOURS = [
+    "#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#7b4b94", "#00798c", "#6c757d", "#c36f09", "#3d5a80", "#8d0801",
+]
+SIG_COLOUR = "#d1495b"
+NULL_COLOUR = "#8a99a6"
+ARROW = "\u2192"
+
+
+def _colours(methods) -> dict[str, str]:
+    return {m: METHOD_COLOURS[i % len(METHOD_COLOURS)] for i, m in enumerate(dict.fromkeys(methods))}
+
+
+def _is_egger(method: str) -> bool:
+    return "egger" in method.lower()
+
+
+def _trait_title(direction: str, exposure: str, outcome: str) -> str:
+    return f"{exposure} {ARROW} {outcome}" + (" (reverse)" if direction == "reverse" else "")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a trait name."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return cleaned[:80] or "trait"
+
+
+def _message_figure(message: str, title: str) -> Figure:
+    fig = Figure(figsize=(6, 1.6))
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.text(0.5, 0.4, message, ha="center", va="center", fontsize=9, transform=ax.transAxes)
+    return fig
+
+
+# ----------------------------------------------------------------------------- scan level
+def forest_plot(
+    results: pd.DataFrame,
+    *,
+    method: str = PRIMARY_METHOD,
+    alpha: float = 0.05,
+    by: str = "qval_fdr",
+    methods: list[str] | None = None,
+) -> Figure:
+    """Forest plot of the traits significant by ``method`` (IVW): OR and 95% CI per method.
+
+    ``results`` is :func:`mrjax.report.tables.scan_results`. One block per significant trait
+    (both directions), one line per method with columns method, nsnp, OR (95% CI) and p;
+    x axis: odds ratio on a log scale with a reference line at 1. ``methods`` restricts and
+    orders the ``method_id`` values shown.
+    """
+    hits = significant(results, method=method, alpha=alpha, by=by)
+    title = f"Traits significant by IVW ({'FDR q' if by == 'qval_fdr' else by} < {alpha:g})"
+    if not len(hits):
+        return _message_figure("No trait passed the threshold.", title)
+    keys = ["direction", "exposure", "outcome"]
+    rows = results.merge(hits[keys], on=keys, how="inner")
+    if methods is not None:
+        rows = rows[rows["method_id"].isin(methods)]
+        order = {m: i for i, m in enumerate(methods)}
+    else:
+        order = {m: i for i, m in enumerate(dict.fromkeys(results["method_id"]))}
+    colours = _colours(results["method"])
+    lines = []  # (kind, payload)
+    for _, hit in hits.iterrows():
+        lines.append(("header", _trait_title(hit["direction"], hit["exposure"], hit["outcome"])))
+        block = rows[(rows["direction"] == hit["direction"]) & (rows["exposure"] == hit["exposure"]) & (rows["outcome"] == hit["outcome"])]
+        block = block.assign(_order=block["method_id"].map(order)).sort_values("_order", kind="stable")
+        for _, row in block.iterrows():
+            lines.append(("method", row))
+    height = 0.26 * (len(lines) + 2) + 0.8
+    fig = Figure(figsize=(11, height))
+    grid = fig.add_gridspec(1, 2, width_ratios=[1.55, 1], wspace=0.02)
+    text_ax = fig.add_subplot(grid[0])
+    ax = fig.add_subplot(grid[1], sharey=text_ax)
+    n = len(lines)
+    text_ax.set_ylim(n - 0.5, -1.5)
+    text_ax.axis("off")
+    columns = [(0.0, "Exposure / method", "left"), (0.52, "nSNP", "right"), (0.82, "OR (95% CI)", "right"), (1.0, "P", "right")]
+    for x, label, ha in columns:
+        text_ax.text(x, -1, label, ha=ha, va="center", fontsize=8.5, fontweight="bold")
+    finite = []
+    for y, (kind, payload) in enumerate(lines):
+        if kind == "header":
+            text_ax.text(0.0, y, payload, ha="left", va="center", fontsize=8.5, fontweight="bold")
+            continue
+        row = payload
+        text_ax.text(0.03, y, str(row["method"]), ha="left", va="center", fontsize=8)
+        text_ax.text(0.52, y, f"{int(row['nsnp'])}" if pd.notna(row["nsnp"]) else "", ha="right", va="center", fontsize=8)
+        text_ax.text(0.82, y, format_or(row["or"], row["or_lci95"], row["or_uci95"]) or "NA", ha="right", va="center", fontsize=8)
+        text_ax.text(1.0, y, format_p(row["pval"]) or "NA", ha="right", va="center", fontsize=8)
+        if np.isfinite(row["or"]) and np.isfinite(row["or_lci95"]) and np.isfinite(row["or_uci95"]) and row["or_lci95"] > 0:
+            colour = colours.get(row["method"], METHOD_COLOURS[0])
+            ax.plot([row["or_lci95"], row["or_uci95"]], [y, y], color=colour, lw=1.3)
+            ax.plot(row["or"], y, marker="s", color=colour, ms=4.5)
+            finite += [row["or_lci95"], row["or_uci95"]]
+    ax.axvline(1.0, color="#444444", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    if finite:
+        lo, hi = min(finite + [1.0]), max(finite + [1.0])
+        pad = (np.log(hi) - np.log(lo)) * 0.08 + 1e-3
+        ax.set_xlim(np.exp(np.log(lo) - pad), np.exp(np.log(hi) + pad))
+    plain = FuncFormatter(lambda value, _pos: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("Odds ratio (95% CI)", fontsize=9)
+    ax.tick_params(axis="y", left=False, labelleft=False)
+    ax.tick_params(axis="x", labelsize=8)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    fig.subplots_adjust(left=0.02, right=0.97, top=1 - 0.45 / height, bottom=0.55 / height)
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
+    return fig
+
+
+def volcano_plot(
+    results: pd.DataFrame,
+    *,
+    method: str = PRIMARY_METHOD,
+    alpha: float = 0.05,
+    by: str = "qval_fdr",
+    max_labels: int = 25,
+) -> Figure:
+    """Scan overview: ``b`` (log OR) against −log10 p of ``method`` for every trait, per direction.
+
+    Traits with ``by < alpha`` are red and labelled (at most ``max_labels`` per panel, the
+    strongest first); dashed lines mark p = 0.05 and the Bonferroni threshold 0.05/m.
+    """
+    frame = significant(results, method=method, alpha=np.inf, by="pval") if len(results) else results
+    directions = [d for d in ("forward", "reverse") if d in set(frame.get("direction", []))]
+    if not directions:
+        return _message_figure("No estimates to show.", "Scan overview")
+    fig = Figure(figsize=(5.2 * len(directions), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, len(directions), squeeze=False)[0])
+    for ax, direction in zip(axes, directions):
+        part = frame[(frame["direction"] == direction) & np.isfinite(frame["pval"]) & np.isfinite(frame["b"])]
+        logp = -np.log10(np.clip(part["pval"].to_numpy(float), 1e-300, 1))
+        hit = (part[by] < alpha).to_numpy()
+        ax.scatter(part["b"][~hit], logp[~hit], s=16, color=NULL_COLOUR, alpha=0.8, lw=0, label="not significant")
+        ax.scatter(part["b"][hit], logp[hit], s=22, color=SIG_COLOUR, lw=0, label=f"{'FDR q' if by == 'qval_fdr' else by} < {alpha:g}")
+        m = max(len(part), 1)
+        ax.axhline(-np.log10(0.05), color="#999999", lw=0.7, ls=":")
+        ax.axhline(-np.log10(0.05 / m), color="#999999", lw=0.7, ls="--")
+        ax.annotate("Bonferroni 0.05", (1, -np.log10(0.05 / m)), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=6, color="#777777")
+        ax.axvline(0, color="#cccccc", lw=0.7)
+        label_column = "exposure" if direction == "forward" else "outcome"
+        strongest = np.argsort(-logp[hit])[:max_labels]
+        for i in strongest:
+            row = part[hit].iloc[i]
+            ax.annotate(str(row[label_column]), (row["b"], logp[hit][i]), xytext=(3, 3), textcoords="offset points", fontsize=7)
+        name = "exposure → outcome" if direction == "forward" else "outcome → exposure"
+        ax.set_title(f"{direction}: {name} ({len(part)} traits)", fontsize=9)
+        ax.set_xlabel("IVW estimate b (log OR)", fontsize=9)
+        ax.set_ylabel("−log10 p", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- per trait
+def _instrument_columns(harmonised: pd.DataFrame):
+    needed = ["beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
+    missing = [c for c in needed if c not in harmonised.columns]
+    if missing:
+        raise ValueError(f"harmonised table lacks column(s) {missing}")
+    keep = harmonised
+    if "mr_keep" in keep.columns:
+        keep = keep[keep["mr_keep"].astype(bool)]
+    return [keep[c].to_numpy(float) for c in needed]
+
+
+def scatter_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, egger_intercept: float | None = None, title: str | None = None) -> Figure:
+    """TwoSampleMR ``mr_scatter_plot`` for one trait: SNP–outcome vs SNP–exposure effects.
+
+    SNPs are oriented so that ``bx >= 0`` (by multiplied by sign(bx)); bars are ±1 SE in both
+    directions; each method in ``mr_rows`` is a line through the origin with slope ``b``,
+    except MR Egger, whose line starts at ``egger_intercept`` (from ``mrjax.pleiotropy``).
+    """
+    bx, sx, by, sy = _instrument_columns(harmonised)
+    flip = np.where(bx < 0, -1.0, 1.0)
+    bx, by = bx * flip, by * flip
+    fig = Figure(figsize=(6, 4.8))
+    ax = fig.subplots()
+    many = len(bx) > 100
+    ax.errorbar(bx, by, xerr=sx, yerr=sy, fmt="o", ms=2.5 if many else 4, color="#333333", ecolor="#9a9a9a",
+                elinewidth=0.5 if many else 0.8, capsize=0, zorder=2)
+    xmax = np.nanmax(bx + sx) if len(bx) else 1.0
+    grid = np.array([0.0, xmax * 1.05 if np.isfinite(xmax) and xmax > 0 else 1.0])
+    colours = _colours(mr_rows["method"]) if len(mr_rows) else {}
+    for _, row in mr_rows.iterrows():
+        if not np.isfinite(row["b"]):
+            continue
+        intercept = egger_intercept if (_is_egger(str(row["method"])) and egger_intercept is not None and np.isfinite(egger_intercept)) else 0.0
+        ax.plot(grid, intercept + row["b"] * grid, color=colours[row["method"]], lw=1.4, label=str(row["method"]), zorder=3)
+    ax.axhline(0, color="#cccccc", lw=0.7, zorder=1)
+    exposure = str(mr_rows["exposure"].iloc[0]) if len(mr_rows) else "exposure"
+    outcome = str(mr_rows["outcome"].iloc[0]) if len(mr_rows) else "outcome"
+    ax.set_xlabel(f"SNP effect on {exposure}", fontsize=9)
+    ax.set_ylabel(f"SNP effect on {outcome}", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.set_title(title or f"{exposure} {ARROW} {outcome}: {len(bx)} SNPs", fontsize=10)
+    if len(mr_rows):
+        ax.legend(fontsize=7, frameon=False, loc="best", title="MR method", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """TwoSampleMR ``mr_leaveoneout_plot`` for one trait: the estimate without each SNP.
+
+    ``loo_rows``: ``SNP, b, se`` (as ``mrjax.leave_one_out``), including the ``All`` row.
+    SNP rows are sorted by ``b``; ``All`` is drawn last, in red, below a gap. Bars are
+    ``b ± 1.96 se``; the dashed line marks 0.
+    """
+    rows = loo_rows.copy()
+    is_all = rows["SNP"].astype(str).str.startswith("All")
+    snps = rows[~is_all].sort_values("b", kind="stable")
+    total = rows[is_all]
+    n = len(snps)
+    height = min(1.8 + 0.17 * (n + 2), 40.0)
+    fig = Figure(figsize=(6, height))
+    ax = fig.subplots()
+    positions = np.arange(n, dtype=float)
+    ax.errorbar(snps["b"], positions, xerr=Z_975 * snps["se"].to_numpy(float), fmt="o", ms=3, color="#333333",
+                ecolor="#777777", elinewidth=0.8, capsize=0)
+    labels = list(snps["SNP"].astype(str))
+    if len(total):
+        y_all = n + 1.0
+        ax.errorbar(total["b"].iloc[:1], [y_all], xerr=Z_975 * total["se"].to_numpy(float)[:1], fmt="s", ms=4,
+                    color=SIG_COLOUR, ecolor=SIG_COLOUR, elinewidth=1.2, capsize=0)
+        positions = np.append(positions, y_all)
+        labels.append("All")
+    ax.set_yticks(positions)
+    fontsize = float(np.clip(700 / max(n, 1), 3, 8))
+    ax.set_yticklabels(labels, fontsize=fontsize)
+    ax.set_ylim(positions.max() + 0.8 if len(positions) else 1, -0.8)
+    ax.axvline(0, color="#444444", lw=0.8, ls="--")
+    ax.set_xlabel("MR leave-one-out sensitivity analysis (b, 95% CI)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    if title is None and {"exposure", "outcome"} <= set(rows.columns) and len(rows):
+        title = f"{rows['exposure'].iloc[0]} {ARROW} {rows['outcome'].iloc[0]}"
+    ax.set_title(title or "Leave-one-out", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: pd.DataFrame | None = None, title: str | None = None) -> Figure:
+    """TwoSampleMR ``mr_funnel_plot`` for one trait: precision 1/se_IV against each SNP's Wald ratio.
+
+    Wald ratios ``by/bx`` with ``se = sy/|bx|`` (``mr_wald_ratio``) come from ``single_snp``
+    (its non-``All`` rows) when given, else from ``harmonised``. Vertical lines: the IVW and
+    MR Egger estimates of ``mr_rows`` (all methods when neither is present).
+    """
+    if single_snp is not None and len(single_snp):
+        snp_rows = single_snp[~single_snp["SNP"].astype(str).str.startswith("All")]
+        ratio, se = snp_rows["b"].to_numpy(float), snp_rows["se"].to_numpy(float)
+    else:
+        bx, _sx, by, sy = _instrument_columns(harmonised)
+        ratio, se = by / bx, sy / np.abs(bx)
+    fig = Figure(figsize=(6, 4.6))
+    ax = fig.subplots()
+    ok = np.isfinite(ratio) & np.isfinite(se) & (se > 0)
+    ax.scatter(ratio[ok], 1 / se[ok], s=14 if ok.sum() < 200 else 6, color="#333333", zorder=3)
+    chosen = mr_rows[mr_rows["method"].astype(str).str.contains("Inverse variance|Egger", case=False)] if len(mr_rows) else mr_rows
+    if not len(chosen):
+        chosen = mr_rows
+    colours = _colours(chosen["method"]) if len(chosen) else {}
+    for _, row in chosen.iterrows():
+        if np.isfinite(row["b"]):
+            ax.axvline(row["b"], color=colours[row["method"]], lw=1.4, label=str(row["method"]))
+    ax.set_xlabel(r"$\beta_{IV}$ (Wald ratio)", fontsize=9)
+    ax.set_ylabel(r"$1/SE_{IV}$", fontsize=9)
+    ax.tick_params(labelsize=8)
+    if title is None and len(mr_rows):
+        title = f"{mr_rows['exposure'].iloc[0]} {ARROW} {mr_rows['outcome'].iloc[0]}"
+    ax.set_title(title or "Funnel plot", fontsize=10)
+    if len(chosen):
+        ax.legend(fontsize=7, frameon=False, title="MR method", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- writing
+def save_figure(fig: Figure, folder: str | Path, stem: str) -> list[Path]:
+    """Write ``fig`` as ``folder/stem.png`` and ``folder/stem.svg`` (atomically), then close it."""
+    try:
+        return write_figure(folder, stem, fig)
+    finally:
+        plt.close(fig)
+
+
+def _subset(frame: pd.DataFrame | None, direction: str, exposure: str, outcome: str) -> pd.DataFrame:
+    if frame is None or not len(frame):
+        return pd.DataFrame()
+    mask = (frame["exposure"].astype(str) == exposure) & (frame["outcome"].astype(str) == outcome)
+    if "direction" in frame.columns:
+        mask &= frame["direction"].astype(str) == direction
+    return frame[mask]
+
+
+def scan_figures(
+    folder: str | Path,
+    results: pd.DataFrame,
+    *,
+    harmonised=None,
+    pleiotropy=None,
+    leave_one_out=None,
+    single_snp=None,
+    method: str = PRIMARY_METHOD,
+    alpha: float = 0.05,
+    by: str = "qval_fdr",
+) -> dict:
+    """Draw and write every figure of a scan into ``folder`` (PNG + SVG each).
+
+    Scan level: ``forest`` and ``volcano``. For each trait significant by ``method``: a
+    scatter plot (needs ``harmonised``), a leave-one-out plot (needs ``leave_one_out``) and a
+    funnel plot (needs ``harmonised`` or ``single_snp``), under ``folder/traits/``.
+    ``harmonised``, ``pleiotropy``, ``leave_one_out``, ``single_snp`` are frames with a
+    ``direction`` column or ``{direction: frame}`` dicts. Returns
+    ``{"scan": {name: [paths]}, "traits": [{"direction", "exposure", "outcome", name: [paths]…}]}``.
+    """
+    folder = Path(folder)
+    harmonised = stack_directions(harmonised) if harmonised is not None else None
+    pleiotropy = stack_directions(pleiotropy) if pleiotropy is not None else None
+    leave_one_out = stack_directions(leave_one_out) if leave_one_out is not None else None
+    single_snp = stack_directions(single_snp) if single_snp is not None else None
+    written = {"scan": {}, "traits": []}
+    written["scan"]["forest"] = save_figure(forest_plot(results, method=method, alpha=alpha, by=by), folder, "forest_plot")
+    written["scan"]["volcano"] = save_figure(volcano_plot(results, method=method, alpha=alpha, by=by), folder, "scan_overview")
+    used_stems: set[str] = set()
+    for _, hit in significant(results, method=method, alpha=alpha, by=by).iterrows():
+        direction, exposure, outcome = str(hit["direction"]), str(hit["exposure"]), str(hit["outcome"])
+        stem = f"{direction}_{slug(exposure)}__{slug(outcome)}"
+        base, i = stem, 2
+        while stem in used_stems:
+            stem, i = f"{base}_{i}", i + 1
+        used_stems.add(stem)
+        entry = {"direction": direction, "exposure": exposure, "outcome": outcome}
+        mr_rows = _subset(results, direction, exposure, outcome)
+        instruments = _subset(harmonised, direction, exposure, outcome)
+        title = _trait_title(direction, exposure, outcome)
+        if len(instruments):
+            pleio = _subset(pleiotropy, direction, exposure, outcome)
+            intercept = float(pleio["egger_intercept"].iloc[0]) if len(pleio) and "egger_intercept" in pleio else None
+            entry["scatter"] = save_figure(scatter_plot(instruments, mr_rows, egger_intercept=intercept, title=title),
+                                           folder / "traits", f"{stem}_scatter")
+        loo = _subset(leave_one_out, direction, exposure, outcome)
+        if len(loo):
+            entry["leave_one_out"] = save_figure(leave_one_out_plot(loo, title=title), folder / "traits", f"{stem}_leave_one_out")
+        single = _subset(single_snp, direction, exposure, outcome)
+        if len(instruments) or len(single):
+            entry["funnel"] = save_figure(funnel_plot(instruments, mr_rows, single_snp=single if len(single) else None, title=title),
+                                          folder / "traits", f"{stem}_funnel")
+        written["traits"].append(entry)
+    return written
