@@ -15,8 +15,8 @@ The procedure (plink-ng 1.9 ``plink_ld.c: clump_reports``; documented with its t
 
 Variants with p > p1 can join clumps in plink but never change which variants are index SNPs,
 so only the candidates take part in the r² work. The r² of an index against its window is one
-batch: a matrix product of genotype-indicator matrices gives all 3×3 tables at once, then the
-vectorised EM.
+batch: popcounts of the bit-packed genotype classes give all 3×3 tables at once, then the
+vectorised EM solves every pair together.
 """
 
 from __future__ import annotations
