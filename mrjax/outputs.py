@@ -31,6 +31,8 @@ import pandas as pd
 
 MANIFEST_NAME = "manifest.json"
 FIGURE_FORMATS = ("png", "svg")
+# No creation date in the files, so the same figure gives the same bytes on every run.
+FIGURE_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
 @contextlib.contextmanager
@@ -153,12 +155,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 def write_figure(folder: str | os.PathLike, stem: str, figure, formats: Iterable[str] = FIGURE_FORMATS) -> list[Path]:
     """Atomically save a matplotlib ``figure`` as ``folder/stem.png`` and ``.svg``; returns the paths.
 
-    The figure is not closed (the caller may embed it elsewhere first).
+    The figure is not closed (the caller may embed it elsewhere first). The files carry no
+    creation date and SVG ids use a fixed salt, so identical figures give identical bytes.
     """
+    import matplotlib
+
     paths = []
     for fmt in formats:
         target = Path(folder) / f"{stem}.{fmt}"
-        write_with(target, lambda tmp, fmt=fmt: figure.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
+        with matplotlib.rc_context({"svg.hashsalt": "mrjax"}):
+            write_with(target, lambda tmp, fmt=fmt: figure.savefig(
+                tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=FIGURE_METADATA.get(fmt)))
         paths.append(target)
     return paths
 
