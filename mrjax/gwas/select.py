@@ -1,0 +1,143 @@
+"""Instrument selection by p-value and the weak-instrument filter, with their audit records."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from mrjax import audit
+from mrjax.gwas._audit import record_step
+from mrjax.gwas.strength import strength_columns
+
+TRAIT_COLUMNS = ("trait", "exposure", "id.exposure", "id_exposure")
+
+
+def _first(table: pd.DataFrame, names, what: str, required: bool = True):
+    for name in names:
+        if name in table.columns:
+            return name
+    if required:
+        raise ValueError(f"{what}: none of the columns {list(names)} is in the table ({list(table.columns)})")
+    return None
+
+
+def _traits(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The table with a trait column (added when the table holds one unnamed trait) and its name."""
+    column = _first(table, TRAIT_COLUMNS, "traits", required=False)
+    if column is not None:
+        if table[column].isna().any():
+            rows = list(table.index[table[column].isna()][:5])
+            raise ValueError(f"column {column!r} is empty at rows {rows}; every row needs its trait")
+        return table, column
+    return table.assign(trait=table.attrs.get("trait", "trait")), "trait"
+
+
+def select_instruments(gwas: pd.DataFrame, p: float = 1e-5) -> pd.DataFrame:
+    """Keep the variants with p < ``p`` (strict), per trait; rows keep their order and columns.
+
+    Accepts the normalised table of ``read_gwas`` (``pval``, ``mlog10p``, ``trait``) or a
+    TwoSampleMR exposure table (``pval.exposure``, ``exposure``); several traits are selected
+    at once when a ``trait``/``exposure`` column is present. Where p underflowed to 0 and a
+    ``mlog10p`` column is present, the test is ``mlog10p > −log10(p)``, so p = 0 is never
+    confused with a missing value (TwoSampleMR issue 173).
+
+    Audit (step ``select``): "not significant" is by far the largest drop — millions of
+    variants for a genome-wide file — so it is *counted* (``attrs["audit_counts"]``, and
+    ``attrs["audit_unlisted"]`` per trait) but not listed variant by variant. Rows without a
+    usable p-value are listed in ``attrs["audit"]`` as "bad value". Raises ``ValueError`` when
+    no trait keeps an instrument (never a silent empty result); warns naming the traits left
+    with none when only some are empty.
+    """
+    if not (0.0 < float(p) <= 1.0):
+        raise ValueError(f"p must lie in (0, 1], not {p!r}")
+    table, trait_col = _traits(gwas)
+    pcol = _first(table, ("pval", "pval.exposure", "pval_exposure", "p"), "select_instruments")
+    mcol = _first(table, ("mlog10p", "mlog10p.exposure"), "select_instruments", required=False)
+    pval = pd.to_numeric(table[pcol], errors="coerce").to_numpy(dtype=float)
+    mlog = (
+        pd.to_numeric(table[mcol], errors="coerce").to_numpy(dtype=float) if mcol else np.full(len(table), np.nan)
+    )
+    use_log = ~np.isnan(mlog) & (np.isnan(pval) | (pval == 0.0))
+    with np.errstate(invalid="ignore"):
+        significant = np.where(use_log, mlog > -np.log10(p), pval < p)
+    missing = np.isnan(pval) & np.isnan(mlog)
+    traits = table[trait_col]
+    n_in = traits.value_counts(sort=False)
+    not_significant = traits[~significant & ~missing].value_counts(sort=False)
+    listed = None
+    if missing.any():
+        rows = table.loc[missing]
+        listed = audit.drops("select", rows[trait_col].tolist(), rows["SNP"].tolist(), "bad value",
+                             f"no p-value in column {pcol!r}")
+    out = table.loc[significant].copy()
+    record_step(out, "select", n_in, listed, not_significant, "not significant",
+                inputs=(gwas,), trait_column=trait_col)
+    _check_not_empty(out, n_in.index, trait_col, f"select_instruments(p={p})")
+    return out
+
+
+def filter_weak(instruments: pd.DataFrame, f_min: float = 10.0, form: str = "auto") -> pd.DataFrame:
+    """Drop weak instruments (F < ``f_min``), per trait, adding ``r2``, ``f_stat``, ``f_stat_z2``.
+
+    F comes from ``strength_columns``: ``form="r2"`` uses ``F = R²(N−2)/(1−R²)`` with
+    ``R² = 2·EAF·(1−EAF)·β²`` (exposure in SD units); ``"z2"`` uses ``β²/se²``; ``"auto"``
+    (default) uses the R² form where EAF and N are known and ``β²/se²`` elsewhere. The added
+    ``f_stat`` is always the R² form and ``f_stat_z2`` the z² form; the audit detail says which
+    one decided. Rows whose F cannot be computed in the chosen form are dropped as "bad value".
+    Audit step ``strength``, reason "weak instrument".
+    Accepts normalised (``beta, se, eaf, n``) or TwoSampleMR exposure columns.
+    """
+    if form not in ("auto", "r2", "z2"):
+        raise ValueError(f"form must be 'auto', 'r2' or 'z2', not {form!r}")
+    table, trait_col = _traits(instruments)
+    names = {}
+    for field, twins in {
+        "beta": ("beta", "beta.exposure", "beta_exposure"),
+        "se": ("se", "se.exposure", "se_exposure"),
+        "eaf": ("eaf", "eaf.exposure", "eaf_exposure"),
+        "n": ("n", "samplesize.exposure", "samplesize_exposure", "samplesize"),
+    }.items():
+        names[field] = _first(table, twins, "filter_weak", required=field in ("beta", "se"))
+    values = {
+        k: (pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float) if c else np.full(len(table), np.nan))
+        for k, c in names.items()
+    }
+    strength = strength_columns(values["beta"], values["se"], values["eaf"], values["n"])
+    r2_known = np.isfinite(strength.f_stat)
+    if form == "z2":
+        used, label = strength.f_stat_z2, np.full(len(table), "beta^2/se^2")
+    elif form == "r2":
+        used, label = strength.f_stat, np.full(len(table), "R2 form")
+    else:
+        used = np.where(r2_known, strength.f_stat, strength.f_stat_z2)
+        label = np.where(r2_known, "R2 form", "beta^2/se^2")
+    unknown = ~np.isfinite(used)
+    weak = ~unknown & (used < f_min)
+    table = table.assign(r2=strength.r2, f_stat=strength.f_stat, f_stat_z2=strength.f_stat_z2)
+    frames = []
+    if weak.any():
+        rows = table.loc[weak]
+        detail = [f"F = {f:.4g} ({lab}) < {f_min:g}" for f, lab in zip(used[weak], label[weak])]
+        frames.append(audit.drops("strength", rows[trait_col].tolist(), rows["SNP"].tolist(), "weak instrument", detail))
+    if unknown.any():
+        rows = table.loc[unknown]
+        frames.append(audit.drops("strength", rows[trait_col].tolist(), rows["SNP"].tolist(), "bad value",
+                                  f"F not computable ({form} form: beta, se, EAF or N missing)"))
+    out = table.loc[~weak & ~unknown].copy()
+    n_in = table[trait_col].value_counts(sort=False)
+    listed = pd.concat(frames, ignore_index=True) if frames else None
+    record_step(out, "strength", n_in, listed, inputs=(instruments,), trait_column=trait_col)
+    _check_not_empty(out, n_in.index, trait_col, f"filter_weak(f_min={f_min})")
+    return out
+
+
+def _check_not_empty(out: pd.DataFrame, traits, trait_col: str, step: str) -> None:
+    if len(traits) == 0:
+        raise ValueError(f"{step}: the input table has no rows")
+    if len(out) == 0:
+        raise ValueError(f"{step}: no instrument left for any of the {len(traits)} trait(s) {list(traits)[:5]}")
+    empty = sorted(set(traits) - set(out[trait_col]))
+    if empty:
+        warnings.warn(f"{step}: no instrument left for trait(s) {empty}", stacklevel=3)
