@@ -1,0 +1,24 @@
+"""From GWAS files to harmonised instruments (host side: pandas/pyarrow).
+
+``read_gwas`` (and one reader per format) -> ``select_instruments`` -> (``mrjax.clump``) ->
+``filter_weak`` -> ``harmonise``; each step's audit rides in the result's ``attrs``.
+"""
+
+from mrjax.gwas.harmonise import harmonise
+from mrjax.gwas.readers import read_finngen, read_gwas, read_gwas_catalog, read_parquet, read_plain, read_vcf
+from mrjax.gwas.select import filter_weak, select_instruments
+from mrjax.gwas.strength import Strength, strength_columns
+
+__all__ = [
+    "Strength",
+    "filter_weak",
+    "harmonise",
+    "read_finngen",
+    "read_gwas",
+    "read_gwas_catalog",
+    "read_parquet",
+    "read_plain",
+    "read_vcf",
+    "select_instruments",
+    "strength_columns",
+]
