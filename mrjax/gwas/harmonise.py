@@ -213,7 +213,7 @@ def _eq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _nchar(x: np.ndarray) -> np.ndarray:
-    return np.array([len(a) if isinstance(a, str) else 0 for a in x])
+    return np.array([len(a) if isinstance(a, str) else 0 for a in x], dtype=np.int64)
 
 
 def _is(x: np.ndarray, *values) -> np.ndarray:
@@ -236,10 +236,10 @@ def _align(table: pd.DataFrame, lo: float, hi: float) -> dict:
     fB = table["eaf.outcome"].to_numpy(dtype=float).copy()
     action = table["action"].to_numpy()
     n = len(table)
-    hasA1 = np.array([a is not None for a in A1])
-    hasA2 = np.array([a is not None for a in A2])
-    hasB1 = np.array([a is not None for a in B1])
-    hasB2 = np.array([a is not None for a in B2])
+    hasA1 = np.array([a is not None for a in A1], dtype=bool)
+    hasA2 = np.array([a is not None for a in A2], dtype=bool)
+    hasB1 = np.array([a is not None for a in B1], dtype=bool)
+    hasB2 = np.array([a is not None for a in B2], dtype=bool)
     remove = np.zeros(n, dtype=bool)
     palindromic = np.zeros(n, dtype=bool)
     ambiguous = np.zeros(n, dtype=bool)
