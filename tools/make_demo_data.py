@@ -70,10 +70,10 @@ N_OFF_PANEL = 60  # low-frequency variants in the GWAS files but not in the pane
 EXPOSURES = [
     ("exp_01", 180_000, 0.30, 7, (0, 0.0), 90.0),
     ("exp_02", 150_000, -0.25, 7, (0, 0.0), 80.0),
-    ("exp_03", 150_000, 0.30, 8, (2, 4.5), 90.0),
+    ("exp_03", 150_000, 0.30, 9, (2, 4.0), 150.0),
     ("exp_04", 90_000, 0.00, 6, (0, 0.0), 60.0),
     ("exp_05", 60_000, 0.00, 6, (0, 0.0), 80.0),
-    ("exp_06", 110_000, 0.00, 7, (2, 5.0), 70.0),
+    ("exp_06", 110_000, 0.00, 7, (2, 4.0), 70.0),
     ("exp_07", 80_000, 0.00, 5, (0, 0.0), 60.0),
     ("exp_08", 140_000, 0.00, 6, (0, 0.0), 60.0),
     ("exp_09", 70_000, 0.00, 5, (0, 0.0), 60.0),
@@ -342,7 +342,7 @@ def write_outputs(out: Path, panel, bed_rows, fam_text, exposures, outcome, harm
 
 
 # ----------------------------------------------------------------------------- quick check
-def quick_check(panel, counts, exposures, outcome, p_threshold=5e-8, r2=0.001):
+def quick_check(panel, counts, exposures, outcome, p_threshold=1e-5, r2=0.001):
     """Greedy clump on genotype r² per window-chromosome, harmonise by alleles, IVW (both directions)."""
     x, _ = standardize(counts)
     n = x.shape[1]
