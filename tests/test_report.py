@@ -245,6 +245,9 @@ def test_empty_scan_still_gives_figures_and_a_report(tmp_path):
     assert figures["traits"] == [] and all(p.exists() for paths in figures["scan"].values() for p in paths)
     text = html.render_report({"results": res}, None, figures)
     assert "No trait passed the threshold" in text
+    nothing = tables.scan_results(pd.DataFrame(columns=["direction"]))  # every trait failed upstream
+    assert list(nothing.columns) == list(res.columns[:14]) and len(nothing) == 0
+    assert plots.scan_figures(tmp_path / "none", nothing)["traits"] == []
 
 
 def test_figures_and_report_are_byte_reproducible(tmp_path):

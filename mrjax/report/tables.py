@@ -122,7 +122,10 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
     ``id.outcome``, ``reason``, …).
     """
     frame = stack_directions(mr_results)
-    _require(frame, ["exposure", "outcome", "method", "nsnp", "b", "se", "pval"], "MR results table")
+    required = ["exposure", "outcome", "method", "nsnp", "b", "se", "pval"]
+    if not len(frame):  # a scan with no estimates still gets a (header-only) table
+        frame = frame.reindex(columns=list(dict.fromkeys(["direction", *required, *frame.columns])))
+    _require(frame, required, "MR results table")
     if "method_id" not in frame.columns:
         frame["method_id"] = frame["method"]
     for column in ("b", "se", "pval"):
