@@ -97,46 +97,74 @@ def clump(
     panel = ld_ref if isinstance(ld_ref, LDPanel) else LDPanel.load(ld_ref)
 
     pval = _numeric_p(gwas[p_column], p_column)
-    snps = gwas["SNP"].to_numpy(dtype=object)
-    if pd.isna(snps).any():
-        bad = np.flatnonzero(pd.isna(snps))
-        raise ValueError(f"clump: column 'SNP' has missing IDs at rows {bad[:10].tolist()}")
-    rows = panel.locate(snps)
-    if trait_column is None:
-        labels = np.array([_SINGLE_TRAIT], dtype=object)
-        codes = np.zeros(len(gwas), dtype=np.int64)
-    else:
-        codes, labels = pd.factorize(gwas[trait_column], sort=False, use_na_sentinel=True)
-        if (codes < 0).any():
-            bad = np.flatnonzero(codes < 0)
-            raise ValueError(f"clump: column {trait_column!r} is missing at rows {bad[:10].tolist()}")
-        labels = np.asarray(labels, dtype=object)
+    codes, labels = _trait_codes(gwas, trait_column)
+
+    # Rows that cannot be index SNPs are settled for all traits at once, without touching
+    # their IDs (a full GWAS has millions of them); only p <= p1 rows are looked up.
+    bad = ~np.isfinite(pval) | (pval < 0) | (pval > 1)
+    significant = ~bad & (pval <= p1)
+    chunks = [
+        (np.flatnonzero(bad), "bad value", None),
+        (np.flatnonzero(~bad & ~significant), "not significant", None),
+    ]
+    sig_pos = np.flatnonzero(significant)
+    sig_snps = gwas["SNP"].iloc[sig_pos].to_numpy(dtype=object)
+    if pd.isna(sig_snps).any():
+        raise ValueError(f"clump: column 'SNP' has missing IDs at rows {sig_pos[pd.isna(sig_snps)][:10].tolist()}")
+    sig_rows = panel.locate(sig_snps)
 
     radius = clump_radius_bp(kb)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-    kept_positions, dropped = [], []
+    sig_codes = codes[sig_pos]
+    order = np.argsort(sig_codes, kind="stable")
+    bounds = np.searchsorted(sig_codes[order], np.arange(len(labels) + 1))
+    kept_positions = []
     for k, label in enumerate(labels):
-        members = order[bounds[k] : bounds[k + 1]]
-        kept, drops = _clump_trait(panel, members, pval[members], rows[members], r2, radius, p1, keep_missing)
+        local = order[bounds[k] : bounds[k + 1]]
+        members = sig_pos[local]
+        kept, drops = _clump_trait(panel, members, pval[members], sig_rows[local], r2, radius, keep_missing)
         kept_positions.append(kept)
-        dropped.extend((label, positions, reason, details) for positions, reason, details in drops if len(positions))
+        chunks.extend(drops)
         if len(kept) == 0:
-            reasons = {reason: len(positions) for positions, reason, _ in drops if len(positions)}
+            in_trait = codes == k
+            reasons = {
+                "bad value": int(np.sum(bad & in_trait)),
+                "not significant": int(np.sum(~bad & ~significant & in_trait)),
+                **{reason: len(pos) for pos, reason, _ in drops if len(pos)},
+            }
             warnings.warn(
-                f"clump: trait {label!r}: no index SNP left out of {len(members)} variant(s) "
-                f"(reasons: {reasons}); the result has no instruments for this trait",
+                f"clump: trait {label!r}: no index SNP left out of {int(in_trait.sum())} variant(s) "
+                f"(dropped: {', '.join(f'{n} {r}' for r, n in reasons.items() if n)}); "
+                "the result has no instruments for this trait",
                 NoIndexSNPWarning,
                 stacklevel=2,
             )
 
-    out = gwas.iloc[np.concatenate(kept_positions)] if kept_positions else gwas.iloc[:0]
-    out = out.copy()
-    dropped_frame = _audit_frame(dropped, snps)
+    out = gwas.iloc[np.concatenate(kept_positions)].copy()
+    dropped_frame = _audit_frame(gwas["SNP"], codes, labels, chunks)
     n_in = pd.Series(np.bincount(codes, minlength=len(labels)), index=pd.Index(labels, dtype=object))
     if trait_column is None:
         return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,))
     return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,), trait_column=trait_column)
+
+
+def _trait_codes(gwas, trait_column):
+    """Integer trait codes per row and the trait labels (order of first appearance)."""
+    if trait_column is None:
+        return np.zeros(len(gwas), dtype=np.int64), np.array([_SINGLE_TRAIT], dtype=object)
+    column = gwas[trait_column]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        raw = column.cat.codes.to_numpy()
+        if (raw < 0).any():
+            raise ValueError(f"clump: column {trait_column!r} is missing at rows {np.flatnonzero(raw < 0)[:10].tolist()}")
+        used, first = np.unique(raw, return_index=True)
+        used = used[np.argsort(first)]  # order of first appearance
+        remap = np.full(len(column.cat.categories), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return remap[raw], np.asarray(column.cat.categories[used], dtype=object)
+    codes, labels = pd.factorize(column, sort=False, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise ValueError(f"clump: column {trait_column!r} is missing at rows {np.flatnonzero(codes < 0)[:10].tolist()}")
+    return codes.astype(np.int64), np.asarray(labels, dtype=object)
 
 
 def _check_parameters(r2, kb, p1, p2):
@@ -163,22 +191,16 @@ def _numeric_p(column: pd.Series, name: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _clump_trait(panel, members, p, rows, r2, radius, p1, keep_missing):
-    """Clump one trait. ``members``: positions in the input table. Returns (kept positions in
-    output order, drops) with drops a list of (positions, reason, details or None) chunks."""
+def _clump_trait(panel, members, p, rows, r2, radius, keep_missing):
+    """Clump one trait's rows with p <= p1 (``members``: their positions in the input table,
+    ``rows``: their panel rows, −1 if absent). Returns (kept positions in output order, drops)
+    with drops a list of (positions, reason, details or None) chunks."""
     drops = []
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
-    if bad.any():
-        drops.append((members[bad], "bad value", [f"p-value {v!r} is not a probability" for v in p[bad]]))
-    not_sig = ~bad & (p > p1)
-    drops.append((members[not_sig], "not significant", None))
-    significant = ~bad & ~not_sig
-    absent = significant & (rows < 0)
-    if not keep_missing:
-        drops.append((members[absent], "not in panel", None))
-        candidates = np.flatnonzero(significant & (rows >= 0))
+    if keep_missing:
+        candidates = np.arange(len(members))
     else:
-        candidates = np.flatnonzero(significant)
+        drops.append((members[rows < 0], "not in panel", None))
+        candidates = np.flatnonzero(rows >= 0)
 
     # A SNP listed twice competes with its smallest p (first row among equal p).
     if len(candidates):
@@ -223,7 +245,7 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
         on_chrom = on_chrom[np.lexsort((rows[on_chrom], panel.pos[rows[on_chrom]]))]
         crow = rows[on_chrom]
         pos = panel.pos[crow]
-        planes = panel.planes[crow]
+        planes = panel.planes_of(crow)
         taken = np.zeros(len(crow), dtype=bool)
         for s in np.lexsort((crow, p[on_chrom])):
             if taken[s]:
@@ -244,25 +266,31 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
     return index_all, clumped_by
 
 
-def _audit_frame(dropped, snps) -> pd.DataFrame:
-    """One audit frame from (trait, positions, reason, details-or-None) chunks."""
-    if not dropped:
+def _audit_frame(snp_column: pd.Series, codes, labels, chunks) -> pd.DataFrame:
+    """The audit rows from (positions, reason, details-or-None) chunks.
+
+    Built column-wise so that millions of "not significant" rows stay cheap: SNP IDs are
+    taken from the input column without conversion, trait and reason are categoricals.
+    """
+    chunks = [c for c in chunks if len(c[0])]
+    if not chunks:
         return pd.DataFrame(columns=audit.AUDIT_COLUMNS)
-    sizes = [len(positions) for _, positions, _, _ in dropped]
-    positions = np.concatenate([positions for _, positions, _, _ in dropped])
-    details = np.empty(len(positions), dtype=object)
+    positions = np.concatenate([c[0] for c in chunks])
+    sizes = [len(c[0]) for c in chunks]
+    details = np.full(len(positions), None, dtype=object)
     start = 0
-    for size, (_, _, _, chunk) in zip(sizes, dropped):
+    for size, (_, _, chunk) in zip(sizes, chunks):
         if chunk is not None:
             details[start : start + size] = chunk
         start += size
-    frame = pd.DataFrame(
+    reasons = list(dict.fromkeys(c[1] for c in chunks))
+    reason_codes = np.repeat([reasons.index(c[1]) for c in chunks], sizes)
+    return pd.DataFrame(
         {
-            "step": STEP,
-            "trait": pd.Series(np.repeat(np.array([d[0] for d in dropped], dtype=object), sizes), dtype=object),
-            "SNP": pd.Series(snps[positions], dtype=object),
-            "reason": pd.Series(np.repeat(np.array([d[2] for d in dropped], dtype=object), sizes), dtype=object),
-            "detail": pd.Series(details, dtype=object),
+            "step": pd.Categorical.from_codes(np.zeros(len(positions), dtype=np.int8), [STEP]),
+            "trait": pd.Categorical.from_codes(codes[positions], pd.Index(labels, dtype=object)),
+            "SNP": snp_column.iloc[positions].reset_index(drop=True),
+            "reason": pd.Categorical.from_codes(reason_codes, reasons),
+            "detail": details,
         }
     )
-    return frame[audit.AUDIT_COLUMNS]

@@ -74,7 +74,9 @@ class LDPanel:
             founders = np.flatnonzero((np.asarray(bed.father) == "0") & (np.asarray(bed.mother) == "0"))
             if len(founders) == 0:
                 raise ValueError(f"LD panel {prefix}.fam: no founders (every person has a parent listed)")
-            calls = bed.read(index=np.s_[founders, :], dtype="int8", order="C")
+            everyone = len(founders) == len(bed.iid)
+            # Fortran order: the transpose below is then a C-contiguous [variants, people] view.
+            calls = bed.read(index=None if everyone else np.s_[founders, :], dtype="int8", order="F")
             panel = cls(
                 prefix=prefix,
                 snp=np.asarray(bed.sid, dtype=object),
@@ -82,7 +84,7 @@ class LDPanel:
                 pos=np.asarray(bed.bp_position, dtype=np.int64),
                 a1=np.asarray(bed.allele_1, dtype=object),
                 a2=np.asarray(bed.allele_2, dtype=object),
-                genotypes=np.ascontiguousarray(calls.T),
+                genotypes=np.ascontiguousarray(calls.T),  # a view when calls is F-ordered
                 people=np.asarray(bed.iid, dtype=object)[founders],
             )
         except ValueError:
@@ -106,7 +108,21 @@ class LDPanel:
         else:
             self._first_rows = None
         self._lookup = lookup
-        self.planes = genotype_planes(self.genotypes)
+        self._planes = None
+
+    @property
+    def planes(self) -> np.ndarray:
+        """All calls bit-packed per genotype class (computed on first use, then cached)."""
+        if self._planes is None:
+            self._planes = genotype_planes(self.genotypes)
+        return self._planes
+
+    def planes_of(self, rows) -> np.ndarray:
+        """Bit-packed genotype classes ``[len(rows), 3, words]`` of the variants ``rows``."""
+        rows = np.asarray(rows)
+        if self._planes is not None:
+            return self._planes[rows]
+        return genotype_planes(self.genotypes[rows])
 
     def __len__(self) -> int:
         return len(self.snp)
@@ -142,7 +158,7 @@ class LDPanel:
         ``others[k]`` (0 = A1/A1, 1 = A1/A2, 2 = A2/A2), the layout plink 1.9 builds for
         ``--clump``: popcounts of the bit-packed genotype classes (:attr:`planes`).
         """
-        return tables_from_planes(self.planes[row], self.planes[np.asarray(others)])
+        return tables_from_planes(self.planes_of(row), self.planes_of(others))
 
     def ld(self, row: int, others) -> PairLD:
         """plink 1.9 EM LD (r², signed D, |D'|) of variant ``row`` with each of ``others``."""

@@ -104,7 +104,7 @@ def find_proxies(panel, targets, available, r2_min: float = 0.8, kb: float = 500
         window = window[window != row]
         if len(window) == 0:
             continue
-        ld = ld_from_counts(tables_from_planes(panel.planes[row], panel.planes[window]))
+        ld = ld_from_counts(tables_from_planes(panel.planes_of(row), panel.planes_of(window)))
         good = ld.r2 >= r2_min  # NaN (monomorphic) never qualifies
         if not good.any():
             continue
