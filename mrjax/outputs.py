@@ -31,6 +31,9 @@ import pandas as pd
 
 MANIFEST_NAME = "manifest.json"
 FIGURE_FORMATS = ("png", "svg")
+# SVG text stays text (editable in a vector editor, smaller, faster to write); ids use a fixed salt.
+SAVE_RC = {"svg.hashsalt": "mrjax", "svg.fonttype": "none"}
+PNG_DPI = 120  # figures lay themselves out (tight_layout), so no costly bbox_inches="tight" pass
 # No creation date in the files, so the same figure gives the same bytes on every run.
 FIGURE_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
@@ -156,16 +159,17 @@ def write_figure(folder: str | os.PathLike, stem: str, figure, formats: Iterable
     """Atomically save a matplotlib ``figure`` as ``folder/stem.png`` and ``.svg``; returns the paths.
 
     The figure is not closed (the caller may embed it elsewhere first). The files carry no
-    creation date and SVG ids use a fixed salt, so identical figures give identical bytes.
+    creation date and SVG ids use a fixed salt, so identical figures give identical bytes;
+    SVG text is kept as text (``svg.fonttype = "none"``) so journals' editors can restyle it.
     """
     import matplotlib
 
     paths = []
     for fmt in formats:
         target = Path(folder) / f"{stem}.{fmt}"
-        with matplotlib.rc_context({"svg.hashsalt": "mrjax"}):
+        with matplotlib.rc_context(SAVE_RC):
             write_with(target, lambda tmp, fmt=fmt: figure.savefig(
-                tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=FIGURE_METADATA.get(fmt)))
+                tmp, format=fmt, dpi=PNG_DPI, metadata=FIGURE_METADATA.get(fmt)))
         paths.append(target)
     return paths
 
