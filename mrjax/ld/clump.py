@@ -291,6 +291,6 @@ def _audit_frame(snp_column: pd.Series, codes, labels, chunks) -> pd.DataFrame:
             "trait": pd.Categorical.from_codes(codes[positions], pd.Index(labels, dtype=object)),
             "SNP": snp_column.iloc[positions].reset_index(drop=True),
             "reason": pd.Categorical.from_codes(reason_codes, reasons),
-            "detail": details,
+            "detail": pd.Series(details, dtype=object),
         }
     )

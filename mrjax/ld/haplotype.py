@@ -116,15 +116,19 @@ def cubic_real_roots(a, b, c):
 
 def _log_likelihood(known, center, f, half_share, incr):
     """plink ``calc_lnlike``: log-likelihood of the haplotype frequencies when ``incr`` of the
-    double-heterozygote share is phased as 11/22 (``known``/``f`` are ``[..., 4]``: 11, 12, 21, 22)."""
-    f11 = f[..., 0] + incr
-    f22 = f[..., 3] + incr
-    f12 = f[..., 1] + half_share - incr
-    f21 = f[..., 2] + half_share - incr
+    double-heterozygote share is phased as 11/22. ``known``/``f``: ``[..., 4]`` (11, 12, 21, 22);
+    ``center``/``half_share``: ``[...]``; ``incr``: ``[..., k]`` candidates (broadcast)."""
+    c = center[..., None]
+    h = half_share[..., None]
+    f11 = f[..., 0:1] + incr
+    f22 = f[..., 3:4] + incr
+    f12 = f[..., 1:2] + h - incr
+    f21 = f[..., 2:3] + h - incr
     with np.errstate(invalid="ignore", divide="ignore"):
-        ll = center * np.log(f11 * f22 + f12 * f21)
+        ll = c * np.log(f11 * f22 + f12 * f21)
         for k, fk in enumerate((f11, f12, f21, f22)):
-            ll = ll + np.where(known[..., k] != 0.0, known[..., k] * np.log(fk), 0.0)
+            kk = known[..., k : k + 1]
+            ll = ll + np.where(kk != 0.0, kk * np.log(fk), 0.0)
     return ll
 
 
@@ -141,25 +145,22 @@ def em_haplotype_frequencies(counts):
         x³ + ½(f11 + f22 − f12 − f21 − 3h) x² + ½(f11f22 + f12f21 + h(f12 + f21 − f11 − f22 + h)) x
            − ½ h f11 f22 = 0
 
-    restricted to [0, h] (plink clamps roots within 2⁻³⁵ of the ends). Quirk kept on purpose:
-    with several admissible roots plink compares each with the *first* root's likelihood and
-    keeps the last one that beats it (it never updates the running best), which is not always
-    the global maximum. Without double heterozygotes f11 is the known share.
+    restricted to [0, h] (plink keeps roots within 2⁻³⁵ of the ends and clamps them; when
+    none is left it tries both ends). When f11f22 = f12f21 = 0 the candidates are 0, the
+    midpoint (h + f12 + f21 − f11 − f22)/2 when it is interior, and h (plink's 2017 fix).
+    Quirk kept on purpose: with several candidates plink compares each with the *first*
+    one's likelihood and keeps the last that beats it (it never updates the running best),
+    which is not always the global maximum. Without double heterozygotes f11 is the known share.
 
     Returns ``(f11, p_a, p_b, ok)``: allele-1 frequencies of A and B, and ``ok`` False where
     plink reports the pair as monomorphic (no value).
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    n = counts
-    known = np.stack(
-        [
-            2 * n[..., 0, 0] + n[..., 0, 1] + n[..., 1, 0],
-            2 * n[..., 0, 2] + n[..., 0, 1] + n[..., 1, 2],
-            2 * n[..., 2, 0] + n[..., 1, 0] + n[..., 2, 1],
-            2 * n[..., 2, 2] + n[..., 1, 2] + n[..., 2, 1],
-        ],
-        axis=-1,
-    )
+    n = np.asarray(counts, dtype=np.float64)
+    known = np.empty(n.shape[:-2] + (4,))
+    known[..., 0] = 2 * n[..., 0, 0] + n[..., 0, 1] + n[..., 1, 0]
+    known[..., 1] = 2 * n[..., 0, 2] + n[..., 0, 1] + n[..., 1, 2]
+    known[..., 2] = 2 * n[..., 2, 0] + n[..., 1, 0] + n[..., 2, 1]
+    known[..., 3] = 2 * n[..., 2, 2] + n[..., 1, 2] + n[..., 2, 1]
     center = n[..., 1, 1]
     twice_tot = known.sum(axis=-1) + 2 * center
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -171,61 +172,41 @@ def em_haplotype_frequencies(counts):
     prod_1221 = f12 * f21
     p_a = f11 + f12 + half_share
     p_b = f11 + f21 + half_share
-
     has_center = center > 0
     has_prod = (prod_1122 != 0.0) | (prod_1221 != 0.0)
+    h = half_share[..., None]
+    slot = np.arange(3)
 
-    # Candidate increments for the double heterozygotes, case "cubic" (some product nonzero).
+    # Case "cubic" (some product nonzero): the sorted distinct real roots inside
+    # [−eps, h + eps] form a contiguous run (plink trims from both ends), clamped into [0, h].
     roots, count = cubic_real_roots(
         0.5 * (f11 + f22 - f12 - f21 - 3 * half_share),
         0.5 * (prod_1122 + prod_1221 + half_share * (f12 + f21 - f11 - f22 + half_share)),
         -0.5 * half_share * prod_1122,
     )
-    slots = np.arange(3)
-    end = count.copy()
-    for _ in range(3):  # drop roots above h (+eps) from the top
-        last = np.take_along_axis(roots, np.clip(end - 1, 0, 2)[..., None], axis=-1)[..., 0]
-        end = np.where((end > 0) & (last > half_share + SMALLISH_EPSILON), end - 1, end)
-    start = np.zeros_like(end)
-    for _ in range(3):  # drop roots below 0 (−eps) from the bottom
-        first = np.take_along_axis(roots, np.clip(start, 0, 2)[..., None], axis=-1)[..., 0]
-        start = np.where((start < end) & (first < -SMALLISH_EPSILON), start + 1, start)
-    lost = start == end  # a lost double root at a boundary: try both ends
-    clamped = roots.copy()
-    at_start = slots == start[..., None]
-    at_last = slots == (end - 1)[..., None]
-    clamped = np.where(at_start & (clamped < 0), 0.0, clamped)
-    clamped = np.where(at_last & (clamped > half_share[..., None]), half_share[..., None], clamped)
-    boundary = np.stack([np.zeros_like(half_share), half_share, half_share], axis=-1)
-    cubic_sols = np.where(lost[..., None], boundary, clamped)
-    cubic_start = np.where(lost, 0, start)
-    cubic_end = np.where(lost, 2, end)
+    admissible = (slot < count[..., None]) & (roots <= h + SMALLISH_EPSILON) & (roots >= -SMALLISH_EPSILON)
+    lost = ~admissible.any(axis=-1)  # a lost double root at a boundary: try both ends
+    cand = np.where(lost[..., None], np.concatenate([np.zeros_like(h), h, h], axis=-1), np.clip(roots, 0.0, h))
+    admissible = np.where(lost[..., None], slot < 2, admissible)
 
-    # Case "no nonzero product": candidates 0, the midpoint and h (plink's 2017 fix).
-    xx = f11 + f22
-    xy = f12 + f21
-    interior = (xx + SMALLISH_EPSILON < half_share + xy) & (xy + SMALLISH_EPSILON < half_share + xx)
-    flat_sols = np.stack(
-        [np.zeros_like(half_share), np.where(interior, (half_share + xy - xx) * 0.5, half_share), half_share], axis=-1
-    )
-    flat_end = np.where(interior, 3, 2)
+    # Case "no nonzero product": 0, the interior midpoint if any, and h.
+    xx = (f11 + f22)[..., None]
+    xy = (f12 + f21)[..., None]
+    interior = (xx + SMALLISH_EPSILON < h + xy) & (xy + SMALLISH_EPSILON < h + xx)
+    flat = np.concatenate([np.zeros_like(h), np.where(interior, (h + xy - xx) * 0.5, h), h], axis=-1)
+    cand = np.where(has_prod[..., None], cand, flat)
+    admissible = np.where(has_prod[..., None], admissible, (slot < 2) | interior)
 
-    sols = np.where(has_prod[..., None], cubic_sols, flat_sols)
-    sol_start = np.where(has_prod, cubic_start, 0)
-    sol_end = np.where(has_prod, cubic_end, flat_end)
-
-    # Root selection with plink's quirk: compare against the first admissible root only.
-    best = np.take_along_axis(sols, np.clip(sol_start, 0, 2)[..., None], axis=-1)[..., 0]
-    first_ll = _log_likelihood(known, center, f, half_share, best)
-    for k in (1, 2):
-        idx = sol_start + k
-        active = idx < sol_end
-        cand = np.take_along_axis(sols, np.clip(idx, 0, 2)[..., None], axis=-1)[..., 0]
-        better = _log_likelihood(known, center, f, half_share, cand) > first_ll
-        best = np.where(active & better, cand, best)
+    # Root selection with plink's quirk: compare against the first candidate only.
+    ll = _log_likelihood(known, center, f, half_share, cand)
+    first = np.argmax(admissible, axis=-1)
+    first_ll = np.take_along_axis(ll, first[..., None], axis=-1)
+    beats = admissible & (slot > first[..., None]) & (ll > first_ll)
+    chosen = np.where(beats.any(axis=-1), 2 - np.argmax(beats[..., ::-1], axis=-1), first)
+    best = np.take_along_axis(cand, chosen[..., None], axis=-1)[..., 0]
 
     freq11 = np.where(has_center, f11 + best, f11)
-    ok = np.isfinite(twice_tot) & (twice_tot > 0) & (has_center | has_prod)
+    ok = (twice_tot > 0) & (has_center | has_prod)
     return freq11, p_a, p_b, ok
 
 
