@@ -211,10 +211,18 @@ class _Reader:
         check_required(self.path, mapping, header)
         self.layout = Layout("parquet", mapping, header)
         offset = 0
+        wanted = sorted(set(mapping.values()))
         try:
-            for batch in handle.iter_batches(batch_size=1 << 20, columns=sorted(set(mapping.values()))):
-                self._consume(pa.Table.from_batches([batch]), offset)
-                offset += batch.num_rows
+            for group in range(handle.num_row_groups):
+                # a row group at a time (columns decoded in parallel); huge groups in batches
+                if handle.metadata.row_group(group).num_rows <= 1 << 22:
+                    parts = [handle.read_row_group(group, columns=wanted)]
+                else:
+                    parts = (pa.Table.from_batches([b]) for b in
+                             handle.iter_batches(batch_size=1 << 20, row_groups=[group], columns=wanted))
+                for part in parts:
+                    self._consume(part, offset)
+                    offset += part.num_rows
         except (OSError, pa.ArrowException) as err:
             raise ValueError(f"{self.path}: cannot read parquet data after row {offset} ({err})") from err
 
