@@ -31,7 +31,11 @@ samples, so exposure and outcome errors are independent):
   inflates ``|bx|`` exactly as genome-wide selection does.
 
 Randomness: replicate ``r`` uses ``fold_in(key(seed), r)``, split into a data key and a method
-key, so every number depends only on (seed, r) — never on the chunk size or the device.
+key, so every random draw depends only on (seed, r) — never on the chunk size or the device.
+Summaries agree across chunk sizes to floating-point rounding: XLA compiles each chunk shape
+separately and may order a reduction or fuse a multiply-add differently, which moves the last
+bit of a replicate's estimate (relative differences ~1e-16; counts such as coverage are
+unaffected unless an estimate sits exactly on a CI bound).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Callable, Iterable, Mapping, Sequence
 
 import jax
@@ -300,7 +305,7 @@ def _dynamic(scenario: Scenario, dtype=jnp.float64) -> dict:
         "pleiotropy_sd": scenario.pleiotropy_sd,
         "inside_correlation": scenario.inside_correlation,
         "outlier_size": scenario.outlier_size,
-        "selection_z": float(-norm.ppf(scenario.selection_pval / 2.0)),
+        "selection_z": -NormalDist().inv_cdf(scenario.selection_pval / 2.0),
         "balanced": float(scenario.direction == "balanced"),
     }
     return ints | {k: jnp.asarray(v, dtype=dtype) for k, v in floats.items()}
@@ -373,12 +378,15 @@ def _draw_batch(keys, dyn, width: int, winners_curse: bool) -> Instruments:
 _draw_batch_jit = jax.jit(_draw_batch, static_argnames=("width", "winners_curse"))
 
 
-def replicate_keys(seed_or_key, indices) -> tuple[jax.Array, jax.Array]:
-    """Data and method keys of the given replicates: ``split(fold_in(key(seed), r))``."""
-    key = as_key(seed_or_key)
-    indices = jnp.asarray(np.asarray(indices, dtype=np.uint32))
+@jax.jit
+def _split_replicate_keys(key, indices):
     pairs = jax.vmap(lambda r: jax.random.split(jax.random.fold_in(key, r)))(indices)
     return pairs[:, 0], pairs[:, 1]
+
+
+def replicate_keys(seed_or_key, indices) -> tuple[jax.Array, jax.Array]:
+    """Data and method keys of the given replicates: ``split(fold_in(key(seed), r))``."""
+    return _split_replicate_keys(as_key(seed_or_key), jnp.asarray(np.asarray(indices, dtype=np.uint32)))
 
 
 def draw_instruments(scenario: Scenario | Mapping | str, n_replicates: int | None = None, seed=0, *,
@@ -397,8 +405,12 @@ def draw_instruments(scenario: Scenario | Mapping | str, n_replicates: int | Non
     width = width or bucket_width(scenario.n_instruments)
     if width < scenario.n_instruments:
         raise ValueError(f"width {width} is smaller than n_instruments {scenario.n_instruments}")
-    data_keys, _ = replicate_keys(seed, replicates)
-    return _draw_batch_jit(data_keys, _dynamic(scenario), width=width, winners_curse=bool(scenario.winners_curse))
+    replicates = np.asarray(replicates, dtype=np.int64)
+    n = len(replicates)
+    padded = np.concatenate([replicates, np.full(bucket_width(n, floor=8) - n, replicates[-1])])  # reuse compiled shapes
+    data_keys, _ = replicate_keys(seed, padded)
+    drawn = _draw_batch_jit(data_keys, _dynamic(scenario), width=width, winners_curse=bool(scenario.winners_curse))
+    return jax.tree_util.tree_map(lambda a: a[:n], drawn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +465,8 @@ class _Moments:
 
     Values are summed in fixed blocks of ``BLOCK`` consecutive replicates (numpy's pairwise
     sum of the same block is the same whatever chunk delivered it) and the block sums combined
-    with ``math.fsum`` (correctly rounded), so totals do not depend on the chunk size.
+    with ``math.fsum`` (correctly rounded), so the host-side totals do not depend on how the
+    values were split into chunks.
     """
 
     BLOCK = 4096
@@ -540,9 +553,9 @@ def _simulate_one(scenario: Scenario, n_replicates: int, methods: tuple[str, ...
                   params: Params, alpha: float, progress: Callable[[int], None] | None) -> pd.DataFrame:
     width = bucket_width(scenario.n_instruments)
     chunk = chunk_size or default_chunk_size(width, methods, params)
-    chunk = min(chunk, n_replicates)
+    chunk = min(chunk, bucket_width(n_replicates, floor=8))  # powers of two: few compiled shapes
     dyn = _dynamic(scenario)
-    z = float(norm.ppf(1 - 0.05 / 2))
+    z = NormalDist().inv_cdf(1 - 0.05 / 2)
     accumulators = {m: _Moments() for m in methods}
     for start in range(0, n_replicates, chunk):
         data_keys, method_keys = replicate_keys(seed, np.arange(start, start + chunk))
@@ -575,8 +588,8 @@ def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, m
 
     Coverage is of the normal interval ``b ± Φ⁻¹(0.975)·se`` (TwoSampleMR's CI); rejection
     uses each method's own p-value at level ``alpha``. Replicates run in chunks of
-    ``chunk_size`` (one device call each; memory is flat in ``n_replicates``) and the results
-    do not depend on the chunk size. ``progress(k)`` is called after each chunk with the
+    ``chunk_size`` (one device call each; memory is flat in ``n_replicates``); the draws do
+    not depend on the chunk size, the summaries only to floating-point rounding. ``progress(k)`` is called after each chunk with the
     number of replicates it finished.
     """
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 2:
