@@ -99,18 +99,48 @@ def run_mrjax(gwas: pd.DataFrame) -> tuple[float, float, dict[str, list[str]]]:
     return end - start, loaded - start, result
 
 
-def window_cost() -> float:
-    """Mean seconds for the r² of one index against a 1,300-variant window (tables + EM)."""
-    from mrjax.ld.haplotype import ld_from_counts
+def window_costs(sizes=(256, 1300, 4096)) -> list[tuple[int, float, float, float]]:
+    """r² of one index against windows of ``sizes`` variants: numpy (what clump uses) vs the
+    same haplotype code traced by ``jax.jit`` (each new window length compiles once).
+
+    The jit version is ``mrjax.ld.haplotype`` executed with ``jax.numpy`` in place of numpy
+    (benchmark-only shim), and is checked against the numpy result.
+    """
+    import contextlib
+    import inspect
+    import types
+
+    import jax
+    import jax.numpy as jnp
+
+    from mrjax.ld import haplotype
     from mrjax.ld.panel import LDPanel, tables_from_planes
 
+    jax.config.update("jax_enable_x64", True)
+    shim = types.SimpleNamespace(**{k: getattr(jnp, k) for k in dir(jnp) if not k.startswith("_")})
+    shim.errstate = lambda **kw: contextlib.nullcontext()
+    namespace = {"np": shim, "__name__": "haplotype_jax"}
+    exec(compile(inspect.getsource(haplotype).replace("import numpy as np\n", ""), "haplotype_jax", "exec"), namespace)
+    jit_r2 = jax.jit(lambda tables: namespace["ld_from_counts"](tables).r2)
+
     panel = LDPanel.load(PANEL)
-    rows = np.arange(1300)
-    ld_from_counts(tables_from_planes(panel.planes[0], panel.planes[rows]))
-    start = time.perf_counter()
-    for i in range(50):
-        ld_from_counts(tables_from_planes(panel.planes[i], panel.planes[rows]))
-    return (time.perf_counter() - start) / 50
+    out = []
+    for size in sizes:
+        tables = tables_from_planes(panel.planes_of(0), panel.planes_of(np.arange(1, size + 1)))
+        start = time.perf_counter()
+        first = np.asarray(jit_r2(tables))
+        compile_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(20):
+            np.asarray(jit_r2(tables))
+        jit_s = (time.perf_counter() - start) / 20
+        start = time.perf_counter()
+        for _ in range(20):
+            reference = haplotype.ld_from_counts(tables).r2
+        numpy_s = (time.perf_counter() - start) / 20
+        assert np.allclose(first, reference, atol=1e-10, equal_nan=True)
+        out.append((size, numpy_s, jit_s, compile_s))
+    return out
 
 
 def check(name: str, result: dict[str, list[str]], truth: dict[str, list[str]]) -> int:
@@ -134,7 +164,6 @@ def main() -> None:
     truth = {t: e["plink_instruments_r2_0.001_kb_10000"] for t, e in truth_json.items()}
 
     full = pd.read_parquet(SHARED / "scan" / "exposures.parquet", columns=["exposure", "SNP", "pval"])
-    full["exposure"] = full["exposure"].astype(str)
     selected = full[full["pval"] <= P1].reset_index(drop=True)
     print(f"machine: {machine()}; plink: {version}")
     print(f"inputs: full {len(full):,} rows, selected (p <= 1e-5) {len(selected):,} rows, {full['exposure'].nunique()} traits")
@@ -160,7 +189,12 @@ def main() -> None:
     print(f"|---|---:|---:|---:|---:|---:|")
     for tag, n, p, m, load, ratio in rows:
         print(f"| {tag} | {n:,} | {p:.2f} | {m:.2f} | {load:.2f} | {ratio:.1f}x |")
-    print(f"\nmedian of {args.repeats} runs each; r² of one index vs a 1,300-variant window: {window_cost() * 1e3:.2f} ms")
+    print(f"\nmedian of {args.repeats} runs each (panel load included in mrjax).")
+    print("\nr² of one index against its window (tables + EM):")
+    print("| window | numpy (ms) | jax.jit run (ms) | jax.jit first call incl. compile (s) |")
+    print("|---:|---:|---:|---:|")
+    for size, numpy_s, jit_s, compile_s in window_costs():
+        print(f"| {size:,} | {numpy_s * 1e3:.2f} | {jit_s * 1e3:.2f} | {compile_s:.2f} |")
     if failures:
         sys.exit(f"{failures} trait lists differ from the oracle")
 

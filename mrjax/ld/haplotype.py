@@ -20,10 +20,11 @@ with rows = genotype of the first variant and columns = genotype of the second, 
 against ``genovec_3freq`` of the window variant). The orientation only matters for plink's
 root-selection quirk (see :func:`em_haplotype_frequencies`), which is reproduced.
 
-numpy rather than JAX: the batches are one index variant against its window (tens to a few
-thousand pairs); at that size a jit dispatch costs more than the whole numpy evaluation, and
-the variable window lengths would force padding or retracing (measured in
-``benchmarks/bench_clump.py``).
+numpy rather than JAX: the greedy clumping pass is sequential (each index SNP depends on the
+clumps before it) and each batch is one index against its window, tens to a few thousand pairs
+of varying length. Under jit every new window length would compile (or be padded to buckets),
+and one compile costs more than the whole numpy clumping of the 50 scan traits (about a second,
+``benchmarks/RESULTS_clump.md``); the per-window work is a few milliseconds in numpy.
 """
 
 from __future__ import annotations
@@ -156,11 +157,15 @@ def em_haplotype_frequencies(counts):
     plink reports the pair as monomorphic (no value).
     """
     n = np.asarray(counts, dtype=np.float64)
-    known = np.empty(n.shape[:-2] + (4,))
-    known[..., 0] = 2 * n[..., 0, 0] + n[..., 0, 1] + n[..., 1, 0]
-    known[..., 1] = 2 * n[..., 0, 2] + n[..., 0, 1] + n[..., 1, 2]
-    known[..., 2] = 2 * n[..., 2, 0] + n[..., 1, 0] + n[..., 2, 1]
-    known[..., 3] = 2 * n[..., 2, 2] + n[..., 1, 2] + n[..., 2, 1]
+    known = np.stack(
+        [
+            2 * n[..., 0, 0] + n[..., 0, 1] + n[..., 1, 0],
+            2 * n[..., 0, 2] + n[..., 0, 1] + n[..., 1, 2],
+            2 * n[..., 2, 0] + n[..., 1, 0] + n[..., 2, 1],
+            2 * n[..., 2, 2] + n[..., 1, 2] + n[..., 2, 1],
+        ],
+        axis=-1,
+    )
     center = n[..., 1, 1]
     twice_tot = known.sum(axis=-1) + 2 * center
     with np.errstate(invalid="ignore", divide="ignore"):
