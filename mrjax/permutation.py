@@ -44,7 +44,9 @@ from mrjax.estimators.common import Params
 
 PERMUTATION_SALT = 0x5E6F11B  # separates the permutation streams from the analysis streams
 TIE_TOLERANCE = 1e-10  # relative: permuted statistics this close to the observed one count as ties
-DEFAULT_PERMUTATION_METHODS = ("ivw", "egger_regression", "weighted_median", "weighted_mode")
+# Closed-form methods by default: a bootstrap method re-runs its whole bootstrap on every
+# permuted dataset (cost n_perm × n_boot per trait); ask for it explicitly.
+DEFAULT_PERMUTATION_METHODS = ("ivw", "egger_regression")
 MEMORY_BUDGET_ELEMENTS = 1 << 22
 
 
