@@ -16,7 +16,7 @@ from mrjax.batch import Instruments
 from mrjax.estimators import egger, ivw, ml
 from mrjax.estimators.ivw import Heterogeneity
 from mrjax.estimators.wald import wald_ratios
-from mrjax.stats import norm_pval
+from mrjax.stats import chi2_sf, norm_pval
 
 
 class LeaveOneOut(NamedTuple):
@@ -25,6 +25,14 @@ class LeaveOneOut(NamedTuple):
 
     b: jax.Array
     se: jax.Array
+    pval: jax.Array
+
+
+class HeterogeneityTest(NamedTuple):
+    """Heterogeneity statistic ``q`` on ``df`` degrees of freedom and its chi-square ``pval``."""
+
+    q: jax.Array
+    df: jax.Array
     pval: jax.Array
 
 
@@ -67,17 +75,23 @@ def i2gx(t: Instruments):
     return isq(jnp.abs(t.bx) / t.sy, t.sx / t.sy, t.mask)
 
 
-def heterogeneity(t: Instruments) -> dict[str, Heterogeneity]:
+def heterogeneity(t: Instruments) -> dict[str, HeterogeneityTest]:
     """``mr_heterogeneity`` for one trait: Q, df and p of every method with a Q statistic
     (ML: 2·min objective; Egger: Rücker's Q′; IVW: Cochran's Q; radial: modified second-order
-    Q; UWR: unweighted "Q"). Methods need 2 instruments (Egger 3)."""
-    return {
+    Q; UWR: unweighted "Q"), ``p = pchisq(Q, df, lower.tail = FALSE)``. Methods need 2
+    instruments (Egger 3); below that Q and p are NaN."""
+    stats: dict[str, Heterogeneity] = {
         "two_sample_ml": ml.ml_heterogeneity(t),
         "egger_regression": egger.egger_heterogeneity(t),
         "ivw": ivw.ivw_heterogeneity(t),
         "ivw_radial": ivw.radial_heterogeneity(t),
         "uwr": ivw.uwr_heterogeneity(t),
     }
+    q = jnp.stack([h.q for h in stats.values()])
+    df = jnp.stack([h.df for h in stats.values()])
+    # One incomplete-gamma evaluation for all five p-values (it dominates compile time).
+    p = jnp.where(jnp.isfinite(q), chi2_sf(jnp.where(jnp.isfinite(q), q, 1.0), jnp.maximum(df, 1)), jnp.nan)
+    return {m: HeterogeneityTest(q=q[i], df=df[i], pval=p[i]) for i, m in enumerate(stats)}
 
 
 def leave_one_out(t: Instruments) -> LeaveOneOut:

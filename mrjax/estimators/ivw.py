@@ -15,17 +15,17 @@ import jax.numpy as jnp
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, Reason, estimate
 from mrjax.estimators.regression import OriginFit, wls_origin
-from mrjax.stats import chi2_sf, norm_pval
+from mrjax.stats import norm_pval
 
 MIN_SNPS = 2
 
 
 class Heterogeneity(NamedTuple):
-    """Cochran-type heterogeneity statistic ``q`` with ``df`` and its chi-square p-value."""
+    """Cochran-type heterogeneity statistic ``q`` (NaN where undefined) on ``df`` degrees of
+    freedom; ``mrjax.diagnostics`` adds the chi-square p-values of all methods in one call."""
 
     q: jax.Array
     df: jax.Array
-    pval: jax.Array
 
 
 def ivw_fit(t: Instruments) -> OriginFit:
@@ -42,10 +42,7 @@ def _finish(t: Instruments, fit: OriginFit, se) -> Estimate:
 
 def _q(fit: OriginFit, n) -> Heterogeneity:
     """``Q = sigma^2 (n-1)`` (the weighted residual sum of squares) on n − 1 df."""
-    ok = n >= MIN_SNPS
-    q = jnp.where(ok, fit.rss, jnp.nan)
-    df = n - 1
-    return Heterogeneity(q=q, df=df, pval=jnp.where(ok, chi2_sf(q, df), jnp.nan))
+    return Heterogeneity(q=jnp.where(n >= MIN_SNPS, fit.rss, jnp.nan), df=n - 1)
 
 
 def ivw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
