@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mrjax.audit import audit_of, counts_of
+from mrjax.audit import audit_of, counts_of, record
 from mrjax.ld.panel import MISSING, LDPanel
 from mrjax.ld.proxies import find_proxies, map_proxy_alleles, substitute_proxies
 
@@ -71,8 +71,10 @@ def test_ranking_threshold_window_and_phase(panel):
 
 def test_substituted_rows_carry_the_target_alleles(panel, outcome, instruments):
     targets = instruments["SNP"].drop_duplicates().sample(40, random_state=3)
-    reduced = outcome[~outcome["SNP"].isin(targets)]
+    reduced = outcome[~outcome["SNP"].isin(targets)].copy()
+    reduced = record(reduced, "read", {"outcome": len(reduced)})  # an earlier step's records
     result = substitute_proxies(instruments, reduced, panel)
+    assert counts_of(result)["step"].iloc[0] == "read"  # carried forward
     proxied = result[result["proxy"]]
     assert len(proxied) >= 20
     assert set(proxied["SNP"]) <= set(targets)

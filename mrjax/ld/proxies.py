@@ -223,44 +223,50 @@ def substitute_proxies(
         present = set(out_snps)
         absent = pd.unique(np.asarray([s for s in instrument_snps if s not in present], dtype=object))
         proxies = find_proxies(panel, absent, out_snps, r2_min=r2_min, kb=kb)
-        by_snp = out_rows.drop_duplicates("SNP").set_index("SNP", drop=False)
-        chosen, why_not = {}, {}
-        for target, candidates in proxies.groupby("target", sort=False):
-            for cand in candidates.itertuples(index=False):
-                row = by_snp.loc[cand.proxy]
-                prow = panel.locate([cand.proxy])[0]
-                minor = panel.a1[prow] if panel.allele1_frequency([prow])[0] <= 0.5 else panel.a2[prow]
-                mapped = map_proxy_alleles(
-                    row[effect_col],
-                    row[other_col],
-                    row[eaf_col] if eaf_col else None,
-                    cand.proxy_a1,
-                    cand.proxy_a2,
-                    cand.target_a1,
-                    cand.target_a2,
-                    minor,
-                    palindromes=palindromes,
-                    maf_threshold=maf_threshold,
-                )
-                if mapped is not None:
-                    chosen[target] = (row, cand, mapped)
-                    break
-            else:
-                why_not[target] = f"{len(candidates)} proxy(ies) with r2 >= {r2_min} but none with alleles mappable onto the panel"
-        for target, (row, cand, (effect, other)) in chosen.items():
-            new = row.copy()
-            new["SNP"] = target
-            new[effect_col], new[other_col] = effect, other
-            trow = panel.locate([target])[0]
-            if "chr" in new.index:
-                new["chr"] = panel.chrom[trow]
-            if "pos" in new.index:
-                new["pos"] = panel.pos[trow]
+        first_row = {}
+        for i, snp in enumerate(out_snps):
+            first_row.setdefault(snp, i)
+        effects = out_rows[effect_col].to_numpy(dtype=object)
+        others = out_rows[other_col].to_numpy(dtype=object)
+        eafs = out_rows[eaf_col].to_numpy(dtype=np.float64, na_value=np.nan) if eaf_col else np.full(len(out_rows), np.nan)
+        proxy_rows = panel.locate(proxies["proxy"].to_numpy(dtype=object))
+        minor = np.where(panel.allele1_frequency(proxy_rows) <= 0.5, panel.a1[proxy_rows], panel.a2[proxy_rows]) if len(proxies) else []
+        cols = {c: proxies[c].to_numpy(dtype=object) for c in ("target", "proxy", "proxy_a1", "proxy_a2", "target_a1", "target_a2")}
+        r2s = proxies["r2"].to_numpy(dtype=np.float64)
+        chosen, why_not = {}, {}  # target -> (outcome position, proxy index, (effect, other))
+        for k in range(len(proxies)):  # grouped by target, best first
+            target = cols["target"][k]
+            if target in chosen:
+                continue
+            at = first_row[cols["proxy"][k]]
+            mapped = map_proxy_alleles(
+                effects[at], others[at], eafs[at], cols["proxy_a1"][k], cols["proxy_a2"][k],
+                cols["target_a1"][k], cols["target_a2"][k], minor[k],
+                palindromes=palindromes, maf_threshold=maf_threshold,
+            )
+            if mapped is not None:
+                chosen[target] = (at, k, mapped)
+        for target, n_found in proxies.groupby("target", sort=False).size().items():
+            if target not in chosen:
+                why_not[target] = f"{n_found} proxy(ies) with r2 >= {r2_min} but none with alleles mappable onto the panel"
+        if chosen:
+            targets = list(chosen)
+            picks = [chosen[t] for t in targets]
+            new = out_rows.iloc[[at for at, _, _ in picks]].copy()
+            new.attrs = {}  # pandas cannot concat frames whose attrs hold DataFrames
+            trows = panel.locate(np.asarray(targets, dtype=object))
+            new["proxy_effect_allele"] = effects[[at for at, _, _ in picks]]
+            new["proxy_other_allele"] = others[[at for at, _, _ in picks]]
+            new["SNP"] = targets
+            new[effect_col] = [m[0] for _, _, m in picks]
+            new[other_col] = [m[1] for _, _, m in picks]
+            if "chr" in new.columns:
+                new["chr"] = pd.Series(panel.chrom[trows], index=new.index).astype(new["chr"].dtype)
+            if "pos" in new.columns:
+                new["pos"] = panel.pos[trows]
             new["proxy"] = True
-            new["proxy_snp"] = cand.proxy
-            new["proxy_r2"] = cand.r2
-            new["proxy_effect_allele"] = row[effect_col]
-            new["proxy_other_allele"] = row[other_col]
+            new["proxy_snp"] = cols["proxy"][[k for _, k, _ in picks]]
+            new["proxy_r2"] = r2s[[k for _, k, _ in picks]]
             new_rows.append(new)
 
         in_panel = set(np.asarray(absent)[panel.locate(absent) >= 0]) if len(absent) else set()
@@ -271,8 +277,8 @@ def substitute_proxies(
                 if snp in present:
                     continue
                 if snp in chosen:
-                    cand = chosen[snp][1]
-                    used.append((label, snp, f"{snp} via {cand.proxy} r2={cand.r2:.3f}"))
+                    k = chosen[snp][1]
+                    used.append((label, snp, f"{snp} via {cols['proxy'][k]} r2={r2s[k]:.3f}"))
                 elif snp not in in_panel:
                     missing.append((label, snp, "absent from the outcome and from the LD panel (no proxy search)"))
                 else:
@@ -281,13 +287,13 @@ def substitute_proxies(
                     )
 
     result = outcome.copy()
+    result.attrs = {}  # the audit is rebuilt below (outcome's records carried forward)
     result["proxy"] = False
     for col in ("proxy_snp", "proxy_r2", "proxy_effect_allele", "proxy_other_allele"):
         result[col] = pd.Series(np.nan if col == "proxy_r2" else None, index=result.index, dtype=float if col == "proxy_r2" else object)
     if new_rows:
-        appended = pd.DataFrame(new_rows).reset_index(drop=True)
-        appended.index = pd.RangeIndex(len(result), len(result) + len(appended))
-        result = pd.concat([result.reset_index(drop=True), appended], ignore_index=False)
+        appended = pd.concat(new_rows)[list(result.columns)]
+        result = pd.concat([result, appended], ignore_index=True)
         result["proxy"] = result["proxy"].astype(bool)
 
     # Counts per exposure: in = instruments, kept = with outcome data (own row or proxy),
