@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
 from mrjax.outputs import write_figure  # noqa: E402
 from mrjax.report.tables import (  # noqa: E402
@@ -41,12 +41,42 @@ METHOD_COLOURS = [
     "#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#7b4b94", "#00798c", "#6c757d", "#c36f09", "#3d5a80", "#8d0801",
 ]
 SIG_COLOUR = "#d1495b"
+OR_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 NULL_COLOUR = "#8a99a6"
 ARROW = "\u2192"
 
 
+# The same method has the same colour in every figure.
+KNOWN_METHOD_COLOURS = {
+    "Inverse variance weighted": "#1b6ca8",
+    "MR Egger": "#d1495b",
+    "Weighted median": "#2e933c",
+    "Simple mode": "#edae49",
+    "Weighted mode": "#7b4b94",
+    "Wald ratio": "#00798c",
+    "MR-PRESSO (outlier-corrected)": "#6c757d",
+}
+
+
 def _colours(methods) -> dict[str, str]:
-    return {m: METHOD_COLOURS[i % len(METHOD_COLOURS)] for i, m in enumerate(dict.fromkeys(methods))}
+    spare = [c for c in METHOD_COLOURS if c not in KNOWN_METHOD_COLOURS.values()]
+    colours, unknown = {}, 0
+    for method in dict.fromkeys(str(m) for m in methods):
+        if method in KNOWN_METHOD_COLOURS:
+            colours[method] = KNOWN_METHOD_COLOURS[method]
+        else:
+            colours[method] = spare[unknown % len(spare)]
+            unknown += 1
+    return colours
+
+
+def _primary_first(frame: pd.DataFrame, method: str = PRIMARY_METHOD) -> pd.DataFrame:
+    """Rows of the primary method (IVW) first, the others in their given order."""
+    if not len(frame):
+        return frame
+    primary = (frame["method_id"].astype(str).isin([method, method.removeprefix("mr_")])
+               | (frame["method"].astype(str) == "Inverse variance weighted"))
+    return pd.concat([frame[primary], frame[~primary]])
 
 
 def _is_egger(method: str) -> bool:
@@ -98,7 +128,7 @@ def forest_plot(
         rows = rows[rows["method_id"].isin(methods)]
         order = {m: i for i, m in enumerate(methods)}
     else:
-        order = {m: i for i, m in enumerate(dict.fromkeys(results["method_id"]))}
+        order = {m: i for i, m in enumerate(dict.fromkeys(_primary_first(results, method)["method_id"]))}
     colours = _colours(results["method"])
     lines = []  # (kind, payload)
     for _, hit in hits.iterrows():
@@ -139,11 +169,14 @@ def forest_plot(
         lo, hi = min(finite + [1.0]), max(finite + [1.0])
         pad = (np.log(hi) - np.log(lo)) * 0.08 + 1e-3
         ax.set_xlim(np.exp(np.log(lo) - pad), np.exp(np.log(hi) + pad))
-    plain = FuncFormatter(lambda value, _pos: f"{value:g}")
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
-    ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel("Odds ratio (95% CI)", fontsize=9)
+    low, high = ax.get_xlim()
+    ticks = [t for t in OR_TICKS if low <= t <= high]
+    while len(ticks) > 7:
+        ticks = ticks[::2] if 1.0 in ticks[::2] else ticks[1::2]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("Odds ratio = exp(b), 95% CI", fontsize=9)
     ax.tick_params(axis="y", left=False, labelleft=False)
     ax.tick_params(axis="x", labelsize=8)
     for side in ("top", "right", "left"):
@@ -227,6 +260,7 @@ def scatter_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, egger_inter
                 elinewidth=0.5 if many else 0.8, capsize=0, zorder=2)
     xmax = np.nanmax(bx + sx) if len(bx) else 1.0
     grid = np.array([0.0, xmax * 1.05 if np.isfinite(xmax) and xmax > 0 else 1.0])
+    mr_rows = _primary_first(mr_rows)
     colours = _colours(mr_rows["method"]) if len(mr_rows) else {}
     for _, row in mr_rows.iterrows():
         if not np.isfinite(row["b"]):
@@ -305,10 +339,17 @@ def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: 
     chosen = mr_rows[mr_rows["method"].astype(str).str.contains("Inverse variance|Egger", case=False)] if len(mr_rows) else mr_rows
     if not len(chosen):
         chosen = mr_rows
+    chosen = _primary_first(chosen)
     colours = _colours(chosen["method"]) if len(chosen) else {}
+    lines = []
     for _, row in chosen.iterrows():
         if np.isfinite(row["b"]):
             ax.axvline(row["b"], color=colours[row["method"]], lw=1.4, label=str(row["method"]))
+            lines.append(row["b"])
+    xs = np.concatenate([ratio[ok], lines]) if (ok.any() or lines) else np.array([])
+    if len(xs):
+        pad = 0.06 * (xs.max() - xs.min()) or 0.1 * abs(xs.max()) or 0.1
+        ax.set_xlim(xs.min() - pad, xs.max() + pad)
     ax.set_xlabel(r"$\beta_{IV}$ (Wald ratio)", fontsize=9)
     ax.set_ylabel(r"$1/SE_{IV}$", fontsize=9)
     ax.tick_params(labelsize=8)
