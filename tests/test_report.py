@@ -150,6 +150,9 @@ def test_findings_put_sensitivity_analyses_beside_the_significant_traits():
     assert row["Q_pval_ivw"] == 0.3 and row["Q_pval_egger"] == 0.4 and row["egger_intercept_pval"] == 0.05
     mine = loo[(loo["exposure"] == "trait_0") & (loo["direction"] == "forward") & (loo["SNP"] != "All")]
     assert row["loo_min_b"] == mine["b"].min() and row["loo_max_b"] == mine["b"].max() and row["loo_n"] == len(mine)
+    same = tables.findings_table(tables.scan_results(mr.assign(method_id=mr["method_id"].str.removeprefix("mr_"))),
+                                 heterogeneity=het, pleiotropy=pleio, leave_one_out=loo)
+    assert len(same) == 2 and "ivw_b" in same.columns  # method ids without TwoSampleMR's mr_ prefix
     paper = tables.paper_table(findings, res)
     assert {"Inverse variance weighted OR (95% CI)", "MR Egger P", "FDR q"} <= set(paper.columns)
     assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted OR (95% CI)"].iloc[0])

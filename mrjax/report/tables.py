@@ -143,7 +143,9 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
 
 
 def _is_primary(frame: pd.DataFrame, method: str) -> pd.Series:
-    hits = frame["method_id"].astype(str) == method
+    """Rows of ``method``, given as method id with or without TwoSampleMR's ``mr_`` prefix
+    (``mr_ivw`` / ``ivw``) or as the method's name."""
+    hits = frame["method_id"].astype(str).isin([method, method.removeprefix("mr_")])
     if method == PRIMARY_METHOD:
         hits |= frame["method"].astype(str) == PRIMARY_METHOD_NAME
     return hits | (frame["method"].astype(str) == method)
