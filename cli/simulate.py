@@ -94,7 +94,8 @@ def run_simulation(scenario: str, replicates: int, out: Path, methods: str | Non
         for values, part in (results.groupby(others, sort=False) if others else [((), results)]):
             values = values if isinstance(values, tuple) else (values,)
             suffix = "".join(f"_{a}_{v:g}" if isinstance(v, float) else f"_{a}_{v}" for a, v in zip(others, values))
-            fig = simulation_plots.plot_power_curve(part, x="theta", alpha=alpha)
+            title = ", ".join(f"{a} = {v}" for a, v in zip(others, values)) or None
+            fig = simulation_plots.plot_power_curve(part, x="theta", alpha=alpha, title=title)
             files += simulation_plots.save_figure(fig, out / f"power_curve{suffix}")
     return {"results": results, "files": files}
 

@@ -42,6 +42,7 @@ from mrjax.outputs import StageTimer
 
 FORWARD = "forward"
 REVERSE = "reverse"
+OUTCOME_SIDE = "outcome_instruments"  # checkpoint of the reverse direction's instrument selection
 
 #: Environment variable read by :func:`run_scan`: raise :class:`ScanInterrupted` after this
 #: many traits have been checkpointed (how the resumption test kills a scan half-way).
@@ -185,7 +186,7 @@ class ScanConfig:
 
     def fingerprint(self, checksums: dict[str, str]) -> str:
         """Hash of every result-changing setting and the inputs' contents (checkpoint key)."""
-        settings = {k: v for k, v in asdict(self).items() if k not in ("out", "figures", "report", "chunk_size")}
+        settings = {k: v for k, v in asdict(self).items() if k not in ("out", "figures", "report", "alpha", "correction", "permutations")}
         settings["exposures"] = sorted(checksums[f] for f in exposure_files(self.exposures))
         settings["outcome"] = checksums[str(Path(self.outcome))]
         if self.ld_ref:
@@ -256,22 +257,21 @@ def _reader_columns(config: ScanConfig) -> dict | None:
 def read_table(path: str, config: ScanConfig, *, trait: str | None = None, p_max: float | None = None) -> pd.DataFrame:
     """Read one GWAS file into mrjax's normalised table (``mrjax.gwas.read_gwas``).
 
-    ``trait`` names a single-trait file (defaults to the file name without extensions);
-    a long table keeps its own trait column. Reader errors become :class:`ScanError`.
+    ``trait`` names a single-trait file (default: the file name without its suffixes); a
+    long table keeps its own trait column. Reader errors become :class:`ScanError`.
     """
-    from mrjax.gwas import read_gwas
+    from mrjax.gwas.readers import read_gwas
 
     try:
-        table = read_gwas(path, format=config.gwas_format, columns=_reader_columns(config), p_max=p_max)
+        return read_gwas(path, format=config.gwas_format, columns=_reader_columns(config), p_max=p_max, trait=trait)
     except FileNotFoundError as error:
         raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
     except (ValueError, KeyError) as error:
-        raise ScanError(f"cannot read {path!r}: {error}", "pass --format or --column NAME=COLUMN to map the columns") from error
-    if "trait" not in table.columns or table["trait"].isna().all() or (trait is not None and table["trait"].nunique() <= 1):
-        name = trait or trait_name_of(path)
-        table = table.assign(trait=name)
-        table.attrs = dict(table.attrs)
-    return table
+        raise ScanError(_one_line(error), "pass --format, or --column NAME=COLUMN to map the file's columns") from error
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 def trait_name_of(path: str | Path) -> str:
@@ -302,7 +302,7 @@ def list_exposures(config: ScanConfig, cache: dict[str, pd.DataFrame]) -> list[E
     sources: list[ExposureSource] = []
     for path in exposure_files(config.exposures):
         if config.trait_column or _looks_long(path):
-            table = read_table(path, config, p_max=None)
+            table = read_table(path, config)
             cache[path] = table
             names = pd.unique(table["trait"].astype(str))
             if len(names) > 1 or config.trait_column:
@@ -322,13 +322,20 @@ def list_exposures(config: ScanConfig, cache: dict[str, pd.DataFrame]) -> list[E
 
 
 def _looks_long(path: str) -> bool:
-    """A parquet file with a trait/exposure column is read as a long multi-trait table."""
-    if not path.endswith(".parquet"):
-        return False
-    import pyarrow.parquet as pq
+    """A file with a trait/exposure/phenotype column is read as a long multi-trait table."""
+    from mrjax.gwas.formats import is_gzip, is_parquet, read_head, split_header
 
-    names = set(pq.read_schema(path).names)
-    return bool(names & {"trait", "exposure", "phenotype"})
+    file = Path(path)
+    try:
+        if is_parquet(file):
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(file).names
+        else:
+            names = split_header(read_head(file, is_gzip(file))[1])[1]
+    except (OSError, ValueError) as error:
+        raise ScanError(_one_line(error), "check that the exposure file is a readable GWAS table") from error
+    return bool({n.strip().lower() for n in names} & {"trait", "exposure", "phenotype"})
 
 
 # --------------------------------------------------------------------------------------
@@ -340,27 +347,53 @@ def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: Sta
 
     Uses ``mrjax.gwas.select_instruments``, ``mrjax.ld.clump`` (plink 1.9 ``--clump``
     semantics; skipped when ``already_clumped``) and ``mrjax.gwas.filter_weak``; each step
-    appends its audit records to the table's ``attrs``.
+    appends its audit records to the table's ``attrs``. Traits left without instruments are
+    data in a scan, not an error: the result is then empty (its audit says why).
     """
-    from mrjax.gwas import filter_weak, select_instruments
+    from mrjax.gwas.select import filter_weak, select_instruments
 
     with timings("select"):
-        instruments = select_instruments(gwas, p=config.p)
-    if panel is not None:
-        from mrjax.ld import clump
+        instruments = _tolerate_empty(select_instruments, gwas, "select", p=config.p)
+    if panel is not None and len(instruments):
+        from mrjax.ld.clump import clump
 
         with timings("clump"):
-            instruments = clump(instruments, panel, r2=config.clump_r2, kb=config.clump_kb, p1=config.p, p2=config.clump_p2)
-    with timings("strength"):
-        instruments = filter_weak(instruments, f_min=config.f_min)
+            instruments = _tolerate_empty(
+                clump, instruments, "clump", ld_ref=panel, r2=config.clump_r2, kb=config.clump_kb, p1=config.p, p2=config.clump_p2
+            )
+    if len(instruments):
+        with timings("strength"):
+            instruments = _tolerate_empty(filter_weak, instruments, "strength", f_min=config.f_min)
     return instruments
+
+
+def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", **options) -> pd.DataFrame:
+    """Run a data-layer step whose "no instrument left" ``ValueError`` is, inside a scan,
+    an empty result: all the step's input rows are counted as dropped in the audit."""
+    import warnings
+
+    from mrjax.audit import COUNT_COLUMNS, audit_of, counts_of
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*no instrument left.*")
+        try:
+            return step(table, **options)
+        except ValueError as error:
+            if not any(text in str(error) for text in ("no instrument", "no index", "no SNP usable")):
+                raise
+    n_in = table[trait_column].astype(str).value_counts(sort=False)
+    counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
+    empty = table.iloc[:0].copy()
+    empty.attrs = {"audit": audit_of(table), "audit_counts": pd.concat([counts_of(table), counts[COUNT_COLUMNS]], ignore_index=True)}
+    return empty
 
 
 def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
     """Harmonise ``instruments`` against the ``outcome`` GWAS (TwoSampleMR
     ``harmonise_data`` with ``config.action``), first substituting LD proxies for
-    instruments missing in the outcome when proxies are on."""
-    from mrjax.gwas import harmonise
+    instruments missing in the outcome when proxies are on. A pair with no usable SNP gives
+    an empty table (with the harmonise audit counts), not an error."""
+    from mrjax.gwas.harmonise import harmonise
 
     if config.use_proxies and panel is not None:
         from mrjax.ld import substitute_proxies
@@ -368,7 +401,8 @@ def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig
         with timings("proxies"):
             outcome = substitute_proxies(instruments, outcome, panel, r2_min=config.proxy_r2)
     with timings("harmonise"):
-        return harmonise(instruments, outcome, action=config.action)
+        return _tolerate_empty(harmonise, instruments, "harmonise", trait_column="exposure" if "exposure" in instruments.columns else "trait",
+                               outcome=outcome, action=config.action)
 
 
 def estimate_tables(harmonised: pd.DataFrame, config: ScanConfig, timings: StageTimer | None = None) -> dict[str, pd.DataFrame]:
@@ -437,7 +471,8 @@ class Checkpoints:
         with open(path, "rb") as handle:
             return pickle.load(handle)
 
-    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame]) -> None:
+    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame], *, count: bool = True) -> None:
+        """Write one trait's tables atomically; ``count`` it towards ``MRJAX_SCAN_STOP_AFTER``."""
         path = self.path(direction, trait)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with open(tmp, "wb") as handle:
@@ -445,16 +480,17 @@ class Checkpoints:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if not count:
+            return
         self.written += 1
         limit = os.environ.get(STOP_AFTER_ENV)
         if limit and self.written >= int(limit):
             raise ScanInterrupted(f"stopped after {self.written} checkpointed traits ({STOP_AFTER_ENV}={limit})")
 
 
-def _split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, audit: pd.DataFrame,
-                    counts: pd.DataFrame, key: str, names: list[str], direction: str) -> dict[str, dict[str, pd.DataFrame]]:
+def _split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str, names: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
     """Cut a chunk's tables into one dict of tables per trait; ``key`` is the column
-    (``exposure`` forward, ``outcome`` reverse) that names the scanned trait."""
+    (``exposure`` forward, ``outcome`` reverse) that names the scanned exposure."""
     per_trait: dict[str, dict[str, pd.DataFrame]] = {}
     everything = dict(tables, instruments=harmonised)
     for name in names:
@@ -465,19 +501,23 @@ def _split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, a
             part = table[table[key].astype(str) == name].reset_index(drop=True)
             part.attrs = {}
             parts[table_name] = part
-        parts["audit"] = _audit_rows(audit, name, direction)
-        parts["audit_counts"] = _audit_rows(counts, name, direction)
         per_trait[name] = parts
     return per_trait
 
 
-def _audit_rows(records: pd.DataFrame, name: str, direction: str) -> pd.DataFrame:
+def _audit_rows(records: pd.DataFrame, trait: str, *, direction: str, exposure: str, outcome: str, steps=None) -> pd.DataFrame:
+    """The audit rows (drops or counts) of ``trait`` (optionally only some ``steps``), labelled
+    with the direction and the exposure–outcome pair they belong to."""
     if records is None or len(records) == 0 or "trait" not in records.columns:
         return pd.DataFrame()
-    trait = records["trait"].astype(str)
-    rows = records[(trait == name) | trait.str.contains(name, regex=False)].copy()
-    rows.insert(0, "direction", direction)
+    keep = records["trait"].astype(str) == trait
+    if steps is not None:
+        keep &= records["step"].isin(steps)
+    rows = records[keep].copy()
     rows.attrs = {}
+    rows.insert(0, "outcome", outcome)
+    rows.insert(0, "exposure", exposure)
+    rows.insert(0, "direction", direction)
     return rows.reset_index(drop=True)
 
 
@@ -506,7 +546,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     panel = None
     if config.ld_ref:
-        from mrjax.ld import LDPanel
+        from mrjax.ld.panel import LDPanel
 
         with timings("load_panel"):
             panel = LDPanel.load(config.ld_ref)
@@ -515,64 +555,118 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     with timings("read"):
         sources = list_exposures(config, cache)
     outcome_name = config.outcome_name or trait_name_of(config.outcome)
+    # Chunk membership depends only on the exposure list and chunk_size, never on what a
+    # previous run finished: a resumed chunk is recomputed whole, with the same shapes as
+    # in an uninterrupted run, so its numbers agree to the last bit.
     per_trait: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
-    todo = []
     for source in sources:
-        done = {d: checkpoints.load(d, source.trait) for d in _directions(config)}
-        if all(v is not None for v in done.values()):
-            per_trait.update({(d, source.trait): v for d, v in done.items()})
-        else:
-            todo.append(source)
-    resumed = len(sources) - len(todo)
+        for direction in _directions(config):
+            done = checkpoints.load(direction, source.trait)
+            if done is not None:
+                per_trait[(direction, source.trait)] = done
+    finished_traits = {s.trait for s in sources if all((d, s.trait) in per_trait for d in _directions(config))}
+    chunks = [sources[i : i + config.chunk_size] for i in range(0, len(sources), config.chunk_size)]
+    todo = [s for chunk in chunks if any(s.trait not in finished_traits for s in chunk) for s in chunk]
+    resumed = len(finished_traits)
     total = len(sources)
     progress("estimate", resumed, total)
 
     outcome = None
     reverse_instruments = None
-    if todo:
+    outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name) if config.bidirectional else None
+    if todo or (config.bidirectional and outcome_side is None):
         with timings("read"):
             outcome = read_table(config.outcome, config, trait=outcome_name)
-            outcome = outcome.assign(trait=outcome_name)
         if config.bidirectional:
             reverse_instruments = select_and_clump(outcome, config, panel, timings)
+            label = dict(direction=REVERSE, exposure=outcome_name, outcome="(each exposure)")
+            outcome_side = {
+                "audit": _audit_rows(audit_of(reverse_instruments), outcome_name, **label),
+                "audit_counts": _audit_rows(counts_of(reverse_instruments), outcome_name, **label),
+            }
+            checkpoints.save(OUTCOME_SIDE, outcome_name, outcome_side, count=False)
 
     finished = resumed
-    for start in range(0, len(todo), config.chunk_size):
-        chunk = todo[start : start + config.chunk_size]
+    for chunk in chunks:
+        if all(s.trait in finished_traits for s in chunk):
+            continue
         with timings("read"):
             exposures = _read_chunk(chunk, config, cache, full=config.bidirectional)
         names = [s.trait for s in chunk]
         forward = select_and_clump(exposures, config, panel, timings)
         harmonised = look_up(forward, outcome, config, panel, timings) if len(forward) else forward
-        tables = estimate_tables(harmonised, config, timings)
-        pieces = {FORWARD: _split_by_trait(tables, harmonised, audit_of(harmonised), counts_of(harmonised), "exposure", names, FORWARD)}
+        drops, counts = audit_of(harmonised), counts_of(harmonised)
+        audits = {FORWARD: {name: _trait_audit(drops, counts, name, direction=FORWARD, exposure=name, outcome=outcome_name)
+                            for name in names}}
+        pairs = {FORWARD: _plain(harmonised)}
         if config.bidirectional:
-            backward = look_up(reverse_instruments, exposures, config, panel, timings)
-            tables = estimate_tables(backward, config, timings)
-            pieces[REVERSE] = _split_by_trait(tables, backward, audit_of(backward), counts_of(backward), "outcome", names, REVERSE)
+            pairs[REVERSE], audits[REVERSE] = _reverse_pairs(reverse_instruments, exposures, names, outcome_name, config, panel, timings)
+        # both directions in one estimation call: fewer distinct shapes to compile
+        everything = pd.concat([t for t in pairs.values() if len(t)], ignore_index=True) if any(len(t) for t in pairs.values()) else _plain(harmonised)
+        estimates = estimate_tables(everything, config, timings)
+        pieces = {}
+        for direction, table in pairs.items():
+            key, other = ("exposure", "outcome") if direction == FORWARD else ("outcome", "exposure")
+            mine = {k: v[v[other].astype(str) == outcome_name] if other in v.columns else v for k, v in estimates.items()}
+            pieces[direction] = _split_by_trait(mine, table, key, names)
+            for name in names:
+                pieces[direction][name].update(audits[direction][name])
         for name in names:
             for direction, split in pieces.items():
-                per_trait[(direction, name)] = split[name]
-            for direction, split in pieces.items():
-                checkpoints.save(direction, name, split[name])
-            finished += 1
-            progress("estimate", finished, total)
+                if (direction, name) not in per_trait:
+                    per_trait[(direction, name)] = split[name]
+                    checkpoints.save(direction, name, split[name])
+            if name not in finished_traits:
+                finished += 1
+                progress("estimate", finished, total)
 
     tables = _concat(per_trait, sources, config)
+    for name in ("audit", "audit_counts"):
+        if outcome_side is not None and len(outcome_side[name]):
+            tables[name] = pd.concat([outcome_side[name], tables[name]], ignore_index=True)
     if sum(len(t["instruments"]) if "instruments" in t else 0 for t in per_trait.values()) == 0:
         raise ScanError(
             f"no instruments left in any of the {total} exposures (p < {config.p:g}, F ≥ {config.f_min:g})",
             "relax --p, check the exposure files, or look at audit.tsv",
         )
-    with timings("tables"):
-        tables = assemble_tables(tables, config)
-    significant = significant_traits(tables["results"], config)
     if config.permutations > 0:
+        from mrjax.outputs import write_table
+
         with timings("permutations"):
             tables["permutations"] = _permutations(tables, config)
-    result = ScanResult(tables=tables, significant=significant, timings=timings.seconds, resumed_traits=resumed)
-    write_outputs(result, config, timings)
-    return result
+        write_table(out, "permutations", tables["permutations"])
+    return write_outputs(tables, config, timings, resumed)
+
+
+def _reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: list[str], outcome_name: str,
+                   config: ScanConfig, panel, timings: StageTimer) -> tuple[pd.DataFrame, dict]:
+    """Outcome → exposure for a chunk: the outcome's instruments looked up in each exposure
+    GWAS, one harmonisation per exposure so every pair has its own audit. Returns the
+    harmonised pairs and each exposure's audit tables."""
+    from mrjax.audit import audit_of, counts_of
+
+    frames, audits = [], {}
+    exposures = _plain(exposures)  # the exposure-side records belong to the forward direction
+    for name in names:
+        gwas = exposures[exposures["trait"].astype(str) == name]
+        pair = look_up(instruments, gwas, config, panel, timings) if len(instruments) and len(gwas) else instruments.iloc[:0]
+        audits[name] = _trait_audit(audit_of(pair), counts_of(pair), outcome_name, steps=("harmonise", "proxies"),
+                                    direction=REVERSE, exposure=outcome_name, outcome=name)
+        if len(pair):
+            frames.append(_plain(pair))
+    harmonised = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["exposure", "outcome"])
+    return harmonised, audits
+
+
+def _trait_audit(drops: pd.DataFrame, counts: pd.DataFrame, trait: str, **label) -> dict[str, pd.DataFrame]:
+    return {"audit": _audit_rows(drops, trait, **label), "audit_counts": _audit_rows(counts, trait, **label)}
+
+
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy without ``attrs`` (audit frames there make pandas compare them on concat)."""
+    table = table.copy(deep=False)
+    table.attrs = {}
+    return table
 
 
 def _directions(config: ScanConfig) -> tuple[str, ...]:
@@ -626,22 +720,6 @@ def _concat(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) 
     return tables
 
 
-def assemble_tables(tables: dict[str, pd.DataFrame], config: ScanConfig) -> dict[str, pd.DataFrame]:
-    """The scan-level results table: odds ratios and, per direction and method, BH-FDR
-    q-values and Bonferroni p-values across traits (``mrjax.report.tables.scan_results``),
-    plus the ``findings`` table of the significant traits with their sensitivity analyses."""
-    from mrjax.report import tables as report_tables
-
-    out = dict(tables)
-    out["results"] = report_tables.scan_results(tables["results"])
-    out["findings"] = report_tables.findings_table(
-        out["results"], heterogeneity=_nonempty(tables, "heterogeneity"), pleiotropy=_nonempty(tables, "pleiotropy"),
-        presso=_nonempty(tables, "presso"), leave_one_out=_nonempty(tables, "leave_one_out"),
-        alpha=config.alpha, by=_significance_column(config),
-    )
-    return out
-
-
 def _nonempty(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
     table = tables.get(name)
     return table if table is not None and len(table) else None
@@ -651,58 +729,98 @@ def _significance_column(config: ScanConfig) -> str:
     return {"fdr": "qval_fdr", "bonferroni": "pval_bonferroni", "none": "pval"}[config.correction]
 
 
-def significant_traits(results: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
-    """IVW rows significant at ``config.alpha`` after ``config.correction`` (one per trait
-    and direction); these get the per-trait figures and the report's findings section."""
-    from mrjax.report import tables as report_tables
-
-    if len(results) == 0:
-        return results
-    return report_tables.significant(results, alpha=config.alpha, by=_significance_column(config))
-
-
 def _permutations(tables: dict[str, pd.DataFrame], config: ScanConfig) -> pd.DataFrame:
-    from mrjax import permutation
+    from mrjax.permutation import permutation_test
 
-    return permutation.permutation_test(tables["instruments"], n_permutations=config.permutations, seed=config.seed)
+    frames = []
+    instruments = tables["instruments"]
+    for direction in _directions(config):
+        part = instruments[instruments["direction"] == direction]
+        if len(part):
+            result = permutation_test(part.drop(columns="direction"), n_perm=config.permutations, seed=config.seed)
+            result.insert(0, "direction", direction)
+            frames.append(result)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["direction"])
 
 
-#: Tables written as TSV (and ``results`` also as parquet), in this order.
-OUTPUT_TABLES = ("results", "findings", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
+#: Tables written as TSV (``results`` also as parquet), in this order.
+OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
                  "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations")
 
 
-def write_outputs(result: ScanResult, config: ScanConfig, timings: StageTimer) -> None:
-    """Write the tables (TSV; ``results`` also parquet), figures (PNG + SVG),
-    ``report.html`` and ``manifest.json`` atomically into ``config.out``."""
+def assemble_tables(tables: dict[str, pd.DataFrame], config: ScanConfig) -> dict[str, pd.DataFrame]:
+    """The scan-level tables (``mrjax.report.tables``): ``results`` with odds ratios and, per
+    direction and method, BH-FDR q-values and Bonferroni p-values across traits;
+    ``findings`` (significant traits beside their sensitivity analyses) and
+    ``findings_paper`` (the same, formatted for a manuscript)."""
+    from mrjax.report import tables as report_tables
+
+    out = dict(tables)
+    out["results"] = report_tables.scan_results(tables["results"])
+    out["findings"] = report_tables.findings_table(
+        out["results"], heterogeneity=_nonempty(tables, "heterogeneity"), pleiotropy=_nonempty(tables, "pleiotropy"),
+        presso=_nonempty(tables, "presso"), leave_one_out=_nonempty(tables, "leave_one_out"),
+        alpha=config.alpha, by=_significance_column(config),
+    )
+    out["findings_paper"] = report_tables.paper_table(out["findings"], out["results"])
+    return out
+
+
+def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0) -> ScanResult:
+    """Write the scan's folder: the tables (TSV; ``results`` also parquet), the figures
+    (``mrjax.report.plots.scan_figures``, PNG + SVG), ``report.html``
+    (``mrjax.report.html``) and, last, ``manifest.json`` — every file atomically, so a folder
+    whose manifest exists is complete."""
     from mrjax import outputs
+    from mrjax.report import tables as report_tables
 
     out = Path(config.out)
+    by = _significance_column(config)
+    with timings("tables"):
+        tables = assemble_tables(tables, config)
+    significant = report_tables.significant(tables["results"], alpha=config.alpha, by=by)
     files: list[Path] = []
     with timings("write"):
         for name in OUTPUT_TABLES:
-            if name in result.tables:
+            if name in tables:
                 formats = ("tsv", "parquet") if name == "results" else ("tsv",)
-                files += outputs.write_table(out, name, _writable(result.tables[name]), formats=formats)
-    figures: list[Path] = []
+                files += outputs.write_table(out, name, _writable(tables[name]), formats=formats)
+    figures: dict = {}
     if config.figures:
         from mrjax.report import plots
 
         with timings("figures"):
-            figures = plots.scan_figures(result.tables, result.significant, out / "figures")
-        files += figures
+            figures = plots.scan_figures(
+                out / "figures", tables["results"], harmonised=_nonempty(tables, "instruments"),
+                pleiotropy=_nonempty(tables, "pleiotropy"), leave_one_out=_nonempty(tables, "leave_one_out"),
+                single_snp=_nonempty(tables, "single_snp"), alpha=config.alpha, by=by,
+            )
+        files += figure_paths(figures)
+    inputs = outputs.input_checksums(input_paths(config))
     if config.report:
         from mrjax.report import html
 
         with timings("report"):
-            files.append(html.write_report(result.tables, result.significant, figures, out / "report.html", settings=settings_of(config)))
-    result.timings = dict(timings.seconds)
-    result.manifest = outputs.build_manifest(
-        parameters=settings_of(config), seed=config.seed, inputs=input_paths(config),
-        timings=result.timings, outputs=files,
-    )
-    files.append(outputs.write_json(out / outputs.MANIFEST_NAME, result.manifest))
-    result.files = files
+            files.append(html.write_report(
+                tables, significant, figures, out / "report.html", settings=settings_of(config), inputs=inputs,
+                timings=dict(timings.seconds), alpha=config.alpha, by=by,
+            ))
+    manifest = outputs.build_manifest(parameters=settings_of(config), seed=config.seed, inputs=[], timings=timings,
+                                      outputs=[Path(p).relative_to(out) for p in files])
+    manifest["inputs"] = inputs
+    manifest["outputs"] = sorted(str(Path(p).relative_to(out)) for p in files)
+    manifest["resumed_exposures"] = resumed
+    files.append(outputs.write_json(out / outputs.MANIFEST_NAME, manifest))
+    return ScanResult(tables=tables, significant=significant, files=files, timings=dict(timings.seconds),
+                      manifest=manifest, resumed_traits=resumed)
+
+
+def figure_paths(figures: dict) -> list[Path]:
+    """Every file in ``plots.scan_figures``'s answer (scan level, then per trait)."""
+    paths = [p for group in figures.get("scan", {}).values() for p in group]
+    for entry in figures.get("traits", []):
+        paths += [p for key, group in entry.items() if key not in ("direction", "exposure", "outcome") for p in group]
+    return [Path(p) for p in paths]
 
 
 def _writable(table: pd.DataFrame) -> pd.DataFrame:

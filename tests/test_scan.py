@@ -7,8 +7,8 @@ kill, and the HTML report.
 
 from __future__ import annotations
 
+import base64
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ def config_for(inputs, out, **changes) -> ScanConfig:
     settings = dict(
         exposures=(inputs["exposures"],), outcome=inputs["outcome"], out=str(out), ld_ref=inputs["ld_ref"],
         outcome_name="outcome", action=1, proxies=False, bidirectional=True, n_boot=200, presso_draws=500,
-        seed=7, correction="none",
+        seed=7, correction="none", methods=("ivw", "egger_regression", "weighted_median"), chunk_size=2,
     )
     settings.update(changes)
     return ScanConfig(**settings)
@@ -65,9 +65,8 @@ def test_forward_instruments_are_plinks_index_snps(scan, scan_inputs):
     forward = instruments[instruments["direction"] == "forward"]
     for trait in TRAITS:
         plink = set(truth[trait]["plink_instruments_r2_0.001_kb_10000"])
-        used = set(forward.loc[forward["exposure"] == trait, "SNP"])
-        missing = audit[(audit["direction"] == "forward") & (audit["reason"] == "missing in outcome")
-                        & audit["trait"].astype(str).str.contains(trait)]
+        used = set(forward.loc[(forward["exposure"] == trait) & forward["mr_keep"].astype(bool), "SNP"])
+        missing = audit[(audit["direction"] == "forward") & (audit["reason"] == "missing in outcome") & (audit["trait"] == trait)]
         assert used | set(missing["SNP"]) == plink, trait
         assert len(used) == truth[trait]["ivw_on_plink_instruments"]["nsnp"], trait
 
@@ -138,24 +137,26 @@ def test_outputs_are_written(scan):
 
 def test_report_embeds_every_figure(scan):
     result, out = scan
-    figures = sorted((out / "figures").glob("*.png"))
-    assert len(figures) >= 2  # at least the forest plot and the overview
+    figures = sorted((out / "figures").rglob("*.png"))
     assert len(result.significant) > 0, "the causal exposures should be nominally significant"
+    per_trait = [f for f in figures if f.parent.name == "traits"]
+    assert {f.name for f in figures if f.parent.name == "figures"} >= {"forest_plot.png", "scan_overview.png"}
+    assert len(per_trait) == 3 * len(result.significant)  # scatter, leave-one-out and funnel per hit
+    assert all(f.with_suffix(".svg").is_file() for f in figures)
     html = (out / "report.html").read_text()
-    embedded = re.findall(r"data:image/(?:png|svg\+xml);base64,|<svg", html)
-    assert len(embedded) >= len(figures)
+    assert html.lstrip().lower().startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     for figure in figures:
-        assert figure.stem in html, figure.name
+        assert base64.b64encode(figure.read_bytes()).decode() in html, figure.name
 
 
 def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path, monkeypatch):
     reference, _ = scan
     out = tmp_path / "resumed"
-    config = config_for(scan_inputs, out, chunk_size=2)
+    config = config_for(scan_inputs, out)
     monkeypatch.setenv(STOP_AFTER_ENV, "3")
     with pytest.raises(ScanInterrupted):
         run_scan(config)
-    checkpoints = list((out / ".checkpoints").glob("*/*.pkl"))
+    checkpoints = list((out / ".checkpoints").glob("*/forward__*.pkl")) + list((out / ".checkpoints").glob("*/reverse__*.pkl"))
     assert len(checkpoints) == 3
     assert not (out / "results.tsv").exists()
     monkeypatch.delenv(STOP_AFTER_ENV)
