@@ -166,3 +166,15 @@ def _scan_truth(truth):
         for name, entry in per_trait.items()
         if isinstance(entry, dict) and "plink_instruments_r2_0.001_kb_10000" in entry
     }
+
+
+def test_twosamplemr_columns(panel, inputs, shared_data):
+    """TwoSampleMR exposure tables: pval.exposure and id.exposure name the p and the trait."""
+    tsmr = pd.concat(
+        [df.rename(columns={"P": "pval.exposure"}).assign(**{"id.exposure": t, "exposure": f"name {t}"}) for t, df in inputs.items()],
+        ignore_index=True,
+    )
+    out = clump(tsmr, panel, r2=0.1, kb=250)
+    for t in TRAITS:
+        assert out.loc[out["id.exposure"] == t, "SNP"].tolist() == _golden(shared_data, t, 0.1, 250)
+    assert set(counts_of(out)["trait"]) == set(TRAITS)
