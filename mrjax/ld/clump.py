@@ -77,8 +77,9 @@ def clump(
         appearance. ``attrs["audit"]`` lists every other input row with its reason:
         "bad value" (p missing or outside [0, 1]), "not significant" (p > p1),
         "not in panel", "duplicate" (SNP listed again with a larger p) or "clumped"
-        (detail "clumped by rsX"); ``attrs["audit_counts"]`` balances per trait. A trait left
-        with no index SNP raises a :class:`NoIndexSNPWarning` naming the reasons.
+        (detail "clumped by rsX"); ``attrs["audit_counts"]`` balances per trait (trait
+        "all" when the table has no trait column). A trait left with no index SNP raises a
+        :class:`NoIndexSNPWarning` naming the reasons; the result is then empty for it.
     """
     _check_parameters(r2, kb, p1, p2)
     if not isinstance(gwas, pd.DataFrame):
@@ -101,7 +102,8 @@ def clump(
 
     # Rows that cannot be index SNPs are settled for all traits at once, without touching
     # their IDs (a full GWAS has millions of them); only p <= p1 rows are looked up.
-    bad = ~np.isfinite(pval) | (pval < 0) | (pval > 1)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(pval) | (pval < 0) | (pval > 1)
     significant = ~bad & (pval <= p1)
     chunks = [
         (np.flatnonzero(bad), "bad value", None),
