@@ -183,3 +183,32 @@ def test_clump_radius_is_strictly_inside_kb():
 def test_missing_panel_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"nothere\.bed.*not found"):
         LDPanel.load(tmp_path / "nothere")
+
+
+def test_non_founders_are_excluded_and_duplicate_ids_warned(tmp_path):
+    """A small panel written with bed-reader: 6 people, 2 of them with parents in the .fam."""
+    from bed_reader import to_bed
+
+    calls = np.array(
+        [[2, 1, 0], [1, 1, 0], [0, MISSING, 2], [2, 2, 1], [1, 0, 0], [0, 0, 2]], dtype=np.int8
+    )  # [people, variants]
+    to_bed(
+        tmp_path / "tiny.bed",
+        calls,
+        properties={
+            "iid": ["a", "b", "c", "d", "kid1", "kid2"],
+            "father": ["0", "0", "0", "0", "a", "c"],
+            "mother": ["0", "0", "0", "0", "b", "d"],
+            "sid": ["rs1", "rs2", "rs1"],
+            "chromosome": ["1", "1", "1"],
+            "bp_position": [100, 200, 300],
+            "allele_1": ["A", "C", "G"],
+            "allele_2": ["G", "T", "A"],
+        },
+    )
+    with pytest.warns(UserWarning, match="rs1"):
+        tiny = LDPanel.load(tmp_path / "tiny")
+    assert tiny.people.tolist() == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(tiny.genotypes, calls[:4].T)
+    assert tiny.locate(["rs1", "rs2"]).tolist() == [0, 1]
+    assert tiny.ld(0, [1]).n[0] == 3  # person c is missing at rs2
