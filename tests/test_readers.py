@@ -366,3 +366,40 @@ def test_missing_column_in_parquet_and_unknown_trait(tmp_path):
     assert read_gwas(tmp_path / "long.parquet")["trait"].tolist() == ["t1", "t2"]
     with pytest.raises(ValueError, match=r"trait\(s\) \['t3'\] not found"):
         read_gwas(tmp_path / "long.parquet", trait=["t1", "t3"])
+
+
+# ---------------------------------------------------------------------------- many files, sample size
+
+
+def test_a_list_of_files_reads_into_one_table(shared_data, tables):
+    folder = shared_data / "gwas"
+    both = read_gwas([folder / FILES["exposure_b"], folder / FILES["exposure_c"]], trait=["b", "c"], p_max=1e-5)
+    assert both.groupby("trait").size().to_dict() == {
+        "b": (tables["exposure_b"]["pval"] <= 1e-5).sum(), "c": (tables["exposure_c"]["pval"] <= 1e-5).sum()
+    }
+    counts = _balanced(both)
+    assert counts["trait"].tolist() == ["b", "c"] and counts["n_in"].tolist() == [39314, 39270]
+    assert unlisted_of(both)["trait"].tolist() == ["b", "c"]
+    with pytest.raises(ValueError, match="2 paths but 1 trait names"):
+        read_gwas([folder / FILES["exposure_b"], folder / FILES["exposure_c"]], trait=["b"])
+
+
+def test_concat_tables_keeps_both_audits(shared_data, tables):
+    from mrjax.gwas import concat_tables
+
+    with pytest.raises(ValueError):  # why the helper exists: pandas compares the attrs frames
+        pd.concat([tables["exposure_a"], tables["exposure_b"]])
+    both = concat_tables([tables["exposure_a"], tables["exposure_b"]])
+    assert len(both) == len(tables["exposure_a"]) + len(tables["exposure_b"])
+    assert len(audit_of(both)) == len(audit_of(tables["exposure_a"]))
+    assert counts_of(both)["trait"].tolist() == ["exposure_a", "exposure_b"]
+
+
+def test_sample_size_from_cases_and_controls_or_given(shared_data, tmp_path):
+    outcome = read_gwas(shared_data / "scan" / "outcome.parquet")
+    assert set(outcome["n"]) == {450_000.0}  # ncase + ncontrol
+    finngen = read_finngen(shared_data / "gwas" / FILES["outcome"], n=400_000)
+    assert set(finngen["n"]) == {400_000.0}
+    text = "SNP\tA1\tBETA\tSE\tP\tN\nrs1\tA\t0.1\t0.01\t0.01\tNA\nrs2\tA\t0.1\t0.01\t0.01\t500\n"
+    filled = read_gwas(_write(tmp_path / "n.tsv", text), n=1000)
+    assert filled["n"].tolist() == [1000.0, 500.0]  # n= fills only the gaps

@@ -4,6 +4,7 @@
 ``filter_weak`` -> ``harmonise``; each step's audit rides in the result's ``attrs``.
 """
 
+from mrjax.gwas._audit import concat_tables, unlisted_of
 from mrjax.gwas.harmonise import harmonise
 from mrjax.gwas.readers import read_finngen, read_gwas, read_gwas_catalog, read_parquet, read_plain, read_vcf
 from mrjax.gwas.select import filter_weak, select_instruments
@@ -11,6 +12,7 @@ from mrjax.gwas.strength import Strength, strength_columns
 
 __all__ = [
     "Strength",
+    "concat_tables",
     "filter_weak",
     "harmonise",
     "read_finngen",
@@ -21,4 +23,5 @@ __all__ = [
     "read_vcf",
     "select_instruments",
     "strength_columns",
+    "unlisted_of",
 ]

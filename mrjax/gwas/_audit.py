@@ -58,3 +58,26 @@ def record_step(
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNLISTED_COLUMNS)
     )
     return output
+
+
+def concat_tables(tables) -> pd.DataFrame:
+    """``pd.concat`` of audited tables (rows and audit trails).
+
+    Plain ``pd.concat``/``merge`` of two tables that carry audit frames in ``attrs`` fail in
+    pandas (it compares the attrs with ``==``); this strips them, concatenates the rows, and
+    stacks ``audit``, ``audit_counts`` and ``audit_unlisted`` of every input.
+    """
+    tables = list(tables)
+    if not tables:
+        raise ValueError("concat_tables: no tables given")
+    bare = []
+    for table in tables:
+        copy = table.copy(deep=False)
+        copy.attrs = {}
+        bare.append(copy)
+    out = pd.concat(bare, ignore_index=True)
+    for key, read in (("audit", audit.audit_of), ("audit_counts", audit.counts_of), ("audit_unlisted", unlisted_of)):
+        frames = [read(t) for t in tables]
+        nonempty = [f for f in frames if len(f)]
+        out.attrs[key] = pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
+    return out

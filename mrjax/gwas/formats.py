@@ -19,8 +19,8 @@ from pathlib import Path
 FORMATS = ("gwas_catalog", "vcf", "finngen", "plain", "parquet")
 
 NORMALISED = ("SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "n", "trait")
-SOURCE_FIELDS = NORMALISED + ("odds_ratio", "mlog10p", "hm_code")
-NUMERIC_FIELDS = ("eaf", "beta", "odds_ratio", "se", "mlog10p", "n", "hm_code")
+SOURCE_FIELDS = NORMALISED + ("odds_ratio", "mlog10p", "n_cases", "n_controls", "hm_code")
+NUMERIC_FIELDS = ("eaf", "beta", "odds_ratio", "se", "mlog10p", "n", "n_cases", "n_controls", "hm_code")
 STRING_FIELDS = ("SNP", "chr", "effect_allele", "other_allele", "trait")
 
 # Header synonyms, compared case-insensitively with a leading '#' removed; earlier wins.
@@ -46,6 +46,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
             "effect_allele_frequency", "eaf.exposure", "eaf.outcome", "hm_effect_allele_frequency"),
     "n": ("n", "samplesize", "sample_size", "n_total", "ntotal", "obs_ct", "n_samples",
           "totalsamplesize", "samplesize.exposure", "samplesize.outcome"),
+    "n_cases": ("ncase", "n_cases", "ncases", "n_case", "num_cases"),
+    "n_controls": ("ncontrol", "n_controls", "ncontrols", "n_control", "num_controls"),
     "trait": ("trait", "exposure", "outcome", "phenotype"),
 }
 
@@ -214,7 +216,7 @@ def layout_for(path: Path, format: str | None, columns=None, use_harmonised: boo
         base = GWAS_CATALOG_HARMONISED if use_harmonised else GWAS_CATALOG_ORIGINAL
         mapping = {target: source for target, source in base.items() if source in header}
         extra = by_synonyms(header)
-        for target in ("n", "trait", "mlog10p"):
+        for target in ("n", "n_cases", "n_controls", "trait", "mlog10p"):
             if target in extra:
                 mapping[target] = extra[target]
         if use_harmonised and "variant_id" in header:
@@ -222,8 +224,9 @@ def layout_for(path: Path, format: str | None, columns=None, use_harmonised: boo
     elif format == "finngen":
         mapping = {target: source for target, source in FINNGEN.items() if source in header}
         extra = by_synonyms(header)
-        if "n" in extra:
-            mapping["n"] = extra["n"]
+        for target in ("n", "n_cases", "n_controls"):
+            if target in extra:
+                mapping[target] = extra[target]
     else:
         mapping = by_synonyms(header)
     fallback = {k: v for k, v in mapping.items() if k.startswith("_")}

@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
-from mrjax.gwas._audit import record_step
+from mrjax.gwas._audit import concat_tables, record_step
 from mrjax.gwas.formats import NUMERIC_FIELDS, Layout, by_synonyms, check_required, layout_for, apply_override
 
 OUTPUT_COLUMNS = ["SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "mlog10p", "n", "trait"]
@@ -56,6 +56,9 @@ def read_gwas(
 ) -> pd.DataFrame:
     """Read one GWAS file (any supported format) into the normalised table.
 
+    ``path`` may also be a list of files, read with the same options into one table (one trait
+    per file; ``trait`` is then ``None`` or one name per file).
+
     ``format``: ``None`` detects it — parquet by its magic bytes, GWAS-VCF by ``##`` meta lines
     and ``#CHROM``, GWAS Catalog harmonised by ``hm_effect_allele``/``hm_code``, FinnGen by
     ``#chrom … rsids … mlogp … sebeta`` — else a plain TSV/CSV read through column synonyms
@@ -70,7 +73,9 @@ def read_gwas(
     ``use_harmonised`` (GWAS Catalog): ``hm_*`` columns (effect allele = ``hm_effect_allele``);
     rows the harmoniser could not place (``hm_code`` 15, every ``hm_*`` NA) are dropped as
     "bad value". ``False`` reads the study's original columns for every row instead.
-    ``n``: sample size for files without one (FinnGen). ``missing_id``: a row without an rsID
+    ``n``: sample size for rows without one (FinnGen files have none); a file with case and
+    control counts (``ncase``/``ncontrol``) and no N column gets ``n = cases + controls``.
+    ``missing_id``: a row without an rsID
     gets ``chr:pos:other:effect`` (``"chrpos"``) or is dropped as "bad value" (``"drop"``).
 
     Row-level problems (missing/non-finite beta, se or p; se ≤ 0; p or EAF outside [0, 1];
@@ -79,6 +84,13 @@ def read_gwas(
     column: unreadable, corrupt or truncated file, unknown format, missing required column,
     non-numeric text in a numeric column (with its rows), or no row surviving.
     """
+    if isinstance(path, (list, tuple)):
+        names = [None] * len(path) if trait is None else list(trait)
+        if len(names) != len(path):
+            raise ValueError(f"read_gwas: {len(path)} paths but {len(names)} trait names; give one name per file")
+        options = dict(format=format, columns=columns, p_max=p_max, use_harmonised=use_harmonised, n=n,
+                       missing_id=missing_id, block_size=block_size)
+        return concat_tables(read_gwas(p, trait=name, **options) for p, name in zip(path, names))
     path = Path(path)
     if missing_id not in ("chrpos", "drop"):
         raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
@@ -309,10 +321,13 @@ class _Reader:
         out["beta"] = beta
         out["se"] = col("se")
         out["pval"], out["mlog10p"] = _p_columns(col("pval"), col("mlog10p"), self.path, mapping.get("pval"), offset)
-        if "n" in mapping:
-            out["n"] = col("n")
-        else:
-            out["n"] = pa.array(np.full(rows, np.nan if self.n is None else float(self.n)))
+        n = col("n")
+        if {"n_cases", "n_controls"} <= set(mapping):
+            total = pc.add(col("n_cases"), col("n_controls"))
+            n = total if n is None else pc.coalesce(n, total)
+        if self.n is not None:
+            n = pa.array(np.full(rows, float(self.n))) if n is None else pc.coalesce(n, pa.scalar(float(self.n)))
+        out["n"] = n if n is not None else pa.nulls(rows, pa.float64())
         out["trait"] = self._trait_column(col("trait"), rows)
         out["_row"] = table.column("_row")
         code = col("hm_code")
