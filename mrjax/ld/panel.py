@@ -36,7 +36,7 @@ def clump_radius_bp(kb: float) -> int:
     return int(kb * 1000 * (1 + 2.0**-44) - 1)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class LDPanel:
     """An in-memory PLINK reference panel (founders only).
 
@@ -126,6 +126,9 @@ class LDPanel:
 
     def __len__(self) -> int:
         return len(self.snp)
+
+    def __repr__(self) -> str:
+        return f"LDPanel({str(self.prefix)!r}: {len(self):,} variants, {self.n_people:,} founders)"
 
     @property
     def n_people(self) -> int:
