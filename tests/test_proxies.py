@@ -140,6 +140,7 @@ def test_allele_mapping_rules():
     assert map_proxy_alleles("A", "T", 0.45, **pal) is None  # ambiguous frequency
     assert map_proxy_alleles("A", "T", None, **pal) is None
     assert map_proxy_alleles("A", "T", 0.1, palindromes=False, **pal) is None
+    assert map_proxy_alleles("A", "T", 0.1, **{**pal, "proxy_minor": None}) is None  # minor unknown
 
 
 def test_no_proxy_is_recorded_as_missing(panel, outcome):

@@ -154,7 +154,7 @@ def map_proxy_alleles(
     target = {proxy_a1: target_a1, proxy_a2: target_a2}
     palindromic = complement(proxy_a1) == proxy_a2
     if palindromic:
-        if not palindromes or eaf is None or pd.isna(eaf) or min(eaf, 1 - eaf) >= maf_threshold:
+        if not palindromes or proxy_minor not in pair or eaf is None or pd.isna(eaf) or min(eaf, 1 - eaf) >= maf_threshold:
             return None
         if {effect, other} - {None} - set(pair):
             return None
