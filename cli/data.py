@@ -32,8 +32,8 @@ def clump(
         config = ScanConfig(exposures=(str(gwas),), outcome=str(gwas), out=str(out), ld_ref=ld_ref,
                             columns=tuple(sorted(parse_mapping(column, "--column").items())), gwas_format=gwas_format)
         _check_panel(ld_ref)
-        from mrjax.ld.panel import LDPanel
-        from mrjax.ld.clump import clump as run_clump
+        from mrjax.ld import LDPanel
+        from mrjax.ld import clump as run_clump
 
         table = read_table(str(gwas), config, p_max=None if p2 >= 1 else max(p1, p2))
         index = run_clump(table, LDPanel.load(ld_ref), r2=r2, kb=kb, p1=p1, p2=p2)
@@ -62,7 +62,7 @@ def harmonise(
         config = ScanConfig(exposures=(str(exposure),), outcome=str(outcome), out=str(out), already_clumped=True,
                             columns=tuple(sorted(parse_mapping(column, "--column").items())), gwas_format=gwas_format)
         from mrjax.gwas import harmonise as run_harmonise
-        from mrjax.gwas.select import select_instruments
+        from mrjax.gwas import select_instruments
 
         instruments = read_table(str(exposure), config)
         if p is not None:

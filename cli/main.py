@@ -44,7 +44,7 @@ def _register_simulate() -> None:
         from mrjax_cli import simulate as module
     except ImportError:
         return
-    command = getattr(module, "simulate", None)
+    command = getattr(module, "simulate_command", None) or getattr(module, "simulate", None)
     if isinstance(getattr(module, "app", None), typer.Typer):
         app.add_typer(module.app, name="simulate")
     elif callable(command):

@@ -260,7 +260,7 @@ def read_table(path: str, config: ScanConfig, *, trait: str | None = None, p_max
     ``trait`` names a single-trait file (default: the file name without its suffixes); a
     long table keeps its own trait column. Reader errors become :class:`ScanError`.
     """
-    from mrjax.gwas.readers import read_gwas
+    from mrjax.gwas import read_gwas
 
     try:
         return read_gwas(path, format=config.gwas_format, columns=_reader_columns(config), p_max=p_max, trait=trait)
@@ -350,12 +350,12 @@ def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: Sta
     appends its audit records to the table's ``attrs``. Traits left without instruments are
     data in a scan, not an error: the result is then empty (its audit says why).
     """
-    from mrjax.gwas.select import filter_weak, select_instruments
+    from mrjax.gwas import filter_weak, select_instruments
 
     with timings("select"):
         instruments = _tolerate_empty(select_instruments, gwas, "select", p=config.p)
     if panel is not None and len(instruments):
-        from mrjax.ld.clump import clump
+        from mrjax.ld import clump
 
         with timings("clump"):
             instruments = _tolerate_empty(
@@ -393,7 +393,7 @@ def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig
     ``harmonise_data`` with ``config.action``), first substituting LD proxies for
     instruments missing in the outcome when proxies are on. A pair with no usable SNP gives
     an empty table (with the harmonise audit counts), not an error."""
-    from mrjax.gwas.harmonise import harmonise
+    from mrjax.gwas import harmonise
 
     if config.use_proxies and panel is not None:
         from mrjax.ld import substitute_proxies
@@ -546,7 +546,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     panel = None
     if config.ld_ref:
-        from mrjax.ld.panel import LDPanel
+        from mrjax.ld import LDPanel
 
         with timings("load_panel"):
             panel = LDPanel.load(config.ld_ref)
@@ -625,9 +625,13 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         if outcome_side is not None and len(outcome_side[name]):
             tables[name] = pd.concat([outcome_side[name], tables[name]], ignore_index=True)
     if sum(len(t["instruments"]) if "instruments" in t else 0 for t in per_trait.values()) == 0:
+        from mrjax.outputs import write_table
+
+        for name in ("audit", "audit_counts"):
+            write_table(out, name, tables[name])
         raise ScanError(
             f"no instruments left in any of the {total} exposures (p < {config.p:g}, F ≥ {config.f_min:g})",
-            "relax --p, check the exposure files, or look at audit.tsv",
+            f"relax --p or check the exposure files; {out / 'audit_counts.tsv'} shows where they were lost",
         )
     if config.permutations > 0:
         from mrjax.outputs import write_table
@@ -685,7 +689,7 @@ def _read_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, *,
             frames.append(read_table(source.path, config, trait=source.trait, p_max=None if full or config.use_proxies else config.p))
     if len(frames) == 1:
         return frames[0]
-    joined = pd.concat(frames, ignore_index=True)
+    joined = pd.concat([_plain(f) for f in frames], ignore_index=True)
     joined.attrs = _merge_attrs(frames)
     return joined
 
