@@ -403,3 +403,16 @@ def test_sample_size_from_cases_and_controls_or_given(shared_data, tmp_path):
     text = "SNP\tA1\tBETA\tSE\tP\tN\nrs1\tA\t0.1\t0.01\t0.01\tNA\nrs2\tA\t0.1\t0.01\t0.01\t500\n"
     filled = read_gwas(_write(tmp_path / "n.tsv", text), n=1000)
     assert filled["n"].tolist() == [1000.0, 500.0]  # n= fills only the gaps
+
+
+def test_space_aligned_columns(tmp_path, shared_data, tables, monkeypatch):
+    """PLINK-1.9-style files: columns padded with runs of spaces, leading and trailing blanks."""
+    from mrjax.gwas import readers
+
+    lines = (shared_data / "gwas" / FILES["exposure_c"]).read_text().splitlines()
+    aligned = "\n".join("  " + "   ".join(line.split("\t")) + " " for line in lines) + "\n"
+    monkeypatch.setattr(readers._SpacesToTabs, "chunk", 65521)  # ~45 chunk boundaries, mid-line
+    for name, data in (("c.txt", aligned.encode()), ("c.txt.gz", gzip.compress(aligned.encode()))):
+        (tmp_path / name).write_bytes(data)
+        table = read_gwas(tmp_path / name, trait="exposure_c")
+        pd.testing.assert_frame_equal(table, tables["exposure_c"])

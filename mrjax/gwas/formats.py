@@ -107,12 +107,18 @@ def read_head(path: Path, compressed: bool, max_meta: int = 100_000) -> tuple[in
     raise ValueError(f"{path}: more than {max_meta} '##' lines and no header")
 
 
+WHITESPACE = "whitespace"  # columns aligned with runs of spaces (PLINK 1.9 output style)
+
+
 def split_header(line: str) -> tuple[str, tuple[str, ...]]:
-    """Delimiter (tab, comma or single space) and the column names of a header line."""
-    for delimiter in ("\t", ",", " "):
+    """Delimiter (tab, comma, single space or ``WHITESPACE``) and the column names of a header."""
+    for delimiter in ("\t", ","):
         if delimiter in line:
-            names = tuple(name.strip().strip('"') for name in line.split(delimiter))
-            return delimiter, names
+            return delimiter, tuple(name.strip().strip('"') for name in line.split(delimiter))
+    if "  " in line or line[:1] == " ":
+        return WHITESPACE, tuple(name.strip('"') for name in line.split())
+    if " " in line:
+        return " ", tuple(name.strip('"') for name in line.split(" "))
     return "\t", (line.strip(),)
 
 

@@ -17,6 +17,7 @@ only the rows that pass ever reach pandas.
 from __future__ import annotations
 
 import decimal
+import io
 import re
 import warnings
 from pathlib import Path
@@ -30,7 +31,15 @@ import pyarrow.parquet as pq
 
 from mrjax import audit
 from mrjax.gwas._audit import concat_tables, record_step
-from mrjax.gwas.formats import NUMERIC_FIELDS, Layout, by_synonyms, check_required, layout_for, apply_override
+from mrjax.gwas.formats import (
+    NUMERIC_FIELDS,
+    WHITESPACE,
+    Layout,
+    apply_override,
+    by_synonyms,
+    check_required,
+    layout_for,
+)
 
 OUTPUT_COLUMNS = ["SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "mlog10p", "n", "trait"]
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", ".", "-nan", "#N/A"]
@@ -193,15 +202,14 @@ class _Reader:
         if duplicated:
             raise ValueError(f"{self.path}: column name(s) {duplicated} appear more than once in the header")
         read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=self.block_size)
-        parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, quote_char='"')
+        parse_options = _parse_options(layout)
         convert_options = pacsv.ConvertOptions(
             include_columns=wanted, column_types=types, null_values=NULL_VALUES, strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
         offset = 0
         try:
-            source = pa.input_stream(str(self.path), compression="gzip" if layout.compressed else None)
-            with source:
+            with _open_text(self.path, layout) as source:
                 reader = pacsv.open_csv(source, read_options, parse_options, convert_options)
                 for batch in reader:
                     self._consume(pa.Table.from_batches([batch]), offset)
@@ -500,17 +508,83 @@ class _Reader:
 # ---------------------------------------------------------------------------- helpers
 
 
+def _parse_options(layout: Layout) -> pacsv.ParseOptions:
+    delimiter = "\t" if layout.delimiter == WHITESPACE else layout.delimiter
+    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"')
+
+
+def _open_text(path: Path, layout: Layout):
+    """The (decompressed) byte stream of a text file; space-aligned columns become tabs."""
+    source = pa.input_stream(str(path), compression="gzip" if layout.compressed else None)
+    return _SpacesToTabs(source) if layout.delimiter == WHITESPACE else source
+
+
+class _SpacesToTabs(io.RawIOBase):
+    """Rewrites space-aligned columns as tab-separated, whole lines at a time.
+
+    Leading and trailing blanks of a line are removed and every run of blanks becomes one
+    tab, so pyarrow's CSV reader can parse PLINK-1.9-style output.
+    """
+
+    _LEADING = re.compile(rb"^[ \t]+", re.MULTILINE)
+    _TRAILING = re.compile(rb"[ \t]+(?=\r?$)", re.MULTILINE)
+    _RUNS = re.compile(rb"[ \t]+")
+    chunk = 1 << 22
+
+    def __init__(self, source):
+        self.source = source
+        self.pending = b""  # an incomplete last line, kept for the next chunk
+        self.buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _convert(self, data: bytes) -> bytes:
+        return self._RUNS.sub(b"\t", self._TRAILING.sub(b"", self._LEADING.sub(b"", data)))
+
+    def _refill(self) -> bool:
+        while not len(self.buffer):
+            chunk = self.source.read(self.chunk)
+            if not chunk:
+                if not self.pending:
+                    return False
+                self.buffer, self.pending = memoryview(self._convert(self.pending)), b""
+                break
+            data = self.pending + chunk
+            cut = data.rfind(b"\n") + 1
+            self.pending = data[cut:]
+            self.buffer = memoryview(self._convert(data[:cut]))
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        # no preallocated buffer of ``size`` (pyarrow asks for a whole block at a time)
+        if not self._refill():
+            return b""
+        size = len(self.buffer) if size is None or size < 0 else size
+        out = self.buffer[:size].tobytes()
+        self.buffer = self.buffer[size:]
+        return out
+
+    def readinto(self, target) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.source.close()
+        super().close()
+
+
 def _find_non_numeric(path: Path, layout: Layout, column: str, limit: int = 5) -> str:
     """Second pass over one column as text: the first rows whose value is not a number."""
     read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=BLOCK_SIZE)
-    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, quote_char='"')
+    parse_options = _parse_options(layout)
     convert_options = pacsv.ConvertOptions(
         include_columns=[column], column_types={column: pa.string()}, null_values=NULL_VALUES,
         strings_can_be_null=True,
     )
     found, offset = [], 0
-    source = pa.input_stream(str(path), compression="gzip" if layout.compressed else None)
-    with source:
+    with _open_text(path, layout) as source:
         for batch in pacsv.open_csv(source, read_options, parse_options, convert_options):
             values = pd.Series(batch.column(0).to_pylist(), dtype=object)
             parsed = pd.to_numeric(values, errors="coerce")
