@@ -98,25 +98,47 @@ def kernel_ordinates(layout: Layout):
     return _INV_SQRT_2PI * jnp.exp(-0.5 * u * u) / layout.bw
 
 
-def binned_density(layout: Layout, weights):
-    """Density at the ``N`` bin points ``seq(lo, up, length.out = N)``: linear binning of
-    ``weights`` (``[..., width]``) convolved with the kernel ordinates, clipped at 0.
-
-    Equals R's ``pmax(0, Re(fft(fft(y) * Conj(fft(kords)), inverse = TRUE))[1:N] / (2N))``
-    up to rounding.
-    """
+def binned_counts(layout: Layout, weights):
+    """BinDist: ``[..., 2N]`` linearly binned ``weights`` (``[..., width]``), zero beyond ``N``."""
     ix, fx, lower_ok, upper_ok = _bin_coordinates(layout)
-    kv = kernel_ordinates(layout)
-    k = jnp.arange(N_GRID)
     lower = jnp.where(lower_ok, 1.0 - fx, 0.0)
     upper = jnp.where(upper_ok, fx, 0.0)
-    # coef[j, k]: how much of point j's unit mass reaches bin k through the kernel.
-    offset = ix[:, None] - k[None, :]
-    kl = kv[jnp.clip(jnp.abs(offset), 0, N_GRID - 1)]
-    ku = kv[jnp.clip(jnp.abs(offset + 1), 0, N_GRID - 1)]
-    coef = lower[:, None] * kl + upper[:, None] * ku
-    dens = jnp.einsum("...j,jk->...k", weights, coef)
-    return jnp.maximum(dens, 0.0)
+    index = jnp.concatenate([jnp.clip(ix, 0, N_GRID - 1), jnp.clip(ix + 1, 0, N_GRID - 1)])
+    mass = jnp.concatenate([weights * lower, weights * upper], axis=-1)
+    y = jnp.zeros(weights.shape[:-1] + (2 * N_GRID,), dtype=mass.dtype)
+    return y.at[..., index].add(mass)
+
+
+def circular_kernel(layout: Layout):
+    """R's mirrored ``kords`` after ``dnorm``: ``[2N]`` with entry ``i`` the kernel at offset
+    ``min(i, 2N - i)`` (index ``N`` keeps offset ``N``, as R's mirroring leaves it)."""
+    kv = kernel_ordinates(layout)
+    tail = kernel_ordinates_at(layout, jnp.asarray(N_GRID))
+    return jnp.concatenate([kv, tail[None], kv[1:][::-1]])
+
+
+def kernel_ordinates_at(layout: Layout, d):
+    step = 2.0 * (layout.up - layout.lo) / (2 * N_GRID - 1)
+    u = d * step / layout.bw
+    return _INV_SQRT_2PI * jnp.exp(-0.5 * u * u) / layout.bw
+
+
+def binned_density(layout: Layout, weights, conv_dtype=None):
+    """Density at the ``N`` bin points ``seq(lo, up, length.out = N)`` for each weight vector
+    in ``weights`` (``[..., width]``): R's
+    ``pmax(0, Re(fft(fft(y) * Conj(fft(kords)), inverse = TRUE))[1:N] / (2N))``.
+
+    The kernel is real and symmetric, so its transform is real and the circular
+    cross-correlation is ``irfft(rfft(y) * rfft(kords))``. ``conv_dtype`` (e.g. float32)
+    runs the transforms in lower precision (about 4x faster on CPU; ~1e-7 relative error).
+    """
+    y = binned_counts(layout, weights)
+    kernel = circular_kernel(layout)
+    if conv_dtype is not None:
+        y, kernel = y.astype(conv_dtype), kernel.astype(conv_dtype)
+    spectrum = jnp.fft.rfft(y) * jnp.fft.rfft(kernel).real
+    dens = jnp.fft.irfft(spectrum, n=2 * N_GRID)[..., :N_GRID]
+    return jnp.maximum(dens, 0.0).astype(layout.lo.dtype)
 
 
 def output_grid(layout: Layout):
@@ -124,33 +146,43 @@ def output_grid(layout: Layout):
     return r_seq(layout.start, layout.stop, N_GRID)
 
 
+def _grid_point(start, stop, i):
+    """Element ``i`` of ``seq.int(start, stop, length.out = N)``."""
+    x = start + i * ((stop - start) / (N_GRID - 1))
+    return jnp.where(i == 0, start, jnp.where(i == N_GRID - 1, stop, x))
+
+
 def interpolate_to_output(layout: Layout, dens):
-    """``approx(seq(lo, up, length.out = N), dens, xout = seq(from, to, 512))$y``."""
-    xords = r_seq(layout.lo, layout.up, N_GRID)
+    """``approx(seq(lo, up, length.out = N), dens, xout = seq(from, to, 512))$y``: R's
+    bisection finds ``i`` with ``xords[i] <= x < xords[i + 1]``; we compute it from the
+    spacing and correct it by one step where rounding puts it off."""
     xout = output_grid(layout)
-    i = jnp.clip(jnp.searchsorted(xords, xout, side="right") - 1, 0, N_GRID - 2)
-    x0, x1 = xords[i], xords[i + 1]
+    i = jnp.clip(jnp.floor((xout - layout.lo) / layout.delta).astype(jnp.int32), 0, N_GRID - 2)
+    i = jnp.where(_grid_point(layout.lo, layout.up, i) > xout, i - 1, i)
+    i = jnp.where(_grid_point(layout.lo, layout.up, i + 1) <= xout, i + 1, i)
+    i = jnp.clip(i, 0, N_GRID - 2)
+    x0, x1 = _grid_point(layout.lo, layout.up, i), _grid_point(layout.lo, layout.up, i + 1)
     y0, y1 = dens[..., i], dens[..., i + 1]
     y = y0 + (y1 - y0) * ((xout - x0) / (x1 - x0))
     return jnp.where(xout == x1, y1, y)
 
 
-def r_density(x, weights, mask, bw):
+def r_density(x, weights, mask, bw, conv_dtype=None):
     """R's ``density(x, weights = weights, bw = bw)``: ``(x_grid[512], y[..., 512])``.
 
     ``weights`` are used as given (R warns but does not normalise when they do not sum to 1).
     """
     layout = layout_of(x, mask, bw)
     weights = jnp.where(mask, weights, 0.0)
-    dens = binned_density(layout, weights)
+    dens = binned_density(layout, weights, conv_dtype)
     return output_grid(layout), interpolate_to_output(layout, dens)
 
 
-def density_mode(x, weights, mask, bw):
+def density_mode(x, weights, mask, bw, conv_dtype=None):
     """Location of the first maximum of R's ``density(x, weights = weights, bw = bw)``
     (TwoSampleMR ``mr_mode``'s inner ``beta``: ``densityIV$x[densityIV$y == max(densityIV$y)]``).
 
     ``weights`` may be ``[..., width]``; the result is ``[...]``.
     """
-    grid, y = r_density(x, weights, mask, bw)
+    grid, y = r_density(x, weights, mask, bw, conv_dtype)
     return grid[jnp.argmax(y, axis=-1)]

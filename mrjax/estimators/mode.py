@@ -32,6 +32,8 @@ import jax.numpy as jnp
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate
 from mrjax.estimators.density import density_mode
+from mrjax.estimators.draws import slot_normals
+from mrjax.estimators.median import rank_mad
 from mrjax.stats import masked_mad, masked_sd, t_pval
 
 MIN_SNPS = 3
@@ -39,6 +41,7 @@ BANDWIDTH_FLOOR = 1e-8
 # Bootstrap draws evaluated together inside the sequential loop over draws: bounds memory
 # (each draw holds a [width, 512] kernel slab per trait) while keeping vector work wide.
 DRAW_CHUNK = 8
+BOOTSTRAP_CONV_DTYPE = None
 
 
 def ratio_se_delta(t: Instruments):
@@ -54,7 +57,7 @@ def ratio_se_nome(t: Instruments):
 def mode_bandwidth(r, mask, phi):
     """``max(1e-8, phi * 0.9 min(sd(r), mad(r)) / n^(1/5))`` over the masked entries."""
     n = jnp.sum(mask)
-    s = 0.9 * jnp.minimum(masked_sd(r, mask), masked_mad(r, mask)) / n ** (1.0 / 5.0)
+    s = 0.9 * jnp.minimum(masked_sd(r, mask), rank_mad(r, mask)) / n ** (1.0 / 5.0)
     return jnp.maximum(BANDWIDTH_FLOOR, s * phi)
 
 
@@ -64,12 +67,12 @@ def normalised_weights(se, mask):
     return inv / jnp.sum(inv)
 
 
-def mode_estimate(r, weights, mask, phi):
+def mode_estimate(r, weights, mask, phi, conv_dtype=None):
     """``mr_mode``'s ``beta``: the mode of R's density of ``r`` with bandwidth from ``r``.
 
     ``weights`` is ``[width]`` or ``[k, width]`` (several weightings of the same sample).
     """
-    return density_mode(r, weights, mask, mode_bandwidth(r, mask, phi))
+    return density_mode(r, weights, mask, mode_bandwidth(r, mask, phi), conv_dtype)
 
 
 class ModePanel(NamedTuple):
@@ -90,19 +93,12 @@ _VARIANTS = {
 }
 
 
-def _slot_normals(key, n_boot: int, width: int, dtype):
-    """``[n_boot, width]`` standard normals; slot ``j`` draws from ``fold_in(key, j)`` so the
-    draws of a real instrument never depend on the padded width."""
-    slots = jnp.arange(width)
-    return jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (n_boot,), dtype=dtype))(slots).T
-
-
 def bootstrap_modes(r, se, weights, mask, phi, key, n_boot: int):
     """``[k, n_boot]`` modes of ``r* = r + se * z`` for each of the ``k`` weight vectors in
     ``weights`` (``[k, width]``), the bandwidth recomputed from every draw."""
-    z = _slot_normals(key, n_boot, r.shape[-1], r.dtype)
+    z = slot_normals(key, n_boot, r.shape[-1], r.dtype)
     draws = jnp.where(mask, r + se * z, 0.0)
-    modes = jax.lax.map(lambda d: mode_estimate(d, weights, mask, phi), draws, batch_size=DRAW_CHUNK)
+    modes = jax.lax.map(lambda d: mode_estimate(d, weights, mask, phi, BOOTSTRAP_CONV_DTYPE), draws, batch_size=DRAW_CHUNK)
     return modes.T
 
 
