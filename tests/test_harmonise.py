@@ -314,3 +314,13 @@ def test_a_table_written_for_the_other_side_is_accepted(bmi_chd):
     straight = harmonise(exposure, outcome).set_index("SNP")
     swapped_names = harmonise(as_outcome, as_exposure).set_index("SNP")  # each written for the other side
     np.testing.assert_array_equal(straight["beta.outcome"], swapped_names.loc[straight.index, "beta.outcome"])
+
+
+def test_an_outcome_sharing_no_snp_is_still_accounted(bmi_chd):
+    exposure, outcome, _ = bmi_chd
+    stranger = outcome.assign(SNP="x" + outcome["SNP"], outcome="Other", **{"id.outcome": "other"})
+    result = harmonise(exposure, pd.concat([outcome, stranger]))
+    assert set(result["id.outcome"]) == {"ieu-a-7"}
+    drops = audit_of(result)
+    assert (drops["detail"] == "not in outcome 'Other'").sum() == 79
+    assert _balanced(result).iloc[-1][["n_in", "n_kept", "n_dropped"]].tolist() == [158, 79, 79]

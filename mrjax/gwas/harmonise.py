@@ -81,9 +81,9 @@ def harmonise(
     lo, hi = (float(x) for x in palindrome_band)
     if not (0.0 <= lo < 0.5 < hi <= 1.0):
         raise ValueError(f"palindrome_band must be (lo, hi) with lo < 0.5 < hi, not {palindrome_band!r}")
-    exp = _as_side(exposure, "exposure")
-    out = _as_side(outcome, "outcome")
-    outcomes = list(dict.fromkeys(out["id.outcome"]))
+    exp, _ = _as_side(exposure, "exposure")
+    out, outcome_names = _as_side(outcome, "outcome", only=exp["SNP"])
+    outcomes = list(outcome_names)
     actions = _actions(action, outcomes)
 
     merged, missing = [], []
@@ -92,7 +92,7 @@ def harmonise(
         pair = exp.merge(one, on="SNP", how="left", indicator=True, sort=False)
         absent = pair["_merge"] == "left_only"
         if absent.any():
-            name = one["outcome"].iloc[0]
+            name = outcome_names[oid]
             rows = pair.loc[absent]
             missing.append(audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), "missing in outcome",
                                        f"not in outcome {name!r}"))
@@ -137,11 +137,18 @@ def _empty_error(n_in, missing, flagged) -> ValueError:
 # ---------------------------------------------------------------------------- inputs
 
 
-def _as_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
-    """A TwoSampleMR-style frame for ``side`` ("exposure"/"outcome") from either input form."""
+def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> tuple[pd.DataFrame, dict]:
+    """A TwoSampleMR-style frame for ``side`` ("exposure"/"outcome") from either input form,
+    and its traits ``{id: name}`` in order of appearance.
+
+    ``only``: keep just these SNPs first (a whole outcome GWAS is looked up for a few
+    instruments; the others need no cleaning or duplicate check).
+    """
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"{side}: expected a pandas DataFrame, got {type(table).__name__}")
     other = "outcome" if side == "exposure" else "exposure"
+    if table.empty:
+        raise ValueError(f"{side} table has no rows")
     df = normalise_columns(table).copy()
     df.attrs = {}  # the audit frames in attrs make pandas' merge/concat compare them; carried separately
     if f"beta.{side}" not in df.columns and f"beta.{other}" in df.columns:
@@ -163,6 +170,9 @@ def _as_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
         df[side] = df[f"id.{side}"] if f"id.{side}" in df.columns else table.attrs.get("trait", side)
     if f"id.{side}" not in df.columns:
         df[f"id.{side}"] = df[side]
+    traits = dict(zip(df[f"id.{side}"], df[side]))  # every trait, including those sharing no SNP
+    if only is not None:
+        df = df.loc[df["SNP"].astype("str").isin(set(only))].copy()
     for col in (f"other_allele.{side}", f"eaf.{side}"):
         if col not in df.columns:
             df[col] = np.nan
@@ -180,9 +190,7 @@ def _as_side(table: pd.DataFrame, side: str) -> pd.DataFrame:
         rows = df.loc[dup, [f"id.{side}", "SNP"]].drop_duplicates().head(5)
         pairs = ", ".join(f"{s} ({t})" for t, s in rows.itertuples(index=False))
         raise ValueError(f"{side} table: duplicated SNP rows within a trait: {pairs}; keep one row per SNP and trait")
-    if df.empty:
-        raise ValueError(f"{side} table has no rows")
-    return df
+    return df, traits
 
 
 def _actions(action, outcomes) -> dict:

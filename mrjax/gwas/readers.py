@@ -70,8 +70,9 @@ def read_gwas(
 
     ``format``: ``None`` detects it — parquet by its magic bytes, GWAS-VCF by ``##`` meta lines
     and ``#CHROM``, GWAS Catalog harmonised by ``hm_effect_allele``/``hm_code``, FinnGen by
-    ``#chrom … rsids … mlogp … sebeta`` — else a plain TSV/CSV read through column synonyms
-    (``formats.SYNONYMS``). gzip and bgzip are detected from the bytes, not the name.
+    ``#chrom … rsids … mlogp … sebeta`` — else a plain table read through column synonyms
+    (``formats.SYNONYMS``): tab-, comma- or space-separated, or columns aligned with runs of
+    spaces (PLINK 1.9 output). gzip and bgzip are detected from the bytes, not the name.
     ``columns``: ``{normalised: file column}`` overriding detection (``{"SNP": "MarkerName",
     "odds_ratio": "OR"}``); a value ``None`` removes a detected column.
     ``p_max``: keep only rows with p ≤ p_max (inclusive, so ``select_instruments(p=p_max)`` or
@@ -447,7 +448,6 @@ class _Reader:
         self.kept.append(table.filter(pa.array(~bad.to_numpy())))
 
     def _finish(self) -> pd.DataFrame:
-        schema = self.kept[0].schema if self.kept else None
         if self.kept:
             frame = pa.concat_tables(self.kept).to_pandas()
         else:
@@ -461,7 +461,6 @@ class _Reader:
             detail = [f"data row {r} repeats data row {f}; the first is kept" for r, f in zip(rows["_row"], firsts)]
             listed.append(audit.drops(STEP, rows["trait"].tolist(), rows["SNP"].tolist(), "duplicate", detail))
             frame = frame.loc[~dup]
-        del schema
         frame = _tidy(frame)
         n_in = pd.Series(self.n_in, dtype="int64")
         if self.trait is not None and not isinstance(self.trait, str) and "trait" in self.layout.columns:
@@ -698,10 +697,10 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "SNP": frame["SNP"].astype("str"),
-            "chr": frame["chr"].astype("str").where(frame["chr"].notna(), None) if len(frame) else frame["chr"],
+            "chr": frame["chr"].astype("str"),
             "pos": frame["pos"].astype("Int64"),
             "effect_allele": frame["effect_allele"].astype("str"),
-            "other_allele": frame["other_allele"],
+            "other_allele": frame["other_allele"].astype("str"),
             "eaf": frame["eaf"].astype("float64"),
             "beta": frame["beta"].astype("float64"),
             "se": frame["se"].astype("float64"),
