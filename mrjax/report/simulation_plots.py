@@ -24,7 +24,7 @@ def _check_columns(results: pd.DataFrame, needed: list[str]) -> None:
         raise ValueError(f"simulation results lack column(s) {', '.join(missing)}; pass the table of mrjax.simulate")
 
 
-def plot_power_curve(results: pd.DataFrame, x: str = "theta", alpha: float = 0.05, ax=None):
+def plot_power_curve(results: pd.DataFrame, x: str = "theta", alpha: float = 0.05, ax=None, title: str | None = None):
     """Rejection rate against ``x`` (a grid axis column, e.g. ``theta``) for each method,
     with ±1.96·MCSE bars and the nominal level ``alpha`` as a dashed line (at θ = 0 the curve
     is the type-I error, elsewhere the power). Returns the matplotlib Figure."""
@@ -39,6 +39,8 @@ def plot_power_curve(results: pd.DataFrame, x: str = "theta", alpha: float = 0.0
     ax.set_ylabel("rejection rate")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(frameon=False, fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
     return fig
 
 
