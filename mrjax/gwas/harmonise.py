@@ -86,20 +86,16 @@ def harmonise(
     outcomes = list(outcome_names)
     actions = _actions(action, outcomes)
 
-    merged, missing = [], []
+    missing = []
+    snps_of = out.groupby("id.outcome", sort=False)["SNP"].agg(set)
     for oid in outcomes:
-        one = out.loc[out["id.outcome"] == oid]
-        pair = exp.merge(one, on="SNP", how="left", indicator=True, sort=False)
-        absent = pair["_merge"] == "left_only"
+        absent = ~exp["SNP"].isin(snps_of.get(oid, set()))
         if absent.any():
-            name = outcome_names[oid]
-            rows = pair.loc[absent]
+            rows = exp.loc[absent]
             missing.append(audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), "missing in outcome",
-                                       f"not in outcome {name!r}"))
-        matched = pair.loc[~absent].drop(columns="_merge")
-        matched["action"] = actions[oid]
-        merged.append(matched)
-    table = pd.concat(merged, ignore_index=True)
+                                       f"not in outcome {outcome_names[oid]!r}"))
+    table = exp.merge(out, on="SNP", how="inner", sort=False)
+    table["action"] = table["id.outcome"].map(actions).astype("int64")
 
     aligned = _align(table, lo, hi)
     for column, values in aligned.items():
@@ -170,7 +166,8 @@ def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> t
         df[side] = df[f"id.{side}"] if f"id.{side}" in df.columns else table.attrs.get("trait", side)
     if f"id.{side}" not in df.columns:
         df[f"id.{side}"] = df[side]
-    traits = dict(zip(df[f"id.{side}"], df[side]))  # every trait, including those sharing no SNP
+    firsts = df[[f"id.{side}", side]].drop_duplicates(f"id.{side}")
+    traits = dict(zip(firsts[f"id.{side}"], firsts[side]))  # every trait, including those sharing no SNP
     if only is not None:
         df = df.loc[df["SNP"].astype("str").isin(set(only))].copy()
     for col in (f"other_allele.{side}", f"eaf.{side}"):
