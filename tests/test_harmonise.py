@@ -324,3 +324,27 @@ def test_an_outcome_sharing_no_snp_is_still_accounted(bmi_chd):
     drops = audit_of(result)
     assert (drops["detail"] == "not in outcome 'Other'").sum() == 79
     assert _balanced(result).iloc[-1][["n_in", "n_kept", "n_dropped"]].tolist() == [158, 79, 79]
+
+
+def test_scan_fixture_all_50_traits_give_the_oracle_ivw(shared_data):
+    """scan/: plink's instruments of 50 exposures, harmonised in one call against the outcome
+    (coded on the panel's minor allele, so ~16% need a swap), give truth.json's IVW."""
+    truth = json.loads((shared_data / "scan" / "truth.json").read_text())["exposures"]
+    exposures = read_gwas(shared_data / "scan" / "exposures.parquet", p_max=1e-5)
+    outcome = read_gwas(shared_data / "scan" / "outcome.parquet", trait="outcome")
+    wanted = {(t, s) for t, info in truth.items() for s in info["plink_instruments_r2_0.001_kb_10000"]}
+    instruments = exposures[[(t, s) in wanted for t, s in zip(exposures["trait"], exposures["SNP"])]]
+    result = harmonise(instruments, outcome, action=1)
+    _balanced(result)
+    by_trait = dict(tuple(result[result["mr_keep"]].groupby("exposure")))
+    for trait, info in truth.items():
+        reference = info["ivw_on_plink_instruments"]
+        kept = by_trait[trait]
+        assert len(kept) == reference["nsnp"], trait
+        b, se_fixed, se_mre = _ivw(kept)
+        assert b == pytest.approx(reference["b"], abs=2e-6, rel=1e-4), trait
+        assert se_fixed == pytest.approx(reference["se_fixed"], abs=2e-6, rel=1e-4), trait
+        assert se_mre == pytest.approx(reference["se_mre"], abs=2e-6, rel=1e-4), trait
+    default = harmonise(instruments, outcome, action=2)
+    ambiguous = {(t, s) for t, info in truth.items() for s in info["palindromic_intermediate_eaf_instruments"]}
+    assert set(zip(default.loc[~default["mr_keep"], "exposure"], default.loc[~default["mr_keep"], "SNP"])) == ambiguous
