@@ -348,3 +348,23 @@ def test_scan_fixture_all_50_traits_give_the_oracle_ivw(shared_data):
     default = harmonise(instruments, outcome, action=2)
     ambiguous = {(t, s) for t, info in truth.items() for s in info["palindromic_intermediate_eaf_instruments"]}
     assert set(zip(default.loc[~default["mr_keep"], "exposure"], default.loc[~default["mr_keep"], "SNP"])) == ambiguous
+
+
+def test_palindromic_snp_coded_the_other_way_round_in_the_outcome():
+    """A/T in the exposure, T/A in the outcome: TwoSampleMR swaps the outcome alleles first and
+    only then compares frequencies, so the outcome beta and EAF end up on the exposure's allele."""
+    exposure = pd.DataFrame({
+        "SNP": ["rs1"], "exposure": ["x"], "id.exposure": ["x"],
+        "effect_allele.exposure": ["A"], "other_allele.exposure": ["T"],
+        "beta.exposure": [0.1], "se.exposure": [0.01], "eaf.exposure": [0.1], "pval.exposure": [1e-20],
+    })
+    outcome = pd.DataFrame({
+        "SNP": ["rs1"], "outcome": ["y"], "id.outcome": ["y"],
+        "effect_allele.outcome": ["T"], "other_allele.outcome": ["A"],
+        "beta.outcome": [-0.02], "se.outcome": [0.01], "eaf.outcome": [0.9], "pval.outcome": [0.05],
+    })
+    out = harmonise(exposure, outcome, action=2)
+    row = out.iloc[0]
+    assert row["beta.outcome"] == pytest.approx(0.02)
+    assert row["eaf.outcome"] == pytest.approx(0.1)
+    assert bool(row["mr_keep"])

@@ -271,9 +271,11 @@ def _align(table: pd.DataFrame, lo: float, hi: float) -> dict:
         swap_B(i22 & ~pal & _eq(A1, B2) & _eq(A2, B1))
         rem = i22 & ~(_eq(A1, B1) & _eq(A2, B2))
         rem |= ind & ~keep_indel
+        # TwoSampleMR reads the outcome frequency after the allele swaps above.
+        tB_now = np.where(np.isnan(fB), 0.5, fB)
         amb_A = (tA > lo) & (tA < hi)
-        amb_B = (tB > lo) & (tB < hi)
-        freq_flip = i22 & (action == 2) & pal & ~rem & (((tA < 0.5) & (tB > 0.5)) | ((tA > 0.5) & (tB < 0.5)))
+        amb_B = (tB_now > lo) & (tB_now < hi)
+        freq_flip = i22 & (action == 2) & pal & ~rem & (((tA < 0.5) & (tB_now > 0.5)) | ((tA > 0.5) & (tB_now < 0.5)))
         bB[freq_flip] = -bB[freq_flip]
         fB[freq_flip] = 1.0 - fB[freq_flip]
         remove |= rem
