@@ -13,12 +13,15 @@ The scan then assembles the results tables with odds ratios, BH-FDR and Bonferro
 direction and method (``mrjax.report.tables``), draws the figures, writes ``report.html``
 and ``manifest.json`` (``mrjax.outputs``).
 
-**Resumption.** Exposures are processed in chunks; every finished trait is written to
+**Resumption.** Exposures are processed in fixed chunks of ``chunk_size`` (both directions
+of a chunk estimated in one call); every finished exposure is written to
 ``DIR/.checkpoints/<fingerprint>/`` atomically (temporary file, then rename). The fingerprint
-hashes every setting that changes a result plus the inputs' checksums, so a scan killed
-half-way and re-run with the same command reloads the finished traits and computes only the
-others. Each trait's random draws come from ``fold_in(key(seed), trait_uid)``
-(``mrjax.batch.trait_keys``), so the resumed outputs are identical to an uninterrupted run.
+hashes every setting that changes a number plus the inputs' checksums, so a scan killed
+half-way and re-run with the same command reloads the finished exposures and recomputes only
+the chunks that were not complete. Chunk membership depends only on the exposure list, and
+each trait's random draws come from ``fold_in(key(seed), trait_uid)``
+(``mrjax.batch.trait_keys``), so the resumed outputs are identical, bit for bit, to an
+uninterrupted run.
 
 This module holds no command-line code: ``mrjax_cli`` parses options into a
 :class:`ScanConfig` and calls :func:`run_scan` with a progress callback.
@@ -31,7 +34,6 @@ import hashlib
 import json
 import os
 import pickle
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable

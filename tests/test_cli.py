@@ -223,3 +223,17 @@ def test_scan_end_to_end_from_files(small_scan, tmp_path):
 def test_simulate_is_registered():
     result = invoke("simulate", "--help")
     assert result.exit_code == 0 and "replicates" in result.output
+
+
+def test_demo_runs_the_bundled_scan(tmp_path):
+    out = tmp_path / "demo"
+    # the full demo runs five methods and 10^4 PRESSO draws; two methods keep this test quick
+    result = invoke("demo", "--out", out, "--method", "ivw", "--method", "egger_regression", "--presso-draws", "200")
+    assert result.exit_code == 0, error_text(result)
+    results = pd.read_csv(out / "results.tsv", sep="\t")
+    assert set(results["direction"]) == {"forward", "reverse"}
+    assert results["exposure"].nunique() == 11  # 10 exposures forward, the outcome reverse
+    ivw = results[(results["method_id"] == "ivw") & (results["direction"] == "forward")].set_index("exposure")
+    assert ivw.loc["exp_01", "qval_fdr"] < 0.05 and ivw.loc["exp_01", "b"] > 0  # a simulated causal effect
+    assert (out / "report.html").is_file() and (out / "figures" / "forest_plot.png").is_file()
+    assert json.loads((out / "manifest.json").read_text())["parameters"]["bidirectional"] is True
