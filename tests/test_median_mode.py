@@ -219,7 +219,8 @@ def test_panels_equal_the_methods_called_one_by_one(results):
     res = results[WIDTHS[0]]
     for method, single in res["single"].items():
         for field in ("b", "se", "pval", "reason"):
-            np.testing.assert_array_equal(getattr(single, field), getattr(res["panel"][method], field), err_msg=method)
+            # Same draws; only the reduction order of a stacked vs a single sd may differ.
+            np.testing.assert_allclose(getattr(single, field), getattr(res["panel"][method], field), rtol=1e-13, err_msg=method)
 
 
 # ---------------------------------------------------------------------------------------

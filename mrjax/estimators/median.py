@@ -165,18 +165,18 @@ def _median_estimates(t: Instruments, key, params: Params, which: tuple[str, ...
     ok = n >= MIN_SNPS
     r = jnp.where(t.mask, t.by / t.bx, 0.0)
     weights = {"simple_median": _simple_weights(t), "weighted_median": jnp.where(t.mask, second_order_weights(t), 0.0)}
-    b_wm = interpolated_weighted_median(r, weights["weighted_median"], t.mask)
+    unpenalised = interpolated_weighted_median(r, jnp.stack([weights["simple_median"], weights["weighted_median"]]), t.mask)
+    point = {"simple_median": unpenalised[0], "weighted_median": unpenalised[1]}
     if "penalised_weighted_median" in which:
-        weights["penalised_weighted_median"] = jnp.where(t.mask, penalised_weights(t, b_wm, params.penk), 0.0)
-    point = {name: interpolated_weighted_median(r, weights[name], t.mask) for name in which}
+        pen = jnp.where(t.mask, penalised_weights(t, point["weighted_median"], params.penk), 0.0)
+        weights["penalised_weighted_median"] = pen
+        point["penalised_weighted_median"] = interpolated_weighted_median(r, pen, t.mask)
     ratios = bootstrap_ratios(t, key, params.n_boot)
     boot = _bootstrap_medians(ratios, jnp.stack([weights[name] for name in which]), t.mask)
-    out = {}
-    for i, name in enumerate(which):
-        b = point[name]
-        se = _sample_sd(boot[i])
-        out[name] = estimate(b, se, norm_pval(b / se), n, ok=ok)
-    return out
+    b = jnp.stack([point[name] for name in which])
+    se = jax.vmap(_sample_sd)(boot)
+    pval = norm_pval(b / se)
+    return {name: estimate(b[i], se[i], pval[i], n, ok=ok) for i, name in enumerate(which)}
 
 
 def median_panel(t: Instruments, key: jax.Array, params: Params) -> MedianPanel:
