@@ -219,8 +219,10 @@ def test_panels_equal_the_methods_called_one_by_one(results):
     res = results[WIDTHS[0]]
     for method, single in res["single"].items():
         for field in ("b", "se", "pval", "reason"):
-            # Same draws; only the reduction order of a stacked vs a single sd may differ.
-            np.testing.assert_allclose(getattr(single, field), getattr(res["panel"][method], field), rtol=1e-13, err_msg=method)
+            # Same draws; only the reduction order of a stacked vs a single sd may differ (by
+            # an ulp, which a p-value ~1e-150 far in the tail magnifies ~z^2-fold).
+            rtol = 1e-9 if field == "pval" else 1e-13
+            np.testing.assert_allclose(getattr(single, field), getattr(res["panel"][method], field), rtol=rtol, err_msg=method)
 
 
 # ---------------------------------------------------------------------------------------
