@@ -11,7 +11,7 @@ from scipy import stats
 
 import mrjax  # noqa: F401  (turns on float64)
 from mrjax.batch import from_frame, make_instruments, trait_keys
-from mrjax.presso import distortion_kernel, ivw_lm, observed, presso, presso_kernel
+from mrjax.presso import DEFAULT_CHUNK, _buckets, distortion_kernel, ivw_lm, observed, presso, presso_kernel
 
 N_DRAWS = 100_000  # ours: 10x R's main runs, so the Monte-Carlo error is mostly R's
 THRESHOLD = 0.05
@@ -155,6 +155,9 @@ def _replicate_cases(shared_data):
     return cases
 
 
+_observed, _ivw_lm = jax.jit(observed), jax.jit(ivw_lm)
+
+
 def test_distortion_test_reproduces_r_for_every_replicate_outlier_set(shared_data):
     """R's seed replicates found different outlier sets; given each set, the corrected IVW
     and distortion coefficient must equal R's and the distortion p (R's quirky sampling:
@@ -162,8 +165,7 @@ def test_distortion_test_reproduces_r_for_every_replicate_outlier_set(shared_dat
     for name, rep in _replicate_cases(shared_data):
         table = _table(shared_data, name)
         n = len(table)
-        batch = from_frame(table)
-        bucket = batch.bucket(np.array([0]))
+        (bucket,) = _buckets(from_frame(table), DEFAULT_CHUNK)  # the shapes presso() compiled
         outlier = np.zeros(bucket.instruments.bx.shape, dtype=bool)
         outlier[0, np.array(rep["outlier_indices_1based"]) - 1] = True
         coef, count = jax.device_get(
@@ -174,8 +176,8 @@ def test_distortion_test_reproduces_r_for_every_replicate_outlier_set(shared_dat
         ours = max(count[0], 1) / REPLICATE_DRAWS
         assert abs(ours - p_r) <= _mc_tol(p_r, rep["NbDistribution"], REPLICATE_DRAWS), (name, rep["seed"], ours, p_r)
         t = jax.tree.map(lambda a: a[0], bucket.instruments)
-        obs = observed(t)
-        fit = ivw_lm(obs.bx, obs.by, obs.w, t.mask & ~outlier[0])
+        obs = _observed(t)
+        fit = _ivw_lm(obs.bx, obs.by, obs.w, t.mask & ~outlier[0])
         np.testing.assert_allclose(float(fit.b), rep["outlier_corrected_estimate"], rtol=1e-8)
         assert n > len(rep["outlier_indices_1based"])
 
