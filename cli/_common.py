@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Iterator
 
 import typer
@@ -26,12 +27,20 @@ Methods = Annotated[
 ]
 
 
-def configure_jax(precision: int) -> None:
+CacheDir = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Private folder for JAX's persistent compilation cache: re-runs skip most compilation (trusted code only)."),
+]
+
+
+def configure_jax(precision: int, cache_dir: Path | None = None) -> None:
     """The one place mrjax sets JAX's global configuration.
 
     float64 stays enabled (``import mrjax`` turns it on, and the p-value code needs it); with
     ``--precision 32`` the estimators receive float32 batches instead. Matrix products use
-    full precision so TF32 never creeps into float32 runs on GPUs.
+    full precision so TF32 never creeps into float32 runs on GPUs. ``cache_dir`` turns on
+    JAX's persistent compilation cache there (the cache holds executable code: use a folder
+    only you can write).
     """
     import jax
 
@@ -39,6 +48,10 @@ def configure_jax(precision: int) -> None:
         raise typer.BadParameter(f"precision must be 64 or 32, not {precision}", param_hint="--precision")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_default_matmul_precision", "highest")
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def fail(message: str, hint: str = "") -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mrjax_cli._common import (
+    CacheDir,
     Debug,
     Methods,
     NBoot,
@@ -50,12 +51,13 @@ def scan(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level for the findings and figures.")] = 0.05,
     correction: Annotated[str, typer.Option("--correction", help="Which p decides significance: fdr, bonferroni or none.")] = "fdr",
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Exposures estimated (and checkpointed) together.")] = 64,
+    cache_dir: CacheDir = None,
     debug: Debug = False,
 ) -> None:
     """Scan exposures against an outcome: select, clump, harmonise, estimate, report."""
     from mrjax.pipeline import ScanConfig, run_scan
 
-    configure_jax(precision)
+    configure_jax(precision, cache_dir)
     if permutations > 0:
         try:
             import mrjax.permutation  # noqa: F401
