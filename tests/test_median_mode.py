@@ -27,7 +27,7 @@ from mrjax.estimators.median import (
     rank_mad,
     rank_median,
 )
-from mrjax.estimators.mode import mode_estimate, mode_panel, weighted_mode_nome
+from mrjax.estimators.mode import mode_estimate, mode_estimates, mode_panel
 
 GOLDENS = [
     "TwoSampleMR/golden_methods_bmi_chd.json",
@@ -93,18 +93,17 @@ def _run_panels(t, keys):
 @jax.jit
 def _run_singles(t, keys):
     def one(t, key):
-        return {
-            "weighted_mode_nome": weighted_mode_nome(t, key, PARAMS),
-            "penalised_weighted_median": penalised_weighted_median(t, key, PARAMS),
-        }
+        subset = mode_estimates(t, key, PARAMS, ["weighted_mode", "simple_mode_nome"])  # one method per draw set
+        return {**subset, "penalised_weighted_median": penalised_weighted_median(t, key, PARAMS)}
 
     return jax.vmap(one)(t, keys)
 
 
 @pytest.fixture(scope="module")
 def results(traits):
-    """Panels at both widths; two methods called on their own at the first width (each
-    distinct jitted graph costs a compile, the dominant cost of this file)."""
+    """Panels at both widths; at the first width also a subset of the modes and one median
+    method called on its own (each distinct jitted graph costs a compile, the dominant cost
+    of this file)."""
     rows, _ = traits
     keys = trait_keys(SEED, np.arange(len(rows)))
     out = {width: {"panel": jax.device_get(_run_panels(_batch(rows, width), keys))} for width in WIDTHS}

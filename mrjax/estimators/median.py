@@ -179,6 +179,17 @@ def _median_estimates(t: Instruments, key, params: Params, which: tuple[str, ...
     return {name: estimate(b[i], se[i], pval[i], n, ok=ok) for i, name in enumerate(which)}
 
 
+def median_estimates(t: Instruments, key: jax.Array, params: Params, methods) -> dict[str, Estimate]:
+    """Any subset of the median methods (ids as in :class:`MedianPanel`) from one
+    shared computation; each value equals the method's own function under the same key.
+    The engine should call this once per trait with the requested median methods rather
+    than each method's function (which would repeat the shared draws and densities)."""
+    unknown = [m for m in methods if m not in MedianPanel._fields]
+    if unknown:
+        raise ValueError(f"unknown median method(s) {unknown}; expected some of {list(MedianPanel._fields)}")
+    return _median_estimates(t, key, params, tuple(m for m in MedianPanel._fields if m in methods))
+
+
 def median_panel(t: Instruments, key: jax.Array, params: Params) -> MedianPanel:
     """All three median estimators from one set of draws (one sort per draw).
 

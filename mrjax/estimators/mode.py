@@ -156,6 +156,17 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
     return {m: estimate(b[i], se_b[i], pval[i], n, ok=ok) for i, m in enumerate(which)}
 
 
+def mode_estimates(t: Instruments, key: jax.Array, params: Params, methods) -> dict[str, Estimate]:
+    """Any subset of the mode methods (ids as in :class:`ModePanel`) from one
+    shared computation; each value equals the method's own function under the same key.
+    The engine should call this once per trait with the requested mode methods rather
+    than each method's function (which would repeat the shared draws and densities)."""
+    unknown = [m for m in methods if m not in ModePanel._fields]
+    if unknown:
+        raise ValueError(f"unknown mode method(s) {unknown}; expected some of {list(ModePanel._fields)}")
+    return _mode_estimates(t, key, params, tuple(m for m in ModePanel._fields if m in methods))
+
+
 def mode_panel(t: Instruments, key: jax.Array, params: Params) -> ModePanel:
     """All four mode estimators (what TwoSampleMR's ``mr_mode`` computes in one call),
     sharing draws, bandwidths, bins and kernels; identical, for the same key, to the four
