@@ -172,7 +172,8 @@ def _describe_rows(index: pd.Index, limit: int = 5) -> str:
 def _coerce_mr_keep(values: pd.Series) -> np.ndarray:
     if values.dtype == bool:
         return values.to_numpy()
-    text = values.astype(str).str.strip().str.upper()
+    missing = values.isna().to_numpy()
+    text = values.astype(object).where(~missing, "FALSE").astype(str).str.strip().str.upper()
     truthy = text.isin(["TRUE", "T", "1", "YES"])
     falsy = text.isin(["FALSE", "F", "0", "NO", "NAN", "NA", "<NA>", "NONE", ""])
     bad = ~(truthy | falsy)

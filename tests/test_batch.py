@@ -68,3 +68,11 @@ def test_mr_keep_false_rows_are_excluded_and_recorded():
 def test_malformed_input_names_the_problem(mutate, message):
     with pytest.raises(ValueError, match=message):
         mrjax.from_frame(mutate(_table()))
+
+
+def test_missing_mr_keep_counts_as_false():
+    df = _table().assign(mr_keep=pd.array([True, None, True, True, True], dtype="boolean"))
+    batch = mrjax.from_frame(df)
+    assert list(batch.excluded["SNP"]) == ["rs2"]
+    df = _table().assign(mr_keep=[True, np.nan, True, True, True])
+    assert list(mrjax.from_frame(df).excluded["SNP"]) == ["rs2"]
