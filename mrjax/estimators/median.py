@@ -224,6 +224,7 @@ __all__ = [
     "rank_mad",
     "rank_median",
     "stable_ranks",
+    "median_estimates",
     "median_panel",
     "penalised_weighted_median",
     "second_order_weights",
