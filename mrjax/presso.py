@@ -12,11 +12,12 @@ so one simulated data set costs O(n). Draws run in fixed-size chunks inside a
 compiled kernel serves every ``n_draws``); every trait of a padded bucket is vmapped.
 
 Randomness: trait t's draw d uses the key ``fold_in(fold_in(key_t, phase), d)`` with
-``key_t = fold_in(key(seed), trait_uid)`` (:func:`mrjax.batch.trait_keys`), and the normals
-of one draw are laid out ``[width, 2]`` so that instrument j's variates do not depend on the
+``key_t = fold_in(key(seed), trait_uid)`` (:func:`mrjax.batch.trait_keys`), and instrument
+j's variates come from counter j of that key (:func:`standard_normal_pair`), whatever the
 padded width. A trait's results therefore depend only on the seed and the trait: not on the
-other traits, the bucket width, the chunk size or the device. They are Monte-Carlo
-equivalent to R's, not equal draw for draw (R uses its own Mersenne-Twister stream).
+other traits, the bucket width, the chunk size or the device (barring a simulated statistic
+that ties the observed one to the last bit, where summation order could matter). They are
+Monte-Carlo equivalent to R's, not equal draw for draw (R uses its Mersenne-Twister stream).
 """
 
 from __future__ import annotations
