@@ -2,7 +2,10 @@
 
 Per-trait estimator functions (``fn(t, key, params) -> Estimate``) are vmapped over the trait
 axis and jitted once per (bucket shape, dtype, methods, n_boot). Each method draws from
-``fold_in(trait_key, method_salt(method_id))``, so adding or removing a method never changes
+``fold_in(trait_key, method_salt(method_id))`` — except the median and the mode families, whose
+members share one draw set keyed by ``method_salt("median")`` / ``method_salt("mode")`` and
+are computed in one pass (TwoSampleMR's ``mr_mode`` likewise uses one set of bootstrap draws
+for the simple and weighted mode). Either way, adding or removing a method never changes
 another method's random numbers, and a trait's key depends only on the seed and the trait.
 """
 
@@ -17,7 +20,15 @@ import jax.numpy as jnp
 from mrjax import diagnostics
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params
+from mrjax.estimators.median import MedianPanel, median_estimates
+from mrjax.estimators.mode import ModePanel, mode_estimates
 from mrjax.methods import METHODS, resolve
+
+# Families computed in one pass from one shared draw set: (per-trait function, member ids).
+FAMILIES = {
+    "median": (median_estimates, MedianPanel._fields),
+    "mode": (mode_estimates, ModePanel._fields),
+}
 
 
 def method_salt(method_id: str) -> int:
@@ -40,11 +51,21 @@ def _as_batch(instruments: Instruments, keys: jax.Array | None):
 @functools.partial(jax.jit, static_argnames=("methods", "n_boot"))
 def _run(instruments, keys, phi, penk, *, methods, n_boot):
     params = Params(n_boot=n_boot, phi=phi, penk=penk)
-    fns = {m: METHODS[m].fn for m in methods}
-    salts = {m: method_salt(m) for m in methods}
+    families = {
+        name: (fn, tuple(m for m in methods if m in members))
+        for name, (fn, members) in FAMILIES.items()
+    }
+    in_family = {m for _, wanted in families.values() for m in wanted}
+    singles = [m for m in methods if m not in in_family]
 
     def one_trait(t, key):
-        return {m: fns[m](t, jax.random.fold_in(key, salts[m]), params) for m in methods}
+        out = {}
+        for name, (fn, wanted) in families.items():
+            if wanted:
+                out.update(fn(t, jax.random.fold_in(key, method_salt(name)), params, wanted))
+        for m in singles:
+            out[m] = METHODS[m].fn(t, jax.random.fold_in(key, method_salt(m)), params)
+        return {m: out[m] for m in methods}
 
     return jax.vmap(one_trait)(instruments, keys)
 

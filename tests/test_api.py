@@ -238,3 +238,14 @@ def test_float32_path_close_to_float64(bmi):
             np.testing.assert_allclose(np.asarray(getattr(r32[m], f)), np.asarray(getattr(r64[m], f)), rtol=1e-4, err_msg=f"{m}.{f}")
     with pytest.raises(ValueError):
         run_methods(b64.instruments, jnp.concatenate([keys, keys]), methods, Params())
+
+
+def test_n_boot_zero_gives_point_estimates_without_standard_errors(shared_data):
+    """Simulation studies run the bootstrap methods for their point estimates only."""
+    dat = pd.read_csv(shared_data / "TwoSampleMR" / "bmi_chd_harmonised.csv")
+    with_boot = api.mr(dat, n_boot=20).set_index("method_id")
+    without = api.mr(dat, n_boot=0).set_index("method_id")
+    for method in ("weighted_median", "simple_mode", "weighted_mode"):
+        assert without.loc[method, "b"] == with_boot.loc[method, "b"]
+        assert np.isnan(without.loc[method, "se"]) and np.isnan(without.loc[method, "pval"])
+    assert without.loc["ivw", "se"] == with_boot.loc["ivw", "se"]

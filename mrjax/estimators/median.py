@@ -147,7 +147,10 @@ def _bootstrap_medians(ratios, weight_sets, mask):
 
 
 def _sample_sd(x):
+    """R's ``sd`` over the last axis; NaN for fewer than two draws (no bootstrap, no SE)."""
     n = x.shape[-1]
+    if n < 2:
+        return jnp.full(x.shape[:-1], jnp.nan, dtype=x.dtype)
     mu = jnp.mean(x, axis=-1, keepdims=True)
     return jnp.sqrt(jnp.sum((x - mu) ** 2, axis=-1) / (n - 1))
 

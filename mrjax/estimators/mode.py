@@ -109,7 +109,7 @@ def bootstrap_modes(r, se, weights, mask, phi, z):
     draws = jnp.where(mask, r + se[:, None, :] * z, 0.0).transpose(1, 0, 2)  # [n_boot, S, width]
     n_chunks = -(-n_boot // DRAW_CHUNK)
     surplus = n_chunks * DRAW_CHUNK - n_boot
-    draws = jnp.concatenate([draws, draws[:surplus]]) if surplus else draws
+    draws = jnp.pad(draws, ((0, surplus), (0, 0), (0, 0)), mode="edge")
     chunks = draws.reshape(n_chunks, DRAW_CHUNK, n_sets, width)
 
     def one_draw(d):
@@ -142,16 +142,19 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
     z = jnp.stack([slot_normals(key_of_set[s], params.n_boot, r.shape[-1], r.dtype) for s in sets])
     # Draw 0 of every set is r itself (z = 0): the point estimates ride in the bootstrap
     # loop, so the density pipeline is compiled once.
-    z = jnp.concatenate([jnp.zeros_like(z[:, :1]), z], axis=1)
+    z = jnp.concatenate([jnp.zeros((z.shape[0], 1, z.shape[2]), dtype=z.dtype), z], axis=1)
     modes = bootstrap_modes(r, jnp.stack([se[s] for s in sets]), set_weights, mask, params.phi, z)
     point = {m: modes[sets.index(_VARIANTS[m][0]), members[_VARIANTS[m][0]].index(m), 0] for m in which}
     boot = modes[..., 1:]
 
     # One stacked MAD / t tail for all requested methods keeps the compiled graph small.
     boot_of = jnp.stack([boot[sets.index(_VARIANTS[m][0]), members[_VARIANTS[m][0]].index(m)] for m in which])
-    all_draws = jnp.ones(params.n_boot, dtype=bool)
     b = jnp.stack([point[m] for m in which])
-    se_b = jax.vmap(lambda x: masked_mad(x, all_draws))(boot_of)
+    if params.n_boot > 0:
+        all_draws = jnp.ones(params.n_boot, dtype=bool)
+        se_b = jax.vmap(lambda x: masked_mad(x, all_draws))(boot_of)
+    else:  # point estimates only (simulation studies): no bootstrap, no SE
+        se_b = jnp.full_like(b, jnp.nan)
     pval = t_pval(b / se_b, n - 1)
     return {m: estimate(b[i], se_b[i], pval[i], n, ok=ok) for i, m in enumerate(which)}
 
