@@ -371,13 +371,21 @@ def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: Sta
 
 def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", **options) -> pd.DataFrame:
     """Run a data-layer step whose "no instrument left" ``ValueError`` is, inside a scan,
-    an empty result: all the step's input rows are counted as dropped in the audit."""
+    an empty result: all the step's input rows are counted as dropped in the audit.
+
+    The warnings a step gives for some traits left empty (``mrjax.ld.clump``'s
+    :class:`~mrjax.ld.clump.NoIndexSNPWarning`; ``select_instruments``/``filter_weak``'s
+    "no instrument left") are expected in a scan: the step's audit already counts those
+    traits with no instrument kept, and the scan goes on with the others."""
     import warnings
 
     from mrjax.audit import COUNT_COLUMNS, audit_of, counts_of
+    from mrjax.ld.clump import NoIndexSNPWarning
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*no instrument left.*")
+        warnings.filterwarnings("ignore", category=NoIndexSNPWarning)
+        # select_instruments and filter_weak warn with a plain UserWarning (no class to match)
+        warnings.filterwarnings("ignore", message=".*no instrument left.*", category=UserWarning)
         try:
             return step(table, **options)
         except ValueError as error:
@@ -402,9 +410,27 @@ def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig
 
         with timings("proxies"):
             outcome = substitute_proxies(instruments, outcome, panel, r2_min=config.proxy_r2)
+        # The proxies step has recorded every instrument the outcome lacks ("missing in
+        # outcome"): only the others go on, so each loss is recorded once and harmonise's
+        # counts start where the proxies step's end. (A scan's outcome is one trait.)
+        instruments = instruments[instruments["SNP"].isin(outcome["SNP"])]
+        if len(instruments) == 0:
+            return _empty_carrying(instruments, outcome)
     with timings("harmonise"):
         return _tolerate_empty(harmonise, instruments, "harmonise", trait_column="exposure" if "exposure" in instruments.columns else "trait",
                                outcome=outcome, action=config.action)
+
+
+def _empty_carrying(*tables: pd.DataFrame) -> pd.DataFrame:
+    """An empty copy of the first table carrying the audit records of all of them."""
+    from mrjax.audit import audit_of, counts_of
+
+    empty = _plain(tables[0].iloc[:0])
+    for key, read in (("audit", audit_of), ("audit_counts", counts_of)):
+        frames = [read(t) for t in tables]
+        nonempty = [f for f in frames if len(f)]
+        empty.attrs[key] = pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
+    return empty
 
 
 def estimate_tables(harmonised: pd.DataFrame, config: ScanConfig, timings: StageTimer | None = None) -> dict[str, pd.DataFrame]:
@@ -575,18 +601,25 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     outcome = None
     reverse_instruments = None
-    outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name) if config.bidirectional else None
-    if todo or (config.bidirectional and outcome_side is None):
+    # The outcome's own audit (its read step; bi-directional: also its instrument selection)
+    # is checkpointed apart from the exposures, so a fully resumed scan still reports it.
+    outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name)
+    if todo or outcome_side is None:
         with timings("read"):
             outcome = read_table(config.outcome, config, trait=outcome_name)
         if config.bidirectional:
             reverse_instruments = select_and_clump(outcome, config, panel, timings)
+            side, steps = reverse_instruments, None
             label = dict(direction=REVERSE, exposure=outcome_name, outcome="(each exposure)")
-            outcome_side = {
-                "audit": _audit_rows(audit_of(reverse_instruments), outcome_name, **label),
-                "audit_counts": _audit_rows(counts_of(reverse_instruments), outcome_name, **label),
-            }
-            checkpoints.save(OUTCOME_SIDE, outcome_name, outcome_side, count=False)
+        else:
+            # forward only: the outcome's read-time drops are shared by every exposure
+            side, steps = outcome, ("read",)
+            label = dict(direction=FORWARD, exposure="(each exposure)", outcome=outcome_name)
+        outcome_side = {
+            "audit": _audit_rows(audit_of(side), outcome_name, steps=steps, **label),
+            "audit_counts": _audit_rows(counts_of(side), outcome_name, steps=steps, **label),
+        }
+        checkpoints.save(OUTCOME_SIDE, outcome_name, outcome_side, count=False)
 
     finished = resumed
     for chunk in chunks:

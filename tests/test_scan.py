@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -164,3 +165,135 @@ def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path,
     assert resumed.resumed_traits == 1  # one exposure had both directions checkpointed
     for name in TABLES:
         pd.testing.assert_frame_equal(resumed.tables[name], reference.tables[name], check_exact=True, obj=name)
+
+
+# --- the audit trail of a forward-only scan with LD proxies --------------------------------
+
+AUDITED = ["trait_014", "trait_033"]
+
+
+@pytest.fixture(scope="module")
+def audited_scan(shared_data, scan_inputs, tmp_path_factory):
+    """A forward-only scan of two exposures with proxies on against an edited outcome: two of trait_014's
+    instruments lose their whole ±600 kb neighbourhood (no proxy can stand in), a third only
+    its own row (a proxy may), and the outcome gains a duplicate row and a row with no beta
+    (read-time drops)."""
+    folder = tmp_path_factory.mktemp("audited_inputs")
+    truth = scan_inputs["truth"]["exposures"]
+    index_snps = truth["trait_014"]["plink_instruments_r2_0.001_kb_10000"]
+    bim = pd.read_csv(shared_data / "ldref" / "eur_sim.bim", sep="\t", header=None, names=["chr", "SNP", "cm", "pos", "a1", "a2"])
+    located = bim.set_index("SNP").loc[index_snps[:2]]
+    gone = set(index_snps[2:3])
+    for chrom, pos in zip(located["chr"], located["pos"]):
+        gone |= set(bim.loc[(bim["chr"] == chrom) & ((bim["pos"] - pos).abs() <= 600_000), "SNP"])
+    outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet")
+    outcome = outcome[~outcome["SNP"].isin(gone)].reset_index(drop=True)
+    no_beta = outcome.iloc[[10]].assign(beta=np.nan)
+    edited = pd.concat([outcome, outcome.iloc[[5]], no_beta], ignore_index=True)
+    edited.to_parquet(folder / "outcome.parquet", index=False)
+    exposures = pd.read_parquet(shared_data / "scan" / "exposures.parquet", filters=[("exposure", "in", AUDITED)])
+    exposures.astype({"exposure": str}).to_parquet(folder / "exposures.parquet", index=False)
+    config = config_for(scan_inputs, tmp_path_factory.mktemp("audited_out"), exposures=(str(folder / "exposures.parquet"),),
+                        outcome=str(folder / "outcome.parquet"),
+                        proxies=True, bidirectional=False, methods=("ivw",), presso_draws=0, figures=False, report=False)
+    return run_scan(config), config, {"removed": index_snps[:2], "duplicate": outcome["SNP"].iloc[5],
+                                      "no_beta": outcome["SNP"].iloc[10]}
+
+
+def test_missing_instruments_are_recorded_once(audited_scan):
+    result, _, edits = audited_scan
+    audit = result.tables["audit"]
+    missing = audit[audit["reason"] == "missing in outcome"]
+    assert set(edits["removed"]) <= set(missing.loc[missing["trait"] == "trait_014", "SNP"])
+    repeated = missing[missing.duplicated(["direction", "trait", "SNP"], keep=False)]
+    assert repeated.empty, repeated.to_string()
+    assert set(missing["step"]) == {"proxies"}  # the step that first decides it
+
+
+def test_audit_counts_balance_and_chain(audited_scan):
+    result, _, _ = audited_scan
+    counts = result.tables["audit_counts"]
+    np.testing.assert_array_equal(counts["n_in"], counts["n_kept"] + counts["n_dropped"])
+    forward = counts[counts["trait"].isin(AUDITED)].set_index(["trait", "step"])
+    for trait in AUDITED:
+        # what one step keeps is what the next step receives
+        assert forward.loc[(trait, "proxies"), "n_in"] == forward.loc[(trait, "strength"), "n_kept"], trait
+        assert forward.loc[(trait, "harmonise"), "n_in"] == forward.loc[(trait, "proxies"), "n_kept"], trait
+    drops = result.tables["audit"]
+    listed = drops[drops["reason"] != "proxy used"].groupby(["trait", "step"]).size()
+    for (trait, step), n in listed.items():
+        if step not in ("read", "select"):  # those steps only count "not significant" drops
+            assert counts.set_index(["trait", "step"]).loc[(trait, step), "n_dropped"] == n, (trait, step)
+
+
+def test_forward_scan_audits_the_outcome_read(audited_scan):
+    result, config, edits = audited_scan
+    audit = result.tables["audit"]
+    read = audit[(audit["step"] == "read") & (audit["trait"] == "outcome")]
+    assert set(zip(read["SNP"], read["reason"])) == {(edits["duplicate"], "duplicate"), (edits["no_beta"], "bad value")}
+    assert set(read["direction"]) == {"forward"}
+    counts = result.tables["audit_counts"]
+    row = counts[(counts["step"] == "read") & (counts["trait"] == "outcome")]
+    assert len(row) == 1 and int(row["n_dropped"].iloc[0]) == 2
+    written = pd.read_csv(Path(config.out) / "audit.tsv", sep="\t")
+    assert ((written["step"] == "read") & (written["trait"] == "outcome")).sum() == 2
+    # a re-run that finds every exposure checkpointed still reports them
+    resumed = run_scan(config)
+    assert resumed.resumed_traits == len(AUDITED)
+    pd.testing.assert_frame_equal(resumed.tables["audit"], result.tables["audit"])
+
+
+def test_an_exposure_without_index_snps_is_data_not_a_warning(scan_inputs):
+    """Clumping warns NoIndexSNPWarning for a trait whose candidates are all absent from the
+    panel; inside a scan that trait simply has no instruments (its audit says why)."""
+    import warnings
+
+    from mrjax.ld import LDPanel
+    from mrjax.ld.clump import NoIndexSNPWarning
+    from mrjax.outputs import StageTimer
+    from mrjax.pipeline import select_and_clump
+
+    exposures = pd.read_parquet(scan_inputs["exposures"])
+    exposures = exposures[exposures["exposure"] == "trait_014"].rename(columns={"exposure": "trait", "samplesize": "n"})
+    exposures["trait"] = exposures["trait"].astype(str)
+    unknown = exposures[exposures["pval"] < 1e-5].assign(trait="not_in_panel")
+    unknown["SNP"] = "rsunknown" + pd.Series(range(len(unknown)), index=unknown.index).astype(str)
+    table = pd.concat([exposures, unknown], ignore_index=True)
+    config = config_for(scan_inputs, "-")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoIndexSNPWarning)
+        instruments = select_and_clump(table, config, LDPanel.load(scan_inputs["ld_ref"]), StageTimer())
+    assert set(instruments["trait"]) == {"trait_014"}
+    clumped = instruments.attrs["audit_counts"].set_index(["step", "trait"]).loc[("clump", "not_in_panel")]
+    assert clumped["n_kept"] == 0 and clumped["n_dropped"] == clumped["n_in"] == len(unknown)
+
+
+def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, scan_inputs):
+    """Proxies come from the instrument's own chromosome: instruments of one chromosome
+    against an outcome holding only the others are all "missing in outcome", once, at the proxies step,
+    and the empty result still carries the exposure's earlier records."""
+    from mrjax.ld import LDPanel
+    from mrjax.outputs import StageTimer
+    from mrjax.pipeline import look_up, select_and_clump
+
+    panel = LDPanel.load(scan_inputs["ld_ref"])
+    exposures = pd.read_parquet(scan_inputs["exposures"])
+    exposures = exposures[exposures["exposure"] == "trait_014"].rename(columns={"exposure": "trait", "samplesize": "n"})
+    config = config_for(scan_inputs, "-", proxies=True)
+    instruments = select_and_clump(exposures, config, panel, StageTimer())
+    bim = pd.read_csv(shared_data / "ldref" / "eur_sim.bim", sep="\t", header=None, names=["chr", "SNP", "cm", "pos", "a1", "a2"])
+    chromosome = bim.loc[bim["SNP"].isin(instruments["SNP"]), "chr"].iloc[0]
+    instruments = instruments[instruments["SNP"].isin(bim.loc[bim["chr"] == chromosome, "SNP"])]  # keeps attrs
+    elsewhere = set(bim.loc[bim["chr"] != chromosome, "SNP"])
+    outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet")
+    outcome = outcome[outcome["SNP"].isin(elsewhere)].assign(trait="outcome").reset_index(drop=True)
+    assert len(outcome) and len(instruments)
+    pairs = look_up(instruments, outcome, config, panel, StageTimer())
+    assert len(pairs) == 0
+    audit, counts = pairs.attrs["audit"], pairs.attrs["audit_counts"]
+    missing = audit[audit["reason"] == "missing in outcome"]
+    assert sorted(missing["SNP"]) == sorted(instruments["SNP"]) and set(missing["step"]) == {"proxies"}
+    by_step = counts.set_index("step")
+    assert by_step.loc["proxies", "n_in"] == by_step.loc["proxies", "n_dropped"] == len(instruments)
+    assert "harmonise" not in by_step.index  # nothing entered it
+    assert {"select", "clump", "strength"} <= set(by_step.index)
