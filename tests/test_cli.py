@@ -237,3 +237,26 @@ def test_demo_runs_the_bundled_scan(tmp_path):
     assert ivw.loc["exp_01", "qval_fdr"] < 0.05 and ivw.loc["exp_01", "b"] > 0  # a simulated causal effect
     assert (out / "report.html").is_file() and (out / "figures" / "forest_plot.png").is_file()
     assert json.loads((out / "manifest.json").read_text())["parameters"]["bidirectional"] is True
+
+
+def test_scan_permutations_are_valid_and_reproducible(small_scan, tmp_path):
+    n_perm = 19
+    tables = []
+    for run in ("first", "again"):
+        out = tmp_path / run
+        result = invoke("scan", "--exposure", small_scan["glob"], "--outcome", small_scan["outcome"], "--out", out,
+                        "--ld-ref", small_scan["ld_ref"], "--method", "ivw", "--n-boot", "10", "--presso-draws", "0",
+                        "--permutations", n_perm, "--seed", "3")
+        assert result.exit_code == 0, error_text(result)
+        tables.append(pd.read_csv(out / "permutations.tsv", sep="\t"))
+    table = tables[0]
+    assert {"direction", "exposure", "outcome", "method_id", "pval", "pval_perm", "n_perm", "pval_perm_min"} <= set(table.columns)
+    assert set(table.loc[table["method_id"] == "ivw", "exposure"]) == {"trait_014", "trait_033"}
+    assert set(table["direction"]) == {"forward"}
+    assert (table["n_perm"] <= n_perm).all() and (table["n_perm"] > 0).all()
+    np.testing.assert_allclose(table["pval_perm_min"], 1 / (n_perm + 1))
+    assert ((table["pval_perm"] >= 1 / (n_perm + 1)) & (table["pval_perm"] <= 1)).all(), table["pval_perm"]
+    # (1 + exceedances) / (1 + valid permutations): a whole number of steps
+    steps = table["pval_perm"] * (table["n_perm"] + 1)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    pd.testing.assert_frame_equal(tables[1], table, check_exact=True)
