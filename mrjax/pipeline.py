@@ -369,9 +369,11 @@ def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: Sta
     return instruments
 
 
-def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", **options) -> pd.DataFrame:
+def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", carry: tuple = (),
+                    **options) -> pd.DataFrame:
     """Run a data-layer step whose "no instrument left" ``ValueError`` is, inside a scan,
-    an empty result: all the step's input rows are counted as dropped in the audit.
+    an empty result: all the step's input rows are counted as dropped in the audit, and the
+    earlier records of ``table`` and of the step's other inputs ``carry`` are kept.
 
     The warnings a step gives for some traits left empty (``mrjax.ld.clump``'s
     :class:`~mrjax.ld.clump.NoIndexSNPWarning`; ``select_instruments``/``filter_weak``'s
@@ -379,7 +381,7 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
     traits with no instrument kept, and the scan goes on with the others."""
     import warnings
 
-    from mrjax.audit import COUNT_COLUMNS, audit_of, counts_of
+    from mrjax.audit import COUNT_COLUMNS, counts_of
     from mrjax.ld.clump import NoIndexSNPWarning
 
     with warnings.catch_warnings():
@@ -393,8 +395,8 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
                 raise
     n_in = table[trait_column].astype(str).value_counts(sort=False)
     counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
-    empty = table.iloc[:0].copy()
-    empty.attrs = {"audit": audit_of(table), "audit_counts": pd.concat([counts_of(table), counts[COUNT_COLUMNS]], ignore_index=True)}
+    empty = _empty_carrying(table, *carry)
+    empty.attrs["audit_counts"] = pd.concat([counts_of(empty), counts[COUNT_COLUMNS]], ignore_index=True)
     return empty
 
 
@@ -418,7 +420,7 @@ def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig
             return _empty_carrying(instruments, outcome)
     with timings("harmonise"):
         return _tolerate_empty(harmonise, instruments, "harmonise", trait_column="exposure" if "exposure" in instruments.columns else "trait",
-                               outcome=outcome, action=config.action)
+                               carry=(outcome,), outcome=outcome, action=config.action)
 
 
 def _empty_carrying(*tables: pd.DataFrame) -> pd.DataFrame:

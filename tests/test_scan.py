@@ -297,3 +297,32 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
     assert by_step.loc["proxies", "n_in"] == by_step.loc["proxies", "n_dropped"] == len(instruments)
     assert "harmonise" not in by_step.index  # nothing entered it
     assert {"select", "clump", "strength"} <= set(by_step.index)
+
+
+def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_inputs):
+    """When harmonise finds no usable SNP (here: every instrument the outcome has lacks its
+    beta) the pair is empty, yet the proxies step's "missing in outcome" rows stay."""
+    from mrjax.ld import LDPanel
+    from mrjax.outputs import StageTimer
+    from mrjax.pipeline import look_up, select_and_clump
+
+    panel = LDPanel.load(scan_inputs["ld_ref"])
+    exposures = pd.read_parquet(scan_inputs["exposures"])
+    exposures = exposures[exposures["exposure"] == "trait_014"].rename(columns={"exposure": "trait", "samplesize": "n"})
+    config = config_for(scan_inputs, "-", proxies=True)
+    instruments = select_and_clump(exposures, config, panel, StageTimer())
+    bim = pd.read_csv(shared_data / "ldref" / "eur_sim.bim", sep="\t", header=None, names=["chr", "SNP", "cm", "pos", "a1", "a2"])
+    first = bim.set_index("SNP").loc[instruments["SNP"].iloc[0]]
+    near = bim.loc[(bim["chr"] == first["chr"]) & ((bim["pos"] - first["pos"]).abs() <= 600_000), "SNP"]
+    outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet").assign(trait="outcome")
+    outcome = outcome[~outcome["SNP"].isin(near)].reset_index(drop=True)
+    outcome.loc[outcome["SNP"].isin(instruments["SNP"]), "beta"] = np.nan
+    pairs = look_up(instruments, outcome, config, panel, StageTimer())
+    assert len(pairs) == 0
+    missing = pairs.attrs["audit"].query("reason == 'missing in outcome'")
+    gone = set(instruments["SNP"]) & set(near)
+    assert 0 < len(gone) < len(instruments)
+    assert sorted(missing["SNP"]) == sorted(gone) and set(missing["step"]) == {"proxies"}
+    counts = pairs.attrs["audit_counts"].set_index("step")
+    assert counts.loc["harmonise", "n_in"] == counts.loc["proxies", "n_kept"] == len(instruments) - len(gone)
+    assert counts.loc["harmonise", "n_dropped"] == counts.loc["harmonise", "n_in"]
