@@ -150,8 +150,8 @@ def check(name: str, result: dict[str, list[str]], truth: dict[str, list[str]]) 
 
 
 def machine() -> str:
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
-    return f"nproc {os.cpu_count()}, {model}, Python {platform.python_version()}"
+    from mrjax.outputs import cpu_model  # late: measuring children import their own modules
+    return f"nproc {os.cpu_count()}, {cpu_model()}, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -41,20 +40,11 @@ from mrjax.batch import from_frame, trait_keys  # noqa: E402
 from mrjax.engine import run_diagnostics, run_methods  # noqa: E402
 from mrjax.estimators.common import Params  # noqa: E402
 from mrjax.methods import DEFAULT_METHODS  # noqa: E402
+from mrjax.outputs import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "benchmarks" / "_work" / "scan_fixture_731.parquet"
 MAKER = ROOT.parent / "shared" / "tools" / "make_scan_fixture.py"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_fixture() -> pd.DataFrame:

@@ -132,8 +132,8 @@ def main() -> None:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=os.environ.copy())
         memory.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.python_version()}, shared with other jobs during the run")
+    from mrjax.outputs import cpu_model  # late: measuring children import their own modules
+    print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.python_version()}, shared with other jobs during the run")
     print(f"load average at the end: {os.getloadavg()}")
     print()
     print("| setting | traits | wall s | CPU s | numpy global / this (wall) | (CPU) |")

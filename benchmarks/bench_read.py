@@ -121,13 +121,8 @@ def measure(case: str, path: Path, cases=CASES) -> dict:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
+    from mrjax.outputs import cpu_model  # late: measuring children import their own modules
+    return f"{os.cpu_count()} cores (nproc), {cpu_model()}, Python {platform.python_version()}"
 
 
 def main() -> None:

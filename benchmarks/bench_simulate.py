@@ -178,14 +178,8 @@ def peak_memory(n_replicates: int) -> dict:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from mrjax.outputs import cpu_model  # late: measuring children import their own modules
+    model = cpu_model()
     import jax
 
     return f"{os.cpu_count()} CPUs ({model}), {platform.system()}, Python {platform.python_version()}, jax {jax.__version__}, backend {jax.default_backend()}"

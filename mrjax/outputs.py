@@ -223,6 +223,18 @@ def software_versions() -> dict[str, str]:
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def platform_info() -> dict[str, Any]:
     """The machine a run used: OS, CPU architecture, CPU count, JAX backend and devices, x64 flag."""
     import jax
