@@ -9,15 +9,17 @@ leave-one-out IVW slope through the origin is a difference of two sums,
 
 so one simulated data set costs O(n). Draws run in fixed-size chunks inside a
 ``lax.fori_loop`` whose trip count is traced (memory does not grow with ``n_draws``, and one
-compiled kernel serves every ``n_draws``); every trait of a padded bucket is vmapped.
+compiled kernel serves every ``n_draws``); every trait of a padded bucket is vmapped, and
+inside a trait the arrays are ``[width, chunk]`` with the draws on the minor axis.
 
-Randomness: trait t's draw d uses the key ``fold_in(fold_in(key_t, phase), d)`` with
-``key_t = fold_in(key(seed), trait_uid)`` (:func:`mrjax.batch.trait_keys`), and instrument
-j's variates come from counter j of that key (:func:`standard_normal_pair`), whatever the
-padded width. A trait's results therefore depend only on the seed and the trait: not on the
-other traits, the bucket width, the chunk size or the device (barring a simulated statistic
-that ties the observed one to the last bit, where summation order could matter). They are
-Monte-Carlo equivalent to R's, not equal draw for draw (R uses its Mersenne-Twister stream).
+Randomness: instrument j of trait t has the key ``key_tj = fold_in(fold_in(key_t, phase), j)``
+with ``key_t = fold_in(key(seed), trait_uid)`` (:func:`mrjax.batch.trait_keys`), and its
+draw d uses the two words of the Threefry hash of the counter ``(d, 0)`` under ``key_tj``
+(:func:`threefry2x32`, :func:`box_muller`). A trait's results therefore depend only on the
+seed and the trait: not on the other traits, the bucket width, the chunk size or the device
+(barring a simulated statistic that ties the observed one to the last bit, where summation
+order could matter). They are Monte-Carlo equivalent to R's, not equal draw for draw (R uses
+its Mersenne-Twister stream).
 """
 
 from __future__ import annotations
@@ -134,38 +136,98 @@ def ivw_lm(bx, by, w, keep) -> Fit:
 # --------------------------------------------------------------------------------------------
 # Monte-Carlo part
 
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
-def standard_normal_pair(key, width):
-    """Two ``[width]`` vectors of independent N(0, 1) variates from one 64-bit Threefry block
-    per instrument: each 32-bit half gives a 24-bit uniform ``u`` on ``(-1, 1)`` (midpoints
-    of a 2^24 grid) and ``z = sqrt(2) erfinv(u)`` in float32, widened to float64.
 
-    Three times faster than float64 ``jax.random.normal`` (half the hashing, a cheaper
-    erfinv), which dominates the run time. The variates are exact transforms of a 24-bit
-    uniform, so tails stop at |z| = 5.45 (probability 5e-8 per variate, below the resolution
-    of any feasible ``n_draws``). Instrument j's pair depends only on ``key`` and j, not on
-    ``width`` (counter-based bits).
+def threefry2x32(k0, k1, x0, x1):
+    """The Threefry-2x32 hash (20 rounds, Salmon et al. 2011) of counters ``(x0, x1)`` under
+    the key ``(k0, k1)``: all ``uint32``, broadcast together; returns two ``uint32`` arrays.
+
+    Bit for bit the function behind JAX's default PRNG (``jax.extend.random.threefry2x32_p``),
+    written as plain elementwise integer operations so that XLA fuses it with what consumes
+    its output (JAX's own CPU lowering runs the rounds as a loop over whole arrays).
     """
-    bits = jax.random.bits(key, (width,), jnp.uint64)
-    halves = jnp.stack([bits >> 32, bits & 0xFFFFFFFF]).astype(jnp.uint32)
-    u = (halves >> 8).astype(jnp.float32) * jnp.float32(2.0**-23) + jnp.float32(2.0**-24 - 1.0)
-    z = (jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(u)).astype(jnp.float64)
-    return z[0], z[1]
+    k2 = k0 ^ k1 ^ jnp.uint32(0x1BD11BDA)
+    schedule = (k0, k1, k2)
+    x0, x1 = x0 + k0, x1 + k1
+    for block in range(5):
+        for r in _THREEFRY_ROTATIONS[block % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + schedule[(block + 1) % 3]
+        x1 = x1 + schedule[(block + 2) % 3] + jnp.uint32(block + 1)
+    return x0, x1
 
 
-def _over_chunks(key, phase, n_draws, chunk, body, init):
-    """Fold ``body(carry, draw_keys, valid)`` over ``ceil(n_draws / chunk)`` chunks of draws.
-
-    Draw d of a trait and phase always gets the key ``fold_in(fold_in(key, phase), d)``;
-    ``valid`` masks the draws past ``n_draws`` in the last chunk.
-    """
+def instrument_keys(key, phase, width):
+    """``[width, 2]`` uint32 Threefry keys ``fold_in(fold_in(key, phase), j)``, j < width:
+    instrument j's random stream for one trait and phase (the same j gives the same key at
+    any padded width)."""
     phase_key = jax.random.fold_in(key, phase)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(phase_key, jnp.arange(width, dtype=jnp.uint32))
+    return jax.random.key_data(keys)
+
+
+def counter_words(inst_keys, draws):
+    """``threefry2x32(key_j, (d, 0))`` for instrument j and draw d: two ``uint32``
+    ``[width, len(draws)]`` arrays (the hash's two output words)."""
+    shape = (inst_keys.shape[0], draws.shape[0])
+    counters = jnp.broadcast_to(draws, shape)
+    return threefry2x32(inst_keys[:, 0:1], inst_keys[:, 1:2], counters, jnp.zeros(shape, jnp.uint32))
+
+
+def box_muller(word0, word1):
+    """Two independent float32 N(0, 1) arrays from two uint32 words (Box and Muller 1958):
+    ``r = sqrt(-2 log u)`` with ``u`` the top 24 bits of ``word0`` (midpoints of a 2^24 grid
+    on (0, 1)), and the angle ``theta = (pi/2) (q + f)`` from ``word1``: quadrant ``q`` its
+    top 2 bits, ``f`` its next 22 bits (midpoints on (0, 1)). Returns ``(r cos theta',
+    r sin theta')`` with ``theta' = theta - pi/4`` (a fixed rotation of a uniform angle is
+    still uniform): the sine and cosine of ``x = theta' - q pi/2`` in ``[-pi/4, pi/4]`` are
+    Taylor polynomials (terms to x^9 and x^8: error below 3e-8, under float32's resolution),
+    rotated by ``q`` quarter turns.
+
+    Half the cost of two float32 ``erfinv`` calls (one log instead of two; XLA's sine and
+    cosine are avoided). Tails stop at |z| = sqrt(50 log 2) = 5.89 (probability 4e-9 per
+    variate, below the resolution of any feasible ``n_draws``).
+    """
+    u = (word0 >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)
+    r = jnp.sqrt(jnp.float32(-2.0) * jnp.log(u))
+    quadrant = word1 >> 30
+    f = ((word1 >> 8) & jnp.uint32(0x3FFFFF)).astype(jnp.float32) * jnp.float32(2.0**-22)
+    x = (f + jnp.float32(2.0**-23 - 0.5)) * jnp.float32(np.pi / 2)
+    x2 = x * x
+    sin = x * (1 + x2 * (-1 / 6 + x2 * (1 / 120 + x2 * (-1 / 5040 + x2 * (1 / 362880)))))
+    cos = 1 + x2 * (-1 / 2 + x2 * (1 / 24 + x2 * (-1 / 720 + x2 * (1 / 40320))))
+    cos_t = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [cos, -sin, -cos], sin)
+    sin_t = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [sin, cos, -sin], -cos)
+    return r * cos_t, r * sin_t
+
+
+def _packed_normals(inst_keys, draws):
+    """Instrument j's normal pair of draw d, ``box_muller(threefry2x32(key_j, (d, 0)))``, as
+    one ``uint64 [width, len(draws)]`` array holding both float32 bit patterns (one array,
+    so that XLA hashes and takes the log once per pair instead of once per normal)."""
+    z0, z1 = box_muller(*counter_words(inst_keys, draws))
+    bits = lambda z: jax.lax.bitcast_convert_type(z, jnp.uint32).astype(jnp.uint64)  # noqa: E731
+    return (bits(z0) << 32) | bits(z1)
+
+
+def _unpack_normals(packed):
+    """The two float64 ``[width, chunk]`` normals of :func:`_packed_normals`."""
+    as_float = lambda u: jax.lax.bitcast_convert_type(u.astype(jnp.uint32), jnp.float32).astype(jnp.float64)  # noqa: E731
+    return as_float(packed >> 32), as_float(packed)
+
+
+def _draw_loop(n_draws, chunk, body, init):
+    """Fold ``body(carry, draws, valid)`` over ``ceil(n_draws / chunk)`` chunks of draw
+    indices (``uint32 [chunk]``); ``valid`` masks the draws past ``n_draws`` in the last
+    chunk. The trip count is traced: one compiled kernel serves every ``n_draws``."""
     offsets = jnp.arange(chunk, dtype=jnp.uint32)
 
     def loop(c, carry):
         draws = (c * chunk).astype(jnp.uint32) + offsets
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(phase_key, draws)
-        return body(carry, keys, draws < n_draws)
+        return body(carry, draws, draws < n_draws)
 
     return jax.lax.fori_loop(0, (n_draws + chunk - 1) // chunk, loop, init)
 
@@ -177,29 +239,42 @@ def _null_counts(t: Instruments, obs: Observed, key, n_draws, chunk: int, per_in
     (the observed leave-one-out prediction). Returns the number of sets whose leave-one-out
     RSS (weights ``1/sy^2``) exceeds ``RSSobs`` and, per instrument, the number whose
     ``(by*_i - slope_(-i) bx*_i)^2`` exceeds the observed ``(by_i - slope_(-i) bx_i)^2``.
+
+    Arrays are ``[width, chunk]`` with the draws on the minor axis (elementwise work that
+    XLA vectorises over draws); draw d of instrument i takes its two normals ``(z_x, z_y)``
+    from ``box_muller(threefry2x32(key_i, (d, 0)))``, so a trait's data sets depend only on
+    its key, never on the padded width or the chunk size. The normals of the next chunk are
+    computed at the end of each step and carried (packed in one array): a loop carry is
+    stored once, whereas XLA would otherwise recompute the hash and log for each normal.
     """
     width = t.bx.shape[-1]
-    mean_y = obs.slope_loo * obs.bx
+    keys = instrument_keys(key, _PHASE_NULL, width)
+    col = lambda a: a[:, None]  # noqa: E731  [width] -> [width, 1]
+    mean_x, mean_y = col(obs.bx), col(obs.slope_loo * obs.bx)
+    sx, sy, w = col(t.sx), col(t.sy), col(obs.w)
+    slope_obs, resid2_obs, mask = col(obs.slope_loo), col(obs.resid2), col(t.mask)
+    first = jnp.arange(chunk, dtype=jnp.uint32)
 
-    def one_draw(draw_key):
-        z_x, z_y = standard_normal_pair(draw_key, width)
-        bx = obs.bx + t.sx * z_x
-        by = mean_y + t.sy * z_y
-        resid = by - _loo_slopes(bx, by, obs.w) * bx
-        exceeds_global = jnp.sum(obs.w * resid * resid) > obs.rss_obs
-        if not per_instrument:
-            return exceeds_global, None
-        e = by - bx * obs.slope_loo
-        return exceeds_global, (e * e > obs.resid2) & t.mask
+    def step(carry, draws, valid):
+        n_global, n_inst, normals = carry
+        z_x, z_y = _unpack_normals(normals)
+        bx = mean_x + sx * z_x
+        by = mean_y + sy * z_y
+        wxy, wxx = w * bx * by, w * bx * bx
+        resid = by - (jnp.sum(wxy, 0) - wxy) / (jnp.sum(wxx, 0) - wxx) * bx
+        n_global = n_global + ((jnp.sum(w * resid * resid, 0) > obs.rss_obs) & valid)
+        if per_instrument:
+            e = by - slope_obs * bx
+            n_inst = n_inst + ((e * e > resid2_obs) & mask & valid)
+        return n_global, n_inst, _packed_normals(keys, draws + jnp.uint32(chunk))
 
-    def step(carry, keys, valid):
-        g, o = jax.vmap(one_draw)(keys)
-        n_global = carry[0] + jnp.sum(g & valid)
-        n_inst = carry[1] if o is None else carry[1] + jnp.sum(o & valid[:, None], 0)
-        return n_global, n_inst
-
-    init = (jnp.zeros((), jnp.int64), jnp.zeros(width, jnp.int64))
-    return _over_chunks(key, _PHASE_NULL, n_draws, chunk, step, init)
+    init = (
+        jnp.zeros(chunk, jnp.int32),
+        jnp.zeros((width, chunk) if per_instrument else (width, 1), jnp.int32),
+        _packed_normals(keys, first),
+    )
+    n_global, n_inst, _ = _draw_loop(n_draws, chunk, step, init)
+    return jnp.sum(n_global, dtype=jnp.int64), jnp.sum(n_inst, -1, dtype=jnp.int64)
 
 
 def _distortion_count(t: Instruments, outlier, key, n_draws, chunk: int):
@@ -211,6 +286,10 @@ def _distortion_count(t: Instruments, outlier, key, n_draws, chunk: int):
     first ``n - k`` outliers). This is reproduced as is. Returns the distortion coefficient
     ``100 (b_all - b_noOutliers) / |b_noOutliers|`` and the number of draws with
     ``|(b_all - b_rand) / |b_rand|| > |(b_all - b_noOutliers) / |b_noOutliers||``.
+
+    Random slot s of draw d picks ``floor(u * #non-outliers)`` with ``u`` the first word of
+    ``threefry2x32(key_s, (d, 0))`` over 2^32 (arrays ``[width, chunk]``, as
+    :func:`_null_counts`).
     """
     obs = observed(t)
     mask = t.mask
@@ -232,21 +311,19 @@ def _distortion_count(t: Instruments, outlier, key, n_draws, chunk: int):
     pool_xy, pool_xx = wxy[order], wxx[order]
     n_pool = jnp.maximum(n - k, 1)
     n_random = jnp.maximum(n - 2 * k, 0)
-    used_slot = jnp.arange(width) < n_random
+    used_slot = (jnp.arange(width) < n_random)[:, None]
+    keys = instrument_keys(key, _PHASE_DISTORTION, width)
 
-    def one_draw(draw_key):
-        u = jax.random.uniform(draw_key, (width,), dtype=obs.bx.dtype)
-        pick = jnp.minimum(jnp.floor(u * n_pool).astype(jnp.int32), n_pool - 1)
-        sxy = fixed_xy + jnp.sum(jnp.where(used_slot, pool_xy[pick], 0.0))
-        sxx = fixed_xx + jnp.sum(jnp.where(used_slot, pool_xx[pick], 0.0))
+    def step(count, draws, valid):
+        u = counter_words(keys, draws)[0].astype(jnp.float64) * 2.0**-32
+        pick = jnp.minimum((u * n_pool).astype(jnp.int32), n_pool - 1)
+        sxy = fixed_xy + jnp.sum(jnp.where(used_slot, pool_xy[pick], 0.0), 0)
+        sxx = fixed_xx + jnp.sum(jnp.where(used_slot, pool_xx[pick], 0.0), 0)
         b_rand = sxy / sxx
-        return jnp.abs((b_all - b_rand) / jnp.abs(b_rand)) > jnp.abs(bias_obs)
+        return count + ((jnp.abs((b_all - b_rand) / jnp.abs(b_rand)) > jnp.abs(bias_obs)) & valid)
 
-    def step(count, keys, valid):
-        return count + jnp.sum(jax.vmap(one_draw)(keys) & valid)
-
-    count = _over_chunks(key, _PHASE_DISTORTION, n_draws, chunk, step, jnp.zeros((), jnp.int64))
-    return 100.0 * bias_obs, count
+    count = _draw_loop(n_draws, chunk, step, jnp.zeros(chunk, jnp.int32))
+    return 100.0 * bias_obs, jnp.sum(count, dtype=jnp.int64)
 
 
 class NullOutput(NamedTuple):

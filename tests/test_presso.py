@@ -11,7 +11,17 @@ from scipy import stats
 
 import mrjax  # noqa: F401  (turns on float64)
 from mrjax.batch import from_frame, make_instruments, trait_keys
-from mrjax.presso import DEFAULT_CHUNK, _buckets, distortion_kernel, ivw_lm, observed, presso, presso_kernel
+from mrjax.presso import (
+    DEFAULT_CHUNK,
+    _buckets,
+    box_muller,
+    distortion_kernel,
+    ivw_lm,
+    observed,
+    presso,
+    presso_kernel,
+    threefry2x32,
+)
 
 N_DRAWS = 100_000  # ours: 10x R's main runs, so the Monte-Carlo error is mostly R's
 THRESHOLD = 0.05
@@ -267,3 +277,30 @@ def test_global_pvalue_is_uniform_without_pleiotropy():
     p = res.traits["global_pval"].to_numpy()
     assert len(p) == n_traits and np.all((p > 0) & (p <= 1))
     assert stats.kstest(p, "uniform").pvalue > 0.001
+
+
+def test_threefry_hash_is_bit_identical_to_jax():
+    """The fused elementwise Threefry-2x32 equals JAX's own primitive on random keys and counters."""
+    from jax.extend.random import threefry2x32_p
+
+    rng = np.random.default_rng(5)
+    k0, k1, x0, x1 = (rng.integers(0, 2**32, size=(3, 1000), dtype=np.uint32) for _ in range(4))
+    ours = jax.jit(threefry2x32)(k0, k1, x0, x1)
+    ref = threefry2x32_p.bind(*(jax.numpy.asarray(a) for a in (k0, k1, x0, x1)))
+    np.testing.assert_array_equal(np.asarray(ours[0]), np.asarray(ref[0]))
+    np.testing.assert_array_equal(np.asarray(ours[1]), np.asarray(ref[1]))
+
+
+def test_box_muller_normals_are_standard_normal_and_independent():
+    """400k pairs from uniform random words: each coordinate N(0, 1) by KS against scipy, the
+    two coordinates uncorrelated, their squared radius chi-square with 2 df, P(|z| > 3) right."""
+    bits = np.random.default_rng(6).integers(0, 2**32, size=(2, 400_000), dtype=np.uint32)
+    z0, z1 = (np.asarray(z, dtype=float) for z in jax.jit(box_muller)(bits[0], bits[1]))
+    for z in (z0, z1):
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+        assert abs(z.mean()) < 5 / np.sqrt(len(z)) and abs(z.std() - 1) < 5 / np.sqrt(2 * len(z))
+    assert abs(np.corrcoef(z0, z1)[0, 1]) < 5 / np.sqrt(len(z0))
+    assert stats.kstest(z0**2 + z1**2, stats.chi2(2).cdf).pvalue > 1e-3
+    tail = np.concatenate([z0, z1])
+    expected = 2 * stats.norm.sf(3)  # the tails too, not only the bulk that KS weighs
+    assert abs(np.mean(np.abs(tail) > 3) - expected) < 5 * np.sqrt(expected / len(tail))
