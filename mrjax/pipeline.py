@@ -49,7 +49,7 @@ REVERSE = "reverse"
 OUTCOME_SIDE = "outcome_instruments"  # checkpoint of the reverse direction's instrument selection
 #: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
 #: ±500 kb); the reverse direction also uses it to keep only the exposure rows a proxy
-#: search can reach.
+#: could come from.
 PROXY_KB = 500
 
 #: Environment variable read by :func:`run_scan`: raise :class:`ScanInterrupted` after this
@@ -745,27 +745,18 @@ def _reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: li
 
 def _reachable_rows(instruments: pd.DataFrame, gwas: pd.DataFrame, config: ScanConfig, panel) -> np.ndarray:
     """Which rows of ``gwas`` :func:`look_up` can use for ``instruments`` (boolean mask): the
-    instruments' own SNPs and, with proxies on, every panel variant within ``PROXY_KB`` of
-    an instrument on its chromosome — the only candidates ``substitute_proxies`` searches
-    (|Δbp| ≤ kb·1000). Harmonisation reads only the instruments' rows."""
-    codes, snps = pd.factorize(gwas["SNP"].to_numpy(dtype=object))
-    wanted = pd.Index(snps, dtype=object).isin(pd.unique(instruments["SNP"].to_numpy(dtype=object)))
+    instruments' own SNPs and, with proxies on, every panel variant that
+    ``substitute_proxies`` could pick for one of them — ``mrjax.ld.find_proxies`` against the
+    whole panel (r² ≥ ``proxy_r2`` within ``PROXY_KB``). A proxy's r² depends only on the
+    panel, so the proxies found in the cut table, and their order, are the same as in the
+    whole GWAS. Harmonisation reads only the instruments' rows."""
+    targets = pd.unique(instruments["SNP"].to_numpy(dtype=object))
+    usable = set(targets)
     if config.use_proxies and panel is not None:
-        radius = int(PROXY_KB * 1000)
-        rows = panel.locate(snps)
-        targets = panel.locate(pd.unique(instruments["SNP"].to_numpy(dtype=object)))
-        targets = targets[targets >= 0]
-        located = rows >= 0
-        chrom = panel.chrom[np.maximum(rows, 0)]
-        pos = panel.pos[np.maximum(rows, 0)]
-        for c in pd.unique(panel.chrom[targets]):
-            centres = np.sort(panel.pos[targets[panel.chrom[targets] == c]])
-            on = np.flatnonzero(located & (chrom == c))
-            at = np.searchsorted(centres, pos[on])
-            gap_right = np.abs(centres[np.minimum(at, len(centres) - 1)] - pos[on])
-            gap_left = np.abs(pos[on] - centres[np.maximum(at - 1, 0)])
-            wanted[on] |= np.minimum(gap_left, gap_right) <= radius
-    return np.where(codes >= 0, wanted[np.maximum(codes, 0)], False)
+        from mrjax.ld import find_proxies
+
+        usable |= set(find_proxies(panel, targets, panel.snp, r2_min=config.proxy_r2, kb=PROXY_KB)["proxy"])
+    return gwas["SNP"].isin(list(usable)).to_numpy(dtype=bool)
 
 
 def _trait_audit(drops: pd.DataFrame, counts: pd.DataFrame, trait: str, *, rows_of: tuple = (None, None),
@@ -842,20 +833,24 @@ def _concat(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) 
     """Join the per-trait tables in exposure order (forward first, then reverse)."""
     tables: dict[str, pd.DataFrame] = {}
     for name in TRAIT_TABLES:
-        frames = []
+        frames, labels = [], []
         for direction in _directions(config):
             for source in sources:
                 part = per_trait.get((direction, source.trait), {}).get(name)
                 if part is not None and len(part):
-                    if "direction" not in part.columns:
-                        part = part.assign(direction=direction)
                     frames.append(part)
-        if frames:
-            table = pd.concat(frames, ignore_index=True)
-            table.insert(0, "direction", table.pop("direction"))
-            tables[name] = table
-        else:
+                    labels.append(direction)
+        if not frames:
             tables[name] = pd.DataFrame(columns=["direction"])
+            continue
+        labelled = ["direction" in f.columns for f in frames]
+        if any(labelled) and not all(labelled):
+            frames = [f if has else f.assign(direction=d) for f, d, has in zip(frames, labels, labelled)]
+        table = pd.concat(frames, ignore_index=True)
+        if not any(labelled):  # one column for the whole table instead of one per part
+            table["direction"] = np.repeat(np.array(labels, dtype=object), [len(f) for f in frames])
+        table.insert(0, "direction", table.pop("direction"))
+        tables[name] = table
     return tables
 
 

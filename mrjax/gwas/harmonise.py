@@ -145,7 +145,7 @@ def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> t
     other = "outcome" if side == "exposure" else "exposure"
     if table.empty:
         raise ValueError(f"{side} table has no rows")
-    df = normalise_columns(table).copy()
+    df = normalise_columns(table).copy(deep=False)  # copy-on-write: the caller's table is never changed
     df.attrs = {}  # the audit frames in attrs make pandas' merge/concat compare them; carried separately
     if f"beta.{side}" not in df.columns and f"beta.{other}" in df.columns:
         # a table written for the other side (bi-directional MR): rename its suffixes
