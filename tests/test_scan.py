@@ -326,3 +326,53 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     counts = pairs.attrs["audit_counts"].set_index("step")
     assert counts.loc["harmonise", "n_in"] == counts.loc["proxies", "n_kept"] == len(instruments) - len(gone)
     assert counts.loc["harmonise", "n_dropped"] == counts.loc["harmonise", "n_in"]
+
+
+# --- read counts and the reverse direction's cut of each exposure GWAS -----------------------
+
+
+def test_each_exposure_read_is_counted_once(scan, scan_inputs):
+    """A long table's read-time counts belong to each of its traits once, whatever the chunk
+    size (they were repeated once per trait of a chunk)."""
+    counts = scan[0].tables["audit_counts"]
+    read = counts[(counts["step"] == "read") & (counts["direction"] == "forward")]
+    assert sorted(read["trait"]) == sorted(TRAITS)
+    rows = pd.read_parquet(scan_inputs["exposures"])["exposure"].value_counts()
+    assert dict(zip(read["trait"], read["n_in"])) == {t: int(rows[t]) for t in TRAITS}
+
+
+def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data, scan_inputs, tmp_path):
+    """The reverse direction looks the outcome's instruments up in a cut of each exposure GWAS
+    (the instruments and their possible LD proxies); with proxies on, its harmonised
+    instruments and audit equal a look-up in the whole GWAS of each exposure."""
+    from mrjax.audit import audit_of
+    from mrjax.ld import LDPanel
+    from mrjax.outputs import StageTimer
+    from mrjax.pipeline import look_up, read_table, select_and_clump
+
+    traits = ["trait_019", "trait_033"]  # both need a proxy for one outcome instrument
+    exposures = pd.read_parquet(shared_data / "scan" / "exposures.parquet", filters=[("exposure", "in", traits)])
+    exposures["exposure"] = exposures["exposure"].astype(str)
+    exposures.to_parquet(tmp_path / "exposures.parquet", index=False)
+    config = config_for({**scan_inputs, "exposures": str(tmp_path / "exposures.parquet")}, tmp_path / "out",
+                        proxies=True, action=2, methods=("ivw",), presso_draws=0, figures=False, report=False)
+    result = run_scan(config)
+    reverse = result.tables["instruments"][result.tables["instruments"]["direction"] == "reverse"]
+    audit = result.tables["audit"]
+
+    panel = LDPanel.load(config.ld_ref)
+    outcome_instruments = select_and_clump(read_table(config.outcome, config, trait="outcome"), config, panel, StageTimer())
+    used = 0
+    for trait in traits:
+        whole = read_table(str(tmp_path / "exposures.parquet"), config)
+        whole = whole[whole["trait"] == trait].reset_index(drop=True)
+        whole.attrs = {}
+        expected = look_up(outcome_instruments, whole, config, panel, StageTimer())
+        got = reverse[reverse["outcome"] == trait].drop(columns="direction").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[expected.columns], expected.reset_index(drop=True), check_dtype=False)
+        records = audit_of(expected)
+        records = records[records["step"].isin(["proxies", "harmonise"])]
+        mine = audit[(audit["direction"] == "reverse") & (audit["outcome"] == trait)]
+        assert sorted(zip(mine["SNP"], mine["reason"])) == sorted(zip(records["SNP"], records["reason"]))
+        used += int((records["reason"] == "proxy used").sum())
+    assert used >= 2  # the proxy path was exercised
