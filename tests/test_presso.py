@@ -247,6 +247,8 @@ def test_bad_arguments_are_rejected(shared_data):
     ldl = _table(shared_data, "ldl")
     with pytest.raises(ValueError, match="n_draws"):
         presso(ldl, n_draws=0)
+    with pytest.raises(ValueError, match="2\\^32"):
+        presso(ldl, n_draws=2**32)  # draw indices are uint32 Threefry counters
     with pytest.raises(ValueError, match="signif_threshold"):
         presso(ldl, signif_threshold=1.5)
     with pytest.raises(ValueError, match="se.outcome"):
