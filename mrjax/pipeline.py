@@ -552,8 +552,12 @@ _NO_ROWS = np.zeros(0, np.intp)
 
 def _rows_by(labels: pd.Series) -> dict[str, np.ndarray]:
     """Row positions of each value of ``labels`` (as text), in table order."""
-    labels = labels.astype(str).to_numpy(dtype=object)
-    return pd.Series(np.arange(len(labels))).groupby(labels, sort=False).indices if len(labels) else {}
+    if not len(labels):
+        return {}
+    codes, names = pd.factorize(labels.astype(str))  # missing labels get -1 and no rows
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return {str(name): order[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
 
 
 def _audit_rows(records: pd.DataFrame, trait: str, *, direction: str, exposure: str, outcome: str, steps=None,
@@ -719,8 +723,11 @@ def _reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: li
     frames, audits = [], {}
     with timings("reverse_split"):
         exposures = _plain(exposures)  # the exposure-side records belong to the forward direction
+        # The outcome's own selection records are reported once (OUTCOME_SIDE), not per pair:
+        # without them every pair's audit bookkeeping stays small.
+        instruments = _plain(instruments)
         traits = exposures["trait"].astype(str)
-        present = set(pd.unique(traits.to_numpy(dtype=object)))
+        present = set(traits.unique())
         keep = _reachable_rows(instruments, exposures, config, panel) if len(instruments) else np.zeros(len(exposures), bool)
         near = exposures[keep]
         rows_of = near.groupby(traits[keep].to_numpy(dtype=object), sort=False).indices
