@@ -1,12 +1,14 @@
 """MR-PRESSO at scan scale: mrjax.presso on the 731-trait fixture against a straightforward
 vectorised numpy global test, measured in the same run.
 
-    python benchmarks/bench_presso.py [--fixture PATH] [--subset 64] [--skip-1e6]
+    python benchmarks/bench_presso.py [--fixture PATH] [--subset 64] [--skip-1e6] [--before REV]
 
 Rows: (1) all three tests, 731 traits x 10^4 draws: first call (compile + run) and warm
 calls; (2) the global test alone at 10^4 draws, mrjax vs numpy (the ratio); (3) the global
 test at 10^4 / 10^5 / 10^6 draws on a subset of traits, each in a fresh subprocess that
 reports its peak resident memory (``ru_maxrss``), to show memory is flat in n_draws.
+``--before REV`` also times ``mrjax/presso.py`` as it was at git revision REV, in the same
+process, for a before/after under the same load.
 Times are wall-clock and process CPU seconds (all threads); the machine is shared, so each
 warm figure is the best of 3.
 """
@@ -79,6 +81,23 @@ def timed(fn, repeats=1):
     return min(times), out
 
 
+def module_at(rev: str):
+    """``mrjax/presso.py`` as it was at git revision ``rev``, imported as a separate module
+    (it uses the current ``mrjax.batch`` and ``mrjax.stats``)."""
+    import importlib.util
+
+    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:mrjax/presso.py"], check=True,
+                          capture_output=True, text=True).stdout
+    path = ROOT / "benchmarks" / "_work" / "presso_before.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("presso_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def child(args) -> None:
     """One global-test setting in this fresh process; prints a JSON line with peak RSS."""
     import mrjax
@@ -99,6 +118,7 @@ def main() -> None:
     parser.add_argument("--fixture", default=str(FIXTURE))
     parser.add_argument("--subset", type=int, default=64, help="traits in the 10^4..10^6 memory series")
     parser.add_argument("--skip-1e6", action="store_true", help="stop the memory series at 10^5 draws")
+    parser.add_argument("--before", default="", help="also time mrjax/presso.py at this git revision")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -124,6 +144,17 @@ def main() -> None:
     rows.append(("global test only, 10^4 draws, mrjax (warm)", n_traits, jax_global))
     rows.append(("global test only, 10^4 draws, numpy baseline", n_traits, numpy_global))
     agreement = float(np.nanmax(np.abs(res_g.traits["global_pval"].to_numpy() - p_numpy)))
+
+    if args.before:
+        before = module_at(args.before)
+        label = f"before ({args.before})"
+        first_b, _ = timed(lambda: before.presso(data, n_draws=10_000, seed=1))
+        warm_b, _ = timed(lambda: before.presso(data, n_draws=10_000, seed=1), repeats=3)
+        before.presso(data, **global_only)
+        global_b, _ = timed(lambda: before.presso(data, **global_only), repeats=3)
+        rows.append((f"{label}: all three tests, 10^4 draws (first call, incl. compile)", n_traits, first_b))
+        rows.append((f"{label}: all three tests, 10^4 draws (warm)", n_traits, warm_b))
+        rows.append((f"{label}: global test only, 10^4 draws (warm)", n_traits, global_b))
 
     series = [10_000, 100_000] + ([] if args.skip_1e6 else [1_000_000])
     memory = []
