@@ -5,8 +5,8 @@ traits, the jitted + vmapped ``median_panel`` (3 medians, shared draws) and ``mo
 (4 modes, 2 draw sets x 2 weightings) and, as the baseline in the same process, a plain
 numpy implementation of the same R algorithms for one trait at a time (vectorised over the
 draws: ``np.argsort`` for the medians, batched ``np.fft`` for R's binned density).
-"mode" is the current bootstrap (direct mode search, ``density.kde_mode``); "mode R" the
-same panel with R's full binned ``density()`` in every draw (the code before that change).
+The mode bootstrap is the direct mode search (``density.kde_modes``); the point estimates
+run R's binned ``density()``.
 
 Both wall time and process CPU time are printed: on a shared machine the CPU time is the
 steadier figure. Run: ``.venv/bin/python benchmarks/bench_median_mode.py [--traits 32]``.
@@ -23,9 +23,7 @@ import numpy as np
 
 import mrjax  # noqa: F401  (float64)
 from mrjax.batch import bucket_width, make_instruments, trait_keys
-from mrjax.estimators import mode as mode_module
 from mrjax.estimators.common import Params
-from mrjax.estimators.density import density_mode, kde_mode
 from mrjax.estimators.median import median_panel
 from mrjax.estimators.mode import mode_panel
 
@@ -132,19 +130,13 @@ def main():
         t = simulate(args.traits, nsnp, width, rng)
         keys = trait_keys(0, np.arange(args.traits))
         row = {"nsnp": nsnp, "width": width}
-        for label, fn, search in (
-            ("median", median_panel, kde_mode),
-            ("mode", mode_panel, kde_mode),
-            ("mode_r", mode_panel, density_mode),
-        ):
-            mode_module.BOOTSTRAP_MODE_SEARCH = search
+        for label, fn in (("median", median_panel), ("mode", mode_panel)):
             kernel = jax.jit(jax.vmap(lambda tr, k, fn=fn: fn(tr, k, params)))
             c0 = time.perf_counter()
             jax.block_until_ready(kernel(t, keys))
             row[f"{label}_compile"] = time.perf_counter() - c0
             wall, cpu = timed(lambda: kernel(t, keys))
             row[f"{label}_wall"], row[f"{label}_cpu"] = wall / args.traits, cpu / args.traits
-        mode_module.BOOTSTRAP_MODE_SEARCH = kde_mode
         host = jax.device_get(t)
         for label, fn in (("np_median", np_median_panel), ("np_mode", np_mode_panel)):
             def loop(fn=fn):
@@ -162,20 +154,19 @@ def print_row(row, header=False):
     if header:
         print(
             f"{'nsnp':>4} {'width':>5} | {'median ms':>9} {'numpy':>8} {'ratio':>6} | "
-            f"{'mode':>8} {'mode R':>8} {'numpy':>8} {'ratio':>7} {'R/mode':>7} | compile s (med/mode)"
+            f"{'mode':>8} {'numpy':>8} {'ratio':>7} | compile s (med/mode)"
         )
     ms = lambda v: f"{1e3 * v:9.2f}"  # noqa: E731
     print(
         f"{row['nsnp']:>4} {row['width']:>5} | {ms(row['median_cpu'])} {1e3 * row['np_median_cpu']:8.1f} "
         f"{row['np_median_cpu'] / row['median_cpu']:6.1f} | {1e3 * row['mode_cpu']:8.2f} "
-        f"{1e3 * row['mode_r_cpu']:8.2f} {1e3 * row['np_mode_cpu']:8.1f} "
-        f"{row['np_mode_cpu'] / row['mode_cpu']:7.1f} {row['mode_r_cpu'] / row['mode_cpu']:7.1f} | "
+        f"{1e3 * row['np_mode_cpu']:8.1f} {row['np_mode_cpu'] / row['mode_cpu']:7.1f} | "
         f"{row['median_compile']:.1f}/{row['mode_compile']:.1f}",
         flush=True,
     )
     print(
         f"{'':>11}   wall per trait (ms): median {1e3 * row['median_wall']:.2f}, mode {1e3 * row['mode_wall']:.2f}, "
-        f"mode R {1e3 * row['mode_r_wall']:.2f}, numpy median {1e3 * row['np_median_wall']:.1f}, "
+        f"numpy median {1e3 * row['np_median_wall']:.1f}, "
         f"numpy mode {1e3 * row['np_mode_wall']:.1f}",
         flush=True,
     )

@@ -24,7 +24,7 @@ R's to rounding (~1e-16 of the peak). The mode is the output grid point of the f
 ``2n x 512`` kernel look-ups per density; XLA's CPU gathers make that slower than the FFTs
 for all but the smallest instrument sets.)
 
-:func:`kde_mode` is the cheap counterpart for bootstrap draws: the same density's mode
+:func:`kde_modes` is the cheap counterpart for bootstrap draws: the same density's mode
 found by direct evaluation of the unbinned kernel sum at a few dozen points (see there).
 
 Every function here works on one sample ``x[width]`` with a boolean ``mask``:
@@ -40,6 +40,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from mrjax.estimators.draws import slot_sum
 
 N_GRID = 512  # R's n (also the bin count for n <= 512)
 CUT = 3.0  # R's cut: output grid extends 3 bandwidths beyond the data
@@ -205,66 +207,90 @@ def density_mode(x, weights, mask, bw, conv_dtype=None):
 # R's kernel is sampled at offsets ``m * 2 (up - lo) / (2N - 1)`` for points ``m`` bins
 # (``m * (up - lo) / (N - 1)``) apart: in data units its bandwidth is ``bw (2N - 1) / (2N - 2)``.
 R_KERNEL_STRETCH = (2 * N_GRID - 1) / (2 * N_GRID - 2)
-# Second stage: a ladder of points spaced ``bw / SEARCH_STEPS`` over +-bw around the best data point.
-SEARCH_STEPS = 8
-# Third stage: output grid points within +-WINDOW steps of the parabolic peak of the ladder.
-# A grid step is at least 6 bw / 511 (the grid spans the data range plus 6 bw), so the
-# window covers +-0.05 bw or more, several times the parabola's error on a peak sampled
-# every bw / 8.
-WINDOW = 4
+# Ascent steps from the best data point to the peak of its hill (Newton where the density is
+# concave, mean shift elsewhere; each step at most one bandwidth).
+ASCENT_STEPS = 2
+# Precision of the search's kernel sums (positions are kept in bandwidth units relative to the
+# draw's minimum, so float32 resolves them to ~1e-7 bandwidths): the choice between grid points
+# only changes where two density values agree to float32 rounding, far below the error of R's
+# own binned density, and float32 exponentials cost several times less than float64 on CPU.
+SEARCH_DTYPE = jnp.float32
 
 
-def kde_mode(x, weights, mask, bw):
-    """Mode of the weighted Gaussian kernel density of ``x`` with R's bandwidth, found on R's
-    output grid without R's binning: the bootstrap counterpart of :func:`density_mode`.
+def kde_modes(x, weights, mask, bw):
+    """Modes of the weighted Gaussian kernel density of every draw, on R's output grid, without
+    R's binning: the bootstrap counterpart of :func:`density_mode`.
 
-    With ``f(c) = sum_j w_j exp(-(c - x_j)^2 / (2 h^2))`` and ``h = bw (2N - 1) / (2N - 2)``
-    (R's kernel in data units, see ``R_KERNEL_STRETCH``):
+    ``x[width, draws]`` (one column per bootstrap draw, rows = instrument slots; masked rows
+    are ignored), ``weights[k, width]`` (several weightings of each draw), ``bw[draws]``;
+    returns ``[k, draws]``. With ``f(c) = sum_j w_j exp(-u_j^2 / 2)``, ``u_j = (x_j - c) / h``
+    and ``h = bw (2N - 1) / (2N - 2)`` (R's kernel in data units, see ``R_KERNEL_STRETCH``):
 
-    1. ``f`` at every data point; ``c1`` = the best one (every peak of a Gaussian mixture
-       lies within about ``h`` of a data point that scores near the peak's height);
-    2. ``f`` on the ladder ``c1 + i bw / 8``, ``i = -8 .. 8``; ``c2`` = the vertex of the
-       parabola through the best rung and its two neighbours (moved at most one rung);
-    3. ``f`` at the 9 points of R's output grid ``seq(from, to, length.out = 512)``
-       nearest ``c2``; the result is the first best of them.
+    1. ``f`` at every data point; ``c`` = the first best one (every peak of a Gaussian
+       mixture lies within about ``h`` of a data point that scores near the peak's height);
+    2. ``ASCENT_STEPS`` steps up that hill: Newton's ``c -= h S1 / (S2 - S0)`` where the
+       density is concave (``S2 < S0``), mean shift ``c += h S1 / S0`` elsewhere, each step
+       clipped to ``±h`` (``S_m = sum_j w_j e_j u_j^m``);
+    3. ``f`` at the three points of R's output grid ``seq(from, to, length.out = 512)``
+       nearest the peak; the result is the first best of them (R: ``x[y == max(y)][1]``).
 
-    Dense ``[..., points, width]`` arithmetic (no scatter, no FFT, no large gather): about
-    ``(width + 26 k) width`` kernel evaluations per sample for ``k`` weightings. It differs
+    The work is ``width^2`` kernel values per draw (step 1) plus ``7 k width``; the arithmetic
+    runs as row operations over the draws (see :mod:`mrjax.estimators.draws`). It differs
     from R's binned mode only by R's binning and interpolation (a fraction of a grid step for
     all but near-tied peaks), so it serves bootstrap draws, whose SE is the MAD of the draws'
-    modes; point estimates must use :func:`density_mode`. ``weights`` is ``[..., width]``,
-    the result ``[...]``.
+    modes; point estimates use :func:`density_mode`.
     """
-    layout = layout_of(x, mask, bw)
-    xs = layout.x
-    dtype = xs.dtype
-    w = jnp.where(mask, weights, 0.0)
-    inv_h = 1.0 / (bw * R_KERNEL_STRETCH)
+    width, n_draws = x.shape
+    k = weights.shape[0]
+    rows = mask[:, None]
+    xmin = jnp.min(jnp.where(rows, x, jnp.inf), axis=0)
+    xmax = jnp.max(jnp.where(rows, x, -jnp.inf), axis=0)
+    h = bw * R_KERNEL_STRETCH
 
-    def density_at(points):  # points [..., P] -> [..., P]
-        u = (points[..., None] - xs) * inv_h
-        return jnp.sum(w[..., None, :] * jnp.exp(-0.5 * u * u), axis=-1)
+    def units(points):  # data coordinates -> bandwidths above the draw's minimum, in SEARCH_DTYPE
+        return ((points - xmin) / h).astype(SEARCH_DTYPE)
 
-    def best(points, values):
-        i = jnp.argmax(values, axis=-1)
-        return jnp.take_along_axis(points, i[..., None], axis=-1)[..., 0]
+    # The k weightings become k copies of the draws along the lane axis: one output array per
+    # kernel sum keeps XLA's CPU loops vectorised (several outputs from one loop do not).
+    y = jnp.tile(jnp.where(rows, units(x), 0.0), (1, k))  # [width, k * draws]
+    w = jnp.repeat(jnp.where(mask, weights, 0.0).T.astype(SEARCH_DTYPE), n_draws, axis=1)  # [width, k * draws]
 
-    u = (xs[:, None] - xs[None, :]) * inv_h
-    at_data = jnp.sum(w[..., None, :] * jnp.exp(-0.5 * u * u), axis=-1)  # [..., width]
-    at_data = jnp.where(mask, at_data, -jnp.inf)
-    c1 = best(jnp.broadcast_to(xs, at_data.shape), at_data)
+    def kernel_sums(centre, powers):  # centre [..., k * draws] in units -> [len(powers), ..., k * draws]
+        def term(j):
+            u = y[j] - centre
+            e = w[j] * jnp.exp(-0.5 * u * u)
+            return jnp.stack([e * u**m if m else e for m in powers])
 
-    rung = bw / SEARCH_STEPS
-    ladder = c1[..., None] + jnp.arange(-SEARCH_STEPS, SEARCH_STEPS + 1, dtype=dtype) * rung
-    f = density_at(ladder)
-    i = jnp.clip(jnp.argmax(f, axis=-1), 1, 2 * SEARCH_STEPS - 1)[..., None]
-    f_lo, f_mid, f_hi = (jnp.take_along_axis(f, i + d, axis=-1)[..., 0] for d in (-1, 0, 1))
-    curvature = f_lo - 2.0 * f_mid + f_hi
-    shift = jnp.where(curvature < 0, 0.5 * (f_lo - f_hi) / jnp.where(curvature < 0, curvature, -1.0), 0.0)
-    c2 = jnp.take_along_axis(ladder, i, axis=-1)[..., 0] + jnp.clip(shift, -1.0, 1.0) * rung
+        return slot_sum(term, width)
 
-    step = (layout.stop - layout.start) / (N_GRID - 1)
-    centre = jnp.round((c2 - layout.start) / step).astype(jnp.int32)
-    idx = jnp.clip(centre[..., None] + jnp.arange(-WINDOW, WINDOW + 1), 0, N_GRID - 1)
-    grid = _grid_point(layout.start, layout.stop, idx).astype(dtype)
-    return best(grid, density_at(grid))
+    # 1. density at the data points ([width, k * draws]); the first best point in one pass over rows
+    f = slot_sum(lambda j: w[j] * jnp.exp(-0.5 * (y - y[j]) ** 2), width)
+
+    def keep_best(i, acc):
+        best_f, best_y = acc
+        better = mask[i] & (f[i] > best_f)
+        return jnp.where(better, f[i], best_f), jnp.where(better, y[i], best_y)
+
+    start_f = jnp.full(f.shape[1:], -jnp.inf, dtype=SEARCH_DTYPE)
+    _, c = jax.lax.fori_loop(0, width, keep_best, (start_f, jnp.zeros_like(start_f)))
+
+    # 2. up the hill (in bandwidth units)
+    def ascend(_, c):
+        s0, s1, s2 = kernel_sums(c, (0, 1, 2))
+        curvature = s2 - s0
+        step = jnp.where(curvature < 0, -s1 / jnp.where(curvature < 0, curvature, -1.0), s1 / jnp.maximum(s0, 1e-30))
+        return c + jnp.clip(step, -1.0, 1.0)
+
+    c = jax.lax.fori_loop(0, ASCENT_STEPS, ascend, c).reshape(k, n_draws)
+
+    # 3. the first best of the three output-grid points around the peak
+    start = xmin - CUT * bw
+    stop = xmax + CUT * bw
+    grid_step = (stop - start) / (N_GRID - 1)
+    peak = xmin + c.astype(x.dtype) * h
+    centre = jnp.clip(jnp.round((peak - start) / grid_step).astype(jnp.int32), 1, N_GRID - 2)
+    candidates = _grid_point(start, stop, centre + jnp.arange(-1, 2)[:, None, None]).astype(x.dtype)  # [3, k, draws]
+    values = kernel_sums(units(candidates).reshape(3, k * n_draws), (0,))[0].reshape(3, k, n_draws)
+    first = jnp.argmax(values, axis=0)
+    best = jnp.where(first == 0, candidates[0], jnp.where(first == 1, candidates[1], candidates[2]))
+    return best

@@ -18,19 +18,20 @@ draw. ``se = mad`` of the bootstrap estimates; ``p = 2 P(T_{n-1} > |b/se|)``. At
 instruments are needed.
 
 Point estimates run R's binned ``density()`` exactly (they match R to rounding). Bootstrap
-draws use :func:`mrjax.estimators.density.kde_mode` instead: the argmax, on R's output grid,
-of the same weighted Gaussian density with the same per-draw bandwidth, evaluated directly
-(at the data points, then on a ladder around the best one, then on a few grid points) rather
-than binned and FFT-convolved. This is the same estimator: R's binning only adds a smoothing
-error far below the bandwidth, and the two agree within two output-grid steps (each 1/511 of
-the span) except at near-tied peaks (tested against a numpy transcription of R), while a
-bootstrap SE is the MAD of the draws' modes, spread over many grid steps; individual draws
-cannot be compared with R's anyway (different RNG). It avoids XLA CPU's slow scatters and
-gathers and the 1024-point FFTs, and is ~5-10x cheaper per draw.
+draws use :func:`mrjax.estimators.density.kde_modes` instead: the argmax, on R's output grid,
+of the same weighted Gaussian density with the same per-draw bandwidth, found directly (best
+data point, a few ascent steps, the nearest grid points) rather than binned and
+FFT-convolved. This is the same estimator: R's binning only adds a smoothing error far below
+the bandwidth, and the two agree within two output-grid steps (each 1/511 of the span)
+except at near-tied peaks (tested against a numpy transcription of R), while a bootstrap SE
+is the MAD of the draws' modes, spread over many grid steps; individual draws cannot be
+compared with R's anyway (different RNG). The draws of a trait are laid out
+``[width, n_boot]`` and every per-draw statistic (bandwidth, median, kernel sums) runs as row
+operations over the draws (:mod:`mrjax.estimators.draws`).
 
-A draw set (delta or NOME) fixes the bandwidth of each draw and the kernel values at its
-data points; the two weightings of a set share them, so :func:`mode_panel` costs about half of the four methods
-run one by one, and returns exactly what they return (same key, same draws).
+A draw set (delta or NOME) fixes the bandwidth of each draw; the weightings of a set share
+it, so :func:`mode_panel` returns exactly what the four methods return one by one (same key,
+same draws).
 """
 
 from __future__ import annotations
@@ -42,21 +43,13 @@ import jax.numpy as jnp
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate
-from mrjax.estimators.density import density_mode, kde_mode
-from mrjax.estimators.draws import slot_normals
+from mrjax.estimators.density import density_mode, kde_modes
+from mrjax.estimators.draws import slot_normals, slot_sum
 from mrjax.estimators.median import rank_mad
-from mrjax.stats import masked_mad, masked_sd, t_pval
+from mrjax.stats import MAD_CONSTANT, masked_mad, masked_sd, t_pval
 
 MIN_SNPS = 3
 BANDWIDTH_FLOOR = 1e-8
-# Bootstrap draws evaluated together inside the sequential loop over draws: bounds memory
-# (each draw holds [width, width] and [k, 17, width] kernel slabs per trait) while keeping vector work wide.
-DRAW_CHUNK = 32
-# Mode search inside the bootstrap: ``fn(x, weights, mask, bw)``. ``density_mode`` (R's exact
-# binned pipeline, ~5-10x slower) can be swapped in for comparisons, as the benchmark does.
-BOOTSTRAP_MODE_SEARCH = kde_mode
-
-
 def ratio_se_delta(t: Instruments):
     """Second-order ratio SE ``sqrt(sy^2/bx^2 + by^2 sx^2/bx^4)`` (``mr_mode``'s ``seBetaIV[, 1]``)."""
     return jnp.sqrt(t.sy**2 / t.bx**2 + t.by**2 * t.sx**2 / t.bx**4)
@@ -106,29 +99,49 @@ _VARIANTS = {
 }
 
 
-def bootstrap_modes(r, se, weights, mask, phi, z):
-    """Modes (``BOOTSTRAP_MODE_SEARCH``: :func:`~mrjax.estimators.density.kde_mode`) of the
-    bootstrap samples ``r* = r + se[s] * z[s, b]`` for every draw set ``s`` and draw ``b``, each with the weightings ``weights[s]`` (``[k, width]``) and a bandwidth
-    recomputed from the draw: ``[S, k, n_boot]`` from ``se[S, width]``, ``weights[S, k, width]``
-    and standard normals ``z[S, n_boot, width]``.
+def _row_median(x, mask):
+    """R's ``median`` of the masked rows of ``x[width, draws]``, per draw: ``[draws]``.
 
-    Draws run in a sequential loop over chunks of ``DRAW_CHUNK`` (vectorised inside), which
-    bounds memory when the caller vmaps over many traits; the last chunk is padded with
-    repeats and the surplus discarded, so the loop body is compiled once.
+    Ranks by pairwise comparison (ties in slot order; masked rows rank last), as row
+    operations, then one pass over the rows that picks the entries ranked ``(n - 1) // 2``
+    and ``n // 2``.
     """
-    n_sets, n_boot, width = z.shape
-    draws = jnp.where(mask, r + se[:, None, :] * z, 0.0).transpose(1, 0, 2)  # [n_boot, S, width]
-    n_chunks = -(-n_boot // DRAW_CHUNK)
-    surplus = n_chunks * DRAW_CHUNK - n_boot
-    draws = jnp.pad(draws, ((0, surplus), (0, 0), (0, 0)), mode="edge")
-    chunks = draws.reshape(n_chunks, DRAW_CHUNK, n_sets, width)
+    width = x.shape[0]
+    n = jnp.sum(mask)
+    keyed = jnp.where(mask[:, None], x, jnp.inf)
+    slot = jnp.arange(width)[:, None]
+    rank = slot_sum(lambda j: jnp.where(jnp.where(slot > j, keyed[j] <= keyed, keyed[j] < keyed), 1.0, 0.0), width)
 
-    def one_draw(d):
-        return jax.vmap(lambda x, w: BOOTSTRAP_MODE_SEARCH(x, w, mask, mode_bandwidth(x, mask, phi)))(d, weights)
+    def pick(i, total):
+        share = jnp.where(rank[i] == (n - 1) // 2, 0.5, 0.0) + jnp.where(rank[i] == n // 2, 0.5, 0.0)
+        return total + jnp.where(mask[i], x[i] * share, 0.0)
 
-    _, modes = jax.lax.scan(lambda carry, c: (carry, jax.vmap(one_draw)(c)), None, chunks)
-    modes = modes.reshape(n_chunks * DRAW_CHUNK, n_sets, -1)[:n_boot]
-    return modes.transpose(1, 2, 0)
+    return jax.lax.fori_loop(0, width, pick, jnp.zeros(x.shape[1:], x.dtype))
+
+
+def draw_bandwidths(x, mask, phi):
+    """:func:`mode_bandwidth` of every draw (column) of ``x[width, draws]``: ``[draws]``."""
+    width = x.shape[0]
+    n = jnp.sum(mask)
+    mean = slot_sum(lambda j: jnp.where(mask[j], x[j], 0.0), width) / n
+    sd = jnp.sqrt(slot_sum(lambda j: jnp.where(mask[j], (x[j] - mean) ** 2, 0.0), width) / (n - 1))
+    mad = MAD_CONSTANT * _row_median(jnp.abs(x - _row_median(x, mask)), mask)
+    s = 0.9 * jnp.minimum(sd, mad) / n ** (1.0 / 5.0)
+    return jnp.maximum(BANDWIDTH_FLOOR, s * phi)
+
+
+def bootstrap_modes(r, se, weights, mask, phi, z):
+    """Modes (:func:`~mrjax.estimators.density.kde_modes`) of the bootstrap samples
+    ``r* = r + se[s] * z[s]`` for every draw set ``s``, each with the weightings
+    ``weights[s]`` (``[k, width]``) and a bandwidth recomputed from the draw: ``[S, k, n_boot]``
+    from ``se[S, width]``, ``weights[S, k, width]`` and standard normals
+    ``z[S, width, n_boot]`` (draws along the last axis)."""
+
+    def one_set(se_s, weights_s, z_s):
+        draws = jnp.where(mask[:, None], r[:, None] + se_s[:, None] * z_s, 0.0)
+        return kde_modes(draws, weights_s, mask, draw_bandwidths(draws, mask, phi))
+
+    return jnp.stack([one_set(se[s], weights[s], z[s]) for s in range(z.shape[0])])
 
 
 def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...]) -> dict[str, Estimate]:
