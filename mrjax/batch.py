@@ -6,7 +6,8 @@ inert values (``bx = sx = sy = 1, by = 0``) so that no elementwise operation on 
 inf or NaN. The boolean ``mask`` is the only truth about which slots are real.
 
 Traits are grouped into *buckets* whose width is a power of two (at least
-``MIN_WIDTH``) and whose trait count is also rounded up to a power of two with all-padding
+``MIN_WIDTH``; groups of fewer than ``MIN_BUCKET_TRAITS`` traits are padded into the next
+wider bucket) and whose trait count is rounded up (:func:`bucket_rows`) with all-padding
 dummy traits, so a 731-trait scan with 3–60 instruments compiles a handful of kernels.
 
 Each trait also gets a stable 32-bit ``trait_uid`` (CRC-32 of its identity), from which its
@@ -26,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 MIN_WIDTH = 4
+# Width groups smaller than this are padded into the next wider bucket (see TraitBatch.buckets).
+MIN_BUCKET_TRAITS = 64
 
 PAD_VALUES = {"bx": 1.0, "sx": 1.0, "by": 0.0, "sy": 1.0}
 
@@ -123,6 +126,13 @@ def bucket_width(n: int, floor: int = MIN_WIDTH) -> int:
     """Smallest power of two that is >= ``n`` and >= ``floor``."""
     n = max(int(n), 1)
     return max(floor, 1 << (n - 1).bit_length())
+
+
+def bucket_rows(n: int) -> int:
+    """Rows of a bucket holding ``n`` traits: the next power of two up to 64, then the next
+    multiple of 64 (few distinct shapes, at most ~10% dummy rows in large buckets)."""
+    n = max(int(n), 1)
+    return 1 << (n - 1).bit_length() if n <= 64 else -(-n // 64) * 64
 
 
 def trait_uid(*identity: object) -> int:
@@ -251,20 +261,32 @@ class TraitBatch:
         instruments = Instruments(mask=jnp.asarray(mask), **{k: jnp.asarray(v) for k, v in arrays.items()})
         return Bucket(trait_index=trait_index, instruments=instruments, uids=uids)
 
-    def buckets(self, min_width: int = MIN_WIDTH, max_traits: int | None = None, dtype=np.float64) -> Iterator[Bucket]:
+    def buckets(self, min_width: int = MIN_WIDTH, max_traits: int | None = None, dtype=np.float64,
+                min_traits: int = MIN_BUCKET_TRAITS) -> Iterator[Bucket]:
         """Group traits by ``bucket_width(nsnp)`` and yield padded buckets.
 
-        The trait count of each bucket is rounded up to a power of two (dummy rows have
-        ``trait_index`` −1 and no instruments); with ``max_traits`` large buckets are split
-        into chunks of at most that many traits (a power of two keeps shapes reused).
+        A width group with fewer than ``min_traits`` traits joins the next wider group: every
+        bucket shape costs a compilation (seconds per kernel on CPU), far more than padding a
+        few traits wider costs at run time. The trait count of each bucket is rounded up by
+        :func:`bucket_rows` (dummy rows have ``trait_index`` −1 and no instruments); with
+        ``max_traits`` large buckets are split into chunks of at most that many traits (a
+        power of two keeps shapes reused).
         """
         widths = np.array([bucket_width(n, min_width) for n in self.traits["nsnp"].to_numpy()])
-        for width in sorted(set(widths.tolist())):
-            members = np.nonzero(widths == width)[0]
+        groups = [np.nonzero(widths == width)[0] for width in sorted(set(widths.tolist()))]
+        merged: list[np.ndarray] = []
+        carry = np.zeros(0, dtype=np.int64)
+        for i, members in enumerate(groups):
+            carry = np.concatenate([carry, members])
+            if len(carry) >= min_traits or i == len(groups) - 1:
+                merged.append(carry)
+                carry = np.zeros(0, dtype=np.int64)
+        for members in merged:
+            width = int(widths[members].max())
             chunk = len(members) if max_traits is None else max_traits
             for start in range(0, len(members), chunk):
                 part = members[start : start + chunk]
-                rows = bucket_width(len(part), floor=1)
+                rows = bucket_rows(len(part))
                 index = np.concatenate([part, np.full(rows - len(part), -1)])
                 yield self.bucket(index, width=width, dtype=dtype)
 
