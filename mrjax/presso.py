@@ -189,8 +189,9 @@ def box_muller(word0, word1):
 
     About a third of the cost of two float32 ``erfinv`` calls on this CPU (one log per pair
     instead of two; XLA's own sine and cosine, slower than ``erfinv``, are avoided; quadrant
-    signs by ``where`` rather than ``jnp.select``, which XLA compiled twice as slow). Tails stop at |z| = sqrt(50 log 2) = 5.89 (probability 4e-9 per
-    variate, below the resolution of any feasible ``n_draws``).
+    signs by ``where`` rather than ``jnp.select``, which XLA compiled twice as slow). Tails
+    stop at |z| = sqrt(50 log 2) = 5.89 (probability 4e-9 per variate, below the resolution
+    of any feasible ``n_draws``).
     """
     u = (word0 >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)
     r = jnp.sqrt(jnp.float32(-2.0) * jnp.log(u))
@@ -218,7 +219,9 @@ def _packed_normals(inst_keys, draws):
 
 def _unpack_normals(packed):
     """The two float64 ``[width, chunk]`` normals of :func:`_packed_normals`."""
-    as_float = lambda u: jax.lax.bitcast_convert_type(u.astype(jnp.uint32), jnp.float32).astype(jnp.float64)  # noqa: E731
+    def as_float(word):
+        return jax.lax.bitcast_convert_type(word.astype(jnp.uint32), jnp.float32).astype(jnp.float64)
+
     return as_float(packed >> 32), as_float(packed)
 
 
