@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mrjax.batch import Instruments, TraitBatch, from_frame, trait_keys
+from mrjax.estimators.draws import box_muller, threefry2x32
 from mrjax.stats import t_pval
 
 MIN_INSTRUMENTS = 4  # R: stop("Not enough intrumental variables") when n <= #exposures + 2
@@ -136,30 +137,6 @@ def ivw_lm(bx, by, w, keep) -> Fit:
 # --------------------------------------------------------------------------------------------
 # Monte-Carlo part
 
-_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-
-
-def threefry2x32(k0, k1, x0, x1):
-    """The Threefry-2x32 hash (20 rounds, Salmon et al. 2011) of counters ``(x0, x1)`` under
-    the key ``(k0, k1)``: all ``uint32``, broadcast together; returns two ``uint32`` arrays.
-
-    Bit for bit the function behind JAX's default PRNG (``jax.extend.random.threefry2x32_p``),
-    written as plain elementwise integer operations so that XLA fuses it with what consumes
-    its output (JAX's own CPU lowering runs the rounds as a loop over whole arrays).
-    """
-    k2 = k0 ^ k1 ^ jnp.uint32(0x1BD11BDA)
-    schedule = (k0, k1, k2)
-    x0, x1 = x0 + k0, x1 + k1
-    for block in range(5):
-        for r in _THREEFRY_ROTATIONS[block % 2]:
-            x0 = x0 + x1
-            x1 = (x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r))
-            x1 = x0 ^ x1
-        x0 = x0 + schedule[(block + 1) % 3]
-        x1 = x1 + schedule[(block + 2) % 3] + jnp.uint32(block + 1)
-    return x0, x1
-
-
 def instrument_keys(key, phase, width):
     """``[width, 2]`` uint32 Threefry keys ``fold_in(fold_in(key, phase), j)``, j < width:
     instrument j's random stream for one trait and phase (the same j gives the same key at
@@ -175,37 +152,6 @@ def counter_words(inst_keys, draws):
     shape = (inst_keys.shape[0], draws.shape[0])
     counters = jnp.broadcast_to(draws, shape)
     return threefry2x32(inst_keys[:, 0:1], inst_keys[:, 1:2], counters, jnp.zeros(shape, jnp.uint32))
-
-
-def box_muller(word0, word1):
-    """Two independent float32 N(0, 1) arrays from two uint32 words (Box and Muller 1958):
-    ``r = sqrt(-2 log u)`` with ``u`` the top 24 bits of ``word0`` (midpoints of a 2^24 grid
-    on (0, 1)), and the angle ``theta = (pi/2) (q + f)`` from ``word1``: quadrant ``q`` its
-    top 2 bits, ``f`` its next 22 bits (midpoints on (0, 1)). Returns ``(r cos theta',
-    r sin theta')`` with ``theta' = theta - pi/4`` (a fixed rotation of a uniform angle is
-    still uniform): the sine and cosine of ``x = theta' - q pi/2`` in ``[-pi/4, pi/4]`` are
-    Taylor polynomials (terms to x^9 and x^8: error below 3e-8, under float32's resolution),
-    rotated by ``q`` quarter turns.
-
-    About a third of the cost of two float32 ``erfinv`` calls on this CPU (one log per pair
-    instead of two; XLA's own sine and cosine, slower than ``erfinv``, are avoided; quadrant
-    signs by ``where`` rather than ``jnp.select``, which XLA compiled twice as slow). Tails
-    stop at |z| = sqrt(50 log 2) = 5.89 (probability 4e-9 per variate, below the resolution
-    of any feasible ``n_draws``).
-    """
-    u = (word0 >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)
-    r = jnp.sqrt(jnp.float32(-2.0) * jnp.log(u))
-    quadrant = word1 >> 30
-    f = ((word1 >> 8) & jnp.uint32(0x3FFFFF)).astype(jnp.float32) * jnp.float32(2.0**-22)
-    x = (f + jnp.float32(2.0**-23 - 0.5)) * jnp.float32(np.pi / 2)
-    x2 = x * x
-    sin = x * (1 + x2 * (-1 / 6 + x2 * (1 / 120 + x2 * (-1 / 5040 + x2 * (1 / 362880)))))
-    cos = 1 + x2 * (-1 / 2 + x2 * (1 / 24 + x2 * (-1 / 720 + x2 * (1 / 40320))))
-    # q quarter turns: (cos, sin) -> (-sin, cos) -> (-cos, -sin) -> (sin, -cos)
-    odd = (quadrant & 1) == 1
-    first_sign = jnp.where(((quadrant ^ (quadrant >> 1)) & 1) == 1, -r, r)
-    second_sign = jnp.where(quadrant >= 2, -r, r)
-    return first_sign * jnp.where(odd, sin, cos), second_sign * jnp.where(odd, cos, sin)
 
 
 def _packed_normals(inst_keys, draws):
