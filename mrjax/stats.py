@@ -6,6 +6,7 @@ entries never contribute, so padded slots cannot change a result.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax.scipy import special
 from jax.scipy.stats import chi2, norm
@@ -70,11 +71,24 @@ def masked_sd(x, mask, axis=-1):
     return jnp.sqrt(jnp.sum(dev * dev, axis=axis) / jnp.where(n > 1, n - 1, jnp.nan))
 
 
+def sort_last_axis(x):
+    """``jnp.sort(x, axis=-1)`` (NaN last) for float arrays, by sorting order-preserving
+    integer keys: flipping every bit but the sign of negative floats makes signed-integer
+    order equal float order. XLA's CPU sort of int64 is ~4x faster than of float64 (whose
+    comparator handles NaN and signed zeros)."""
+    int_dtype = jnp.int64 if x.dtype == jnp.float64 else jnp.int32
+    flip = jnp.iinfo(int_dtype).max
+    bits = jax.lax.bitcast_convert_type(x, int_dtype)
+    keys = jnp.where(jnp.isnan(x), flip, jnp.where(bits < 0, bits ^ flip, bits))
+    keys = jax.lax.sort(keys, dimension=keys.ndim - 1, is_stable=False)
+    return jax.lax.bitcast_convert_type(jnp.where(keys < 0, keys ^ flip, keys), x.dtype)
+
+
 def masked_median(x, mask):
     """Median of the masked entries of a 1-D array (R: ``median``, mean of the two middle
     values for even counts). Masked entries are sorted to the end as +inf."""
     n = jnp.sum(mask)
-    s = jnp.sort(jnp.where(mask, x, jnp.inf))
+    s = sort_last_axis(jnp.where(mask, x, jnp.inf))
     lo = jnp.clip((n - 1) // 2, 0, x.shape[-1] - 1)
     hi = jnp.clip(n // 2, 0, x.shape[-1] - 1)
     return jnp.where(n > 0, 0.5 * (s[lo] + s[hi]), jnp.nan)
