@@ -9,6 +9,9 @@ int seed or a PRNG key; each trait's stream is ``fold_in(key, trait_uid)`` and e
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -62,10 +65,20 @@ def _scatter_instruments(batch: TraitBatch, bucket: Bucket, values, out: np.ndar
     out[hit] = values[rows[hit], batch.instruments["slot"].to_numpy()[hit]]
 
 
+def _over_buckets(kernel, buckets: list[Bucket]) -> list:
+    """``kernel(bucket)`` for every bucket, called from one thread per bucket: each call
+    compiles its shape on first use (single-threaded in XLA) and dispatches asynchronously,
+    so compilations and runs of different buckets overlap."""
+    if len(buckets) <= 1:
+        return [kernel(b) for b in buckets]
+    with ThreadPoolExecutor(max_workers=min(len(buckets), os.cpu_count() or 1)) as pool:
+        return list(pool.map(kernel, buckets))
+
+
 def _diagnostics(batch: TraitBatch, dtype=np.float64):
     """Run the diagnostics kernel over every bucket; yields ``(bucket, Diagnostics)``."""
-    for bucket in batch.buckets(dtype=dtype):
-        yield bucket, run_diagnostics(bucket.instruments)
+    buckets = list(batch.buckets(dtype=dtype))
+    yield from zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets))
 
 
 def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64") -> pd.DataFrame:
@@ -87,9 +100,9 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     params = Params(n_boot=int(n_boot), phi=float(phi), penk=float(penk))
     n = batch.n_traits
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
-    for bucket in batch.buckets(dtype=dt):
-        keys = trait_keys(seed, bucket.uids)
-        out = run_methods(bucket.instruments, keys, methods, params)
+    buckets = list(batch.buckets(dtype=dt))
+    outputs = _over_buckets(lambda b: run_methods(b.instruments, trait_keys(seed, b.uids), methods, params), buckets)
+    for bucket, out in zip(buckets, outputs):
         for m in methods:
             for f in ESTIMATE_FIELDS:
                 _scatter_traits(bucket, getattr(out[m], f), cols[m][f])
