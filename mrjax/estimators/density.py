@@ -256,12 +256,12 @@ def kde_modes(x, weights, mask, bw):
     w = jnp.repeat(jnp.where(mask, weights, 0.0).T.astype(SEARCH_DTYPE), n_draws, axis=1)  # [width, k * draws]
 
     def kernel_sums(centre, powers):  # centre [..., k * draws] in units -> [len(powers), ..., k * draws]
-        def term(j):
-            u = y[j] - centre
-            e = w[j] * jnp.exp(-0.5 * u * u)
-            return jnp.stack([e * u**m if m else e for m in powers])
-
-        return slot_sum(term, width)
+        lift = (width,) + (1,) * (centre.ndim - 1) + (k * n_draws,)
+        u = y.reshape(lift) - centre
+        e = w.reshape(lift) * jnp.exp(-0.5 * u * u)
+        # one sum per power over the leading (instrument) axis: XLA reduces a leading axis
+        # as vectorised row operations
+        return jnp.stack([jnp.sum(e * u**m if m else e, axis=0) for m in powers])
 
     # 1. density at the data points ([width, k * draws]); the first best point in one pass over rows
     f = slot_sum(lambda j: w[j] * jnp.exp(-0.5 * (y - y[j]) ** 2), width)
