@@ -14,8 +14,9 @@ All three need at least 3 instruments (TwoSampleMR returns NA otherwise).
 
 The bootstrap draws of a trait depend only on its key and the instrument's slot (one
 ``fold_in`` per slot), so padding width never changes them; the three methods draw from the
-same key in the same way, so :func:`median_panel` (one sort of each draw shared by the three
-weightings) returns exactly what the three functions return one by one.
+same key in the same way, so :func:`median_panel` (one set of draws and pairwise comparisons
+shared by the three weightings) returns exactly what the three functions return one by one.
+Bootstrap medians are found without sorting (see :func:`_bootstrap_medians`).
 """
 
 from __future__ import annotations
