@@ -401,6 +401,9 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
         except ValueError as error:
             if not any(text in str(error) for text in ("no instrument", "no index", "no SNP usable")):
                 raise
+            partial = getattr(error, "table", None)  # harmonise's result, with its drop records
+    if partial is not None:
+        return _empty_carrying(partial)
     n_in = table[trait_column].astype(str).value_counts(sort=False)
     counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
     empty = _empty_carrying(table, *carry)

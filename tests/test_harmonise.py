@@ -231,6 +231,25 @@ def test_bad_arguments_raise(bmi_chd):
         harmonise(exposure, outcome.assign(SNP="rs0" + outcome["SNP"]))
 
 
+def test_no_usable_snp_error_keeps_the_drop_records(bmi_chd):
+    """When no SNP survives, the error still carries harmonise's table and audit: every SNP
+    with its reason, counts balanced (so a scan that goes on can report them)."""
+    from mrjax.gwas import NoUsableSNPError
+
+    exposure, outcome, _ = bmi_chd
+    mismatched = outcome.assign(**{"effect_allele.outcome": "Q", "other_allele.outcome": "Z"})
+    with pytest.raises(NoUsableSNPError, match="no SNP usable") as caught:
+        harmonise(exposure, mismatched)
+    table = caught.value.table
+    assert len(table) and not table["mr_keep"].any()
+    drops = audit_of(table)
+    harmonise_drops = drops[drops["step"] == "harmonise"]
+    assert set(harmonise_drops["SNP"]) == set(exposure["SNP"]) & set(outcome["SNP"])
+    counts = _balanced(table)
+    row = counts[counts["step"] == "harmonise"].iloc[0]
+    assert row["n_kept"] == 0 and row["n_dropped"] == row["n_in"] == len(exposure)
+
+
 # ---------------------------------------------------------------------------- normalised tables, truth
 
 

@@ -301,7 +301,8 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
 
 def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_inputs):
     """When harmonise finds no usable SNP (here: every instrument the outcome has lacks its
-    beta) the pair is empty, yet the proxies step's "missing in outcome" rows stay."""
+    beta) the pair is empty, yet the proxies step's "missing in outcome" rows and harmonise's
+    own reasons stay."""
     from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
     from mrjax.pipeline import look_up, select_and_clump
@@ -326,6 +327,10 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     counts = pairs.attrs["audit_counts"].set_index("step")
     assert counts.loc["harmonise", "n_in"] == counts.loc["proxies", "n_kept"] == len(instruments) - len(gone)
     assert counts.loc["harmonise", "n_dropped"] == counts.loc["harmonise", "n_in"]
+    # harmonise's own reasons for the SNPs it could not use are kept too, one row each
+    lost = pairs.attrs["audit"].query("step == 'harmonise'")
+    assert sorted(lost["SNP"]) == sorted(set(instruments["SNP"]) - gone)
+    assert lost["reason"].str.len().gt(0).all()
 
 
 # --- read counts and the reverse direction's cut of each exposure GWAS -----------------------

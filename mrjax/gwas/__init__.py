@@ -5,12 +5,13 @@
 """
 
 from mrjax.gwas._audit import concat_tables, unlisted_of
-from mrjax.gwas.harmonise import harmonise
+from mrjax.gwas.harmonise import NoUsableSNPError, harmonise
 from mrjax.gwas.readers import read_finngen, read_gwas, read_gwas_catalog, read_parquet, read_plain, read_vcf
 from mrjax.gwas.select import filter_weak, select_instruments
 from mrjax.gwas.strength import Strength, strength_columns
 
 __all__ = [
+    "NoUsableSNPError",
     "Strength",
     "concat_tables",
     "filter_weak",

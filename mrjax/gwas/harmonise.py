@@ -119,15 +119,22 @@ def harmonise(
     record_step(table, STEP, n_in, pd.concat(listed, ignore_index=True) if listed else None,
                 inputs=(exposure, outcome), trait_column="exposure", kept=table.loc[table["mr_keep"]])
     if not table["mr_keep"].any():
-        raise _empty_error(n_in, missing, flagged)
+        raise NoUsableSNPError(
+            f"harmonise: no SNP usable for MR (of {int(n_in.sum())} exposure SNP x outcome pairs, "
+            f"{sum(len(m) for m in missing)} missing in the outcome, {int(flagged.sum())} with mr_keep FALSE)",
+            table,
+        )
     return table
 
 
-def _empty_error(n_in, missing, flagged) -> ValueError:
-    return ValueError(
-        f"harmonise: no SNP usable for MR (of {int(n_in.sum())} exposure SNP x outcome pairs, "
-        f"{sum(len(m) for m in missing)} missing in the outcome, {int(flagged.sum())} with mr_keep FALSE)"
-    )
+class NoUsableSNPError(ValueError):
+    """Raised by :func:`harmonise` when no exposure–outcome pair keeps a SNP. ``table`` is the
+    harmonised table it would have returned (every row ``mr_keep`` FALSE), carrying the audit
+    records of why each SNP was lost, so a caller that goes on can still report them."""
+
+    def __init__(self, message: str, table: pd.DataFrame):
+        super().__init__(message)
+        self.table = table
 
 
 # ---------------------------------------------------------------------------- inputs
