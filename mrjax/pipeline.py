@@ -385,17 +385,17 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
 
     The warnings a step gives for some traits left empty (``mrjax.ld.clump``'s
     :class:`~mrjax.ld.clump.NoIndexSNPWarning`; ``select_instruments``/``filter_weak``'s
-    "no instrument left") are expected in a scan: the step's audit already counts those
+    :class:`~mrjax.gwas.select.NoInstrumentWarning`) are expected in a scan: the step's audit already counts those
     traits with no instrument kept, and the scan goes on with the others."""
     import warnings
 
     from mrjax.audit import COUNT_COLUMNS, counts_of
+    from mrjax.gwas.select import NoInstrumentWarning
     from mrjax.ld.clump import NoIndexSNPWarning
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=NoIndexSNPWarning)
-        # select_instruments and filter_weak warn with a plain UserWarning (no class to match)
-        warnings.filterwarnings("ignore", message=".*no instrument left.*", category=UserWarning)
+        warnings.filterwarnings("ignore", category=NoInstrumentWarning)
         try:
             return step(table, **options)
         except ValueError as error:

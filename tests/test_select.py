@@ -10,6 +10,7 @@ import pytest
 from mrjax.audit import audit_of, counts_of
 from mrjax.gwas import filter_weak, read_gwas, select_instruments, strength_columns
 from mrjax.gwas._audit import unlisted_of
+from mrjax.gwas.select import NoInstrumentWarning
 
 
 def _table():
@@ -59,7 +60,7 @@ def test_twosamplemr_columns_and_empty_results():
     table["pval.exposure"] = [1e-5, 2e-6, 1e-7, 1e-7, 0.3, 1e-12, 0.2]
     out = select_instruments(table, p=1e-5)
     assert out["SNP"].tolist() == ["rs2", "rs3", "rs4", "rs1"]
-    with pytest.warns(UserWarning, match=r"no instrument left for trait\(s\) \['A'\]"):
+    with pytest.warns(NoInstrumentWarning, match=r"no instrument left for trait\(s\) \['A'\]"):
         only_b = select_instruments(table, p=1e-8)
     assert only_b["exposure"].tolist() == ["B"]
     with pytest.raises(ValueError, match="no instrument left"):

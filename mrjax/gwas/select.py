@@ -133,6 +133,11 @@ def filter_weak(instruments: pd.DataFrame, f_min: float = 10.0, form: str = "aut
     return out
 
 
+class NoInstrumentWarning(UserWarning):
+    """Some traits have no instrument left after a selection step (each drop has a reason in
+    the audit); the others go on."""
+
+
 def _check_not_empty(out: pd.DataFrame, traits, trait_col: str, step: str) -> None:
     if len(traits) == 0:
         raise ValueError(f"{step}: the input table has no rows")
@@ -140,4 +145,4 @@ def _check_not_empty(out: pd.DataFrame, traits, trait_col: str, step: str) -> No
         raise ValueError(f"{step}: no instrument left for any of the {len(traits)} trait(s) {list(traits)[:5]}")
     empty = sorted(set(traits) - set(out[trait_col]))
     if empty:
-        warnings.warn(f"{step}: no instrument left for trait(s) {empty}", stacklevel=3)
+        warnings.warn(f"{step}: no instrument left for trait(s) {empty}", NoInstrumentWarning, stacklevel=3)
