@@ -7,7 +7,7 @@ Rows: (1) all three tests, 731 traits x 10^4 draws: first call (compile + run) a
 calls; (2) the global test alone at 10^4 draws, mrjax vs numpy (the ratio); (3) the global
 test at 10^4 / 10^5 / 10^6 draws on a subset of traits, each in a fresh subprocess that
 reports its peak resident memory (``ru_maxrss``), to show memory is flat in n_draws.
-``--before REV`` also times ``mrjax/presso.py`` as it was at git revision REV, in the same
+``--before REV`` also times the MR-PRESSO module as it was at git revision REV, in the same
 process, for a before/after under the same load.
 Times are wall-clock and process CPU seconds (all threads); the machine is shared, so each
 warm figure is the best of 3.
@@ -82,12 +82,18 @@ def timed(fn, repeats=1):
 
 
 def module_at(rev: str):
-    """``mrjax/presso.py`` as it was at git revision ``rev``, imported as a separate module
-    (it uses the current ``mrjax.batch`` and ``mrjax.stats``)."""
+    """The MR-PRESSO module as it was at git revision ``rev`` (``mrjax/mr_presso.py``, called
+    ``mrjax/presso.py`` before 2026-11-24), imported as a separate module (it uses the current
+    ``mrjax.batch`` and ``mrjax.stats``)."""
     import importlib.util
 
-    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:mrjax/presso.py"], check=True,
-                          capture_output=True, text=True).stdout
+    for name in ("mr_presso", "presso"):
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:mrjax/{name}.py"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"--before {rev}: no mrjax/mr_presso.py or mrjax/presso.py at that revision")
+    text = shown.stdout
     path = ROOT / "benchmarks" / "_work" / "presso_before.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -118,7 +124,7 @@ def main() -> None:
     parser.add_argument("--fixture", default=str(FIXTURE))
     parser.add_argument("--subset", type=int, default=64, help="traits in the 10^4..10^6 memory series")
     parser.add_argument("--skip-1e6", action="store_true", help="stop the memory series at 10^5 draws")
-    parser.add_argument("--before", default="", help="also time mrjax/presso.py at this git revision")
+    parser.add_argument("--before", default="", help="also time the MR-PRESSO module at this git revision")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

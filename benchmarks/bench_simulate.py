@@ -145,7 +145,7 @@ def mrjax_rate(n_replicates: int, methods, n_boot: int) -> tuple[float, float, f
     import mrjax  # noqa: F401
     from mrjax.batch import bucket_width
     from mrjax.estimators.common import Params
-    from mrjax.simulate import Scenario, default_chunk_size, simulate
+    from mrjax.simulation import Scenario, default_chunk_size, simulate
 
     scenario = Scenario(**SCENARIO)
     params = Params(n_boot=n_boot)

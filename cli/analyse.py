@@ -52,7 +52,7 @@ def presso(
             raise ScanError(f"--draws must be positive, not {draws}", "e.g. --draws 10000")
         data = read_harmonised(table)
         _check(data, str(table))
-        from mrjax.presso import presso as run_presso
+        from mrjax.mr_presso import presso as run_presso
 
         fit = run_presso(data, n_draws=draws, signif_threshold=threshold, seed=seed)
         files = write_tables({"presso": fit.traits, "presso_instruments": fit.instruments}, out, parquet=())

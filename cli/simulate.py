@@ -1,6 +1,6 @@
 """``mrjax simulate``: a simulation study from a preset or a TOML scenario file to a folder.
 
-A scenario file holds :class:`mrjax.simulate.Scenario` fields at the top level (optionally
+A scenario file holds :class:`mrjax.simulation.Scenario` fields at the top level (optionally
 starting from ``preset = "name"``), an optional ``[grid]`` table of value lists whose Cartesian
 product is run, or a list of ``[[scenarios]]`` tables::
 
@@ -23,7 +23,7 @@ from mrjax_cli._common import Debug, ProgressBars, Seed, configure_jax, err_cons
 
 def load_scenarios(spec: str) -> tuple[list, list[str]]:
     """Scenarios named by ``spec`` (a preset name or a TOML file) and the grid axes varied."""
-    from mrjax.simulate import PRESETS, as_scenario, scenario_grid
+    from mrjax.simulation import PRESETS, as_scenario, scenario_grid
 
     if spec in PRESETS:
         return [PRESETS[spec]], []
@@ -63,7 +63,7 @@ def run_simulation(scenario: str, replicates: int, out: Path, methods: str | Non
 
     from mrjax.estimators.common import Params
     from mrjax.report import simulation_plots
-    from mrjax.simulate import resolve_methods, simulate
+    from mrjax.simulation import resolve_methods, simulate
 
     scenarios, axes = load_scenarios(scenario)
     labels = [s.name or f"scenario_{i}" for i, s in enumerate(scenarios)]

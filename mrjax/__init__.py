@@ -38,8 +38,8 @@ from mrjax.ld.clump import clump  # noqa: E402
 from mrjax.ld.panel import LDPanel  # noqa: E402
 from mrjax.ld.proxies import find_proxies, substitute_proxies  # noqa: E402
 from mrjax.permutation import permutation_test  # noqa: E402
-from mrjax.presso import presso  # noqa: E402
-from mrjax.simulate import Scenario, simulate, simulate_grid  # noqa: E402
+from mrjax.mr_presso import presso  # noqa: E402
+from mrjax.simulation import Scenario, simulate, simulate_grid  # noqa: E402
 
 __version__ = "0.1.0"
 

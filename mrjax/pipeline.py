@@ -485,7 +485,7 @@ def estimate_tables(harmonised: pd.DataFrame, config: ScanConfig, timings: Stage
                 "leave_one_out": api.leave_one_out(usable), "single_snp": api.single_snp(usable)}
 
     def mr_presso():
-        from mrjax.presso import presso
+        from mrjax.mr_presso import presso
 
         fit = presso(usable, n_draws=config.presso_draws, signif_threshold=config.presso_threshold, seed=config.seed)
         return {"presso": fit.traits, "presso_instruments": fit.instruments}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mrjax  # noqa: F401
+import mrjax
 from mrjax import api
 from mrjax.batch import from_frame, trait_keys
 from mrjax.engine import run_methods
@@ -249,3 +249,16 @@ def test_n_boot_zero_gives_point_estimates_without_standard_errors(shared_data):
         assert without.loc[method, "b"] == with_boot.loc[method, "b"]
         assert np.isnan(without.loc[method, "se"]) and np.isnan(without.loc[method, "pval"])
     assert without.loc["ivw", "se"] == with_boot.loc["ivw", "se"]
+
+
+def test_modules_do_not_shadow_the_functions_of_the_same_name():
+    """``mrjax.presso`` and ``mrjax.simulate`` are functions; their modules have other names,
+    so importing a module never hands back a function (or the reverse)."""
+    import importlib
+    import types
+
+    for module, function in (("mrjax.mr_presso", "presso"), ("mrjax.simulation", "simulate")):
+        loaded = importlib.import_module(module)
+        assert isinstance(loaded, types.ModuleType)
+        assert getattr(loaded, function) is getattr(mrjax, function)
+        assert callable(getattr(mrjax, function)) and not isinstance(getattr(mrjax, function), types.ModuleType)

@@ -8,7 +8,7 @@ from scipy import stats as sps
 import mrjax  # noqa: F401  (x64)
 from mrjax.batch import make_instruments
 from mrjax.permutation import permutation_test, sign_flip
-from mrjax.simulate import Scenario, draw_instruments
+from mrjax.simulation import Scenario, draw_instruments
 
 N_PERM = 99
 N_TRAITS = 128

@@ -11,7 +11,7 @@ from scipy import stats
 
 import mrjax  # noqa: F401  (turns on float64)
 from mrjax.batch import from_frame, make_instruments, trait_keys
-from mrjax.presso import (
+from mrjax.mr_presso import (
     DEFAULT_CHUNK,
     _buckets,
     box_muller,

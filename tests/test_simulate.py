@@ -15,7 +15,7 @@ from scipy import stats as sps
 import mrjax  # noqa: F401  (x64)
 from mrjax.batch import PAD_VALUES
 from mrjax.estimators.common import Params
-from mrjax.simulate import (
+from mrjax.simulation import (
     PRESETS,
     Scenario,
     _Moments,

@@ -1,6 +1,6 @@
 """Figures of simulation results: power curves and bias / coverage panels (matplotlib, Agg).
 
-Both take the table of :func:`mrjax.simulate.simulate` (or ``simulate_grid``) and draw every
+Both take the table of :func:`mrjax.simulation.simulate` (or ``simulate_grid``) and draw every
 method in its own colour with ±1.96 Monte-Carlo standard error bars, so a reader can tell a
 real difference between methods from simulation noise (Morris, White & Crowther 2019, §5).
 """
@@ -21,7 +21,7 @@ Z_95 = 1.959963984540054
 def _check_columns(results: pd.DataFrame, needed: list[str]) -> None:
     missing = [c for c in needed if c not in results.columns]
     if missing:
-        raise ValueError(f"simulation results lack column(s) {', '.join(missing)}; pass the table of mrjax.simulate")
+        raise ValueError(f"simulation results lack column(s) {', '.join(missing)}; pass the table of mrjax.simulate()")
 
 
 def plot_power_curve(results: pd.DataFrame, x: str = "theta", alpha: float = 0.05, ax=None, title: str | None = None):
