@@ -22,6 +22,7 @@ from mrjax.estimators import density as rdensity
 from mrjax.estimators.common import Params, Reason
 from mrjax.estimators.median import (
     interpolated_weighted_median,
+    median_estimates,
     median_panel,
     penalised_weighted_median,
     rank_mad,
@@ -384,3 +385,12 @@ def test_integer_key_sort_equals_numpy_sort():
         values = x.astype(dtype)
         ours = np.asarray(jax.jit(sort_last_axis)(jnp.asarray(values)))
         np.testing.assert_array_equal(ours, np.sort(values, axis=-1))
+
+
+def test_family_functions_name_unknown_methods():
+    t = make_instruments(np.ones(4), np.ones(4), np.ones(4), np.ones(4))
+    key = trait_keys(0, np.array([1], dtype=np.uint32))[0]
+    with pytest.raises(ValueError, match=r"unknown median method\(s\) \['ivw'\]"):
+        median_estimates(t, key, Params(n_boot=2), ["weighted_median", "ivw"])
+    with pytest.raises(ValueError, match=r"unknown mode method\(s\) \['mode'\]"):
+        mode_estimates(t, key, Params(n_boot=2), ["mode"])

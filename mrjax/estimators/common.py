@@ -67,3 +67,14 @@ def estimate(b, se, pval, nsnp, ok=True, reason=Reason.TOO_FEW_SNPS) -> Estimate
     pval = jnp.where(ok, pval, jnp.nan)
     code = jnp.where(ok, jnp.where(jnp.isfinite(b), Reason.OK, Reason.NON_FINITE), reason)
     return Estimate(b=b, se=se, pval=pval, nsnp=jnp.asarray(nsnp, dtype=jnp.int32), reason=code.astype(jnp.int32))
+
+
+def family_members(panel, methods, family: str) -> tuple[str, ...]:
+    """The requested ``methods`` of a family of estimators computed together (``panel`` is
+    its NamedTuple of results, e.g. ``MedianPanel``), in the panel's field order; a
+    ``ValueError`` names any method that is not a member."""
+    unknown = [m for m in methods if m not in panel._fields]
+    if unknown:
+        raise ValueError(f"unknown {family} method(s) {unknown}; expected some of {list(panel._fields)}")
+    return tuple(m for m in panel._fields if m in methods)
+

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erfc
 
 from mrjax.batch import Instruments
-from mrjax.estimators.common import Estimate, Params, estimate
+from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.draws import slot_normals, slot_sum
 from mrjax.stats import MAD_CONSTANT, norm_pval
 
@@ -218,10 +218,7 @@ def median_estimates(t: Instruments, key: jax.Array, params: Params, methods) ->
     shared computation; each value equals the method's own function under the same key.
     The engine should call this once per trait with the requested median methods rather
     than each method's function (which would repeat the shared draws and densities)."""
-    unknown = [m for m in methods if m not in MedianPanel._fields]
-    if unknown:
-        raise ValueError(f"unknown median method(s) {unknown}; expected some of {list(MedianPanel._fields)}")
-    return _median_estimates(t, key, params, tuple(m for m in MedianPanel._fields if m in methods))
+    return _median_estimates(t, key, params, family_members(MedianPanel, methods, "median"))
 
 
 def median_panel(t: Instruments, key: jax.Array, params: Params) -> MedianPanel:

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from mrjax.batch import Instruments
-from mrjax.estimators.common import Estimate, Params, estimate
+from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.density import SEARCH_DTYPE, density_mode, kde_modes
 from mrjax.estimators.draws import slot_normals, slot_sum
 from mrjax.estimators.median import rank_mad
@@ -192,10 +192,7 @@ def mode_estimates(t: Instruments, key: jax.Array, params: Params, methods) -> d
     shared computation; each value equals the method's own function under the same key.
     The engine should call this once per trait with the requested mode methods rather
     than each method's function (which would repeat the shared draws and densities)."""
-    unknown = [m for m in methods if m not in ModePanel._fields]
-    if unknown:
-        raise ValueError(f"unknown mode method(s) {unknown}; expected some of {list(ModePanel._fields)}")
-    return _mode_estimates(t, key, params, tuple(m for m in ModePanel._fields if m in methods))
+    return _mode_estimates(t, key, params, family_members(ModePanel, methods, "mode"))
 
 
 def mode_panel(t: Instruments, key: jax.Array, params: Params) -> ModePanel:
