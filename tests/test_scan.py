@@ -268,13 +268,12 @@ def test_an_exposure_without_index_snps_is_data_not_a_warning(scan_inputs):
     assert clumped["n_kept"] == 0 and clumped["n_dropped"] == clumped["n_in"] == len(unknown)
 
 
-def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, scan_inputs):
-    """Proxies come from the instrument's own chromosome: instruments of one chromosome
-    against an outcome holding only the others are all "missing in outcome", once, at the proxies step,
-    and the empty result still carries the exposure's earlier records."""
+def _trait_014_instruments(shared_data, scan_inputs):
+    """The LD panel, a proxies-on config, trait_014's clumped instruments and the panel's bim
+    table: the set-up of the look-up tests below."""
     from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import look_up, select_and_clump
+    from mrjax.pipeline import select_and_clump
 
     panel = LDPanel.load(scan_inputs["ld_ref"])
     exposures = pd.read_parquet(scan_inputs["exposures"])
@@ -282,6 +281,17 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
     config = config_for(scan_inputs, "-", proxies=True)
     instruments = select_and_clump(exposures, config, panel, StageTimer())
     bim = pd.read_csv(shared_data / "ldref" / "eur_sim.bim", sep="\t", header=None, names=["chr", "SNP", "cm", "pos", "a1", "a2"])
+    return panel, config, instruments, bim
+
+
+def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, scan_inputs):
+    """Proxies come from the instrument's own chromosome: instruments of one chromosome
+    against an outcome holding only the others are all "missing in outcome", once, at the proxies step,
+    and the empty result still carries the exposure's earlier records."""
+    from mrjax.outputs import StageTimer
+    from mrjax.pipeline import look_up
+
+    panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
     chromosome = bim.loc[bim["SNP"].isin(instruments["SNP"]), "chr"].iloc[0]
     instruments = instruments[instruments["SNP"].isin(bim.loc[bim["chr"] == chromosome, "SNP"])]  # keeps attrs
     elsewhere = set(bim.loc[bim["chr"] != chromosome, "SNP"])
@@ -303,16 +313,10 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     """When harmonise finds no usable SNP (here: every instrument the outcome has lacks its
     beta) the pair is empty, yet the proxies step's "missing in outcome" rows and harmonise's
     own reasons stay."""
-    from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import look_up, select_and_clump
+    from mrjax.pipeline import look_up
 
-    panel = LDPanel.load(scan_inputs["ld_ref"])
-    exposures = pd.read_parquet(scan_inputs["exposures"])
-    exposures = exposures[exposures["exposure"] == "trait_014"].rename(columns={"exposure": "trait", "samplesize": "n"})
-    config = config_for(scan_inputs, "-", proxies=True)
-    instruments = select_and_clump(exposures, config, panel, StageTimer())
-    bim = pd.read_csv(shared_data / "ldref" / "eur_sim.bim", sep="\t", header=None, names=["chr", "SNP", "cm", "pos", "a1", "a2"])
+    panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
     first = bim.set_index("SNP").loc[instruments["SNP"].iloc[0]]
     near = bim.loc[(bim["chr"] == first["chr"]) & ((bim["pos"] - first["pos"]).abs() <= 600_000), "SNP"]
     outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet").assign(trait="outcome")
