@@ -170,7 +170,7 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
     point_modes = mode_estimate(r, set_weights, mask, params.phi)  # [S, k]
     point = {m: point_modes[sets.index(_VARIANTS[m][0]), members[_VARIANTS[m][0]].index(m)] for m in which}
     if params.n_boot > 0:
-        z = jnp.stack([slot_normals(key_of_set[s], params.n_boot, r.shape[-1], r.dtype) for s in sets])
+        z = jnp.stack([slot_normals(key_of_set[s], params.n_boot, r.shape[-1], r.dtype, row_by_row=True) for s in sets])
         boot = bootstrap_modes(r, jnp.stack([se[s] for s in sets]), set_weights, mask, params.phi, z)
     else:
         boot = jnp.zeros(point_modes.shape + (0,), dtype=r.dtype)
