@@ -20,7 +20,7 @@ instruments are needed.
 Point estimates run R's binned ``density()`` exactly (they match R to rounding). Bootstrap
 draws use :func:`mrjax.estimators.density.kde_modes` instead: the argmax, on R's output grid,
 of the same weighted Gaussian density with the same per-draw bandwidth, found directly (best
-data point, a few ascent steps, the nearest grid points) rather than binned and
+data point, a few ascent steps, the nearest grid point) rather than binned and
 FFT-convolved. This is the same estimator: R's binning only adds a smoothing error far below
 the bandwidth, and the two agree within two output-grid steps (each 1/511 of the span)
 except at near-tied peaks (tested against a numpy transcription of R), while a bootstrap SE
