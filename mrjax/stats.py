@@ -95,6 +95,24 @@ def masked_median(x, mask):
 
 
 def masked_mad(x, mask):
-    """Median absolute deviation scaled by 1.4826 (R: ``mad`` with its defaults), 1-D."""
-    centre = masked_median(x, mask)
-    return MAD_CONSTANT * masked_median(jnp.abs(x - centre), mask)
+    """Median absolute deviation scaled by 1.4826 (R: ``mad`` with its defaults), 1-D.
+
+    One sort: with ``s`` the sorted entries and ``m`` their median, ``d_i = |s_i - m|`` falls
+    then rises (rounding is monotone, so also in floating point), and the ``k + 1`` smallest
+    ``d`` lie in a window of consecutive ranks, whose largest value is at an end. So the
+    ``k``-th smallest ``d`` (0-based) is ``min_a max(d_a, d_{a+k})`` over the windows inside
+    the ``n`` entries: the median of ``d`` without sorting ``d`` (identical values).
+    """
+    n = jnp.sum(mask)
+    size = x.shape[-1]
+    s = sort_last_axis(jnp.where(mask, x, jnp.inf))
+    lo = jnp.clip((n - 1) // 2, 0, size - 1)
+    hi = jnp.clip(n // 2, 0, size - 1)
+    d = jnp.abs(s - 0.5 * (s[lo] + s[hi]))
+    start = jnp.arange(size)
+
+    def kth_smallest(k):
+        window_max = jnp.maximum(d, d[jnp.clip(start + k, 0, size - 1)])
+        return jnp.min(jnp.where(start + k < n, window_max, jnp.inf))
+
+    return jnp.where(n > 0, MAD_CONSTANT * 0.5 * (kth_smallest(lo) + kth_smallest(hi)), jnp.nan)
