@@ -1,7 +1,7 @@
 """The audit trail: every variant a pipeline step drops is recorded with its reason.
 
 Each step (read, select, clump, strength, harmonise, proxies …) returns its output table with
-two frames in ``table.attrs``:
+its records in ``table.attrs`` (read them with :func:`audit_of` and :func:`counts_of`):
 
 * ``attrs["audit"]`` — one row per dropped (or substituted) variant:
   ``step, trait, SNP, reason, detail`` (``detail`` e.g. ``"clumped by rs123"``);
@@ -9,7 +9,9 @@ two frames in ``table.attrs``:
   n_dropped``; ``n_in == n_kept + n_dropped`` always holds.
 
 Both accumulate: a step's output carries the records of all the steps before it, so the
-table that reaches ``mrjax.mr`` tells the whole story of its instruments.
+table that reaches ``mrjax.mr`` tells the whole story of its instruments. The frames are held
+in :class:`Records`, so that the tables stay ordinary pandas tables (``pd.concat``, ``merge``
+and ``to_parquet`` work on them).
 """
 
 from __future__ import annotations
@@ -51,14 +53,79 @@ def drops(step: str, trait, snps, reason: str, detail=None) -> pd.DataFrame:
     return frame[AUDIT_COLUMNS]
 
 
+class Records(dict):
+    """A frame of audit records as held in ``DataFrame.attrs`` (``.frame``; not modified in place).
+
+    pandas compares attrs with ``==`` when it concatenates or merges tables (a bare
+    DataFrame there raises "truth value of a DataFrame is ambiguous"), deep-copies them on
+    every operation, and writes them into parquet metadata as JSON (a DataFrame fails).
+    ``Records`` compares by content and returns a bool, is shared rather than copied, and
+    serialises as its row count (``{"mrjax_records": n}``; the records themselves are written
+    beside a table, as ``audit.tsv``, never inside a parquet file).
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        super().__init__(mrjax_records=len(frame))
+        self.frame = frame
+
+    def __eq__(self, other):
+        if not isinstance(other, Records):
+            return False
+        mine, theirs = self.frame, other.frame
+        return mine is theirs or (mine.shape == theirs.shape and list(mine.columns) == list(theirs.columns) and mine.equals(theirs))
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (Records, (self.frame,))
+
+
+def records_of(table: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
+    """The frame held under ``table.attrs[key]`` (an empty one with ``columns`` if none)."""
+    held = table.attrs.get(key)
+    if isinstance(held, Records):
+        return held.frame
+    if isinstance(held, pd.DataFrame):  # set by hand
+        return held
+    return pd.DataFrame(columns=columns)
+
+
+def attach(table: pd.DataFrame, **frames: pd.DataFrame) -> pd.DataFrame:
+    """Hold ``frames`` (``audit=…``, ``audit_counts=…``, ``audit_unlisted=…``) in
+    ``table.attrs``; returns ``table`` (modified in place)."""
+    for key, frame in frames.items():
+        table.attrs[key] = Records(frame)
+    return table
+
+
+CARRIED = {"audit": AUDIT_COLUMNS, "audit_counts": COUNT_COLUMNS, "audit_unlisted": ["step", "trait", "reason", "n"]}
+
+
+def carry(target: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
+    """Stack the records of ``tables`` (in order) onto ``target``, replacing its own;
+    returns ``target``. Keys no table carries are left out."""
+    for key, columns in CARRIED.items():
+        frames = [records_of(t, key, columns) for t in tables if key in t.attrs]
+        nonempty = [f for f in frames if len(f)]
+        if frames:
+            attach(target, **{key: pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]})
+    return target
+
+
 def audit_of(table: pd.DataFrame) -> pd.DataFrame:
     """The drop records carried by ``table`` (empty frame when there are none)."""
-    return table.attrs.get("audit", pd.DataFrame(columns=AUDIT_COLUMNS))
+    return records_of(table, "audit", AUDIT_COLUMNS)
 
 
 def counts_of(table: pd.DataFrame) -> pd.DataFrame:
     """The per-step, per-trait counts carried by ``table``."""
-    return table.attrs.get("audit_counts", pd.DataFrame(columns=COUNT_COLUMNS))
+    return records_of(table, "audit_counts", COUNT_COLUMNS)
 
 
 def record(
@@ -94,7 +161,8 @@ def record(
     previous_audit = [audit_of(t) for t in inputs]
     previous_counts = [counts_of(t) for t in inputs]
     frames = [f for f in previous_audit + [dropped] if len(f)]
-    output.attrs["audit"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=AUDIT_COLUMNS)
-    frames = [f for f in previous_counts + [counts] if len(f)]
-    output.attrs["audit_counts"] = pd.concat(frames, ignore_index=True)
-    return output
+    return attach(
+        output,
+        audit=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=AUDIT_COLUMNS),
+        audit_counts=pd.concat([f for f in previous_counts + [counts] if len(f)], ignore_index=True),
+    )

@@ -102,7 +102,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy without ``attrs`` (audit frames in attrs cannot go into parquet metadata)."""
+    """A shallow copy without ``attrs`` (written files hold the table alone; audit records go beside it)."""
     out = frame.copy(deep=False)
     out.attrs = {}
     return out

@@ -389,7 +389,7 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
     traits with no instrument kept, and the scan goes on with the others."""
     import warnings
 
-    from mrjax.audit import COUNT_COLUMNS, counts_of
+    from mrjax.audit import COUNT_COLUMNS, attach, counts_of
     from mrjax.gwas.select import NoInstrumentWarning
     from mrjax.ld.clump import NoIndexSNPWarning
 
@@ -407,8 +407,7 @@ def _tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "t
     n_in = table[trait_column].astype(str).value_counts(sort=False)
     counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
     empty = _empty_carrying(table, *carry)
-    empty.attrs["audit_counts"] = pd.concat([counts_of(empty), counts[COUNT_COLUMNS]], ignore_index=True)
-    return empty
+    return attach(empty, audit_counts=pd.concat([counts_of(empty), counts[COUNT_COLUMNS]], ignore_index=True))
 
 
 def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
@@ -444,14 +443,9 @@ def _snps_in(few: pd.Series, many: pd.Series) -> np.ndarray:
 
 def _empty_carrying(*tables: pd.DataFrame) -> pd.DataFrame:
     """An empty copy of the first table carrying the audit records of all of them."""
-    from mrjax.audit import audit_of, counts_of
+    from mrjax.audit import carry
 
-    empty = _plain(tables[0].iloc[:0])
-    for key, read in (("audit", audit_of), ("audit_counts", counts_of)):
-        frames = [read(t) for t in tables]
-        nonempty = [f for f in frames if len(f)]
-        empty.attrs[key] = pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
-    return empty
+    return carry(_plain(tables[0].iloc[:0]), *tables)
 
 
 def estimate_tables(harmonised: pd.DataFrame, config: ScanConfig, timings: StageTimer | None = None) -> dict[str, pd.DataFrame]:
@@ -795,7 +789,7 @@ def _forward_audits(harmonised: pd.DataFrame, names: list[str], outcome_name: st
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy without ``attrs`` (audit frames there make pandas compare them on concat)."""
+    """A shallow copy without ``attrs``: its audit records are carried or reported separately."""
     table = table.copy(deep=False)
     table.attrs = {}
     return table
@@ -825,9 +819,9 @@ def _read_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, *,
         frames.append(part)
     if len(frames) == 1:
         return frames[0]
-    joined = pd.concat([_plain(f) for f in frames], ignore_index=True)
-    joined.attrs = _merge_attrs(frames)
-    return joined
+    from mrjax.audit import carry
+
+    return carry(pd.concat([_plain(f) for f in frames], ignore_index=True), *frames)
 
 
 def _trait_rows(cache: dict, path: str) -> dict[str, np.ndarray]:
@@ -837,15 +831,6 @@ def _trait_rows(cache: dict, path: str) -> dict[str, np.ndarray]:
     if key not in cache:
         cache[key] = _rows_by(cache[path]["trait"])
     return cache[key]
-
-
-def _merge_attrs(frames: list[pd.DataFrame]) -> dict:
-    merged = {}
-    for key in ("audit", "audit_counts"):
-        parts = [f.attrs[key] for f in frames if key in f.attrs and len(f.attrs[key])]
-        if parts:
-            merged[key] = pd.concat(parts, ignore_index=True)
-    return merged
 
 
 def _concat(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) -> dict[str, pd.DataFrame]:

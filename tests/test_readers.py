@@ -211,7 +211,6 @@ def test_parquet_and_text_agree(tmp_path, tables):
     frame = table.rename(columns={"SNP": "rsid", "effect_allele": "A1", "other_allele": "A2", "pval": "P"}).drop(
         columns=["mlog10p", "trait", "chr", "pos"]
     )
-    frame.attrs = {}  # pandas would write the audit frames into the parquet metadata
     frame.to_parquet(tmp_path / "c.parquet")
     frame.to_csv(tmp_path / "c.csv", index=False)
     from_parquet = read_gwas(tmp_path / "c.parquet", trait="c")
@@ -387,12 +386,31 @@ def test_a_list_of_files_reads_into_one_table(shared_data, tables):
 def test_concat_tables_keeps_both_audits(shared_data, tables):
     from mrjax.gwas import concat_tables
 
-    with pytest.raises(ValueError):  # why the helper exists: pandas compares the attrs frames
-        pd.concat([tables["exposure_a"], tables["exposure_b"]])
     both = concat_tables([tables["exposure_a"], tables["exposure_b"]])
     assert len(both) == len(tables["exposure_a"]) + len(tables["exposure_b"])
     assert len(audit_of(both)) == len(audit_of(tables["exposure_a"]))
     assert counts_of(both)["trait"].tolist() == ["exposure_a", "exposure_b"]
+
+
+def test_audited_tables_are_ordinary_pandas_tables(tables, tmp_path):
+    """pandas compares attrs with ``==`` on concat/merge, deep-copies them on every operation
+    and writes them to parquet as JSON: the audit records held in attrs must survive all
+    three (a bare DataFrame there raised "truth value of a DataFrame is ambiguous")."""
+    import copy
+
+    a, b = tables["exposure_a"], tables["exposure_b"]
+    assert len(audit_of(a)) and len(counts_of(b))
+    mixed = pd.concat([a, b], ignore_index=True)  # different records: pandas drops them
+    assert len(mixed) == len(a) + len(b) and len(audit_of(mixed)) == 0
+    same = pd.concat([a.head(5), a.tail(5)])  # the same records: pandas keeps them
+    pd.testing.assert_frame_equal(audit_of(same), audit_of(a))
+    merged = a.merge(b[["SNP", "beta"]], on="SNP", how="left", suffixes=("", "_b"))
+    assert len(merged) == len(a)
+    assert audit_of(copy.deepcopy(a)) is audit_of(a)  # records are shared, never copied
+    a.to_parquet(tmp_path / "a.parquet")
+    back = pd.read_parquet(tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(back, a)
+    assert len(audit_of(back)) == 0  # records are written beside tables, not into parquet
 
 
 def test_sample_size_from_cases_and_controls_or_given(shared_data, tmp_path):

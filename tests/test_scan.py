@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mrjax.audit import audit_of, counts_of
 from mrjax.pipeline import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
 
 # Two causal exposures (007 with pleiotropic outliers, 014), one with a palindromic
@@ -264,7 +265,7 @@ def test_an_exposure_without_index_snps_is_data_not_a_warning(scan_inputs):
         warnings.simplefilter("error", NoIndexSNPWarning)
         instruments = select_and_clump(table, config, LDPanel.load(scan_inputs["ld_ref"]), StageTimer())
     assert set(instruments["trait"]) == {"trait_014"}
-    clumped = instruments.attrs["audit_counts"].set_index(["step", "trait"]).loc[("clump", "not_in_panel")]
+    clumped = counts_of(instruments).set_index(["step", "trait"]).loc[("clump", "not_in_panel")]
     assert clumped["n_kept"] == 0 and clumped["n_dropped"] == clumped["n_in"] == len(unknown)
 
 
@@ -300,7 +301,7 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
     assert len(outcome) and len(instruments)
     pairs = look_up(instruments, outcome, config, panel, StageTimer())
     assert len(pairs) == 0
-    audit, counts = pairs.attrs["audit"], pairs.attrs["audit_counts"]
+    audit, counts = audit_of(pairs), counts_of(pairs)
     missing = audit[audit["reason"] == "missing in outcome"]
     assert sorted(missing["SNP"]) == sorted(instruments["SNP"]) and set(missing["step"]) == {"proxies"}
     by_step = counts.set_index("step")
@@ -324,15 +325,15 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     outcome.loc[outcome["SNP"].isin(instruments["SNP"]), "beta"] = np.nan
     pairs = look_up(instruments, outcome, config, panel, StageTimer())
     assert len(pairs) == 0
-    missing = pairs.attrs["audit"].query("reason == 'missing in outcome'")
+    missing = audit_of(pairs).query("reason == 'missing in outcome'")
     gone = set(instruments["SNP"]) & set(near)
     assert 0 < len(gone) < len(instruments)
     assert sorted(missing["SNP"]) == sorted(gone) and set(missing["step"]) == {"proxies"}
-    counts = pairs.attrs["audit_counts"].set_index("step")
+    counts = counts_of(pairs).set_index("step")
     assert counts.loc["harmonise", "n_in"] == counts.loc["proxies", "n_kept"] == len(instruments) - len(gone)
     assert counts.loc["harmonise", "n_dropped"] == counts.loc["harmonise", "n_in"]
     # harmonise's own reasons for the SNPs it could not use are kept too, one row each
-    lost = pairs.attrs["audit"].query("step == 'harmonise'")
+    lost = audit_of(pairs).query("step == 'harmonise'")
     assert sorted(lost["SNP"]) == sorted(set(instruments["SNP"]) - gone)
     assert lost["reason"].str.len().gt(0).all()
 
@@ -354,7 +355,6 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
     """The reverse direction looks the outcome's instruments up in a cut of each exposure GWAS
     (the instruments and their possible LD proxies); with proxies on, its harmonised
     instruments and audit equal a look-up in the whole GWAS of each exposure."""
-    from mrjax.audit import audit_of
     from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
     from mrjax.pipeline import look_up, read_table, select_and_clump

@@ -6,12 +6,12 @@ import pandas as pd
 
 from mrjax import audit
 
-UNLISTED_COLUMNS = ["step", "trait", "reason", "n"]
+UNLISTED_COLUMNS = audit.CARRIED["audit_unlisted"]
 
 
 def unlisted_of(table: pd.DataFrame) -> pd.DataFrame:
     """Drops that were counted but not listed per variant: ``step, trait, reason, n``."""
-    return table.attrs.get("audit_unlisted", pd.DataFrame(columns=UNLISTED_COLUMNS))
+    return audit.records_of(table, "audit_unlisted", UNLISTED_COLUMNS)
 
 
 def record_step(
@@ -44,7 +44,7 @@ def record_step(
     )
     target = output if kept is None else kept.copy()
     audit.record(target, step, n_in - unlisted, listed, inputs=inputs, trait_column=trait_column)
-    counts = target.attrs["audit_counts"].copy()
+    counts = audit.counts_of(target).copy()
     ours = counts.index[-len(n_in):] if len(n_in) else counts.index[:0]
     add = unlisted.to_numpy()
     counts.loc[ours, "n_in"] = counts.loc[ours, "n_in"].to_numpy() + add
@@ -52,32 +52,18 @@ def record_step(
     previous = [unlisted_of(t) for t in inputs]
     mine = pd.DataFrame({"step": step, "trait": n_in.index, "reason": unlisted_reason, "n": add})
     frames = [f for f in previous + [mine[mine["n"] > 0]] if len(f)]
-    output.attrs["audit"] = target.attrs["audit"]
-    output.attrs["audit_counts"] = counts
-    output.attrs["audit_unlisted"] = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNLISTED_COLUMNS)
+    return audit.attach(
+        output,
+        audit=audit.audit_of(target),
+        audit_counts=counts,
+        audit_unlisted=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=UNLISTED_COLUMNS),
     )
-    return output
 
 
 def concat_tables(tables) -> pd.DataFrame:
-    """``pd.concat`` of audited tables (rows and audit trails).
-
-    Plain ``pd.concat``/``merge`` of two tables that carry audit frames in ``attrs`` fail in
-    pandas (it compares the attrs with ``==``); this strips them, concatenates the rows, and
-    stacks ``audit``, ``audit_counts`` and ``audit_unlisted`` of every input.
-    """
+    """``pd.concat`` of audited tables: their rows, and the audit records of every input
+    stacked (plain ``pd.concat`` keeps attrs only when all inputs carry the same)."""
     tables = list(tables)
     if not tables:
         raise ValueError("concat_tables: no tables given")
-    bare = []
-    for table in tables:
-        copy = table.copy(deep=False)
-        copy.attrs = {}
-        bare.append(copy)
-    out = pd.concat(bare, ignore_index=True)
-    for key, read in (("audit", audit.audit_of), ("audit_counts", audit.counts_of), ("audit_unlisted", unlisted_of)):
-        frames = [read(t) for t in tables]
-        nonempty = [f for f in frames if len(f)]
-        out.attrs[key] = pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
-    return out
+    return audit.carry(pd.concat(tables, ignore_index=True), *tables)

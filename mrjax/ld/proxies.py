@@ -253,7 +253,6 @@ def substitute_proxies(
             targets = list(chosen)
             picks = [chosen[t] for t in targets]
             new = out_rows.iloc[[at for at, _, _ in picks]].copy()
-            new.attrs = {}  # pandas cannot concat frames whose attrs hold DataFrames
             trows = panel.locate(np.asarray(targets, dtype=object))
             new["proxy_effect_allele"] = effects[[at for at, _, _ in picks]]
             new["proxy_other_allele"] = others[[at for at, _, _ in picks]]
@@ -303,10 +302,12 @@ def substitute_proxies(
     lost = pd.Series([m[0] for m in missing], dtype=object).value_counts()
     kept = [label for label, count in n_in.items() for _ in range(count - int(lost.get(label, 0)))]
     counted = audit.record(pd.DataFrame({"trait": pd.Series(kept, dtype=object)}), STEP, n_in, dropped, inputs=(outcome,))
-    frames = [f for f in (counted.attrs["audit"], _audit_rows(used, "proxy used")) if len(f)]
-    result.attrs["audit"] = pd.concat(frames, ignore_index=True) if frames else counted.attrs["audit"]
-    result.attrs["audit_counts"] = counted.attrs["audit_counts"]
-    return result
+    frames = [f for f in (audit.audit_of(counted), _audit_rows(used, "proxy used")) if len(f)]
+    return audit.attach(
+        result,
+        audit=pd.concat(frames, ignore_index=True) if frames else audit.audit_of(counted),
+        audit_counts=audit.counts_of(counted),
+    )
 
 
 def _first_present(table, names, what):
