@@ -58,11 +58,11 @@ with pa.input_stream(PATH, compression="gzip") as s:
 """,
     "read_gwas p<=1e-5": """
 table = g.read_gwas(PATH, p_max=1e-5)
-rows = int(table.attrs["audit_counts"]["n_in"].sum()); kept = len(table)
+rows = int(counts_of(table)["n_in"].sum()); kept = len(table)
 """,
     "read_gwas p<=5e-8": """
 table = g.read_gwas(PATH, p_max=5e-8)
-rows = int(table.attrs["audit_counts"]["n_in"].sum()); kept = len(table)
+rows = int(counts_of(table)["n_in"].sum()); kept = len(table)
 """,
 }
 
@@ -74,7 +74,7 @@ table = pa.parquet.read_table(PATH); rows = table.num_rows
 """,
     "read_gwas p<=1e-5": """
 table = g.read_gwas(PATH, p_max=1e-5)
-rows = int(table.attrs["audit_counts"]["n_in"].sum()); kept = len(table)
+rows = int(counts_of(table)["n_in"].sum()); kept = len(table)
 """,
 }
 
@@ -82,6 +82,7 @@ RUNNER = """
 import json, resource, sys, time
 import pyarrow as pa, pyarrow.csv as csv, pyarrow.parquet
 import mrjax.gwas as g
+from mrjax.audit import counts_of
 PATH = sys.argv[1]
 kept = None
 def cpu():
