@@ -434,3 +434,25 @@ def test_space_aligned_columns(tmp_path, shared_data, tables, monkeypatch):
         (tmp_path / name).write_bytes(data)
         table = read_gwas(tmp_path / name, trait="exposure_c")
         pd.testing.assert_frame_equal(table, tables["exposure_c"])
+
+
+def test_case_control_files_are_told_from_their_headers(shared_data, tmp_path):
+    """FinnGen files and files with case and control counts hold binary traits (reported as
+    odds ratios); the GWAS Catalog file's empty odds-ratio column does not make it one; a
+    GWAS-VCF says so in its ##SAMPLE line."""
+    from mrjax.gwas import is_case_control
+
+    folder = shared_data / "gwas"
+    assert is_case_control(folder / FILES["outcome"])
+    assert not any(is_case_control(folder / FILES[name]) for name in ("exposure_a", "exposure_b", "exposure_c"))
+    assert is_case_control(shared_data / "scan" / "outcome.parquet")  # ncase, ncontrol columns
+    assert not is_case_control(shared_data / "scan" / "exposures.parquet")
+    with gzip.open(folder / FILES["exposure_b"], "rt") as handle:
+        text = handle.read(200_000)
+    vcf = tmp_path / "cc.vcf"
+    vcf.write_text(text.replace("StudyType=Continuous", "TotalCases=1200,StudyType=CaseControl"))
+    assert is_case_control(vcf)
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("SNP\tA1\tA2\tBETA\tSE\tP\tN_CASES\tN_CONTROLS\nrs1\tA\tG\t0.1\t0.01\t1e-8\t10\t20\n")
+    assert is_case_control(plain)
+    assert not is_case_control(plain, columns={"n_cases": None})

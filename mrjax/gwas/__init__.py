@@ -5,6 +5,7 @@
 """
 
 from mrjax.gwas._audit import concat_tables, unlisted_of
+from mrjax.gwas.formats import is_case_control
 from mrjax.gwas.harmonise import NoUsableSNPError, harmonise
 from mrjax.gwas.readers import read_finngen, read_gwas, read_gwas_catalog, read_parquet, read_plain, read_vcf
 from mrjax.gwas.select import filter_weak, select_instruments
@@ -16,6 +17,7 @@ __all__ = [
     "concat_tables",
     "filter_weak",
     "harmonise",
+    "is_case_control",
     "read_finngen",
     "read_gwas",
     "read_gwas_catalog",

@@ -241,6 +241,36 @@ def layout_for(path: Path, format: str | None, columns=None, use_harmonised: boo
     return Layout(format, mapping, header, delimiter, meta_lines, compressed)
 
 
+def is_case_control(path, format: str | None = None, columns=None) -> bool:
+    """Whether a GWAS file holds a case-control (binary) trait, judged from its header alone:
+    FinnGen files (every FinnGen endpoint is a case-control phenotype), files with both case
+    and control count columns, and GWAS-VCFs whose ``##SAMPLE`` line says
+    ``StudyType=CaseControl`` or gives ``TotalCases``. An odds-ratio column does not count
+    (GWAS Catalog harmonised files carry one, empty, for every trait).
+
+    An MR estimate on a binary outcome is a log odds ratio (reported as OR = exp(b)); on a
+    continuous one it is a difference in outcome units (reported as b).
+    """
+    path = Path(path)
+    layout = layout_for(path, format, columns)
+    if layout.format == "finngen":
+        return True
+    if layout.format == "parquet":
+        import pyarrow.parquet as pq
+
+        header = tuple(pq.read_schema(path).names)
+        return {"n_cases", "n_controls"} <= set(apply_override(path, header, by_synonyms(header), columns))
+    if layout.format == "vcf":
+        opener = gzip.open if layout.compressed else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for _ in range(layout.skip_rows):
+                line = handle.readline()
+                if line.startswith("##SAMPLE=") and ("StudyType=CaseControl" in line or "TotalCases=" in line):
+                    return True
+        return False
+    return {"n_cases", "n_controls"} <= set(layout.columns)
+
+
 def check_required(path: Path, mapping: dict[str, str], header, have_n: bool = True) -> None:
     """Raise ``ValueError`` naming the fields no column provides."""
     missing = []
