@@ -51,6 +51,8 @@ def scan(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level for the findings and figures.")] = 0.05,
     correction: Annotated[str, typer.Option("--correction", help="Which p decides significance: fdr, bonferroni or none.")] = "fdr",
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Exposures estimated (and checkpointed) together.")] = 64,
+    outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
+    exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     cache_dir: CacheDir = None,
     debug: Debug = False,
 ) -> None:
@@ -70,6 +72,7 @@ def scan(
         proxies=proxies, proxy_r2=proxy_r2, action=action, methods=tuple(method) if method else None, n_boot=n_boot,
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,
+        outcome_type=outcome_type, exposure_type=exposure_type,
     )
     with user_errors(debug), ProgressBars() as progress:
         result = run_scan(config, progress=progress)

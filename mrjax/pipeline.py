@@ -48,6 +48,7 @@ from mrjax.outputs import StageTimer
 
 FORWARD = "forward"
 REVERSE = "reverse"
+TRAIT_TYPES = ("auto", "binary", "continuous")
 OUTCOME_SIDE = "outcome_instruments"  # checkpoint of the reverse direction's instrument selection
 #: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
 #: ±500 kb); the reverse direction also uses it to keep only the exposure rows a proxy
@@ -105,6 +106,10 @@ class ScanConfig:
     ``precision`` (64 or 32). Scan: ``bidirectional``, ``permutations`` (0 = none),
     ``alpha`` and ``correction`` (which traits count as significant for the figures),
     ``chunk_size`` (traits per checkpointed batch), ``figures``/``report`` (outputs).
+    Reporting: ``outcome_type`` and ``exposure_type`` (``auto``, ``binary`` or
+    ``continuous``; the exposures are the outcomes of the reverse direction): an estimate on
+    a binary outcome is reported as an odds ratio, on a continuous one as b; ``auto`` asks
+    :func:`mrjax.gwas.is_case_control` of the file.
     """
 
     exposures: tuple[str, ...]
@@ -139,6 +144,8 @@ class ScanConfig:
     chunk_size: int = 64
     figures: bool = True
     report: bool = True
+    outcome_type: str = "auto"
+    exposure_type: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
@@ -180,6 +187,10 @@ class ScanConfig:
             raise ScanError(f"outcome file {self.outcome!r} not found", "check the path given to --outcome")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
+        for name in ("outcome_type", "exposure_type"):
+            if getattr(self, name) not in TRAIT_TYPES:
+                raise ScanError(f"{name.replace('_', ' ')} must be one of {', '.join(TRAIT_TYPES)}, not {getattr(self, name)!r}",
+                                f"use --{name.replace('_', '-')} binary for a case-control trait, continuous otherwise")
         if self.action not in (1, 2, 3):
             raise ScanError(f"harmonisation action must be 1, 2 or 3, not {self.action}", "see TwoSampleMR::harmonise_data")
         if not 0 < self.p <= 1:
@@ -196,7 +207,8 @@ class ScanConfig:
 
     def fingerprint(self, checksums: dict[str, str]) -> str:
         """Hash of every result-changing setting and the inputs' contents (checkpoint key)."""
-        settings = {k: v for k, v in asdict(self).items() if k not in ("out", "figures", "report", "alpha", "correction", "permutations")}
+        reporting = ("out", "figures", "report", "alpha", "correction", "permutations", "outcome_type", "exposure_type")
+        settings = {k: v for k, v in asdict(self).items() if k not in reporting}
         settings["exposures"] = sorted(checksums[f] for f in exposure_files(self.exposures))
         settings["outcome"] = checksums[str(Path(self.outcome))]
         if self.ld_ref:
@@ -695,6 +707,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
     with timings("collect"):
         tables = _concat(per_trait, sources, config)
+        tables["results"] = _with_effect_scale(tables["results"], config, sources)
     for name in ("audit", "audit_counts"):
         if outcome_side is not None and len(outcome_side[name]):
             tables[name] = pd.concat([outcome_side[name], tables[name]], ignore_index=True)
@@ -856,6 +869,31 @@ def _concat(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) 
         table.insert(0, "direction", table.pop("direction"))
         tables[name] = table
     return tables
+
+
+def effect_scale(path: str, declared: str, config: ScanConfig) -> str:
+    """How estimates with the trait of ``path`` as outcome are reported: ``"OR"`` for a binary
+    trait (``declared``, or for ``"auto"`` :func:`mrjax.gwas.is_case_control` of the file),
+    ``"beta"`` for a continuous one."""
+    if declared == "auto":
+        from mrjax.gwas import is_case_control
+
+        try:
+            return "OR" if is_case_control(path, config.gwas_format, _reader_columns(config)) else "beta"
+        except ValueError:  # the readers report unreadable files; the scale is then beta
+            return "beta"
+    return "OR" if declared == "binary" else "beta"
+
+
+def _with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[ExposureSource]) -> pd.DataFrame:
+    """``results`` with ``effect_scale`` per row: forward rows take the outcome file's scale,
+    reverse rows (whose outcome is an exposure) their exposure file's."""
+    if not len(results):
+        return results
+    forward = effect_scale(config.outcome, config.outcome_type, config)
+    by_file = {path: effect_scale(path, config.exposure_type, config) for path in dict.fromkeys(s.path for s in sources)}
+    reverse = results["outcome"].astype(str).map({s.trait: by_file[s.path] for s in sources})
+    return results.assign(effect_scale=np.where(results["direction"] == REVERSE, reverse, forward))
 
 
 def _nonempty(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame | None:

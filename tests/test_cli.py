@@ -16,7 +16,7 @@ from mrjax_cli.main import app
 runner = CliRunner()
 
 RESULT_COLUMNS = ["direction", "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "or",
-                  "or_lci95", "or_uci95", "qval_fdr", "pval_bonferroni"]
+                  "or_lci95", "or_uci95", "effect_scale", "qval_fdr", "pval_bonferroni"]
 
 
 def invoke(*args):
@@ -192,6 +192,12 @@ def test_scan_missing_outcome(small_scan, tmp_path):
     result = invoke("scan", "--exposure", small_scan["glob"], "--outcome", tmp_path / "absent.tsv", "--out", tmp_path,
                     "--ld-ref", small_scan["ld_ref"])
     assert_user_error(result, "absent.tsv", "not found")
+
+
+def test_scan_bad_outcome_type(small_scan, tmp_path):
+    result = invoke("scan", "--exposure", small_scan["glob"], "--outcome", small_scan["outcome"], "--out", tmp_path,
+                    "--ld-ref", small_scan["ld_ref"], "--outcome-type", "ordinal")
+    assert_user_error(result, "outcome type", "'ordinal'", "binary")
 
 
 def test_scan_bad_precision(small_scan, tmp_path):

@@ -119,8 +119,9 @@ def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_meth
     forward = mr[mr["direction"] == "forward"].drop(columns="direction")
     reverse = mr[mr["direction"] == "reverse"].drop(columns="direction")
     res = tables.scan_results({"forward": forward, "reverse": reverse})
-    assert list(res.columns[:14]) == ["direction", "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval",
-                                      "or", "or_lci95", "or_uci95", "qval_fdr", "pval_bonferroni"]
+    assert list(res.columns[:15]) == ["direction", "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval",
+                                      "or", "or_lci95", "or_uci95", "effect_scale", "qval_fdr", "pval_bonferroni"]
+    assert set(res["effect_scale"]) == {"OR"}  # no scale given: odds ratios, as generate_odds_ratios
     assert set(res["direction"]) == {"forward", "reverse"}
     assert len(res) == len(mr)
     np.testing.assert_allclose(res["or"], np.exp(res["b"]), rtol=1e-15)
@@ -130,6 +131,35 @@ def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_meth
         assert len(group) == 6  # corrected across the 6 traits of this direction and method only
         np.testing.assert_allclose(group["qval_fdr"], false_discovery_control(group["pval"].to_numpy()), rtol=1e-13)
         np.testing.assert_allclose(group["pval_bonferroni"], np.minimum(1, group["pval"] * 6), rtol=1e-14)
+
+
+def test_continuous_outcomes_are_reported_as_b_not_odds_ratios():
+    """Rows whose outcome is continuous (``effect_scale`` beta, e.g. an immune trait in the
+    reverse direction) show b (95% CI) in the paper table and on a linear forest panel."""
+    _, mr, het, pleio, loo, _ = fake_scan(seed=3, n_traits=5)
+    scale = np.where(mr["direction"] == "forward", "OR", "beta")
+    res = tables.scan_results(mr.assign(effect_scale=scale))
+    assert (res["effect_scale"] == np.where(res["direction"] == "forward", "OR", "beta")).all()
+    ivw = res[res["method_id"] == "mr_ivw"]
+    findings = tables.findings_table(res.assign(qval_fdr=np.where(res.index.isin(ivw.index[[0, 7]]), 0.01, 0.9)),
+                                     heterogeneity=het, pleiotropy=pleio, leave_one_out=loo)
+    assert list(findings["direction"]) == ["forward", "reverse"]
+    paper = tables.paper_table(findings, res)
+    assert list(paper["Effect"]) == ["OR", "b"]
+    reverse = findings.iloc[1]
+    b, se = reverse["mr_ivw_b"], reverse["mr_ivw_se"]
+    z = norm.ppf(0.975)
+    assert paper["Inverse variance weighted OR or b (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted OR or b (95% CI)"].iloc[0])
+    only_reverse = tables.paper_table(findings.iloc[1:], res)
+    assert "Inverse variance weighted b (95% CI)" in only_reverse.columns and "Effect" not in only_reverse.columns
+
+    figure = plots.forest_plot(res.assign(qval_fdr=np.where(res.index.isin(ivw.index[[0, 7]]), 0.01, 0.9)))
+    estimate_axes = [ax for ax in figure.axes if ax.get_xlabel()]
+    assert [ax.get_xscale() for ax in estimate_axes] == ["log", "linear"]
+    assert "continuous" in estimate_axes[1].get_xlabel()
+    low, high = estimate_axes[1].get_xlim()
+    assert low <= b - z * se and b + z * se <= high and low <= 0 <= high
 
 
 def test_scan_results_reports_a_missing_column():
@@ -249,7 +279,7 @@ def test_empty_scan_still_gives_figures_and_a_report(tmp_path):
     text = html.render_report({"results": res}, None, figures)
     assert "No trait passed the threshold" in text
     nothing = tables.scan_results(pd.DataFrame(columns=["direction"]))  # every trait failed upstream
-    assert list(nothing.columns) == list(res.columns[:14]) and len(nothing) == 0
+    assert list(nothing.columns) == list(res.columns[:15]) and len(nothing) == 0
     assert plots.scan_figures(tmp_path / "none", nothing)["traits"] == []
 
 

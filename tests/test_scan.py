@@ -120,6 +120,10 @@ def test_reverse_direction_has_rows_for_every_exposure(scan):
     assert set(reverse["outcome"]) == set(TRAITS)
     assert reverse["method_id"].eq("ivw").sum() == len(TRAITS)
     assert np.isfinite(reverse.loc[reverse["method_id"] == "ivw", "b"]).all()
+    # the outcome file has case/control counts (odds ratios); the immune-like exposures, the
+    # reverse direction's outcomes, are continuous (b)
+    assert set(results.loc[results["direction"] == "forward", "effect_scale"]) == {"OR"}
+    assert set(reverse["effect_scale"]) == {"beta"}
 
 
 def test_outputs_are_written(scan):

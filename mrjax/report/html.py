@@ -232,7 +232,7 @@ def render_report(
     # figures
     parts.append("<h2>Figures</h2>")
     scan = figures.get("scan", {}) if isinstance(figures, Mapping) else {}
-    for name, caption in (("forest", "Forest plot of the traits significant by IVW: odds ratio (95% CI) per method."),
+    for name, caption in (("forest", "Forest plot of the traits significant by IVW: odds ratio (binary outcome) or b (continuous outcome), 95% CI, per method."),
                           ("volcano", "Scan overview: IVW estimate against −log10 p for every trait.")):
         png = _png(scan.get(name))
         if png is not None:
@@ -250,7 +250,7 @@ def render_report(
 
     # all traits, software
     parts.append("<h2>All traits (primary method)</h2>")
-    columns = [c for c in ["direction", "exposure", "outcome", "nsnp", "b", "se", "pval", "or", "or_lci95", "or_uci95",
+    columns = [c for c in ["direction", "exposure", "outcome", "nsnp", "b", "se", "pval", "or", "or_lci95", "or_uci95", "effect_scale",
                            "qval_fdr", "pval_bonferroni", "reason"] if c in primary.columns]
     parts.append(f"<details><summary>{len(primary)} rows</summary>"
                  f"{table_html(primary[columns] if len(primary) else None, max_rows=max_rows)}</details>")

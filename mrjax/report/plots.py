@@ -1,6 +1,6 @@
 """Figures of a scan (matplotlib, Agg backend): forest, volcano, scatter, leave-one-out, funnel.
 
-Scan level: :func:`forest_plot` (odds ratios with 95% CIs and instrument counts per method for
+Scan level: :func:`forest_plot` (odds ratios, or b for continuous outcomes, with 95% CIs and instrument counts per method for
 the traits significant by IVW, in the style of Figure 2 of a typical immune-cell MR paper) and
 :func:`volcano_plot` (every trait: estimate vs −log10 p, significant ones labelled).
 Per trait, following TwoSampleMR's conventions: :func:`scatter_plot` (``mr_scatter_plot``),
@@ -31,7 +31,7 @@ from mrjax.outputs import write_figure  # noqa: E402
 from mrjax.report.tables import (  # noqa: E402
     PRIMARY_METHOD,
     Z_975,
-    format_or,
+    format_effect,
     format_p,
     significant,
     stack_directions,
@@ -111,12 +111,14 @@ def forest_plot(
     by: str = "qval_fdr",
     methods: list[str] | None = None,
 ) -> Figure:
-    """Forest plot of the traits significant by ``method`` (IVW): OR and 95% CI per method.
+    """Forest plot of the traits significant by ``method`` (IVW): estimate and 95% CI per method.
 
     ``results`` is :func:`mrjax.report.tables.scan_results`. One block per significant trait
-    (both directions), one line per method with columns method, nsnp, OR (95% CI) and p;
-    x axis: odds ratio on a log scale with a reference line at 1. ``methods`` restricts and
-    orders the ``method_id`` values shown.
+    (both directions), one line per method with columns method, nsnp, estimate (95% CI) and
+    p. Rows with a binary outcome (``effect_scale`` ``"OR"``) show odds ratios on a log axis
+    with a reference line at 1; rows with a continuous outcome (``"beta"``, e.g. an immune
+    trait in the reverse direction) show b on a linear axis with a reference line at 0, in a
+    panel of their own. ``methods`` restricts and orders the ``method_id`` values shown.
     """
     hits = significant(results, method=method, alpha=alpha, by=by)
     title = f"Traits significant by IVW ({'FDR q' if by == 'qval_fdr' else by} < {alpha:g})"
@@ -130,22 +132,36 @@ def forest_plot(
     else:
         order = {m: i for i, m in enumerate(dict.fromkeys(_primary_first(results, method)["method_id"]))}
     colours = _colours(results["method"])
-    lines = []  # (kind, payload)
+    panels: dict[str, list] = {}  # scale -> lines (kind, payload)
     for _, hit in hits.iterrows():
+        lines = panels.setdefault("beta" if hit.get("effect_scale", "OR") == "beta" else "OR", [])
         lines.append(("header", _trait_title(hit["direction"], hit["exposure"], hit["outcome"])))
         block = rows[(rows["direction"] == hit["direction"]) & (rows["exposure"] == hit["exposure"]) & (rows["outcome"] == hit["outcome"])]
         block = block.assign(_order=block["method_id"].map(order)).sort_values("_order", kind="stable")
         for _, row in block.iterrows():
             lines.append(("method", row))
-    height = 0.26 * (len(lines) + 2) + 0.8
+    panels = {scale: panels[scale] for scale in ("OR", "beta") if scale in panels}
+    sizes = [len(lines) + 3 for lines in panels.values()]
+    height = 0.26 * sum(sizes) + 0.5
     fig = Figure(figsize=(11, height))
-    grid = fig.add_gridspec(1, 2, width_ratios=[1.55, 1], wspace=0.02)
-    text_ax = fig.add_subplot(grid[0])
-    ax = fig.add_subplot(grid[1], sharey=text_ax)
+    grid = fig.add_gridspec(len(panels), 2, width_ratios=[1.55, 1], height_ratios=sizes, wspace=0.02, hspace=0.25)
+    for i, (scale, lines) in enumerate(panels.items()):
+        text_ax = fig.add_subplot(grid[i, 0])
+        _forest_panel(text_ax, fig.add_subplot(grid[i, 1], sharey=text_ax), lines, scale, colours)
+    fig.subplots_adjust(left=0.02, right=0.97, top=1 - 0.45 / height, bottom=0.55 / height)
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
+    return fig
+
+
+def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict) -> None:
+    """One forest panel: the text columns on ``text_ax``, the estimates on ``ax`` (odds
+    ratios on a log axis for ``scale == "OR"``, else b on a linear axis)."""
+    odds = scale == "OR"
     n = len(lines)
     text_ax.set_ylim(n - 0.5, -1.5)
     text_ax.axis("off")
-    columns = [(0.0, "Exposure / method", "left"), (0.52, "nSNP", "right"), (0.82, "OR (95% CI)", "right"), (1.0, "P", "right")]
+    columns = [(0.0, "Exposure / method", "left"), (0.52, "nSNP", "right"),
+               (0.82, "OR (95% CI)" if odds else "b (95% CI)", "right"), (1.0, "P", "right")]
     for x, label, ha in columns:
         text_ax.text(x, -1, label, ha=ha, va="center", fontsize=8.5, fontweight="bold")
     finite = []
@@ -154,36 +170,46 @@ def forest_plot(
             text_ax.text(0.0, y, payload, ha="left", va="center", fontsize=8.5, fontweight="bold")
             continue
         row = payload
+        estimate = format_effect(scale, row["b"], row["se"], row["or"], row["or_lci95"], row["or_uci95"])
         text_ax.text(0.03, y, str(row["method"]), ha="left", va="center", fontsize=8)
         text_ax.text(0.52, y, f"{int(row['nsnp'])}" if pd.notna(row["nsnp"]) else "", ha="right", va="center", fontsize=8)
-        text_ax.text(0.82, y, format_or(row["or"], row["or_lci95"], row["or_uci95"]) or "NA", ha="right", va="center", fontsize=8)
+        text_ax.text(0.82, y, estimate or "NA", ha="right", va="center", fontsize=8)
         text_ax.text(1.0, y, format_p(row["pval"]) or "NA", ha="right", va="center", fontsize=8)
-        if np.isfinite(row["or"]) and np.isfinite(row["or_lci95"]) and np.isfinite(row["or_uci95"]) and row["or_lci95"] > 0:
+        if odds:
+            point, low, high = row["or"], row["or_lci95"], row["or_uci95"]
+        else:
+            point, low, high = row["b"], row["b"] - Z_975 * row["se"], row["b"] + Z_975 * row["se"]
+        if np.isfinite(point) and np.isfinite(low) and np.isfinite(high) and (low > 0 or not odds):
             colour = colours.get(row["method"], METHOD_COLOURS[0])
-            ax.plot([row["or_lci95"], row["or_uci95"]], [y, y], color=colour, lw=1.3)
-            ax.plot(row["or"], y, marker="s", color=colour, ms=4.5)
-            finite += [row["or_lci95"], row["or_uci95"]]
-    ax.axvline(1.0, color="#444444", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    if finite:
-        lo, hi = min(finite + [1.0]), max(finite + [1.0])
-        pad = (np.log(hi) - np.log(lo)) * 0.08 + 1e-3
-        ax.set_xlim(np.exp(np.log(lo) - pad), np.exp(np.log(hi) + pad))
-    low, high = ax.get_xlim()
-    ticks = [t for t in OR_TICKS if low <= t <= high]
-    while len(ticks) > 7:
-        ticks = ticks[::2] if 1.0 in ticks[::2] else ticks[1::2]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("Odds ratio = exp(b), 95% CI", fontsize=9)
+            ax.plot([low, high], [y, y], color=colour, lw=1.3)
+            ax.plot(point, y, marker="s", color=colour, ms=4.5)
+            finite += [low, high]
+    reference = 1.0 if odds else 0.0
+    ax.axvline(reference, color="#444444", lw=0.8, ls="--")
+    if odds:
+        ax.set_xscale("log")
+        if finite:
+            lo, hi = min(finite + [1.0]), max(finite + [1.0])
+            pad = (np.log(hi) - np.log(lo)) * 0.08 + 1e-3
+            ax.set_xlim(np.exp(np.log(lo) - pad), np.exp(np.log(hi) + pad))
+        low, high = ax.get_xlim()
+        ticks = [t for t in OR_TICKS if low <= t <= high]
+        while len(ticks) > 7:
+            ticks = ticks[::2] if 1.0 in ticks[::2] else ticks[1::2]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("Odds ratio = exp(b), 95% CI (binary outcome)", fontsize=9)
+    else:
+        if finite:
+            lo, hi = min(finite + [0.0]), max(finite + [0.0])
+            pad = (hi - lo) * 0.08 + 1e-9
+            ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel("b, 95% CI (continuous outcome: outcome units per unit of exposure)", fontsize=9)
     ax.tick_params(axis="y", left=False, labelleft=False)
     ax.tick_params(axis="x", labelsize=8)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.02, right=0.97, top=1 - 0.45 / height, bottom=0.55 / height)
-    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
-    return fig
 
 
 def volcano_plot(
@@ -194,7 +220,8 @@ def volcano_plot(
     by: str = "qval_fdr",
     max_labels: int = 25,
 ) -> Figure:
-    """Scan overview: ``b`` (log OR) against −log10 p of ``method`` for every trait, per direction.
+    """Scan overview: ``b`` (a log OR for binary outcomes) against −log10 p of ``method`` for
+    every trait, per direction.
 
     Traits with ``by < alpha`` are red and labelled (at most ``max_labels`` per panel, the
     strongest first); dashed lines mark p = 0.05 and the Bonferroni threshold 0.05/m.
@@ -223,7 +250,9 @@ def volcano_plot(
             ax.annotate(str(row[label_column]), (row["b"], logp[hit][i]), xytext=(3, 3), textcoords="offset points", fontsize=7)
         name = "exposure → outcome" if direction == "forward" else "outcome → exposure"
         ax.set_title(f"{direction}: {name} ({len(part)} traits)", fontsize=9)
-        ax.set_xlabel("IVW estimate b (log OR)", fontsize=9)
+        scales = set(part.get("effect_scale", pd.Series(["OR"])))
+        ax.set_xlabel({frozenset({"OR"}): "IVW estimate b (log OR)", frozenset({"beta"}): "IVW estimate b"}.get(
+            frozenset(scales), "IVW estimate b (log OR for binary outcomes)"), fontsize=9)
         ax.set_ylabel("−log10 p", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, frameon=False, loc="upper left")

@@ -30,6 +30,7 @@ RESULT_COLUMNS = [
     "or",
     "or_lci95",
     "or_uci95",
+    "effect_scale",
     "qval_fdr",
     "pval_bonferroni",
 ]
@@ -116,7 +117,10 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
 
     ``mr_results`` is ``{"forward": frame, "reverse": frame}`` or one frame (with or without
     ``direction``) in the shape of ``mrjax.mr``. Adds ``or, or_lci95, or_uci95`` (exp of b and of
-    its normal 95% CI) and, within each group of ``correction_by`` (per direction and method,
+    its normal 95% CI, as TwoSampleMR's ``generate_odds_ratios`` does for every row), keeps an
+    input ``effect_scale`` (``"OR"`` where the outcome is binary, ``"beta"`` where it is
+    continuous: how the figures and the paper table show the row; ``"OR"`` when absent) and,
+    within each group of ``correction_by`` (per direction and method,
     i.e. across traits), ``qval_fdr`` (Benjamini–Hochberg) and ``pval_bonferroni``. Columns
     are :data:`RESULT_COLUMNS`, followed by any other input columns (``id.exposure``,
     ``id.outcome``, ``reason``, …).
@@ -131,6 +135,8 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
     for column in ("b", "se", "pval"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["or"], frame["or_lci95"], frame["or_uci95"] = odds_ratios(frame["b"], frame["se"])
+    if "effect_scale" not in frame.columns:
+        frame["effect_scale"] = "OR"
     frame["qval_fdr"] = np.nan
     frame["pval_bonferroni"] = np.nan
     if len(frame):
@@ -173,6 +179,16 @@ def format_or(odds, lower, upper, digits: int = 2) -> str:
     if not np.isfinite(odds):
         return ""
     return f"{odds:.{digits}f} ({lower:.{digits}f}–{upper:.{digits}f})"
+
+
+def format_effect(scale: str, b, se, odds, lower, upper) -> str:
+    """An estimate with its 95% CI as a paper prints it: ``format_or`` for ``scale == "OR"``,
+    else ``"0.123 (0.045 to 0.201)"`` (b ± 1.96 se); empty for a missing estimate."""
+    if scale == "OR":
+        return format_or(odds, lower, upper)
+    if not np.isfinite(b):
+        return ""
+    return f"{b:.3f} ({b - Z_975 * se:.3f} to {b + Z_975 * se:.3f})"
 
 
 def format_p(p) -> str:
@@ -240,7 +256,7 @@ def findings_table(
     """
     hits = significant(results, method=method, alpha=alpha, by=by)
     keys = ["direction", "exposure", "outcome"]
-    table = hits[keys + ["nsnp", "qval_fdr", "pval_bonferroni"]].copy()
+    table = hits[keys + [c for c in ("nsnp", "effect_scale", "qval_fdr", "pval_bonferroni") if c in hits.columns]].copy()
     if not len(table):
         return table
     selected = results.merge(table[keys], on=keys, how="inner")
@@ -278,22 +294,31 @@ def findings_table(
 
 
 def paper_table(findings: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """The findings formatted for a manuscript: strings ``OR (95% CI)`` and p per method.
+    """The findings formatted for a manuscript: the estimate with its 95% CI and p per method.
 
     One row per significant trait and direction with columns ``Direction, Exposure, Outcome,
     SNPs``, then ``<method> OR (95% CI)`` and ``<method> P`` for every method present in
     ``results``, then ``FDR q``, ``Q P (IVW)``, ``Egger intercept P``, and ``LOO range (b)``.
+    Rows whose ``effect_scale`` is ``"beta"`` (a continuous outcome) show b (95% CI) instead
+    of the odds ratio: the estimate columns are then ``<method> b (95% CI)``, or, when the
+    table holds both kinds, ``<method> OR or b (95% CI)`` beside an ``Effect`` column.
     """
     if not len(findings):
         return pd.DataFrame(columns=["Direction", "Exposure", "Outcome", "SNPs"])
     names = dict(zip(results["method_id"], results["method"]))
+    scales = findings["effect_scale"] if "effect_scale" in findings.columns else pd.Series("OR", index=findings.index)
+    label = {frozenset({"OR"}): "OR", frozenset({"beta"}): "b"}.get(frozenset(scales), "OR or b")
     rows = []
-    for _, row in findings.iterrows():
+    for (_, row), scale in zip(findings.iterrows(), scales):
         out = {"Direction": row["direction"], "Exposure": row["exposure"], "Outcome": row["outcome"], "SNPs": int(row["nsnp"])}
+        if label == "OR or b":
+            out["Effect"] = "OR" if scale == "OR" else "b"
         for method_id, name in names.items():
             if f"{method_id}_or" not in findings.columns:
                 continue
-            out[f"{name} OR (95% CI)"] = format_or(row[f"{method_id}_or"], row[f"{method_id}_or_lci95"], row[f"{method_id}_or_uci95"])
+            out[f"{name} {label} (95% CI)"] = format_effect(
+                scale, *(row[f"{method_id}_{field}"] for field in ("b", "se", "or", "or_lci95", "or_uci95"))
+            )
             out[f"{name} P"] = format_p(row[f"{method_id}_pval"])
         out["FDR q"] = format_p(row["qval_fdr"])
         out["Q P (IVW)"] = format_p(row.get("Q_pval_ivw", np.nan))
