@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mrjax.audit import audit_of, counts_of
+from mrjax.gwas import unlisted_of
 from mrjax.ld.clump import NoIndexSNPWarning, clump
 from mrjax.ld.panel import LDPanel
 
@@ -44,15 +45,18 @@ def test_audit_balances_and_names_each_drop(panel, inputs):
     counts = counts_of(out)
     assert len(counts) == 1
     row = counts.iloc[0]
+    not_significant = gwas.loc[gwas["P"] > 1e-5, "SNP"]
     assert row["n_in"] == len(gwas) == row["n_kept"] + row["n_dropped"]
-    assert row["n_kept"] == len(out) and row["n_dropped"] == len(log)
-    assert set(log["SNP"]) | set(out["SNP"]) == set(gwas["SNP"])
+    assert row["n_kept"] == len(out) and row["n_dropped"] == len(log) + len(not_significant)
+    assert set(log["SNP"]) | set(out["SNP"]) | set(not_significant) == set(gwas["SNP"])
+    # p > p1 rows (millions in a whole GWAS) are counted, not listed
+    assert "not significant" not in set(log["reason"])
+    assert unlisted_of(out).set_index("reason").loc["not significant", "n"] == len(not_significant)
 
     # "not in panel": exactly the p <= p1 variants absent from the .bim (plink's warnings).
     top = gwas[gwas["P"] <= 1e-5]
     absent = set(top["SNP"][panel.locate(top["SNP"]) < 0])
     assert absent and set(log.loc[log["reason"] == "not in panel", "SNP"]) == absent
-    assert set(log.loc[log["reason"] == "not significant", "SNP"]) == set(gwas.loc[gwas["P"] > 1e-5, "SNP"])
     clumped = log[log["reason"] == "clumped"]
     leaders = clumped["detail"].str.removeprefix("clumped by ")
     assert clumped["detail"].str.startswith("clumped by rs").all()

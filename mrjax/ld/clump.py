@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mrjax import audit
+from mrjax.gwas._audit import record_step
 from mrjax.ld.haplotype import ld_from_counts
 from mrjax.ld.panel import LDPanel, clump_radius_bp, tables_from_planes
 
@@ -74,11 +75,12 @@ def clump(
     Returns:
         The rows of ``gwas`` that are index SNPs (original index labels kept), per trait in
         plink's order (ascending p, ties by panel order), traits in order of first
-        appearance. ``attrs["audit"]`` lists every other input row with its reason:
-        "bad value" (p missing or outside [0, 1]), "not significant" (p > p1),
-        "not in panel", "duplicate" (SNP listed again with a larger p) or "clumped"
-        (detail "clumped by rsX"); ``attrs["audit_counts"]`` balances per trait (trait
-        "all" when the table has no trait column). A trait left with no index SNP raises a
+        appearance. :func:`mrjax.audit.audit_of` lists every other input row with its
+        reason: "bad value" (p missing or outside [0, 1]), "not in panel", "duplicate"
+        (SNP listed again with a larger p) or "clumped" (detail "clumped by rsX"); the
+        "not significant" rows (p > p1; millions for a whole GWAS) are counted
+        (:func:`mrjax.gwas.unlisted_of`), not listed. :func:`mrjax.audit.counts_of`
+        balances per trait (trait "all" when the table has no trait column). A trait left with no index SNP raises a
         :class:`NoIndexSNPWarning` naming the reasons; the result is then empty for it.
     """
     _check_parameters(r2, kb, p1, p2)
@@ -105,10 +107,8 @@ def clump(
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(pval) | (pval < 0) | (pval > 1)
     significant = ~bad & (pval <= p1)
-    chunks = [
-        (np.flatnonzero(bad), "bad value", None),
-        (np.flatnonzero(~bad & ~significant), "not significant", None),
-    ]
+    chunks = [(np.flatnonzero(bad), "bad value", None)]
+    not_significant = np.bincount(codes[~bad & ~significant], minlength=len(labels))
     sig_pos = np.flatnonzero(significant)
     sig_snps = gwas["SNP"].iloc[sig_pos].to_numpy(dtype=object)
     if pd.isna(sig_snps).any():
@@ -143,10 +143,11 @@ def clump(
 
     out = gwas.iloc[np.concatenate(kept_positions)].copy()
     dropped_frame = _audit_frame(gwas["SNP"], codes, labels, chunks)
-    n_in = pd.Series(np.bincount(codes, minlength=len(labels)), index=pd.Index(labels, dtype=object))
-    if trait_column is None:
-        return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,))
-    return audit.record(out, STEP, n_in, dropped_frame, inputs=(gwas,), trait_column=trait_column)
+    traits = pd.Index(labels, dtype=object)
+    n_in = pd.Series(np.bincount(codes, minlength=len(labels)), index=traits)
+    # "not significant" rows (millions in a whole GWAS) are counted, not listed one by one
+    return record_step(out, STEP, n_in, dropped_frame, pd.Series(not_significant, index=traits), "not significant",
+                       inputs=(gwas,), trait_column=trait_column or "trait")
 
 
 def _trait_codes(gwas, trait_column):
@@ -271,7 +272,7 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
 def _audit_frame(snp_column: pd.Series, codes, labels, chunks) -> pd.DataFrame:
     """The audit rows from (positions, reason, details-or-None) chunks.
 
-    Built column-wise so that millions of "not significant" rows stay cheap: SNP IDs are
+    Built column-wise so that many rows stay cheap: SNP IDs are
     taken from the input column without conversion, trait and reason are categoricals.
     """
     chunks = [c for c in chunks if len(c[0])]
