@@ -20,6 +20,7 @@ import pandas as pd
 
 AUDIT_COLUMNS = ["step", "trait", "SNP", "reason", "detail"]
 COUNT_COLUMNS = ["step", "trait", "n_in", "n_kept", "n_dropped"]
+UNLISTED_COLUMNS = ["step", "trait", "reason", "n"]  # drops counted, not listed (mrjax.gwas.unlisted_of)
 
 # The vocabulary of drop reasons (``reason`` column); ``detail`` carries the specifics.
 REASONS = (
@@ -71,8 +72,7 @@ class Records(dict):
     def __eq__(self, other):
         if not isinstance(other, Records):
             return False
-        mine, theirs = self.frame, other.frame
-        return mine is theirs or (mine.shape == theirs.shape and list(mine.columns) == list(theirs.columns) and mine.equals(theirs))
+        return self.frame is other.frame or self.frame.equals(other.frame)
 
     def __ne__(self, other):
         return not self == other
@@ -104,7 +104,7 @@ def attach(table: pd.DataFrame, **frames: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-CARRIED = {"audit": AUDIT_COLUMNS, "audit_counts": COUNT_COLUMNS, "audit_unlisted": ["step", "trait", "reason", "n"]}
+CARRIED = {"audit": AUDIT_COLUMNS, "audit_counts": COUNT_COLUMNS, "audit_unlisted": UNLISTED_COLUMNS}
 
 
 def carry(target: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from mrjax import audit
 
-UNLISTED_COLUMNS = audit.CARRIED["audit_unlisted"]
+UNLISTED_COLUMNS = audit.UNLISTED_COLUMNS
 
 
 def unlisted_of(table: pd.DataFrame) -> pd.DataFrame:
