@@ -267,11 +267,13 @@ def kde_modes(x, weights, mask, bw):
     xmax = jnp.max(jnp.where(rows, x, -jnp.inf), axis=0)
     h = bw * R_KERNEL_STRETCH
 
-    # Positions in bandwidths above the draw's minimum. The k weightings become k copies of
-    # the draws along the lane axis: one output array per kernel sum keeps XLA's CPU loops
-    # vectorised (several outputs from one loop do not).
-    y = jnp.tile(jnp.where(rows, (x - xmin) / h, 0.0).astype(SEARCH_DTYPE), (1, k))  # [width, k * draws]
-    w = jnp.repeat(jnp.where(mask, weights, 0.0).T.astype(SEARCH_DTYPE), n_draws, axis=1)  # [width, k * draws]
+    # Positions in bandwidths above the draw's minimum. For the ascent, the k weightings become
+    # k copies of the draws along the lane axis: one output array per kernel sum keeps XLA's
+    # CPU loops vectorised (several outputs from one loop do not).
+    positions = jnp.where(rows, (x - xmin) / h, 0.0).astype(SEARCH_DTYPE)  # [width, draws]
+    weights = jnp.where(mask, weights, 0.0).astype(SEARCH_DTYPE)
+    y = jnp.tile(positions, (1, k))  # [width, k * draws]
+    w = jnp.repeat(weights.T, n_draws, axis=1)  # [width, k * draws]
 
     def kernel_sums(c):  # S_0, S_1, S_2 at c [k * draws]; sums over the leading (instrument)
         u = y - c        # axis, which XLA reduces as vectorised row operations
@@ -279,12 +281,12 @@ def kde_modes(x, weights, mask, bw):
         return jnp.sum(e, axis=0), jnp.sum(e * u, axis=0), jnp.sum(e * u * u, axis=0)
 
     # 1. density at the data points ([k, width, draws]); the first best point in one pass over rows
-    f = _density_at_points(y[:, :n_draws], jnp.where(mask, weights, 0.0).astype(SEARCH_DTYPE))
+    f = _density_at_points(positions, weights)
 
     def keep_best(i, acc):
         best_f, best_y = acc
         better = mask[i] & (f[:, i] > best_f)
-        return jnp.where(better, f[:, i], best_f), jnp.where(better, y[i, :n_draws], best_y)
+        return jnp.where(better, f[:, i], best_f), jnp.where(better, positions[i], best_y)
 
     start_f = jnp.full((k, n_draws), -jnp.inf, dtype=SEARCH_DTYPE)
     _, c = jax.lax.fori_loop(0, width, keep_best, (start_f, jnp.zeros_like(start_f)))
