@@ -162,6 +162,25 @@ def test_continuous_outcomes_are_reported_as_b_not_odds_ratios():
     assert low <= b - z * se and b + z * se <= high and low <= 0 <= high
 
 
+def test_many_hits_draw_only_the_strongest_traits(tmp_path):
+    """A scan with many significant traits (e.g. no correction) gets a forest plot and
+    per-trait figures for the ones with the smallest p only, and the report says so."""
+    harm, mr, *_ = fake_scan(seed=5, n_traits=6)
+    res = tables.scan_results(mr).assign(qval_fdr=0.01)  # every trait of both directions "significant"
+    ivw = tables.significant(res)
+    assert len(ivw) == 12
+    figures = plots.scan_figures(tmp_path, res, harmonised=harm, max_traits=3)
+    expected = ivw.nsmallest(3, "pval")[["direction", "exposure", "outcome"]]
+    drawn = pd.DataFrame(figures["traits"])[["direction", "exposure", "outcome"]]
+    assert sorted(map(tuple, drawn.to_numpy())) == sorted(map(tuple, expected.to_numpy()))
+    forest = plots.forest_plot(res, max_traits=4)
+    assert forest._suptitle.get_text().endswith("the 4 with the smallest p of 12")
+    labels = [t.get_text() for ax in forest.axes for t in ax.texts if t.get_fontweight() == "bold" and "→" in t.get_text()]
+    assert len(labels) == 4
+    report = html.render_report({"results": res}, None, figures)
+    assert "Per-trait figures for the 3 traits with the smallest p of the 12 significant." in report
+
+
 def test_scan_results_reports_a_missing_column():
     _, mr, *_ = fake_scan(n_traits=2)
     with pytest.raises(ValueError, match="lacks column.*pval"):

@@ -237,7 +237,11 @@ def render_report(
         png = _png(scan.get(name))
         if png is not None:
             parts.append(f'<div class="fig">{embed_png(png, caption)}</div>')
-    for entry in figures.get("traits", []) if isinstance(figures, Mapping) else []:
+    trait_figures = figures.get("traits", []) if isinstance(figures, Mapping) else []
+    if 0 < len(trait_figures) < len(hits):
+        parts.append(f'<p class="muted">Per-trait figures for the {len(trait_figures)} traits with the smallest p '
+                     f"of the {len(hits)} significant.</p>")
+    for entry in trait_figures:
         heading = f"{entry['exposure']} → {entry['outcome']} ({entry['direction']})"
         row = []
         for name, caption in (("scatter", "Scatter plot with the MR method slopes"),

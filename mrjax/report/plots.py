@@ -43,6 +43,10 @@ METHOD_COLOURS = [
 SIG_COLOUR = "#d1495b"
 OR_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 NULL_COLOUR = "#8a99a6"
+# Caps for scans with many hits (e.g. --correction none on 731 traits): the forest plot and
+# the per-trait figures show the traits with the smallest p.
+MAX_FOREST_TRAITS = 40
+MAX_TRAIT_FIGURES = 60
 ARROW = "\u2192"
 
 
@@ -103,6 +107,11 @@ def _message_figure(message: str, title: str) -> Figure:
 
 
 # ----------------------------------------------------------------------------- scan level
+def strongest(hits: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` rows of ``hits`` with the smallest p, in their original order."""
+    return hits.loc[hits["pval"].sort_values(kind="stable").index[:n]].sort_index() if len(hits) > n else hits
+
+
 def forest_plot(
     results: pd.DataFrame,
     *,
@@ -110,6 +119,7 @@ def forest_plot(
     alpha: float = 0.05,
     by: str = "qval_fdr",
     methods: list[str] | None = None,
+    max_traits: int = MAX_FOREST_TRAITS,
 ) -> Figure:
     """Forest plot of the traits significant by ``method`` (IVW): estimate and 95% CI per method.
 
@@ -118,12 +128,16 @@ def forest_plot(
     p. Rows with a binary outcome (``effect_scale`` ``"OR"``) show odds ratios on a log axis
     with a reference line at 1; rows with a continuous outcome (``"beta"``, e.g. an immune
     trait in the reverse direction) show b on a linear axis with a reference line at 0, in a
-    panel of their own. ``methods`` restricts and orders the ``method_id`` values shown.
+    panel of their own. ``methods`` restricts and orders the ``method_id`` values shown. At
+    most ``max_traits`` traits are drawn, those with the smallest p (the title says so).
     """
     hits = significant(results, method=method, alpha=alpha, by=by)
     title = f"Traits significant by IVW ({'FDR q' if by == 'qval_fdr' else by} < {alpha:g})"
     if not len(hits):
         return _message_figure("No trait passed the threshold.", title)
+    if len(hits) > max_traits:
+        title += f": the {max_traits} with the smallest p of {len(hits)}"
+        hits = strongest(hits, max_traits)
     keys = ["direction", "exposure", "outcome"]
     rows = results.merge(hits[keys], on=keys, how="inner")
     if methods is not None:
@@ -420,12 +434,14 @@ def scan_figures(
     method: str = PRIMARY_METHOD,
     alpha: float = 0.05,
     by: str = "qval_fdr",
+    max_traits: int = MAX_TRAIT_FIGURES,
 ) -> dict:
     """Draw and write every figure of a scan into ``folder`` (PNG + SVG each).
 
-    Scan level: ``forest`` and ``volcano``. For each trait significant by ``method``: a
-    scatter plot (needs ``harmonised``), a leave-one-out plot (needs ``leave_one_out``) and a
-    funnel plot (needs ``harmonised`` or ``single_snp``), under ``folder/traits/``.
+    Scan level: ``forest`` and ``volcano``. For each trait significant by ``method`` (at most
+    ``max_traits``, those with the smallest p): a scatter plot (needs ``harmonised``), a
+    leave-one-out plot (needs ``leave_one_out``) and a funnel plot (needs ``harmonised`` or
+    ``single_snp``), under ``folder/traits/``.
     ``harmonised``, ``pleiotropy``, ``leave_one_out``, ``single_snp`` are frames with a
     ``direction`` column or ``{direction: frame}`` dicts. Returns
     ``{"scan": {name: [paths]}, "traits": [{"direction", "exposure", "outcome", name: [paths]…}]}``.
@@ -439,7 +455,7 @@ def scan_figures(
     written["scan"]["forest"] = save_figure(forest_plot(results, method=method, alpha=alpha, by=by), folder, "forest_plot")
     written["scan"]["volcano"] = save_figure(volcano_plot(results, method=method, alpha=alpha, by=by), folder, "scan_overview")
     used_stems: set[str] = set()
-    for _, hit in significant(results, method=method, alpha=alpha, by=by).iterrows():
+    for _, hit in strongest(significant(results, method=method, alpha=alpha, by=by), max_traits).iterrows():
         direction, exposure, outcome = str(hit["direction"]), str(hit["exposure"]), str(hit["outcome"])
         stem = f"{direction}_{slug(exposure)}__{slug(outcome)}"
         base, i = stem, 2
