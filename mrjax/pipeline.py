@@ -892,7 +892,10 @@ def _with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[
         return results
     forward = effect_scale(config.outcome, config.outcome_type, config)
     by_file = {path: effect_scale(path, config.exposure_type, config) for path in dict.fromkeys(s.path for s in sources)}
-    reverse = results["outcome"].astype(str).map({s.trait: by_file[s.path] for s in sources})
+    if len(set(by_file.values())) == 1:  # the usual case: all exposures binary or all continuous
+        reverse = next(iter(by_file.values()))
+    else:
+        reverse = results["outcome"].astype(str).map({s.trait: by_file[s.path] for s in sources})
     return results.assign(effect_scale=np.where(results["direction"] == REVERSE, reverse, forward))
 
 

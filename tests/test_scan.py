@@ -389,3 +389,18 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
         assert sorted(zip(mine["SNP"], mine["reason"])) == sorted(zip(records["SNP"], records["reason"]))
         used += int((records["reason"] == "proxy used").sum())
     assert used >= 2  # the proxy path was exercised
+
+
+def test_effect_scale_per_reverse_row_follows_its_exposure_file(shared_data, scan_inputs):
+    """Reverse rows (an exposure as outcome) take their own file's scale when the exposure
+    files differ; --exposure-type / --outcome-type override the detection."""
+    from mrjax.pipeline import ExposureSource, _with_effect_scale
+
+    binary, continuous = str(shared_data / "scan" / "outcome.parquet"), str(shared_data / "scan" / "exposures.parquet")
+    sources = [ExposureSource("cases", binary, False), ExposureSource("levels", continuous, False)]
+    results = pd.DataFrame({"direction": ["forward", "forward", "reverse", "reverse"],
+                            "exposure": ["cases", "levels", "outcome", "outcome"], "outcome": ["outcome", "outcome", "cases", "levels"]})
+    scaled = _with_effect_scale(results, config_for(scan_inputs, "-"), sources)
+    assert scaled["effect_scale"].tolist() == ["OR", "OR", "OR", "beta"]
+    declared = _with_effect_scale(results, config_for(scan_inputs, "-", outcome_type="continuous", exposure_type="binary"), sources)
+    assert declared["effect_scale"].tolist() == ["beta", "beta", "OR", "OR"]
