@@ -84,13 +84,18 @@ def sort_last_axis(x):
     return jax.lax.bitcast_convert_type(jnp.where(keys < 0, keys ^ flip, keys), x.dtype)
 
 
+def _sorted_with_median(x, mask):
+    """The masked entries of ``x`` sorted (masked ones last, as +inf), their count ``n`` and
+    the sort positions ``lo = (n - 1) // 2``, ``hi = n // 2`` of R's median."""
+    n = jnp.sum(mask)
+    s = sort_last_axis(jnp.where(mask, x, jnp.inf))
+    return s, n, jnp.clip((n - 1) // 2, 0, x.shape[-1] - 1), jnp.clip(n // 2, 0, x.shape[-1] - 1)
+
+
 def masked_median(x, mask):
     """Median of the masked entries of a 1-D array (R: ``median``, mean of the two middle
     values for even counts). Masked entries are sorted to the end as +inf."""
-    n = jnp.sum(mask)
-    s = sort_last_axis(jnp.where(mask, x, jnp.inf))
-    lo = jnp.clip((n - 1) // 2, 0, x.shape[-1] - 1)
-    hi = jnp.clip(n // 2, 0, x.shape[-1] - 1)
+    s, n, lo, hi = _sorted_with_median(x, mask)
     return jnp.where(n > 0, 0.5 * (s[lo] + s[hi]), jnp.nan)
 
 
@@ -103,11 +108,8 @@ def masked_mad(x, mask):
     ``k``-th smallest ``d`` (0-based) is ``min_a max(d_a, d_{a+k})`` over the windows inside
     the ``n`` entries: the median of ``d`` without sorting ``d`` (identical values).
     """
-    n = jnp.sum(mask)
+    s, n, lo, hi = _sorted_with_median(x, mask)
     size = x.shape[-1]
-    s = sort_last_axis(jnp.where(mask, x, jnp.inf))
-    lo = jnp.clip((n - 1) // 2, 0, size - 1)
-    hi = jnp.clip(n // 2, 0, size - 1)
     d = jnp.abs(s - 0.5 * (s[lo] + s[hi]))
     start = jnp.arange(size)
 

@@ -80,8 +80,9 @@ def clump(
         (SNP listed again with a larger p) or "clumped" (detail "clumped by rsX"); the
         "not significant" rows (p > p1; millions for a whole GWAS) are counted
         (:func:`mrjax.gwas.unlisted_of`), not listed. :func:`mrjax.audit.counts_of`
-        balances per trait (trait "all" when the table has no trait column). A trait left with no index SNP raises a
-        :class:`NoIndexSNPWarning` naming the reasons; the result is then empty for it.
+        balances per trait (trait "all" when the table has no trait column). A trait left
+        with no index SNP raises a :class:`NoIndexSNPWarning` naming the reasons; the result
+        is then empty for it.
     """
     _check_parameters(r2, kb, p1, p2)
     if not isinstance(gwas, pd.DataFrame):
@@ -272,8 +273,8 @@ def _greedy(panel: LDPanel, rows, p, r2_threshold, radius):
 def _audit_frame(snp_column: pd.Series, codes, labels, chunks) -> pd.DataFrame:
     """The audit rows from (positions, reason, details-or-None) chunks.
 
-    Built column-wise so that many rows stay cheap: SNP IDs are
-    taken from the input column without conversion, trait and reason are categoricals.
+    Built column-wise so that many rows stay cheap: SNP IDs are taken from the input column
+    without conversion, trait and reason are categoricals.
     """
     chunks = [c for c in chunks if len(c[0])]
     if not chunks:
