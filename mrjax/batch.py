@@ -26,33 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mrjax import enable_float64
+from mrjax.columns import COLUMN_TWINS, normalise_columns  # noqa: F401  (re-exported)
+
+enable_float64()  # every device-side module imports this one: arrays are float64 from here on
+
 MIN_WIDTH = 4
 # Width groups smaller than this are padded into the next wider bucket (see TraitBatch.buckets).
 MIN_BUCKET_TRAITS = 64
 
 PAD_VALUES = {"bx": 1.0, "sx": 1.0, "by": 0.0, "sy": 1.0}
-
-# TwoSampleMR column names (canonical inside mrjax) and the snake_case twins users may give.
-COLUMN_TWINS = {
-    "beta.exposure": "beta_exposure",
-    "se.exposure": "se_exposure",
-    "beta.outcome": "beta_outcome",
-    "se.outcome": "se_outcome",
-    "id.exposure": "id_exposure",
-    "id.outcome": "id_outcome",
-    "eaf.exposure": "eaf_exposure",
-    "eaf.outcome": "eaf_outcome",
-    "samplesize.exposure": "samplesize_exposure",
-    "samplesize.outcome": "samplesize_outcome",
-    "pval.exposure": "pval_exposure",
-    "pval.outcome": "pval_outcome",
-    "effect_allele.exposure": "effect_allele_exposure",
-    "other_allele.exposure": "other_allele_exposure",
-    "effect_allele.outcome": "effect_allele_outcome",
-    "other_allele.outcome": "other_allele_outcome",
-    "units.exposure": "units_exposure",
-    "units.outcome": "units_outcome",
-}
 
 # The four summary statistics every estimator needs, with their short names in the tensors.
 REQUIRED_NUMERIC = {
@@ -157,20 +140,6 @@ def trait_keys(seed_or_key, uids) -> jax.Array:
     key = as_key(seed_or_key)
     uids = jnp.asarray(np.asarray(uids, dtype=np.uint32))
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, uids)
-
-
-def normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Rename snake_case twins (``beta_exposure`` …) to TwoSampleMR names (``beta.exposure``).
-
-    A frame that carries both spellings of one column is ambiguous and is rejected.
-    """
-    renames = {}
-    for dotted, snake in COLUMN_TWINS.items():
-        if snake in df.columns:
-            if dotted in df.columns:
-                raise ValueError(f"columns {dotted!r} and {snake!r} both given; keep one of them")
-            renames[snake] = dotted
-    return df.rename(columns=renames) if renames else df
 
 
 def _describe_rows(index: pd.Index, limit: int = 5) -> str:
