@@ -70,7 +70,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     :data:`USER_ERROR`); anything else is a bug (exit 1, asking for ``--debug``). With
     ``debug`` the exception propagates with its traceback.
     """
-    from mrjax.pipeline import ScanError
+    from mrjax.scan import ScanError
 
     try:
         yield

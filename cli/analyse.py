@@ -23,7 +23,7 @@ def mr(
     debug: Debug = False,
 ) -> None:
     """MR estimates, heterogeneity, pleiotropy, leave-one-out and single-SNP tables."""
-    from mrjax.pipeline import analyse_harmonised, read_harmonised, write_tables
+    from mrjax.scan import analyse_harmonised, read_harmonised, write_tables
 
     configure_jax(precision)
     with user_errors(debug):
@@ -44,7 +44,7 @@ def presso(
     debug: Debug = False,
 ) -> None:
     """MR-PRESSO global, outlier and distortion tests for every trait of the table."""
-    from mrjax.pipeline import ScanError, read_harmonised, write_tables
+    from mrjax.scan import ScanError, read_harmonised, write_tables
 
     configure_jax(precision)
     with user_errors(debug):
@@ -61,7 +61,7 @@ def presso(
 
 def _check(data, source: str) -> None:
     from mrjax.batch import from_frame
-    from mrjax.pipeline import ScanError
+    from mrjax.scan import ScanError
 
     try:
         from_frame(data, source=source)

@@ -26,16 +26,15 @@ def clump(
     debug: Debug = False,
 ) -> None:
     """LD-clump a GWAS against a PLINK panel with plink 1.9 --clump semantics."""
-    from mrjax.pipeline import ScanConfig, ScanError, read_table, write_single_table
+    from mrjax.scan import ReadOptions, ScanError, read_table, write_single_table
 
     with user_errors(debug):
-        config = ScanConfig(exposures=(str(gwas),), outcome=str(gwas), out=str(out), ld_ref=ld_ref,
-                            columns=tuple(sorted(parse_mapping(column, "--column").items())), gwas_format=gwas_format)
+        options = ReadOptions(format=gwas_format, columns=parse_mapping(column, "--column"))
         _check_panel(ld_ref)
         from mrjax.ld import LDPanel
         from mrjax.ld import clump as run_clump
 
-        table = read_table(str(gwas), config, p_max=None if p2 >= 1 else max(p1, p2))
+        table = read_table(str(gwas), options, p_max=None if p2 >= 1 else max(p1, p2))
         index = run_clump(table, LDPanel.load(ld_ref), r2=r2, kb=kb, p1=p1, p2=p2)
         if len(index) == 0:
             raise ScanError(f"no variant of {str(gwas)!r} passes p < {p1:g} and is in the panel", "relax --p1 or check the file")
@@ -54,22 +53,21 @@ def harmonise(
     debug: Debug = False,
 ) -> None:
     """Align exposure instruments and outcome to the same effect allele (TwoSampleMR harmonise_data)."""
-    from mrjax.pipeline import ScanConfig, ScanError, read_table, write_single_table
+    from mrjax.scan import ReadOptions, ScanError, read_table, write_single_table
 
     with user_errors(debug):
         if action not in (1, 2, 3):
             raise ScanError(f"--action must be 1, 2 or 3, not {action}", "see TwoSampleMR::harmonise_data")
-        config = ScanConfig(exposures=(str(exposure),), outcome=str(outcome), out=str(out), already_clumped=True,
-                            columns=tuple(sorted(parse_mapping(column, "--column").items())), gwas_format=gwas_format)
+        options = ReadOptions(format=gwas_format, columns=parse_mapping(column, "--column"))
         from mrjax.gwas import harmonise as run_harmonise
         from mrjax.gwas import select_instruments
 
-        instruments = read_table(str(exposure), config)
+        instruments = read_table(str(exposure), options)
         if p is not None:
             instruments = select_instruments(instruments, p=p)
         if len(instruments) == 0:
             raise ScanError(f"no instruments in {str(exposure)!r}" + (f" with p < {p:g}" if p else ""), "relax --p or check the file")
-        outcome_table = read_table(str(outcome), config)
+        outcome_table = read_table(str(outcome), options)
         table = run_harmonise(instruments, outcome_table, action=action)
         write_single_table(table, out)
     kept = int(table["mr_keep"].astype(bool).sum()) if "mr_keep" in table.columns else len(table)
@@ -77,7 +75,7 @@ def harmonise(
 
 
 def _check_panel(prefix: str) -> None:
-    from mrjax.pipeline import ScanError
+    from mrjax.scan import ScanError
 
     missing = [prefix + s for s in (".bed", ".bim", ".fam") if not Path(prefix + s).is_file()]
     if missing:

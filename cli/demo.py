@@ -22,7 +22,7 @@ def demo(
 ) -> None:
     """Run the whole product on the bundled simulated example: a bi-directional scan of 10
     exposures against one outcome, with tables, figures and report.html."""
-    from mrjax.pipeline import demo_config, run_scan
+    from mrjax.scan import demo_config, run_scan
 
     configure_jax(64, cache_dir)
     with user_errors(debug), ProgressBars() as progress:

@@ -57,7 +57,7 @@ def scan(
     debug: Debug = False,
 ) -> None:
     """Scan exposures against an outcome: select, clump, harmonise, estimate, report."""
-    from mrjax.pipeline import ScanConfig, run_scan
+    from mrjax.scan import ScanConfig, run_scan
 
     configure_jax(precision, cache_dir)
     if permutations > 0:
