@@ -129,10 +129,18 @@ def trait_uid(*identity: object) -> int:
 
 
 def as_key(seed_or_key) -> jax.Array:
-    """A PRNG key from an int seed or an existing key (the API edge's one conversion)."""
+    """A PRNG key from an int seed (0 <= seed < 2^63) or an existing key (the API edge's one
+    conversion); anything else is a ``TypeError``/``ValueError`` saying what a seed is."""
+    if isinstance(seed_or_key, (bool, np.bool_)):
+        raise TypeError("seed must be an integer or a JAX PRNG key, not a bool")
     if isinstance(seed_or_key, (int, np.integer)):
+        if not 0 <= int(seed_or_key) < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2^63), not {int(seed_or_key)}")
         return jax.random.key(int(seed_or_key))
-    return seed_or_key
+    if isinstance(seed_or_key, jax.Array) and (jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key)
+                                               or (seed_or_key.dtype == jnp.uint32 and seed_or_key.shape[-1:] == (2,))):
+        return seed_or_key
+    raise TypeError(f"seed must be an integer or a JAX PRNG key, not {type(seed_or_key).__name__} {seed_or_key!r}")
 
 
 def trait_keys(seed_or_key, uids) -> jax.Array:
@@ -321,7 +329,7 @@ def from_frame(data: pd.DataFrame, *, source: str = "input table") -> TraitBatch
             bad = values <= 0
             raise ValueError(
                 f"{source}: column {col!r} must be > 0; rows {_describe_rows(df.index[bad])} hold "
-                f"{values[bad][0]!r} (trait {df['exposure'].to_numpy()[bad][0]!r} -> {df['outcome'].to_numpy()[bad][0]!r})"
+                f"{float(values[bad][0]):g} (trait {df['exposure'].to_numpy()[bad][0]!r} -> {df['outcome'].to_numpy()[bad][0]!r})"
             )
     if len(df) == 0:
         raise ValueError(f"{source}: no rows with mr_keep TRUE")
