@@ -6,8 +6,10 @@ Host-side only (pandas/pyarrow); reader errors become :class:`~mrjax.scan.errors
 
 from __future__ import annotations
 
+import csv
 import glob
 import itertools
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +104,9 @@ def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_m
         return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait)
     except FileNotFoundError as error:
         raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
+    except (EOFError, zlib.error) as error:
+        raise ScanError(f"GWAS file {path!r} is a truncated or corrupt compressed file ({error})",
+                        "check that it downloaded completely (gzip -t FILE)") from error
     except (ValueError, KeyError) as error:
         raise ScanError(_one_line(error), "pass --format, or --column NAME=COLUMN to map the file's columns") from error
 
@@ -223,8 +228,11 @@ def read_harmonised(path: str | Path) -> pd.DataFrame:
             table = pd.read_parquet(path)
         else:
             table = pd.read_csv(path, sep=None, engine="python", na_values=["NA"], keep_default_na=True)
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise ScanError(f"cannot read {str(path)!r} as a table: {error}", "give a CSV, TSV or parquet file") from error
+    except (EOFError, zlib.error) as error:
+        raise ScanError(f"{str(path)!r} is a truncated or corrupt compressed file ({error})",
+                        "check that it downloaded completely (gzip -t FILE)") from error
+    except (ValueError, OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ScanError(f"cannot read {str(path)!r} as a table: {_one_line(error)}", "give a CSV, TSV or parquet file") from error
     first = table.columns[0] if len(table.columns) else None
     if first is not None and (str(first) == "" or str(first).startswith("Unnamed: 0")):
         table = table.drop(columns=first)
