@@ -165,9 +165,16 @@ def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path,
     checkpoints = list((out / ".checkpoints").glob("*/forward__*.pkl")) + list((out / ".checkpoints").glob("*/reverse__*.pkl"))
     assert len(checkpoints) == 3
     assert not (out / "results.tsv").exists()
+    assert "stopped" in (out / "RUNNING").read_text()  # the folder says it is unfinished
+    stale = [out / ".results.tsv.abc123.tmp", out / "figures" / ".forest_plot.png.x1y2.tmp"]
+    for path in stale:  # what a kill during the writing leaves behind
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("partial")
     monkeypatch.delenv(STOP_AFTER_ENV)
     resumed = run_scan(config)
     assert resumed.resumed_traits == 1  # one exposure had both directions checkpointed
+    assert not (out / "RUNNING").exists() and (out / "manifest.json").is_file()
+    assert not any(path.exists() for path in stale)
     for name in TABLES:
         pd.testing.assert_frame_equal(resumed.tables[name], reference.tables[name], check_exact=True, obj=name)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +39,10 @@ class Checkpoints:
         self.folder = Path(out) / ".checkpoints" / fingerprint
         self.folder.mkdir(parents=True, exist_ok=True)
         self.written = 0
+
+    def discard(self) -> None:
+        """Remove this fingerprint's checkpoints (a scan that failed for good)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def path(self, direction: str, trait: str) -> Path:
         safe = hashlib.sha1(trait.encode()).hexdigest()[:10]
@@ -65,3 +71,25 @@ class Checkpoints:
         limit = os.environ.get(STOP_AFTER_ENV)
         if limit and self.written >= int(limit):
             raise ScanInterrupted(f"stopped after {self.written} checkpointed traits ({STOP_AFTER_ENV}={limit})")
+
+
+#: Name of the marker file of a scan in progress (or killed, or failed).
+RUNNING_NAME = "RUNNING"
+
+
+class RunningMarker:
+    """``DIR/RUNNING`` while a scan writes into ``DIR``: created at the start (process id,
+    start time), rewritten with the error when the scan fails, removed once the manifest is
+    written — so a folder with every table but no report looks unfinished, as it is."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / RUNNING_NAME
+        self.path.write_text(f"scan running since {time.strftime('%Y-%m-%d %H:%M:%S')} (process {os.getpid()})\n")
+
+    def failed(self, error: BaseException) -> None:
+        message = " ".join(str(error).split()) or type(error).__name__
+        self.path.write_text(f"scan stopped at {time.strftime('%Y-%m-%d %H:%M:%S')}: {type(error).__name__}: {message}\n"
+                             "re-run the same command to resume\n")
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

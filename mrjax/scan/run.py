@@ -26,10 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from mrjax.ld import LDPanel
-from mrjax.outputs import StageTimer, write_table
+from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
 from mrjax.scan.audits import forward_audits, side_audit
-from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints
+from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
 from mrjax.scan.frames import plain
@@ -42,15 +42,32 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     """Run the whole scan described by ``config`` and write its outputs to ``config.out``.
 
     Returns the tables (also written as TSV and parquet), the significant traits and the
-    manifest. ``progress(stage, done, total)`` is called as traits finish.
+    manifest. ``progress(stage, done, total)`` is called as each stage advances (inputs,
+    instruments per chunk, estimate per trait, tables, figures, report).
+
+    While the scan runs, ``DIR/RUNNING`` says so (and after a kill or a failure it stays,
+    saying which): a folder is complete when ``manifest.json`` exists and ``RUNNING`` does
+    not. Temporary files a killed run left behind are removed when the scan starts.
     Raises :class:`ScanError` for user mistakes (missing files, no instruments left, …).
     """
     config.validate()
     progress = progress or (lambda stage, done, total: None)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    timings = StageTimer()
+    remove_stale_temporaries(out)
+    marker = RunningMarker(out)
+    try:
+        result = _scan(config, out, progress)
+    except BaseException as error:
+        marker.failed(error)
+        raise
+    marker.remove()
+    return result
 
+
+def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
+    timings = StageTimer()
+    progress("inputs", 0, 1)
     with timings("checksums"):
         checksums = input_checksums(config)
     checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures)))
@@ -62,6 +79,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     with timings("read"):
         sources = list_exposures(config, cache)
     outcome_name = config.outcome_name or trait_name_of(config.outcome)
+    progress("inputs", 1, 1)
 
     # Chunk membership depends only on the exposure list and chunk_size, never on what a
     # previous run finished: a resumed chunk is recomputed whole, with the same shapes as
@@ -84,8 +102,10 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         outcome_side = _outcome_side_audit(outcome, reverse_instruments, outcome_name, config)
         checkpoints.save(OUTCOME_SIDE, outcome_name, outcome_side, count=False)
 
-    for chunk in todo:
+    for done_chunks, chunk in enumerate(todo):
+        progress("instruments", done_chunks, len(todo))
         pieces = _run_chunk(chunk, config, cache, outcome, reverse_instruments, outcome_name, panel, timings)
+        progress("instruments", done_chunks + 1, len(todo))
         for name in (s.trait for s in chunk):
             for direction, split in pieces.items():
                 if (direction, name) not in per_trait:
@@ -105,6 +125,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     if not any(len(t.get("instruments", ())) for t in per_trait.values()):
         for name in ("audit", "audit_counts"):
             write_table(out, name, tables[name])
+        checkpoints.discard()  # nothing in them is worth resuming
         raise ScanError(
             f"no instruments left in any of the {total} exposures (p < {config.p:g}, F ≥ {config.f_min:g})",
             f"relax --p or check the exposure files; {out / 'audit_counts.tsv'} shows where they were lost",
@@ -113,7 +134,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
         with timings("permutations"):
             tables["permutations"] = permutation_table(tables["instruments"], config.directions, config.permutations, config.seed)
         write_table(out, "permutations", tables["permutations"])
-    return write_outputs(tables, config, timings, len(finished_traits))
+    return write_outputs(tables, config, timings, len(finished_traits), progress=progress)
 
 
 def _outcome_side_audit(outcome: pd.DataFrame, reverse_instruments, outcome_name: str, config: ScanConfig) -> dict:

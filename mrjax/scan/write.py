@@ -23,13 +23,16 @@ OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "plei
                  "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations")
 
 
-def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0) -> ScanResult:
+def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0,
+                  progress=None) -> ScanResult:
     """Write the scan's folder: the tables (TSV; ``results`` also parquet), the figures
     (``mrjax.report.plots.scan_figures``, PNG + SVG), ``report.html``
     (``mrjax.report.html``) and, last, ``manifest.json`` — every file atomically, so a folder
     whose manifest exists is complete."""
     out = Path(config.out)
     by = config.significance_column
+    progress = progress or (lambda stage, done, total: None)
+    progress("tables", 0, 1)
     with timings("tables"):
         tables = assemble_tables(tables, config)
     significant = report_tables.significant(tables["results"], alpha=config.alpha, by=by)
@@ -39,8 +42,10 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
             if name in tables:
                 formats = ("tsv", "parquet") if name == "results" else ("tsv",)
                 files += outputs.write_table(out, name, writable(tables[name]), formats=formats)
+    progress("tables", 1, 1)
     figures: dict = {}
     if config.figures:
+        progress("figures", 0, 1)
         with timings("figures"):
             figures = plots.scan_figures(
                 out / "figures", tables["results"], harmonised=nonempty(tables, "instruments"),
@@ -48,6 +53,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
                 single_snp=nonempty(tables, "single_snp"), alpha=config.alpha, by=by,
             )
         files += figure_paths(figures)
+        progress("figures", 1, 1)
     inputs = outputs.input_checksums(input_paths(config))
     if config.report:
         with timings("report"):
@@ -61,6 +67,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
     manifest["outputs"] = sorted(str(Path(p).relative_to(out)) for p in files)
     manifest["resumed_exposures"] = resumed
     files.append(outputs.write_json(out / outputs.MANIFEST_NAME, manifest))
+    progress("report", 1, 1)
     return ScanResult(tables=tables, significant=significant, files=files, timings=dict(timings.seconds),
                       manifest=manifest, resumed_traits=resumed)
 
