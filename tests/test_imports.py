@@ -46,3 +46,16 @@ def test_estimators_run_in_float64_without_the_user_enabling_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.split()[-1]) < 1e-15  # float32 would be off by ~1e-8
+
+
+def test_library_seed_errors_say_what_a_seed_is():
+    import pandas as pd
+
+    import mrjax
+
+    dat = pd.DataFrame({"SNP": ["a", "b", "c"], "beta.exposure": [0.1, 0.2, 0.3], "se.exposure": [0.01] * 3,
+                        "beta.outcome": [0.05, 0.11, 0.14], "se.outcome": [0.02] * 3})
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        mrjax.mr(dat, ["weighted_median"], seed="abc")
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\^63\)"):
+        mrjax.mr(dat, ["weighted_median"], seed=-1)
