@@ -114,3 +114,19 @@ def test_scan_prints_one_line_per_stage_when_not_a_terminal(shared_data, tmp_pat
     for stage in ("inputs", "instruments", "estimate", "tables", "figures", "report"):
         assert f"{stage}: " in text and "done in" in text, (stage, text)
     assert not (tmp_path / "out" / "RUNNING").exists()
+
+
+def test_the_compilation_cache_is_on_by_default_in_the_users_cache_folder(harmonised, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MRJAX_NO_CACHE"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+    command = [sys.executable, "-m", "mrjax", "mr", str(harmonised), "-O", str(tmp_path / "out"), "-m", "ivw"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert any((tmp_path / "cache" / "mrjax" / "jax").iterdir())  # compiled kernels were stored
+    subprocess.run(command, env={**env, "XDG_CACHE_HOME": str(tmp_path / "c2"), "MRJAX_NO_CACHE": "1"},
+                   capture_output=True, check=True)
+    assert not (tmp_path / "c2").exists()

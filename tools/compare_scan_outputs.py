@@ -31,12 +31,14 @@ import os, sys
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 from pathlib import Path
 import pandas as pd
-try:
+out, shared, layout = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+if layout == "scan":
     from mrjax.scan import ScanConfig, demo_config
     from mrjax.scan.run import run_scan
-except ImportError:  # revisions before the scan package
+else:  # revisions before the scan package
     from mrjax.pipeline import ScanConfig, demo_config, run_scan
-out, shared = Path(sys.argv[1]), Path(sys.argv[2])
+import mrjax
+assert Path(mrjax.__file__).resolve().parents[1] == Path(sys.argv[4]).resolve(), mrjax.__file__
 names = [f"trait_{i:03d}" for i in range(1, 21)]
 sub = pd.read_parquet(shared / "scan/exposures.parquet", filters=[("exposure", "in", names)])
 sub["exposure"] = sub["exposure"].astype(str)
@@ -53,7 +55,9 @@ VOLATILE = ("manifest.json", "report.html")
 def run(code_root: Path, out: Path) -> None:
     out.mkdir(parents=True)
     env = {"PYTHONPATH": str(code_root), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-c", RUN, str(out), str(SHARED)], check=True, cwd=out, env={**_environ(), **env})
+    layout = "scan" if (code_root / "mrjax" / "scan" / "run.py").is_file() else "pipeline"
+    subprocess.run([sys.executable, "-c", RUN, str(out), str(SHARED), layout, str(code_root)], check=True, cwd=out,
+                   env={**_environ(), **env})
 
 
 def _environ() -> dict:
@@ -62,7 +66,7 @@ def _environ() -> dict:
     return dict(os.environ)
 
 
-def digest(path: Path, root: Path) -> str:
+def digest(path: Path, roots: tuple[Path, ...]) -> str:
     data = path.read_bytes()
     if path.name in VOLATILE:
         text = data.decode()
@@ -71,14 +75,16 @@ def digest(path: Path, root: Path) -> str:
             for key in ("timings_s", "created_utc", "command", "inputs", "parameters"):
                 manifest.pop(key, None)
             text = json.dumps(manifest, sort_keys=True)
-        text = text.replace(str(root), "ROOT")
+        for root in sorted(roots, key=lambda r: -len(str(r))):  # longest first: paths differ, nothing else may
+            text = text.replace(str(root), "ROOT")
         text = re.sub(r"\d+\.\d+ s\b|<td>\d+(\.\d+)?</td>", "T", text)  # timings
         data = text.encode()
     return hashlib.sha256(data).hexdigest()
 
 
-def files_of(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): digest(p, folder) for p in sorted(folder.rglob("*"))
+def files_of(folder: Path, code_root: Path) -> dict[str, str]:
+    roots = (folder.parents[1], code_root)  # work/<base|head> holds the input copies and outputs
+    return {str(p.relative_to(folder)): digest(p, roots) for p in sorted(folder.rglob("*"))
             if p.is_file() and ".checkpoints" not in p.parts}
 
 
@@ -97,8 +103,8 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
     differ = 0
     for scan in ("scan", "demo"):
-        base = files_of(work / "base" / "out" / scan)
-        head = files_of(work / "head" / "out" / scan)
+        base = files_of(work / "base" / "out" / scan, base_tree)
+        head = files_of(work / "head" / "out" / scan, ROOT)
         for name in sorted(set(base) | set(head)):
             if base.get(name) != head.get(name):
                 differ += 1
