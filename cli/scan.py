@@ -31,7 +31,7 @@ from mrjax_cli._common import (
 
 def scan(
     exposure: Annotated[list[str], typer.Option("--exposure", "-e", help="Exposure GWAS file or quoted glob (repeatable); one long table with a trait column also works.")],
-    outcome: Annotated[Path, typer.Option("--outcome", "-o", help="Outcome GWAS file.")],
+    outcome: Annotated[list[str], typer.Option("--outcome", "-o", help="Outcome GWAS file or quoted glob (repeatable): every exposure is scanned against every outcome.")],
     out: OutFolder,
     ld_ref: Annotated[str | None, typer.Option("--ld-ref", help="PLINK .bed/.bim/.fam prefix of the LD reference panel.")] = None,
     already_clumped: Annotated[bool, typer.Option("--already-clumped", help="The exposure files hold clumped instruments: skip clumping (no --ld-ref needed).")] = False,
@@ -59,6 +59,7 @@ def scan(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures estimated (and checkpointed) together.")] = 64,
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
+    correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -75,13 +76,13 @@ def scan(
         except ImportError:
             fail("--permutations needs mrjax.permutation, which this installation lacks", "drop --permutations")
     config = ScanConfig(
-        exposures=tuple(exposure), outcome=str(outcome), out=str(out), ld_ref=ld_ref, already_clumped=already_clumped,
+        exposures=tuple(exposure), outcome=tuple(outcome), out=str(out), ld_ref=ld_ref, already_clumped=already_clumped,
         trait_column=trait_column, outcome_name=outcome_name, columns=tuple(sorted(parse_mapping(column, "--column").items())),
         gwas_format=gwas_format, p=p, clump_r2=clump_r2, clump_kb=clump_kb, clump_p2=clump_p2, f_min=f_min,
         proxies=proxies, proxy_r2=proxy_r2, action=action, methods=tuple(method) if method else None, n_boot=n_boot,
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,
-        outcome_type=outcome_type, exposure_type=exposure_type,
+        outcome_type=outcome_type, exposure_type=exposure_type, correct_per_outcome=correct_per_outcome,
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()

@@ -401,14 +401,65 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
 def test_effect_scale_per_reverse_row_follows_its_exposure_file(shared_data, scan_inputs):
     """Reverse rows (an exposure as outcome) take their own file's scale when the exposure
     files differ; --exposure-type / --outcome-type override the detection."""
-    from mrjax.scan.assemble import with_effect_scale as _with_effect_scale
-    from mrjax.scan import ExposureSource
+    from mrjax.scan.assemble import with_effect_scale
+    from mrjax.scan.inputs import ExposureSource, OutcomeSource
 
     binary, continuous = str(shared_data / "scan" / "outcome.parquet"), str(shared_data / "scan" / "exposures.parquet")
     sources = [ExposureSource("cases", binary, False), ExposureSource("levels", continuous, False)]
     results = pd.DataFrame({"direction": ["forward", "forward", "reverse", "reverse"],
                             "exposure": ["cases", "levels", "outcome", "outcome"], "outcome": ["outcome", "outcome", "cases", "levels"]})
-    scaled = _with_effect_scale(results, config_for(scan_inputs, "-"), sources)
+    outcomes = [OutcomeSource(scan_inputs["outcome"], "outcome")]
+    scaled = with_effect_scale(results, config_for(scan_inputs, "-"), sources, outcomes)
     assert scaled["effect_scale"].tolist() == ["OR", "OR", "OR", "beta"]
-    declared = _with_effect_scale(results, config_for(scan_inputs, "-", outcome_type="continuous", exposure_type="binary"), sources)
+    declared = with_effect_scale(results, config_for(scan_inputs, "-", outcome_type="continuous", exposure_type="binary"),
+                                 sources, outcomes)
     assert declared["effect_scale"].tolist() == ["beta", "beta", "OR", "OR"]
+
+
+# --- many outcomes ---------------------------------------------------------------------------
+
+PER_PAIR = ["results", "heterogeneity", "pleiotropy", "leave_one_out", "single_snp", "presso", "instruments"]
+
+
+def _pair_rows(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The rows of one scanned outcome (forward: its outcome column; reverse: its exposure)."""
+    mine = ((table["direction"] == "forward") & (table["outcome"] == outcome)) | (
+        (table["direction"] == "reverse") & (table["exposure"] == outcome))
+    return table[mine].reset_index(drop=True)
+
+
+def test_a_scan_of_many_outcomes_equals_one_scan_per_outcome(scan_inputs, tmp_path):
+    """Every exposure against two outcomes in one scan gives, pair for pair, the tables of two
+    single-outcome scans; with correct_per_outcome the q-values agree too."""
+    base = pd.read_parquet(scan_inputs["outcome"])
+    second = base.assign(beta=base["beta"] * 0.5 + 0.001)  # a different outcome on the same variants
+    paths = {"outcome_a": tmp_path / "outcome_a.parquet", "outcome_b": tmp_path / "outcome_b.parquet"}
+    base.to_parquet(paths["outcome_a"], index=False)
+    second.to_parquet(paths["outcome_b"], index=False)
+    settings = dict(methods=("ivw", "egger_regression", "weighted_median"), n_boot=50, presso_draws=100,
+                    figures=False, report=False, outcome_name=None, correct_per_outcome=True)
+    many = run_scan(config_for(scan_inputs, tmp_path / "many", outcome=tuple(str(p) for p in paths.values()), **settings))
+    for name, path in paths.items():
+        single = run_scan(config_for(scan_inputs, tmp_path / name, outcome=str(path), **settings))
+        for table in PER_PAIR:
+            got = _pair_rows(many.tables[table], name)
+            want = single.tables[table]
+            assert len(want), table
+            # Not bit-for-bit: a different batch composition changes XLA's vectorised loops, so
+            # values agree to rounding (and the float32 bootstrap order statistics to ~1e-8).
+            pd.testing.assert_frame_equal(got[want.columns], want, check_exact=False, rtol=1e-7, atol=1e-12,
+                                          obj=f"{table} of {name}")
+    results = many.tables["results"]
+    assert set(results.loc[results["direction"] == "forward", "outcome"]) == set(paths)
+
+
+def test_many_outcomes_correct_across_every_pair_by_default(scan_inputs, tmp_path):
+    base = pd.read_parquet(scan_inputs["outcome"])
+    paths = [tmp_path / "o1.parquet", tmp_path / "o2.parquet"]
+    base.to_parquet(paths[0], index=False)
+    base.assign(beta=-base["beta"]).to_parquet(paths[1], index=False)
+    result = run_scan(config_for(scan_inputs, tmp_path / "out", outcome=tuple(map(str, paths)), methods=("ivw",),
+                                 presso_draws=0, figures=False, report=False, outcome_name=None, bidirectional=False))
+    ivw = result.tables["results"]
+    assert ivw["outcome"].nunique() == 2
+    np.testing.assert_allclose(ivw["qval_fdr"], _bh(ivw["pval"].to_numpy()), rtol=1e-12)

@@ -10,7 +10,7 @@ import pandas as pd
 from mrjax.report import tables as report_tables
 from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
 from mrjax.scan.frames import NO_ROWS, nonempty, plain, rows_by
-from mrjax.scan.inputs import ExposureSource, effect_scale
+from mrjax.scan.inputs import ExposureSource, OutcomeSource, effect_scale
 
 
 def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str,
@@ -54,13 +54,18 @@ def concat_traits(per_trait: dict, sources: list[ExposureSource], config: ScanCo
     return tables
 
 
-def with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[ExposureSource]) -> pd.DataFrame:
-    """``results`` with ``effect_scale`` per row: forward rows take the outcome file's scale,
-    reverse rows (whose outcome is an exposure) their exposure file's."""
+def with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[ExposureSource],
+                      outcomes: list[OutcomeSource]) -> pd.DataFrame:
+    """``results`` with ``effect_scale`` per row: forward rows take their outcome file's
+    scale, reverse rows (whose outcome is an exposure) their exposure file's."""
     if not len(results):
         return results
     options = config.read_options
-    forward = effect_scale(config.outcome, config.outcome_type, options)
+    by_outcome = {o.name: effect_scale(o.path, config.outcome_type, options) for o in outcomes}
+    if len(set(by_outcome.values())) == 1:
+        forward = next(iter(by_outcome.values()))
+    else:
+        forward = results["outcome"].astype(str).map(by_outcome)
     by_file = {path: effect_scale(path, config.exposure_type, options) for path in dict.fromkeys(s.path for s in sources)}
     if len(set(by_file.values())) == 1:  # the usual case: all exposures binary or all continuous
         reverse = next(iter(by_file.values()))
@@ -75,7 +80,12 @@ def assemble_tables(tables: dict[str, pd.DataFrame], config: ScanConfig) -> dict
     ``findings`` (significant traits beside their sensitivity analyses) and
     ``findings_paper`` (the same, formatted for a manuscript)."""
     out = dict(tables)
-    out["results"] = report_tables.scan_results(tables["results"])
+    results = tables["results"]
+    if config.correct_per_outcome and len(results):  # the scanned outcome of each row
+        results = results.assign(scan_outcome=results["outcome"].where(results["direction"] != REVERSE, results["exposure"]))
+    out["results"] = report_tables.scan_results(results, correction_by=config.correction_by)
+    if "scan_outcome" in out["results"].columns:
+        out["results"] = out["results"].drop(columns="scan_outcome")
     out["findings"] = report_tables.findings_table(
         out["results"], heterogeneity=nonempty(tables, "heterogeneity"), pleiotropy=nonempty(tables, "pleiotropy"),
         presso=nonempty(tables, "presso"), leave_one_out=nonempty(tables, "leave_one_out"),

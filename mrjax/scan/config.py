@@ -61,7 +61,8 @@ class ScanConfig:
     """Every setting of a scan (the CLI's options map one to one onto these fields).
 
     Inputs: ``exposures`` (files or glob patterns; one long table with a ``trait_column``
-    also works), ``outcome`` (one GWAS file), ``ld_ref`` (PLINK prefix; needed unless
+    also works), ``outcome`` (one GWAS file, or a tuple of files/glob patterns: every
+    exposure is then scanned against every outcome), ``ld_ref`` (PLINK prefix; needed unless
     ``already_clumped``), ``columns`` (explicit column mapping for the readers),
     ``gwas_format`` (force a reader). Selection: ``p`` (instrument threshold, also plink's
     ``p1``), ``clump_r2``, ``clump_kb``, ``clump_p2``, ``f_min`` (drop F below it),
@@ -78,7 +79,7 @@ class ScanConfig:
     """
 
     exposures: tuple[str, ...]
-    outcome: str
+    outcome: str | tuple[str, ...]
     out: str
     ld_ref: str | None = None
     already_clumped: bool = False
@@ -111,9 +112,15 @@ class ScanConfig:
     report: bool = True
     outcome_type: str = "auto"
     exposure_type: str = "auto"
+    correct_per_outcome: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
+        if not isinstance(self.outcome, (str, Path)):
+            outcomes = tuple(str(o) for o in self.outcome)
+            object.__setattr__(self, "outcome", outcomes[0] if len(outcomes) == 1 else outcomes)
+        elif isinstance(self.outcome, Path):
+            object.__setattr__(self, "outcome", str(self.outcome))
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
         if isinstance(self.columns, dict):
@@ -140,8 +147,20 @@ class ScanConfig:
         return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column)
 
     @property
+    def outcome_patterns(self) -> tuple[str, ...]:
+        """The outcome files or glob patterns (one for a single-outcome scan)."""
+        return (self.outcome,) if isinstance(self.outcome, str) else tuple(self.outcome)
+
+    @property
     def directions(self) -> tuple[str, ...]:
         return (FORWARD, REVERSE) if self.bidirectional else (FORWARD,)
+
+    @property
+    def correction_by(self) -> tuple[str, ...]:
+        """The groups multiple-testing corrections run within: per direction and method
+        (across every exposure–outcome pair), and per scanned outcome when
+        ``correct_per_outcome``."""
+        return ("direction", "method_id", "scan_outcome") if self.correct_per_outcome else ("direction", "method_id")
 
     @property
     def significance_column(self) -> str:
@@ -171,8 +190,14 @@ class ScanConfig:
                     f"LD reference {self.ld_ref!r} is incomplete: {', '.join(self.ld_ref + s for s in missing)} not found",
                     "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam",
                 )
-        if not Path(self.outcome).is_file():
-            raise ScanError(f"outcome file {self.outcome!r} not found", "check the path given to --outcome")
+        if not self.outcome_patterns:
+            raise ScanError("no outcome GWAS given", "pass --outcome FILE (repeatable, or a quoted glob)")
+        for pattern in self.outcome_patterns:
+            if not any(ch in pattern for ch in "*?[") and not Path(pattern).is_file():
+                raise ScanError(f"outcome file {pattern!r} not found", "check the path given to --outcome")
+        if self.outcome_name and (len(self.outcome_patterns) > 1 or any(ch in self.outcome_patterns[0] for ch in "*?[")):
+            raise ScanError("--outcome-name names a single outcome, but several are given",
+                            "drop --outcome-name: each outcome is named after its file")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
         for name in ("outcome_type", "exposure_type"):
@@ -194,15 +219,17 @@ class ScanConfig:
         if self.correction not in CORRECTIONS:
             raise ScanError(f"unknown correction {self.correction!r}", "use fdr, bonferroni or none")
 
-    def fingerprint(self, checksums: dict[str, str], exposure_paths: list[str]) -> str:
+    def fingerprint(self, checksums: dict[str, str], exposure_paths: list[str], outcome_paths: list[str]) -> str:
         """Hash of every result-changing setting and the inputs' contents (checkpoint key).
 
-        ``checksums``: SHA-256 per input path; ``exposure_paths``: the exposure files the
-        patterns expand to."""
-        reporting = ("out", "figures", "report", "alpha", "correction", "permutations", "outcome_type", "exposure_type")
+        ``checksums``: SHA-256 per input path; ``exposure_paths``/``outcome_paths``: the
+        files the patterns expand to."""
+        reporting = ("out", "figures", "report", "alpha", "correction", "permutations", "outcome_type", "exposure_type",
+                     "correct_per_outcome")
         settings = {k: v for k, v in asdict(self).items() if k not in reporting}
         settings["exposures"] = sorted(checksums[f] for f in exposure_paths)
-        settings["outcome"] = checksums[str(Path(self.outcome))]
+        outcomes = [checksums[f] for f in outcome_paths]
+        settings["outcome"] = outcomes[0] if len(outcomes) == 1 else outcomes
         if self.ld_ref:
             settings["ld_ref"] = [checksums[self.ld_ref + s] for s in (".bed", ".bim", ".fam")]
         text = json.dumps(settings, sort_keys=True, default=str)

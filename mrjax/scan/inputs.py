@@ -61,10 +61,18 @@ class ExposureSource:
     long_table: bool
 
 
-def exposure_files(patterns) -> list[str]:
+@dataclass(frozen=True)
+class OutcomeSource:
+    """One outcome GWAS of a scan: its file and its trait name."""
+
+    path: str
+    name: str
+
+
+def exposure_files(patterns, what: str = "exposure") -> list[str]:
     """Expand files and glob patterns (sorted, duplicates removed, order of first mention).
 
-    Raises :class:`ScanError` naming a pattern that matches no file.
+    Raises :class:`ScanError` naming a pattern that matches no file (``what``: which input).
     """
     files: list[str] = []
     for pattern in patterns:
@@ -72,18 +80,32 @@ def exposure_files(patterns) -> list[str]:
         if any(ch in pattern for ch in "*?["):
             matches = sorted(glob.glob(pattern))
             if not matches:
-                raise ScanError(f"exposure pattern {pattern!r} matches no file", "quote the glob and check the folder")
+                raise ScanError(f"{what} pattern {pattern!r} matches no file", "quote the glob and check the folder")
         else:
             if not Path(pattern).is_file():
-                raise ScanError(f"exposure file {pattern!r} not found", "check the path given to --exposure")
+                raise ScanError(f"{what} file {pattern!r} not found", f"check the path given to --{what}")
             matches = [pattern]
         files += [str(Path(m)) for m in matches if str(Path(m)) not in files]
     return files
 
 
+def outcome_sources(config) -> list[OutcomeSource]:
+    """The outcomes of a scan in the order given: each file's trait name is its file name
+    (``config.outcome_name`` for a single outcome). Two outcomes with one name are an error."""
+    files = exposure_files(config.outcome_patterns, what="outcome")
+    if len(files) == 1 and config.outcome_name:
+        return [OutcomeSource(files[0], config.outcome_name)]
+    sources = [OutcomeSource(path, trait_name_of(path)) for path in files]
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ScanError(f"outcome name(s) {twice} stand for more than one file", "give each outcome file a distinct name")
+    return sources
+
+
 def input_paths(config) -> list[str]:
-    """Every input file of a scan: exposures, outcome and the panel's .bed/.bim/.fam."""
-    paths = exposure_files(config.exposures) + [str(Path(config.outcome))]
+    """Every input file of a scan: exposures, outcomes and the panel's .bed/.bim/.fam."""
+    paths = exposure_files(config.exposures) + [s.path for s in outcome_sources(config)]
     if config.ld_ref:
         paths += [config.ld_ref + s for s in (".bed", ".bim", ".fam")]
     return list(dict.fromkeys(paths))

@@ -21,6 +21,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +34,16 @@ from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
 from mrjax.scan.frames import plain
-from mrjax.scan.inputs import ExposureSource, exposure_files, input_checksums, list_exposures, read_chunk, read_table, trait_name_of
+from mrjax.scan.inputs import (
+    ExposureSource,
+    OutcomeSource,
+    exposure_files,
+    input_checksums,
+    list_exposures,
+    outcome_sources,
+    read_chunk,
+    read_table,
+)
 from mrjax.scan.stages import look_up, reverse_pairs, select_and_clump
 from mrjax.scan.write import write_outputs
 
@@ -65,12 +75,28 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     return result
 
 
+@dataclass
+class Outcome:
+    """One outcome of a scan while it runs: its file and name, its GWAS (None when every
+    chunk was resumed from checkpoints) and, bi-directional, its own instruments."""
+
+    source: OutcomeSource
+    gwas: pd.DataFrame | None = None
+    instruments: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
 def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     timings = StageTimer()
     progress("inputs", 0, 1)
     with timings("checksums"):
         checksums = input_checksums(config)
-    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures)))
+    outcome_list = outcome_sources(config)
+    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures),
+                                                      [o.path for o in outcome_list]))
     panel = None
     if config.ld_ref:
         with timings("load_panel"):
@@ -78,8 +104,6 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     cache: dict = {}
     with timings("read"):
         sources = list_exposures(config, cache)
-    outcome_name = config.outcome_name or trait_name_of(config.outcome)
-    progress("inputs", 1, 1)
 
     # Chunk membership depends only on the exposure list and chunk_size, never on what a
     # previous run finished: a resumed chunk is recomputed whole, with the same shapes as
@@ -90,21 +114,27 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     chunks = [sources[i : i + config.chunk_size] for i in range(0, len(sources), config.chunk_size)]
     todo = [chunk for chunk in chunks if any(s.trait not in finished_traits for s in chunk)]
     total, finished = len(sources), len(finished_traits)
-    progress("estimate", finished, total)
 
-    outcome, reverse_instruments = None, None
-    outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name)
-    if todo or outcome_side is None:
-        with timings("read"):
-            outcome = read_table(config.outcome, config.read_options, trait=outcome_name)
-        if config.bidirectional:
-            reverse_instruments = select_and_clump(outcome, config, panel, timings)
-        outcome_side = _outcome_side_audit(outcome, reverse_instruments, outcome_name, config)
-        checkpoints.save(OUTCOME_SIDE, outcome_name, outcome_side, count=False)
+    # Each outcome is read (and, bi-directional, its instruments selected) once per scan; its
+    # own audit is checkpointed apart from the exposures so a fully resumed scan reports it.
+    outcomes, outcome_sides = [], []
+    for source in outcome_list:
+        outcome, side = Outcome(source), checkpoints.load(OUTCOME_SIDE, source.name)
+        if todo or side is None:
+            with timings("read"):
+                outcome.gwas = read_table(source.path, config.read_options, trait=source.name)
+            if config.bidirectional:
+                outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings)
+            side = _outcome_side_audit(outcome, config)
+            checkpoints.save(OUTCOME_SIDE, source.name, side, count=False)
+        outcomes.append(outcome)
+        outcome_sides.append(side)
+    progress("inputs", 1, 1)
+    progress("estimate", finished, total)
 
     for done_chunks, chunk in enumerate(todo):
         progress("instruments", done_chunks, len(todo))
-        pieces = _run_chunk(chunk, config, cache, outcome, reverse_instruments, outcome_name, panel, timings)
+        pieces = _run_chunk(chunk, config, cache, outcomes, panel, timings)
         progress("instruments", done_chunks + 1, len(todo))
         for name in (s.trait for s in chunk):
             for direction, split in pieces.items():
@@ -118,10 +148,11 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
 
     with timings("collect"):
         tables = concat_traits(per_trait, sources, config)
-        tables["results"] = with_effect_scale(tables["results"], config, sources)
+        tables["results"] = with_effect_scale(tables["results"], config, sources, outcome_list)
     for name in ("audit", "audit_counts"):
-        if len(outcome_side[name]):
-            tables[name] = pd.concat([outcome_side[name], tables[name]], ignore_index=True)
+        sides = [side[name] for side in outcome_sides if len(side[name])]
+        if sides:
+            tables[name] = pd.concat([*sides, tables[name]], ignore_index=True)
     if not any(len(t.get("instruments", ())) for t in per_trait.values()):
         for name in ("audit", "audit_counts"):
             write_table(out, name, tables[name])
@@ -137,42 +168,60 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     return write_outputs(tables, config, timings, len(finished_traits), progress=progress)
 
 
-def _outcome_side_audit(outcome: pd.DataFrame, reverse_instruments, outcome_name: str, config: ScanConfig) -> dict:
-    """The outcome's own audit, checkpointed apart from the exposures so that a fully resumed
-    scan still reports it: its read step (forward only: shared by every exposure) or, in a
-    bi-directional scan, its instrument selection."""
+def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
+    """The outcome's own audit: its read step (forward only: shared by every exposure) or, in
+    a bi-directional scan, its instrument selection."""
     if config.bidirectional:
-        return side_audit(reverse_instruments, outcome_name, direction=REVERSE, exposure=outcome_name,
+        return side_audit(outcome.instruments, outcome.name, direction=REVERSE, exposure=outcome.name,
                           outcome="(each exposure)")
-    return side_audit(outcome, outcome_name, steps=("read",), direction=FORWARD, exposure="(each exposure)",
-                      outcome=outcome_name)
+    return side_audit(outcome.gwas, outcome.name, steps=("read",), direction=FORWARD, exposure="(each exposure)",
+                      outcome=outcome.name)
 
 
-def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcome: pd.DataFrame,
-               reverse_instruments, outcome_name: str, panel, timings: StageTimer) -> dict[str, dict]:
-    """Both directions of one chunk of exposures, estimated in one call: returns
-    ``{direction: {trait: tables}}`` with each trait's tables and audit."""
+def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcomes: list[Outcome], panel,
+               timings: StageTimer) -> dict[str, dict]:
+    """Both directions of one chunk of exposures against every outcome, estimated in one
+    call: returns ``{direction: {trait: tables}}`` with each exposure's tables (all its
+    outcomes) and audit. The exposures' instruments are selected and clumped once."""
     with timings("read"):
         exposures = read_chunk(chunk, config, cache, full=config.bidirectional)
     names = [s.trait for s in chunk]
     forward = select_and_clump(exposures, config, panel, timings)
-    harmonised = look_up(forward, outcome, config, panel, timings) if len(forward) else forward
-    with timings("audit"):
-        audits = {FORWARD: forward_audits(harmonised, names, outcome_name)}
-    pairs = {FORWARD: plain(harmonised)}
-    if config.bidirectional:
-        pairs[REVERSE], audits[REVERSE] = reverse_pairs(reverse_instruments, exposures, names, outcome_name, config, panel, timings)
-    # both directions in one estimation call: fewer distinct shapes to compile
+    pairs: dict[str, list] = {d: [] for d in config.directions}
+    audits: dict[str, dict[str, list]] = {d: {name: [] for name in names} for d in config.directions}
+    for outcome in outcomes:
+        harmonised = look_up(forward, outcome.gwas, config, panel, timings) if len(forward) else forward
+        with timings("audit"):
+            for name, tables in forward_audits(harmonised, names, outcome.name).items():
+                audits[FORWARD][name].append(tables)
+        pairs[FORWARD].append(plain(harmonised))
+        if config.bidirectional:
+            reverse, reverse_audits = reverse_pairs(outcome.instruments, exposures, names, outcome.name, config, panel, timings)
+            pairs[REVERSE].append(reverse)
+            for name, tables in reverse_audits.items():
+                audits[REVERSE][name].append(tables)
     with timings("split"):
+        pairs = {d: _join(frames) for d, frames in pairs.items()}
+        # both directions in one estimation call: fewer distinct shapes to compile
         nonempty = [t for t in pairs.values() if len(t)]
-        everything = pd.concat(nonempty, ignore_index=True) if nonempty else plain(harmonised)
+        everything = pd.concat(nonempty, ignore_index=True) if nonempty else pairs[FORWARD]
     estimates = estimate_tables(everything, config.estimation, timings)
+    outcome_names = [o.name for o in outcomes]
     pieces = {}
     with timings("split"):
         for direction, table in pairs.items():
             key, other = ("exposure", "outcome") if direction == FORWARD else ("outcome", "exposure")
-            mine = {k: v[v[other].astype(str) == outcome_name] if other in v.columns else v for k, v in estimates.items()}
+            mine = {k: v[v[other].astype(str).isin(outcome_names)] if other in v.columns else v for k, v in estimates.items()}
             pieces[direction] = split_by_trait(mine, table, key, names)
             for name in names:
-                pieces[direction][name].update(audits[direction][name])
+                for part in ("audit", "audit_counts"):
+                    pieces[direction][name][part] = _join([tables[part] for tables in audits[direction][name]])
     return pieces
+
+
+def _join(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from the per-outcome pieces (a single outcome's piece as it is)."""
+    if len(frames) == 1:
+        return frames[0]
+    nonempty = [f for f in frames if len(f)]
+    return pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]

@@ -12,6 +12,7 @@ from mrjax import outputs
 from mrjax.audit import audit_of
 from mrjax.outputs import StageTimer
 from mrjax.report import html, plots
+from mrjax.report.heatmap import outcome_heatmap
 from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import assemble_tables
 from mrjax.scan.config import ScanConfig, ScanResult
@@ -52,6 +53,10 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
                 pleiotropy=nonempty(tables, "pleiotropy"), leave_one_out=nonempty(tables, "leave_one_out"),
                 single_snp=nonempty(tables, "single_snp"), alpha=config.alpha, by=by,
             )
+            forward = tables["results"][tables["results"]["direction"] == "forward"]
+            if forward["outcome"].nunique() > 1:  # a many-outcome scan: one summary figure more
+                figures["scan"]["heatmap"] = plots.save_figure(
+                    outcome_heatmap(tables["results"], alpha=config.alpha, by=by), out / "figures", "outcome_heatmap")
         files += figure_paths(figures)
         progress("figures", 1, 1)
     inputs = outputs.input_checksums(input_paths(config))
