@@ -99,7 +99,9 @@ def _place(per_trait, static, args, slot):
         shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape"))
         with _lock:
             slot = _shape_devices.setdefault((per_trait, static, shapes, len(devs)), len(_shape_devices))
-    return jax.device_put(args, devs[slot % len(devs)])
+    device = devs[slot % len(devs)]
+    # Python scalars stay weakly typed (as on one device): only arrays are committed
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, device) if hasattr(a, "shape") else a, args)
 
 
 # --------------------------------------------------------------------------------------------
