@@ -538,11 +538,11 @@ RESULT_COLUMNS = [
 
 
 def _simulate_one(scenario: Scenario, n_replicates: int, methods: tuple[str, ...], seed, chunk_size: int | None,
-                  params: Params, alpha: float, progress: Callable[[int], None] | None) -> pd.DataFrame:
+                  params: Params, alpha: float, progress: Callable[[int], None] | None, dtype=jnp.float64) -> pd.DataFrame:
     width = bucket_width(scenario.n_instruments)
     chunk = chunk_size or default_chunk_size(width, methods, params)
     chunk = min(chunk, bucket_width(n_replicates, floor=8))  # powers of two: few compiled shapes
-    dyn = _dynamic(scenario)
+    dyn = _dynamic(scenario, dtype)
     z = NormalDist().inv_cdf(1 - 0.05 / 2)
     accumulators = {m: _Moments() for m in methods}
     starts = list(range(0, n_replicates, chunk))
@@ -570,7 +570,7 @@ def _simulate_one(scenario: Scenario, n_replicates: int, methods: tuple[str, ...
 
 def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, methods: Sequence[str] | None = None,
              seed=0, *, chunk_size: int | None = None, params: Params = Params(), alpha: float = 0.05,
-             progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+             progress: Callable[[int], None] | None = None, dtype="float64") -> pd.DataFrame:
     """Run ``methods`` on ``n_replicates`` simulated datasets of ``scenario`` and summarise.
 
     ``scenario``: a :class:`Scenario`, a preset name (:data:`PRESETS`), a dict of fields, or a
@@ -585,7 +585,8 @@ def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, m
     uses each method's own p-value at level ``alpha``. Replicates run in chunks of
     ``chunk_size`` (one device call each; memory is flat in ``n_replicates``); the draws do
     not depend on the chunk size, the summaries only to floating-point rounding. ``progress(k)`` is called after each chunk with the
-    number of replicates it finished.
+    number of replicates it finished. ``dtype="float32"`` draws and estimates in single
+    precision (the accelerator path; summaries are accumulated in float64).
     """
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 2:
         raise ValueError(f"n_replicates must be an integer >= 2 (got {n_replicates!r})")
@@ -594,15 +595,19 @@ def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, m
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1 (got {alpha!r})")
     methods = resolve_methods(methods)
+    if str(dtype) not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    dtype = jnp.dtype(str(dtype))
     if isinstance(scenario, (Scenario, str, Mapping)):
-        return _simulate_one(as_scenario(scenario), int(n_replicates), methods, seed, chunk_size, params, alpha, progress)
+        return _simulate_one(as_scenario(scenario), int(n_replicates), methods, seed, chunk_size, params, alpha, progress,
+                             dtype)
     scenarios = [as_scenario(s) for s in scenario]
     if not scenarios:
         raise ValueError("scenario: the list is empty")
     labels = [s.name or f"scenario_{i}" for i, s in enumerate(scenarios)]
     frames = []
     for label, s in zip(labels, scenarios):
-        frame = _simulate_one(s, int(n_replicates), methods, seed, chunk_size, params, alpha, progress)
+        frame = _simulate_one(s, int(n_replicates), methods, seed, chunk_size, params, alpha, progress, dtype)
         frames.append(frame.assign(scenario=label))
     table = pd.concat(frames, ignore_index=True)
     return table[["scenario"] + RESULT_COLUMNS]
