@@ -1,6 +1,8 @@
 """Several devices give the results of one, bit for bit: four forced CPU devices in a
 subprocess (XLA's device count is fixed when JAX starts), the panel, diagnostics, MR-PRESSO,
-simulation and permutations run with ``engine.set_devices(1)`` and ``set_devices(4)``."""
+simulation and permutations run with ``engine.set_devices(1)`` and ``set_devices(4)``
+(small shapes and closed-form methods beside one bootstrap method: each shape compiles once
+per device it lands on)."""
 
 import os
 import subprocess
@@ -22,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     assert len(jax.local_devices()) == 4, jax.local_devices()
     rng = np.random.default_rng(0)
     frames = []
-    for i, n in enumerate([5] * 6 + [9] * 6 + [20] * 5):
+    for i, n in enumerate([5] * 6 + [12] * 6):
         bx = rng.normal(0.1, 0.02, n)
         by = 0.2 * bx + rng.normal(0, 0.01, n)
         by[0] += 0.2 * (i % 3 == 0)  # an outlier in some traits: MR-PRESSO runs every test
@@ -33,7 +35,7 @@ SCRIPT = textwrap.dedent("""
         }))
     table = pd.concat(frames, ignore_index=True)
     batch = from_frame(table)
-    methods = ("ivw", "egger_regression", "weighted_median", "weighted_mode")
+    methods = ("ivw", "egger_regression", "weighted_median")  # a bootstrap method among them
     params = Params(n_boot=50)
 
     def everything():
@@ -43,9 +45,9 @@ SCRIPT = textwrap.dedent("""
             out[f"diagnostics{i}"] = jax.device_get(engine.run_diagnostics(b.instruments, slot=i))
         res = mrjax.presso(table, n_draws=400, seed=5, chunk_size=32)
         out["presso"] = (res.traits, res.instruments)
-        out["simulate"] = mrjax.simulate("outliers", 64, ("ivw", "weighted_median"), seed=2, chunk_size=16,
+        out["simulate"] = mrjax.simulate("outliers", 32, ("ivw", "egger_regression"), seed=2, chunk_size=16,
                                          params=params)
-        out["permutation"] = mrjax.permutation_test(table, ("ivw", "egger_regression"), n_perm=31, seed=4, chunk_size=8)
+        out["permutation"] = mrjax.permutation_test(table, ("ivw", "egger_regression"), n_perm=15, seed=4, chunk_size=8)
         return out
 
     engine.set_devices(1)
@@ -53,17 +55,18 @@ SCRIPT = textwrap.dedent("""
     engine.set_devices(4)
     four = everything()
     n_buckets = sum(k.startswith("panel") for k in one)
-    assert n_buckets == 3, n_buckets
+    assert n_buckets == 2, n_buckets
     for key in one:
         for a, b in zip(jax.tree_util.tree_leaves(one[key]), jax.tree_util.tree_leaves(four[key])):
             if isinstance(a, pd.DataFrame):
                 pd.testing.assert_frame_equal(a, b, check_exact=True, obj=key)
             else:
                 np.testing.assert_array_equal(a, b, err_msg=key)
+    assert len(four["presso"][0]) == 12 and four["presso"][0]["distortion_pval"].notna().any()
     # the calls did go to different devices
     placed = {engine.map_traits(mrjax.diagnostics.trait_diagnostics, (b.instruments,), slot=i).i2gx.devices().pop()
               for i, b in enumerate(batch.buckets(min_traits=4))}
-    assert placed == set(jax.local_devices()[:3]), placed
+    assert placed == set(jax.local_devices()[:2]), placed
     print("identical")
 """)
 
