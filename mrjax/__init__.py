@@ -6,8 +6,8 @@ PLINK panel, harmonisation) and a scan pipeline that runs hundreds of traits in 
 
 Importing mrjax is cheap: the names below are loaded on first use (PEP 562), so
 ``import mrjax.gwas`` or ``mrjax --help`` never loads JAX. Results are computed in float64
-(``jax_enable_x64`` is switched on before the first estimator runs) unless a function is asked
-for float32 (GPU option), because the numbers must agree with the R packages.
+(the engine switches ``jax_enable_x64`` on before the first device array is made) unless a
+function is asked for float32 (GPU option), because the numbers must agree with the R packages.
 
 The public API, by stage:
 
@@ -26,7 +26,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it; modules marked with JAX enable float64 first.
+# public name -> module that defines it (host-side modules load no JAX; the device-side ones
+# do, and ``mrjax.engine.ensure_x64`` switches float64 on before their first array).
 _HOST = {
     "audit_of": "mrjax.audit",
     "counts_of": "mrjax.audit",
@@ -64,21 +65,10 @@ _DEVICE = {
 __all__ = sorted(["__version__", *_HOST, *_DEVICE])
 
 
-def enable_float64() -> None:
-    """Switch JAX to 64-bit numbers (``jax_enable_x64``); idempotent. Called before any
-    JAX-using part of mrjax is loaded, so arrays built by mrjax are float64 by default."""
-    import jax
-
-    if not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
-
-
 def __getattr__(name: str):
     module = _HOST.get(name) or _DEVICE.get(name)
     if module is None:
         raise AttributeError(f"module 'mrjax' has no attribute {name!r}")
-    if name in _DEVICE:
-        enable_float64()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

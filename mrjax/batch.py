@@ -5,10 +5,12 @@ instruments occupy the first ``nsnp`` slots of a row; the remaining slots are pa
 inert values (``bx = sx = sy = 1, by = 0``) so that no elementwise operation on them yields
 inf or NaN. The boolean ``mask`` is the only truth about which slots are real.
 
-Traits are grouped into *buckets* whose width is a power of two (at least
-``MIN_WIDTH``; groups of fewer than ``MIN_BUCKET_TRAITS`` traits are padded into the next
-wider bucket) and whose trait count is rounded up (:func:`bucket_rows`) with all-padding
-dummy traits, so a 731-trait scan with 3–60 instruments compiles a handful of kernels.
+Traits are grouped into *buckets* by one policy (:class:`BucketPolicy`): a width from a
+short ladder (powers of two, at least ``MIN_WIDTH``; groups of fewer than
+``MIN_BUCKET_TRAITS`` traits are padded into the next wider bucket), a trait count rounded up
+(:func:`bucket_rows`) with all-padding dummy traits, and at most as many traits per bucket as
+keep one call's largest array under ``MEMORY_BUDGET_ELEMENTS``, so a 731-trait scan with
+3–60 instruments compiles a handful of kernels and memory is bounded whatever the scan's size.
 
 Each trait also gets a stable 32-bit ``trait_uid`` (CRC-32 of its identity), from which its
 PRNG stream is derived with ``jax.random.fold_in``: a trait's random draws depend only on
@@ -26,14 +28,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from mrjax import enable_float64
 from mrjax.columns import COLUMN_TWINS, normalise_columns  # noqa: F401  (re-exported)
-
-enable_float64()  # every device-side module imports this one: arrays are float64 from here on
 
 MIN_WIDTH = 4
 # Width groups smaller than this are padded into the next wider bucket (see TraitBatch.buckets).
 MIN_BUCKET_TRAITS = 64
+# Elements (float64 slots, ~64 MiB) that the largest array of one device call may hold: it caps
+# the traits of a bucket, the replicates of a simulation chunk and the permutations of a
+# permutation chunk. Override it for a smaller or larger device (``mrjax.batch.MEMORY_BUDGET_ELEMENTS = ...``);
+# it is read at call time.
+MEMORY_BUDGET_ELEMENTS = 1 << 23
 
 PAD_VALUES = {"bx": 1.0, "sx": 1.0, "by": 0.0, "sy": 1.0}
 
@@ -90,6 +94,20 @@ class Instruments:
         )
 
 
+def _float64_on() -> None:
+    """``mrjax.engine.ensure_x64`` before any device array is made here (without it JAX would
+    silently store float64 data as float32 and truncate 64-bit seeds)."""
+    from mrjax.engine import ensure_x64  # the engine imports this module: a late import breaks the cycle
+
+    ensure_x64()
+
+
+def _device_arrays(arrays: dict) -> dict:
+    """``jnp.asarray`` of each value, float64 on."""
+    _float64_on()
+    return {name: jnp.asarray(value) for name, value in arrays.items()}
+
+
 def make_instruments(bx, sx, by, sy, mask=None, dtype=None) -> Instruments:
     """Build an :class:`Instruments` from array-likes, making padded slots inert.
 
@@ -98,24 +116,97 @@ def make_instruments(bx, sx, by, sy, mask=None, dtype=None) -> Instruments:
     """
     bx = np.asarray(bx, dtype=dtype or float)
     mask = np.ones(bx.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    arrays = {}
+    arrays = {"mask": mask}
     for name, value in (("bx", bx), ("sx", sx), ("by", by), ("sy", sy)):
         value = np.asarray(value, dtype=bx.dtype)
-        arrays[name] = jnp.asarray(np.where(mask, value, PAD_VALUES[name]))
-    return Instruments(mask=jnp.asarray(mask), **arrays)
+        arrays[name] = np.where(mask, value, PAD_VALUES[name])
+    return Instruments(**_device_arrays(arrays))
+
+
+@dataclass(frozen=True)
+class BucketPolicy:
+    """The one rule that pads traits into buckets (compiled shapes), used by every kernel.
+
+    * width: the smallest rung of the ladder ``min_width, 2 min_width, 4 min_width, …`` that
+      holds a trait's instruments; with ``half_steps`` the ladder also has 1.5× rungs from
+      ``2 min_width`` on (8, 16, 24, 32, 48, 64, 96, … for ``min_width`` 8);
+    * groups: a width group of fewer than ``min_traits`` traits joins the next wider group
+      (every shape costs a compilation);
+    * rows: a bucket of n traits has the next power of two rows up to ``row_step``, then the
+      next multiple of ``row_step`` (dummy rows are all padding);
+    * size: at most ``budget / row_elements(width)`` traits per bucket (rounded down to a
+      multiple of ``row_step``, at least ``row_step``), so the largest array of one call stays
+      near the budget whatever the number of traits.
+
+    :data:`PANEL_BUCKETS` (estimators and diagnostics: compilation dominates, so a coarse ladder
+    and merged groups) and :data:`DRAW_BUCKETS` (MR-PRESSO: run time grows with the padded
+    size times the draws, so a finer ladder and no merging) are its two settings.
+    """
+
+    min_width: int = MIN_WIDTH
+    half_steps: bool = False
+    min_traits: int = MIN_BUCKET_TRAITS
+    row_step: int = 64
+
+    def width(self, n: int) -> int:
+        """Padded width for ``n`` instruments."""
+        n = max(int(n), 1)
+        width = self.min_width
+        while width < n:
+            if self.half_steps and width >= 2 * self.min_width and width * 3 // 2 >= n:
+                return width * 3 // 2
+            width *= 2
+        return width
+
+    def rows(self, n: int) -> int:
+        """Rows of a bucket holding ``n`` traits."""
+        n = max(int(n), 1)
+        step = self.row_step
+        return 1 << (n - 1).bit_length() if n <= step else -(-n // step) * step
+
+    def plan(self, nsnp: np.ndarray, members: np.ndarray | None = None, *, max_traits: int | None = None,
+             row_elements=None, budget: int | None = None) -> list[tuple[np.ndarray, int]]:
+        """``(trait_index, width)`` of each bucket for the traits ``members`` (default all) with
+        ``nsnp`` instruments each; ``trait_index`` holds −1 for dummy rows. ``row_elements(width)``:
+        the elements one trait adds to the call's largest array (caps the traits per bucket at
+        ``budget``, default :data:`MEMORY_BUDGET_ELEMENTS`); ``max_traits`` caps them directly."""
+        nsnp = np.asarray(nsnp)
+        members = np.arange(len(nsnp)) if members is None else np.asarray(members, dtype=np.int64)
+        widths = np.array([self.width(n) for n in nsnp[members]], dtype=int)
+        groups = [members[widths == width] for width in sorted(set(widths.tolist()))]
+        merged: list[np.ndarray] = []
+        carry = np.zeros(0, dtype=np.int64)
+        for i, group in enumerate(groups):
+            carry = np.concatenate([carry, group])
+            if len(carry) >= self.min_traits or i == len(groups) - 1:
+                merged.append(carry)
+                carry = np.zeros(0, dtype=np.int64)
+        plan = []
+        budget = MEMORY_BUDGET_ELEMENTS if budget is None else budget
+        for group in merged:
+            width = self.width(nsnp[group].max())
+            size = len(group) if max_traits is None else max_traits
+            if row_elements is not None:
+                size = min(size, max(self.row_step, budget // row_elements(width) // self.row_step * self.row_step))
+            for start in range(0, len(group), size):
+                part = group[start : start + size]
+                plan.append((np.concatenate([part, np.full(self.rows(len(part)) - len(part), -1)]), width))
+        return plan
+
+
+PANEL_BUCKETS = BucketPolicy()
+DRAW_BUCKETS = BucketPolicy(min_width=8, half_steps=True, min_traits=1, row_step=8)
 
 
 def bucket_width(n: int, floor: int = MIN_WIDTH) -> int:
-    """Smallest power of two that is >= ``n`` and >= ``floor``."""
-    n = max(int(n), 1)
-    return max(floor, 1 << (n - 1).bit_length())
+    """Smallest power of two that is >= ``n`` and >= ``floor`` (:class:`BucketPolicy` widths)."""
+    return BucketPolicy(min_width=floor).width(n)
 
 
 def bucket_rows(n: int) -> int:
     """Rows of a bucket holding ``n`` traits: the next power of two up to 64, then the next
     multiple of 64 (few distinct shapes, at most ~10% dummy rows in large buckets)."""
-    n = max(int(n), 1)
-    return 1 << (n - 1).bit_length() if n <= 64 else -(-n // 64) * 64
+    return PANEL_BUCKETS.rows(n)
 
 
 def trait_uid(*identity: object) -> int:
@@ -130,12 +221,14 @@ def trait_uid(*identity: object) -> int:
 
 def as_key(seed_or_key) -> jax.Array:
     """A PRNG key from an int seed (0 <= seed < 2^63) or an existing key (the API edge's one
-    conversion); anything else is a ``TypeError``/``ValueError`` saying what a seed is."""
+    conversion; a 64-bit seed, so float64 is turned on first); anything else is a
+    ``TypeError``/``ValueError`` saying what a seed is."""
     if isinstance(seed_or_key, (bool, np.bool_)):
         raise TypeError("seed must be an integer or a JAX PRNG key, not a bool")
     if isinstance(seed_or_key, (int, np.integer)):
         if not 0 <= int(seed_or_key) < 2**63:
             raise ValueError(f"seed must be an integer in [0, 2^63), not {int(seed_or_key)}")
+        _float64_on()
         return jax.random.key(int(seed_or_key))
     if isinstance(seed_or_key, jax.Array) and (jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key)
                                                or (seed_or_key.dtype == jnp.uint32 and seed_or_key.shape[-1:] == (2,))):
@@ -146,7 +239,7 @@ def as_key(seed_or_key) -> jax.Array:
 def trait_keys(seed_or_key, uids) -> jax.Array:
     """One PRNG key per trait: ``fold_in(key(seed), uid)``, independent of batch layout."""
     key = as_key(seed_or_key)
-    uids = jnp.asarray(np.asarray(uids, dtype=np.uint32))
+    uids = _device_arrays({"uids": np.asarray(uids, dtype=np.uint32)})["uids"]
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, uids)
 
 
@@ -235,37 +328,28 @@ class TraitBatch:
         }
         uids = np.zeros(len(trait_index), dtype=np.uint32)
         uids[real] = self.traits["trait_uid"].to_numpy()[trait_index[real]]
-        instruments = Instruments(mask=jnp.asarray(mask), **{k: jnp.asarray(v) for k, v in arrays.items()})
+        instruments = Instruments(**_device_arrays({"mask": mask, **arrays}))
         return Bucket(trait_index=trait_index, instruments=instruments, uids=uids)
 
     def buckets(self, min_width: int = MIN_WIDTH, max_traits: int | None = None, dtype=np.float64,
-                min_traits: int = MIN_BUCKET_TRAITS) -> Iterator[Bucket]:
-        """Group traits by ``bucket_width(nsnp)`` and yield padded buckets.
+                min_traits: int = MIN_BUCKET_TRAITS, *, policy: BucketPolicy | None = None,
+                members: np.ndarray | None = None, row_elements=None) -> Iterator[Bucket]:
+        """Padded buckets of the traits ``members`` (default all) by ``policy`` (default
+        :data:`PANEL_BUCKETS` with the given ``min_width`` and ``min_traits``; see
+        :class:`BucketPolicy`).
 
         A width group with fewer than ``min_traits`` traits joins the next wider group: every
         bucket shape costs a compilation (seconds per kernel on CPU), far more than padding a
         few traits wider costs at run time. The trait count of each bucket is rounded up by
         :func:`bucket_rows` (dummy rows have ``trait_index`` −1 and no instruments); with
-        ``max_traits`` large buckets are split into chunks of at most that many traits (a
-        power of two keeps shapes reused).
+        ``max_traits`` (or ``row_elements``, the elements one trait adds to the call's largest
+        array, against :data:`MEMORY_BUDGET_ELEMENTS`) large buckets are split into chunks.
         """
-        widths = np.array([bucket_width(n, min_width) for n in self.traits["nsnp"].to_numpy()])
-        groups = [np.nonzero(widths == width)[0] for width in sorted(set(widths.tolist()))]
-        merged: list[np.ndarray] = []
-        carry = np.zeros(0, dtype=np.int64)
-        for i, members in enumerate(groups):
-            carry = np.concatenate([carry, members])
-            if len(carry) >= min_traits or i == len(groups) - 1:
-                merged.append(carry)
-                carry = np.zeros(0, dtype=np.int64)
-        for members in merged:
-            width = int(widths[members].max())
-            chunk = len(members) if max_traits is None else max_traits
-            for start in range(0, len(members), chunk):
-                part = members[start : start + chunk]
-                rows = bucket_rows(len(part))
-                index = np.concatenate([part, np.full(rows - len(part), -1)])
-                yield self.bucket(index, width=width, dtype=dtype)
+        if policy is None:
+            policy = BucketPolicy(min_width=min_width, min_traits=min_traits)
+        plan = policy.plan(self.traits["nsnp"].to_numpy(), members, max_traits=max_traits, row_elements=row_elements)
+        for index, width in plan:
+            yield self.bucket(index, width=width, dtype=dtype)
 
 
 def from_frame(data: pd.DataFrame, *, source: str = "input table") -> TraitBatch:

@@ -1,18 +1,39 @@
-"""The one jit/vmap boundary: every method for every trait of a bucket in one device call.
+"""The one jit/vmap edge: every compiled device call of mrjax starts here.
 
-Per-trait estimator functions (``fn(t, key, params) -> Estimate``) are vmapped over the trait
-axis and jitted once per (bucket shape, dtype, methods, n_boot). Each method draws from
-``fold_in(trait_key, method_salt(method_id))`` — except the median and the mode families, whose
-members share one draw set keyed by ``method_salt("median")`` / ``method_salt("mode")`` and
-are computed in one pass (TwoSampleMR's ``mr_mode`` likewise uses one set of bootstrap draws
-for the simple and weighted mode). Either way, adding or removing a method never changes
-another method's random numbers, and a trait's key depends only on the seed and the trait.
+Estimators, diagnostics, MR-PRESSO, the permutation test and the simulation generator are
+written per trait (or per replicate): ``fn(row..., shared..., **static)`` on ``[width]``
+arrays. :func:`map_traits` vmaps such a function over the leading trait axis and jits it once
+per (function, static settings, shapes, dtype, device); nothing else in the library calls
+``jax.jit`` or vmaps over traits.
+
+Methods: each method draws from ``fold_in(trait_key, method_salt(method_id))`` — except the
+median and the mode families, whose members share one draw set keyed by
+``method_salt("median")`` / ``method_salt("mode")`` and are computed in one pass (TwoSampleMR's
+``mr_mode`` likewise uses one set of bootstrap draws for the simple and weighted mode). Either
+way, adding or removing a method never changes another method's random numbers, and a trait's
+key depends only on the seed and the trait.
+
+Float64: :func:`ensure_x64` turns on ``jax_enable_x64`` the first time the engine (or
+:mod:`mrjax.batch`, which makes the device arrays) runs, not when ``mrjax`` is imported.
+
+Devices: when JAX sees several devices (:func:`devices`, limited by :func:`set_devices`),
+whole calls are spread over them. A call keeps the shape it has on one device, so its results
+are the same bit for bit whatever the number of devices; splitting one call's trait axis
+across devices would not be (XLA's CPU code for the incomplete beta and gamma functions,
+whose continued fractions iterate until the whole array has converged, differs in the last
+bit between a ``[T, K]`` and a ``[T/4, K]`` array: measured). The unit spread is the bucket
+(panel, diagnostics, MR-PRESSO; :class:`mrjax.batch.BucketPolicy` splits large scans into
+buckets of bounded size) and the chunk (simulation replicates, permutations). A call goes to
+device ``slot % n`` when the caller numbers its calls (``slot=``), otherwise each new shape
+takes the next device, so repeated calls reuse their compiled code.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import zlib
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +57,90 @@ def method_salt(method_id: str) -> int:
     return zlib.crc32(method_id.encode("utf-8"))
 
 
+# --------------------------------------------------------------------------------------------
+# Float64 and devices
+
+
+def ensure_x64() -> None:
+    """Turn on ``jax_enable_x64`` (results must agree with R in float64; float32 is asked for
+    per call). Idempotent and cheap; called before any device array is made."""
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+
+
+_device_limit: int | None = None
+_shape_devices: dict = {}
+_lock = threading.Lock()
+
+
+def set_devices(n: int | None) -> None:
+    """Use at most the first ``n`` local devices (``None``: every device JAX sees)."""
+    global _device_limit
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"devices must be a positive integer or None, got {n!r}")
+        available = len(jax.local_devices())
+        if n > available:
+            raise ValueError(f"devices={n} but JAX sees {available} device(s): {jax.local_devices()}")
+    _device_limit = n
+
+
+def devices() -> tuple:
+    """The local devices the engine spreads its calls over."""
+    return tuple(jax.local_devices()[:_device_limit])
+
+
+def _place(per_trait, static, args, slot):
+    """``args`` on the device of this call (unchanged when there is one device)."""
+    devs = devices()
+    if len(devs) == 1:
+        return args
+    if slot is None:
+        shapes = tuple((a.shape, str(a.dtype)) for a in jax.tree_util.tree_leaves(args) if hasattr(a, "shape"))
+        with _lock:
+            slot = _shape_devices.setdefault((per_trait, static, shapes, len(devs)), len(_shape_devices))
+    device = devs[slot % len(devs)]
+    # Python scalars stay weakly typed (as on one device): only arrays are committed
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, device) if hasattr(a, "shape") else a, args)
+
+
+# --------------------------------------------------------------------------------------------
+# The edge
+
+
+_KERNELS: dict = {}  # (per_trait, in_axes, static) -> jitted vmap
+
+
+def _compiled(per_trait: Callable, in_axes: tuple, static: tuple):
+    key = (per_trait, in_axes, static)
+    with _lock:
+        if key not in _KERNELS:
+            fn = functools.partial(per_trait, **dict(static)) if static else per_trait
+            _KERNELS[key] = jax.jit(jax.vmap(fn, in_axes=in_axes))
+        return _KERNELS[key]
+
+
+def map_traits(per_trait: Callable, batched: tuple, shared: tuple = (), *, slot: int | None = None, **static):
+    """``per_trait(*row, *shared, **static)`` for every row of the leading axis of the
+    ``batched`` arguments (pytrees such as :class:`~mrjax.batch.Instruments` or key arrays),
+    in one jitted device call; ``shared`` arguments are traced but the same for every row,
+    ``static`` ones (hashable) are compiled in. ``slot`` numbers the call within its caller's
+    loop and picks its device (see the module docstring). Returns the outputs stacked over rows.
+    """
+    ensure_x64()
+    static_items = tuple(sorted(static.items()))
+    kernel = _compiled(per_trait, (0,) * len(batched) + (None,) * len(shared), static_items)
+    return kernel(*_place(per_trait, static_items, (*batched, *shared), slot))
+
+
+def compiled_shapes(per_trait: Callable) -> int:
+    """How many executables the engine holds for ``per_trait`` (over every static setting,
+    shape and device; ``jax.jit``'s cache size): a test's window on compilation."""
+    with _lock:
+        kernels = [fn for (fn_of, _, _), fn in _KERNELS.items() if fn_of is per_trait]
+    return sum(fn._cache_size() for fn in kernels)
+
+
 def _as_batch(instruments: Instruments, keys: jax.Array | None):
     """Lift a single trait (``[width]`` fields) to a batch of one."""
     if instruments.bx.ndim == 1:
@@ -48,26 +153,30 @@ def _as_batch(instruments: Instruments, keys: jax.Array | None):
     return instruments, keys, False
 
 
-@functools.partial(jax.jit, static_argnames=("methods", "n_boot"))
-def _run(instruments, keys, phi, penk, *, methods, n_boot):
+# --------------------------------------------------------------------------------------------
+# Methods
+
+
+def trait_methods(t: Instruments, key, phi, penk, *, methods: tuple[str, ...], n_boot: int) -> dict[str, Estimate]:
+    """Every method of ``methods`` for one trait (``[width]`` fields): ``{method_id: Estimate}``."""
     params = Params(n_boot=n_boot, phi=phi, penk=penk)
     families = {
         name: (fn, tuple(m for m in methods if m in members))
         for name, (fn, members) in FAMILIES.items()
     }
     in_family = {m for _, wanted in families.values() for m in wanted}
-    singles = [m for m in methods if m not in in_family]
-
-    def one_trait(t, key):
-        out = {}
-        for name, (fn, wanted) in families.items():
-            if wanted:
-                out.update(fn(t, jax.random.fold_in(key, method_salt(name)), params, wanted))
-        for m in singles:
+    out = {}
+    for name, (fn, wanted) in families.items():
+        if wanted:
+            out.update(fn(t, jax.random.fold_in(key, method_salt(name)), params, wanted))
+    for m in methods:
+        if m not in in_family:
             out[m] = METHODS[m].fn(t, jax.random.fold_in(key, method_salt(m)), params)
-        return {m: out[m] for m in methods}
+    return {m: out[m] for m in methods}
 
-    return jax.vmap(one_trait)(instruments, keys)
+
+def _run(instruments, keys, phi, penk, *, methods, n_boot, slot=None):
+    return map_traits(trait_methods, (instruments, keys), (phi, penk), slot=slot, methods=methods, n_boot=n_boot)
 
 
 def run_methods(
@@ -75,6 +184,8 @@ def run_methods(
     keys: jax.Array,
     methods: tuple[str, ...],
     params: Params = Params(),
+    *,
+    slot: int | None = None,
 ) -> dict[str, Estimate]:
     """Run ``methods`` on every trait of ``instruments`` in one jitted call.
 
@@ -83,6 +194,7 @@ def run_methods(
     arrays (scalars for a single trait). The computation runs in the dtype of the instruments
     (cast them with ``Instruments.astype(jnp.float32)`` for the float32 path).
     """
+    ensure_x64()
     methods = resolve(methods)
     instruments, keys, single = _as_batch(instruments, keys)
     if keys.shape[0] != instruments.bx.shape[0]:
@@ -95,21 +207,19 @@ def run_methods(
         jnp.asarray(params.penk, dtype=dtype),
         methods=methods,
         n_boot=int(params.n_boot),
+        slot=slot,
     )
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
     return out
 
 
-_run_diagnostics = jax.jit(jax.vmap(diagnostics.trait_diagnostics))
-
-
-def run_diagnostics(instruments: Instruments) -> diagnostics.Diagnostics:
+def run_diagnostics(instruments: Instruments, *, slot: int | None = None) -> diagnostics.Diagnostics:
     """Every per-trait diagnostic (heterogeneity of the five Q methods, Egger intercept,
     I²_GX, leave-one-out, single-SNP) for ``[T, K]`` instruments in one jitted call; see
     :class:`mrjax.diagnostics.Diagnostics` for the fields (``[T]`` or ``[T, K]``)."""
     instruments, _, single = _as_batch(instruments, None)
-    out = _run_diagnostics(instruments)
+    out = map_traits(diagnostics.trait_diagnostics, (instruments,), slot=slot)
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
     return out

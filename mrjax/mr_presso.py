@@ -9,8 +9,9 @@ leave-one-out IVW slope through the origin is a difference of two sums,
 
 so one simulated data set costs O(n). Draws run in fixed-size chunks inside a
 ``lax.fori_loop`` whose trip count is traced (memory does not grow with ``n_draws``, and one
-compiled kernel serves every ``n_draws``); every trait of a padded bucket is vmapped, and
-inside a trait the arrays are ``[width, chunk]`` with the draws on the minor axis.
+compiled kernel serves every ``n_draws``); the functions here are per trait (``mrjax.engine``
+vmaps and jits them over the traits of a padded bucket), and inside a trait the arrays are
+``[width, chunk]`` with the draws on the minor axis.
 
 Randomness: instrument j of trait t has the key ``key_tj = fold_in(fold_in(key_t, phase), j)``
 with ``key_t = fold_in(key(seed), trait_uid)`` (:func:`mrjax.batch.trait_keys`), and its
@@ -25,7 +26,6 @@ its Mersenne-Twister stream).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -33,13 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from mrjax.batch import Instruments, TraitBatch, from_frame, trait_keys
+from mrjax import engine
+from mrjax.batch import DRAW_BUCKETS, Instruments, TraitBatch, from_frame, trait_keys
 from mrjax.estimators.draws import box_muller, threefry2x32
 from mrjax.stats import t_pval
 
 MIN_INSTRUMENTS = 4  # R: stop("Not enough intrumental variables") when n <= #exposures + 2
 DEFAULT_CHUNK = 64  # draws per loop step (32..256 run equally fast on the 2-core CPU)
-ELEMENT_BUDGET = 1 << 21  # traits * chunk * width per bucket step (~16 MB per float64 array)
 
 _PHASE_NULL = 0  # simulated data sets of the global and outlier tests
 _PHASE_DISTORTION = 1  # random subsets of the distortion test
@@ -292,59 +292,58 @@ class NullOutput(NamedTuple):
     outlier: jax.Array  # [traits, width]
 
 
-@partial(jax.jit, static_argnames=("chunk", "outlier_test"))
-def presso_kernel(
-    inst: Instruments,
-    keys: jax.Array,
-    signif_threshold,
-    n_draws,
-    *,
-    chunk: int = DEFAULT_CHUNK,
-    outlier_test: bool = True,
-) -> NullOutput:
-    """The batched MR-PRESSO global and outlier tests and the raw and outlier-corrected IVW:
-    ``inst`` fields ``[traits, width]``, ``keys`` one PRNG key per trait
-    (:func:`mrjax.batch.trait_keys`), ``n_draws`` null data sets per trait (a traced
-    integer: changing it does not recompile). Returns exceedance counts; :func:`presso` turns
-    them into p-values. Traits are independent; padding never changes a result.
+def trait_presso(t: Instruments, key, signif_threshold, n_draws, *, chunk: int, outlier_test: bool) -> NullOutput:
+    """The MR-PRESSO global and outlier tests and the raw and outlier-corrected IVW of one
+    trait (fields ``[width]``), ``n_draws`` null data sets (traced: changing it does not
+    recompile). Returns exceedance counts; :func:`presso` turns them into p-values.
 
     Decision rules as ``mr_presso``: the outlier test runs when ``global count / n_draws <
     signif_threshold``; instrument i is an outlier when ``min(1, n * count_i / n_draws) <=
     signif_threshold``. The outlier-corrected IVW is fitted when 1 <= #outliers < n (R fits
     it only inside its distortion test; here it does not depend on ``distortion_test``).
     """
-
-    def one_trait(t: Instruments, key):
-        obs = observed(t)
-        n_global, n_inst = _null_counts(t, obs, key, n_draws, chunk, outlier_test)
-        n = obs.nsnp
-        run_outliers = jnp.asarray(outlier_test) & (n_global / n_draws < signif_threshold)
-        p_inst = jnp.minimum(1.0, n * n_inst / n_draws)
-        outlier = run_outliers & t.mask & (p_inst <= signif_threshold)
-        k = jnp.sum(outlier)
-        corrected = ivw_lm(obs.bx, obs.by, obs.w, t.mask & ~outlier)
-        has_fit = (k > 0) & (k < n)
-        return NullOutput(
-            nsnp=n,
-            raw=ivw_lm(obs.bx, obs.by, obs.w, t.mask),
-            corrected=Fit(*(jnp.where(has_fit, v, jnp.nan) for v in corrected)),
-            rss_obs=obs.rss_obs,
-            resid2=obs.resid2,
-            n_exceed_global=n_global,
-            n_exceed_instrument=n_inst,
-            outlier_test_run=run_outliers,
-            outlier=outlier,
-        )
-
-    return jax.vmap(one_trait)(inst, keys)
+    obs = observed(t)
+    n_global, n_inst = _null_counts(t, obs, key, n_draws, chunk, outlier_test)
+    n = obs.nsnp
+    run_outliers = jnp.asarray(outlier_test) & (n_global / n_draws < signif_threshold)
+    p_inst = jnp.minimum(1.0, n * n_inst / n_draws)
+    outlier = run_outliers & t.mask & (p_inst <= signif_threshold)
+    k = jnp.sum(outlier)
+    corrected = ivw_lm(obs.bx, obs.by, obs.w, t.mask & ~outlier)
+    has_fit = (k > 0) & (k < n)
+    return NullOutput(
+        nsnp=n,
+        raw=ivw_lm(obs.bx, obs.by, obs.w, t.mask),
+        corrected=Fit(*(jnp.where(has_fit, v, jnp.nan) for v in corrected)),
+        rss_obs=obs.rss_obs,
+        resid2=obs.resid2,
+        n_exceed_global=n_global,
+        n_exceed_instrument=n_inst,
+        outlier_test_run=run_outliers,
+        outlier=outlier,
+    )
 
 
-@partial(jax.jit, static_argnames=("chunk",))
-def distortion_kernel(inst: Instruments, outlier: jax.Array, keys: jax.Array, n_draws, *, chunk: int = DEFAULT_CHUNK):
-    """The batched MR-PRESSO distortion test (see :func:`_distortion_count`) for traits with
+def trait_distortion(t: Instruments, outlier, key, n_draws, *, chunk: int):
+    """The distortion test of one trait (:func:`_distortion_count`)."""
+    return _distortion_count(t, outlier, key, n_draws, chunk)
+
+
+def presso_kernel(inst: Instruments, keys: jax.Array, signif_threshold, n_draws, *, chunk: int = DEFAULT_CHUNK,
+                  outlier_test: bool = True, slot: int | None = None) -> NullOutput:
+    """:func:`trait_presso` for every trait of ``inst`` (fields ``[traits, width]``, ``keys``
+    one PRNG key per trait, :func:`mrjax.batch.trait_keys`) in one device call. Traits are
+    independent; padding never changes a result."""
+    return engine.map_traits(trait_presso, (inst, keys), (signif_threshold, n_draws), slot=slot, chunk=chunk,
+                             outlier_test=bool(outlier_test))
+
+
+def distortion_kernel(inst: Instruments, outlier: jax.Array, keys: jax.Array, n_draws, *, chunk: int = DEFAULT_CHUNK,
+                      slot: int | None = None):
+    """The MR-PRESSO distortion test (:func:`_distortion_count`) for traits with
     ``1 <= #outliers < n``; ``outlier`` is ``[traits, width]``. Returns
-    ``(distortion_coef, exceedance count)`` per trait."""
-    return jax.vmap(lambda t, o, k: _distortion_count(t, o, k, n_draws, chunk))(inst, outlier, keys)
+    ``(distortion_coef, exceedance count)`` per trait, in one device call."""
+    return engine.map_traits(trait_distortion, (inst, outlier, keys), (n_draws,), slot=slot, chunk=chunk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,32 +387,11 @@ def _reason(n, n_draws, outlier_test, ran_outliers, k, distortion_test):
     return ""
 
 
-def _width(n: int) -> int:
-    """Padded width for n instruments: the smallest of 8, 16, 24, 32, 48, 64, 96, 128, …
-    (powers of two and 1.5 times powers of two from 16) that holds n. Finer than powers of
-    two (run time is proportional to the padded size) with at most two widths per octave."""
-    width = 8
-    while width < n:
-        if width >= 16 and width * 3 // 2 >= n:
-            return width * 3 // 2
-        width *= 2
-    return width
-
-
 def _buckets(batch: TraitBatch, chunk: int, members: np.ndarray | None = None):
-    """Padded buckets of the traits ``members`` (default all), grouped by :func:`_width`,
-    the trait count rounded up with dummy rows (to 1, 2, 4, 8, then a multiple of 8), at most
-    ``ELEMENT_BUDGET / (chunk * width)`` traits per bucket, so that the memory of one loop
-    step is bounded whatever the number of traits, instruments or draws."""
-    members = np.arange(batch.n_traits) if members is None else np.asarray(members)
-    widths = np.array([_width(n) for n in batch.traits["nsnp"].to_numpy()[members]], dtype=int)
-    for width in sorted(set(widths.tolist())):
-        group = members[widths == width]
-        max_traits = max(8, ELEMENT_BUDGET // (chunk * width) // 8 * 8)
-        for start in range(0, len(group), max_traits):
-            part = group[start : start + max_traits]
-            rows = 1 << (len(part) - 1).bit_length() if len(part) <= 8 else -(-len(part) // 8) * 8
-            yield batch.bucket(np.concatenate([part, np.full(rows - len(part), -1)]), width=width)
+    """Padded buckets of the traits ``members`` (default all) by :data:`mrjax.batch.DRAW_BUCKETS`:
+    one loop step holds ``traits * chunk * width`` elements per array, kept under
+    :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` whatever the number of traits, instruments or draws."""
+    return batch.buckets(policy=DRAW_BUCKETS, members=members, row_elements=lambda width: chunk * width)
 
 
 class _Collector:
@@ -504,17 +482,15 @@ def presso(
     n_draws, chunk = int(n_draws), min(int(chunk_size), int(n_draws))
     batch = data if isinstance(data, TraitBatch) else from_frame(data)
     nsnp = batch.traits["nsnp"].to_numpy()
-    out = _Collector(batch.n_traits, _width(nsnp.max()))
+    out = _Collector(batch.n_traits, DRAW_BUCKETS.width(nsnp.max()))
 
-    for bucket in _buckets(batch, chunk):
-        res = presso_kernel(
-            bucket.instruments,
-            trait_keys(seed, bucket.uids),
-            float(signif_threshold),
-            n_draws,
-            chunk=chunk,
-            outlier_test=bool(outlier_test),
-        )
+    buckets = list(_buckets(batch, chunk))
+    results = [  # every bucket dispatched before any is read back: they run on all devices at once
+        presso_kernel(bucket.instruments, trait_keys(seed, bucket.uids), float(signif_threshold), n_draws,
+                      chunk=chunk, outlier_test=bool(outlier_test), slot=i)
+        for i, bucket in enumerate(buckets)
+    ]
+    for bucket, res in zip(buckets, results):
         res = jax.device_get(res)
         for prefix, fit in (("raw", res.raw), ("corrected", res.corrected)):
             for name, values in fit._asdict().items():
@@ -527,12 +503,15 @@ def presso(
     distorted = usable & (n_outliers > 0) & (n_outliers < nsnp) & bool(distortion_test)
     out.add("distortion_coef", np.arange(batch.n_traits), np.full(batch.n_traits, np.nan))
     out.add("n_exceed_distortion", np.arange(batch.n_traits), np.zeros(batch.n_traits, dtype=np.int64))
-    for bucket in _buckets(batch, chunk, np.nonzero(distorted)[0]):
+    buckets = list(_buckets(batch, chunk, np.nonzero(distorted)[0]))
+    results = []
+    for i, bucket in enumerate(buckets):
         width = bucket.instruments.bx.shape[-1]
         outlier = np.where(bucket.real[:, None], out["outlier"][bucket.trait_index, :width], False)
-        coef, count = jax.device_get(
-            distortion_kernel(bucket.instruments, outlier, trait_keys(seed, bucket.uids), n_draws, chunk=chunk)
-        )
+        results.append(distortion_kernel(bucket.instruments, outlier, trait_keys(seed, bucket.uids), n_draws,
+                                         chunk=chunk, slot=i))
+    for bucket, res in zip(buckets, results):
+        coef, count = jax.device_get(res)
         out.add("distortion_coef", bucket.trait_index, coef)
         out.add("n_exceed_distortion", bucket.trait_index, count)
 

@@ -31,7 +31,6 @@ table, on the chunking, or on the device.
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, Sequence
 
 import jax
@@ -39,15 +38,17 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mrjax import engine
+from mrjax import batch as batching
 from mrjax.batch import Instruments, TraitBatch, as_key, from_frame, trait_keys
 from mrjax.estimators.common import Params
+from mrjax.methods import METHODS, resolve
 
 PERMUTATION_SALT = 0x5E6F11B  # separates the permutation streams from the analysis streams
 TIE_TOLERANCE = 1e-10  # relative: permuted statistics this close to the observed one count as ties
 # Closed-form methods by default: a bootstrap method re-runs its whole bootstrap on every
 # permuted dataset (cost n_perm × n_boot per trait); ask for it explicitly.
 DEFAULT_PERMUTATION_METHODS = ("ivw", "egger_regression")
-MEMORY_BUDGET_ELEMENTS = 1 << 22
 
 
 def sign_flip(instruments: Instruments, key: jax.Array) -> Instruments:
@@ -61,42 +62,35 @@ def _abs_z(estimate) -> jax.Array:
     return jnp.abs(estimate.b / estimate.se)
 
 
-@functools.partial(jax.jit, static_argnames=("n_chunk", "methods", "params"))
-def _exceedances(instruments, perm_roots, observed, start, n_perm, *, n_chunk, methods, params):
-    """For permutations ``start .. start + n_chunk − 1`` (those ``< n_perm``) of every trait,
-    count per method the permuted ``|z*| >= |z|`` and the permutations with a finite ``|z*|``."""
-    from mrjax.engine import run_methods
-
-    n_traits, width = instruments.bx.shape
+def trait_exceedances(t: Instruments, root, observed, start, n_perm, *, n_chunk: int, methods: tuple[str, ...],
+                      params: Params):
+    """For permutations ``start .. start + n_chunk − 1`` (those ``< n_perm``) of one trait,
+    count per method the permuted ``|z*| >= |z|`` (``observed``: ``{method: |z|}``) and the
+    permutations with a finite ``|z*|``. Permutation ``q`` flips signs with the first half of
+    ``split(fold_in(root, q))`` and runs the methods with the second."""
     index = start + jnp.arange(n_chunk, dtype=jnp.uint32)
     live = index < n_perm
-
-    def keys_of(root):
-        pair = jax.vmap(lambda q: jax.random.split(jax.random.fold_in(root, q)))(index)
-        return pair[:, 0], pair[:, 1]
-
-    sign_keys, method_keys = jax.vmap(keys_of)(perm_roots)  # [T, n_chunk]
-    tiled = jax.tree_util.tree_map(lambda a: jnp.repeat(a, n_chunk, axis=0), instruments)
-    flipped = jax.vmap(sign_flip)(tiled, sign_keys.reshape(-1))
-    results = run_methods(flipped, method_keys.reshape(-1), methods, params)
+    pair = jax.vmap(lambda q: jax.random.split(jax.random.fold_in(root, q)))(index)
+    flipped = jax.vmap(sign_flip, in_axes=(None, 0))(t, pair[:, 0])
+    dtype = t.bx.dtype
+    results = jax.vmap(lambda ft, key: engine.trait_methods(
+        ft, key, jnp.asarray(params.phi, dtype), jnp.asarray(params.penk, dtype), methods=methods, n_boot=int(params.n_boot),
+    ))(flipped, pair[:, 1])
     exceed, valid = {}, {}
     for m in methods:
-        z = _abs_z(results[m]).reshape(n_traits, n_chunk)
-        finite = jnp.isfinite(z) & live[None, :]
-        threshold = observed[m][:, None] * (1.0 - TIE_TOLERANCE)
-        exceed[m] = jnp.sum(finite & (z >= threshold), axis=1)
-        valid[m] = jnp.sum(finite, axis=1)
+        z = _abs_z(results[m])
+        finite = jnp.isfinite(z) & live
+        exceed[m] = jnp.sum(finite & (z >= observed[m] * (1.0 - TIE_TOLERANCE)))
+        valid[m] = jnp.sum(finite)
     return exceed, valid
 
 
 def default_perm_chunk(width: int, n_traits: int, n_perm: int, methods: Sequence[str], params: Params) -> int:
     """Permutations per device call: a power of two keeping ``traits × chunk × width ×
-    (n_boot for bootstrap methods)`` near ``MEMORY_BUDGET_ELEMENTS``."""
-    from mrjax.methods import METHODS
-
+    (n_boot for bootstrap methods)`` near :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS`."""
     stochastic = any(METHODS[m].stochastic for m in methods)
     per_perm = n_traits * width * (max(int(params.n_boot), 16) if stochastic else 16)
-    size = max(1, MEMORY_BUDGET_ELEMENTS // per_perm)
+    size = max(1, batching.MEMORY_BUDGET_ELEMENTS // per_perm)
     cap = 1 << max(0, (int(n_perm) - 1).bit_length())
     return min(1 << (size.bit_length() - 1), cap)
 
@@ -117,9 +111,6 @@ def permutation_test(data: pd.DataFrame | TraitBatch, methods: Sequence[str] | N
     and ``pval_perm_min = 1/(n_perm + 1)``, the resolution of the permutation p-value.
     ``progress(k)`` is called with the number of trait-permutations finished.
     """
-    from mrjax.engine import run_methods
-    from mrjax.methods import resolve
-
     if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 1:
         raise ValueError(f"n_perm must be a positive integer (got {n_perm!r})")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
@@ -129,26 +120,33 @@ def permutation_test(data: pd.DataFrame | TraitBatch, methods: Sequence[str] | N
     methods = resolve(methods, default=DEFAULT_PERMUTATION_METHODS)
     batch = data if isinstance(data, TraitBatch) else from_frame(data)
     perm_root = jax.random.fold_in(as_key(seed), PERMUTATION_SALT)
+    n_devices = len(engine.devices())
 
     frames = []
     for bucket in batch.buckets():
         real = bucket.real
         instruments = bucket.instruments
-        observed = run_methods(instruments, trait_keys(seed, bucket.uids), methods, params)
+        observed = engine.run_methods(instruments, trait_keys(seed, bucket.uids), methods, params)
         observed_z = {m: _abs_z(observed[m]) for m in methods}
         roots = trait_keys(perm_root, bucket.uids)
         n_traits, width = instruments.bx.shape
         chunk = chunk_size or default_perm_chunk(width, n_traits, n_perm, methods, params)
         exceed = {m: np.zeros(n_traits, dtype=np.int64) for m in methods}
         valid = {m: np.zeros(n_traits, dtype=np.int64) for m in methods}
-        for start in range(0, n_perm, chunk):
-            ex, va = _exceedances(instruments, roots, observed_z, jnp.uint32(start), jnp.uint32(n_perm),
-                                  n_chunk=chunk, methods=methods, params=params)
-            for m in methods:
-                exceed[m] += np.asarray(ex[m])
-                valid[m] += np.asarray(va[m])
-            if progress is not None:
-                progress(int(real.sum()) * min(chunk, n_perm - start))
+        starts = list(range(0, n_perm, chunk))
+        for first in range(0, len(starts), n_devices):  # one chunk per device at a time
+            pending = [
+                (start, engine.map_traits(trait_exceedances, (instruments, roots, observed_z),
+                                          (jnp.uint32(start), jnp.uint32(n_perm)), slot=i,
+                                          n_chunk=chunk, methods=methods, params=params))
+                for i, start in enumerate(starts[first : first + n_devices])
+            ]
+            for start, (ex, va) in pending:
+                for m in methods:
+                    exceed[m] += np.asarray(ex[m])
+                    valid[m] += np.asarray(va[m])
+                if progress is not None:
+                    progress(int(real.sum()) * min(chunk, n_perm - start))
         traits = batch.traits.iloc[bucket.trait_index[real]].drop(columns=["trait_uid"]).reset_index(drop=True)
         for m in methods:
             est = observed[m]

@@ -53,12 +53,14 @@ import numpy as np
 import pandas as pd
 from jax.scipy.stats import norm
 
+from mrjax import batch as batching
+from mrjax import engine
 from mrjax.batch import PAD_VALUES, Instruments, as_key, bucket_width
 from mrjax.estimators.common import Params
+from mrjax.methods import METHODS, resolve
 
 DIRECTIONS = ("directional", "balanced")
 EAF_RANGE = (0.05, 0.5)
-MEMORY_BUDGET_ELEMENTS = 1 << 23  # float64 slots one chunk may touch (~64 MiB per live array)
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +292,7 @@ def as_scenario(spec: Scenario | Mapping | str) -> Scenario:
 
 def _dynamic(scenario: Scenario, dtype=jnp.float64) -> dict:
     """The scenario's numbers as traced arrays (changing them does not recompile)."""
+    engine.ensure_x64()
     values = {
         "n_instruments": scenario.n_instruments,
         "n_pleiotropic": scenario.n_pleiotropic,
@@ -371,22 +374,16 @@ def _draw_one(key, dyn: dict, width: int, winners_curse: bool) -> Instruments:
     )
 
 
-def _draw_batch(keys, dyn, width: int, winners_curse: bool) -> Instruments:
-    return jax.vmap(_draw_one, in_axes=(0, None, None, None))(keys, dyn, width, winners_curse)
-
-
-_draw_batch_jit = jax.jit(_draw_batch, static_argnames=("width", "winners_curse"))
-
-
-@jax.jit
-def _split_replicate_keys(key, indices):
-    pairs = jax.vmap(lambda r: jax.random.split(jax.random.fold_in(key, r)))(indices)
-    return pairs[:, 0], pairs[:, 1]
+def _key_pair(replicate, key):
+    """Replicate ``r``'s data and method keys: ``split(fold_in(key, r))``."""
+    return jax.random.split(jax.random.fold_in(key, replicate))
 
 
 def replicate_keys(seed_or_key, indices) -> tuple[jax.Array, jax.Array]:
     """Data and method keys of the given replicates: ``split(fold_in(key(seed), r))``."""
-    return _split_replicate_keys(as_key(seed_or_key), jnp.asarray(np.asarray(indices, dtype=np.uint32)))
+    key = as_key(seed_or_key)
+    pairs = engine.map_traits(_key_pair, (np.asarray(indices, dtype=np.uint32),), (key,))
+    return pairs[:, 0], pairs[:, 1]
 
 
 def draw_instruments(scenario: Scenario | Mapping | str, n_replicates: int | None = None, seed=0, *,
@@ -409,20 +406,14 @@ def draw_instruments(scenario: Scenario | Mapping | str, n_replicates: int | Non
     n = len(replicates)
     padded = np.concatenate([replicates, np.full(bucket_width(n, floor=8) - n, replicates[-1])])  # reuse compiled shapes
     data_keys, _ = replicate_keys(seed, padded)
-    drawn = _draw_batch_jit(data_keys, _dynamic(scenario), width=width, winners_curse=bool(scenario.winners_curse))
+    drawn = engine.map_traits(_draw_one, (data_keys,), (_dynamic(scenario),), width=width,
+                              winners_curse=bool(scenario.winners_curse))
     return jax.tree_util.tree_map(lambda a: a[:n], drawn)
 
 
 # --------------------------------------------------------------------------------------------
 # Running the estimators on replicates
 # --------------------------------------------------------------------------------------------
-
-
-def _run_methods():
-    """``mrjax.engine.run_methods`` (imported late: the engine imports every estimator)."""
-    from mrjax.engine import run_methods
-
-    return run_methods
 
 
 # The default panel of simulation studies (issue 6): IVW, MR-Egger, weighted median, weighted mode.
@@ -432,8 +423,6 @@ SIMULATION_METHODS = ("ivw", "egger_regression", "weighted_median", "weighted_mo
 def resolve_methods(methods=None) -> tuple[str, ...]:
     """Validated method ids (``mrjax.methods.resolve``); ``None`` gives :data:`SIMULATION_METHODS`,
     a string may list several ids separated by commas."""
-    from mrjax.methods import resolve
-
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     return resolve(methods, default=SIMULATION_METHODS)
@@ -441,23 +430,22 @@ def resolve_methods(methods=None) -> tuple[str, ...]:
 
 def default_chunk_size(width: int, methods: Sequence[str], params: Params) -> int:
     """Replicates per device call: a power of two keeping one chunk's largest array near
-    ``MEMORY_BUDGET_ELEMENTS`` float64 slots (bootstrap methods hold ``n_boot`` draws per
-    instrument and replicate)."""
-    from mrjax.methods import METHODS
-
+    :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` float64 slots (bootstrap methods hold ``n_boot``
+    draws per instrument and replicate)."""
     stochastic = any(METHODS[m].stochastic for m in methods)
     per_replicate = width * (max(int(params.n_boot), 16) if stochastic else 16)
-    size = max(1, MEMORY_BUDGET_ELEMENTS // per_replicate)
+    size = max(1, batching.MEMORY_BUDGET_ELEMENTS // per_replicate)
     return 1 << min(16, size.bit_length() - 1)
 
 
-def _chunk_body(data_keys, method_keys, dyn, *, width, winners_curse, methods, params):
-    instruments = _draw_batch(data_keys, dyn, width, winners_curse)
-    results = _run_methods()(instruments, method_keys, methods, params)
+def replicate_estimates(data_key, method_key, dyn, *, width: int, winners_curse: bool, methods: tuple[str, ...],
+                        params: Params) -> dict:
+    """One replicate drawn (:func:`_draw_one`) and estimated: ``{method: (b, se, pval)}``."""
+    t = _draw_one(data_key, dyn, width, winners_curse)
+    dtype = t.bx.dtype
+    results = engine.trait_methods(t, method_key, jnp.asarray(params.phi, dtype), jnp.asarray(params.penk, dtype),
+                                   methods=methods, n_boot=int(params.n_boot))
     return {m: (results[m].b, results[m].se, results[m].pval) for m in methods}
-
-
-_chunk_jit = jax.jit(_chunk_body, static_argnames=("width", "winners_curse", "methods", "params"))
 
 
 class _Moments:
@@ -550,23 +538,30 @@ RESULT_COLUMNS = [
 
 
 def _simulate_one(scenario: Scenario, n_replicates: int, methods: tuple[str, ...], seed, chunk_size: int | None,
-                  params: Params, alpha: float, progress: Callable[[int], None] | None) -> pd.DataFrame:
+                  params: Params, alpha: float, progress: Callable[[int], None] | None, dtype=jnp.float64) -> pd.DataFrame:
     width = bucket_width(scenario.n_instruments)
     chunk = chunk_size or default_chunk_size(width, methods, params)
     chunk = min(chunk, bucket_width(n_replicates, floor=8))  # powers of two: few compiled shapes
-    dyn = _dynamic(scenario)
+    dyn = _dynamic(scenario, dtype)
     z = NormalDist().inv_cdf(1 - 0.05 / 2)
     accumulators = {m: _Moments() for m in methods}
-    for start in range(0, n_replicates, chunk):
-        data_keys, method_keys = replicate_keys(seed, np.arange(start, start + chunk))
-        out = _chunk_jit(data_keys, method_keys, dyn, width=width, winners_curse=bool(scenario.winners_curse),
-                         methods=methods, params=params)
-        real = min(chunk, n_replicates - start)
-        for m in methods:
-            b, se, p = (np.asarray(a, dtype=np.float64)[:real] for a in out[m])
-            accumulators[m].add(b, se, p, scenario.theta, z, alpha)
-        if progress is not None:
-            progress(real)
+    starts = list(range(0, n_replicates, chunk))
+    n_devices = len(engine.devices())
+    for first in range(0, len(starts), n_devices):  # one chunk per device at a time, read back in order
+        pending = []
+        for i, start in enumerate(starts[first : first + n_devices]):
+            data_keys, method_keys = replicate_keys(seed, np.arange(start, start + chunk))
+            pending.append((start, engine.map_traits(
+                replicate_estimates, (data_keys, method_keys), (dyn,), slot=i, width=width,
+                winners_curse=bool(scenario.winners_curse), methods=methods, params=params,
+            )))
+        for start, out in pending:
+            real = min(chunk, n_replicates - start)
+            for m in methods:
+                b, se, p = (np.asarray(a, dtype=np.float64)[:real] for a in out[m])
+                accumulators[m].add(b, se, p, scenario.theta, z, alpha)
+            if progress is not None:
+                progress(real)
     rows = []
     for m in methods:
         rows.append({"method_id": m, "n_replicates": n_replicates} | summarise_moments(accumulators[m].totals(), scenario.theta))
@@ -575,7 +570,7 @@ def _simulate_one(scenario: Scenario, n_replicates: int, methods: tuple[str, ...
 
 def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, methods: Sequence[str] | None = None,
              seed=0, *, chunk_size: int | None = None, params: Params = Params(), alpha: float = 0.05,
-             progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+             progress: Callable[[int], None] | None = None, dtype="float64") -> pd.DataFrame:
     """Run ``methods`` on ``n_replicates`` simulated datasets of ``scenario`` and summarise.
 
     ``scenario``: a :class:`Scenario`, a preset name (:data:`PRESETS`), a dict of fields, or a
@@ -590,7 +585,8 @@ def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, m
     uses each method's own p-value at level ``alpha``. Replicates run in chunks of
     ``chunk_size`` (one device call each; memory is flat in ``n_replicates``); the draws do
     not depend on the chunk size, the summaries only to floating-point rounding. ``progress(k)`` is called after each chunk with the
-    number of replicates it finished.
+    number of replicates it finished. ``dtype="float32"`` draws and estimates in single
+    precision (the accelerator path; summaries are accumulated in float64).
     """
     if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)) or n_replicates < 2:
         raise ValueError(f"n_replicates must be an integer >= 2 (got {n_replicates!r})")
@@ -599,15 +595,19 @@ def simulate(scenario: Scenario | Mapping | str | Sequence, n_replicates: int, m
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1 (got {alpha!r})")
     methods = resolve_methods(methods)
+    if str(dtype) not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    dtype = jnp.dtype(str(dtype))
     if isinstance(scenario, (Scenario, str, Mapping)):
-        return _simulate_one(as_scenario(scenario), int(n_replicates), methods, seed, chunk_size, params, alpha, progress)
+        return _simulate_one(as_scenario(scenario), int(n_replicates), methods, seed, chunk_size, params, alpha, progress,
+                             dtype)
     scenarios = [as_scenario(s) for s in scenario]
     if not scenarios:
         raise ValueError("scenario: the list is empty")
     labels = [s.name or f"scenario_{i}" for i, s in enumerate(scenarios)]
     frames = []
     for label, s in zip(labels, scenarios):
-        frame = _simulate_one(s, int(n_replicates), methods, seed, chunk_size, params, alpha, progress)
+        frame = _simulate_one(s, int(n_replicates), methods, seed, chunk_size, params, alpha, progress, dtype)
         frames.append(frame.assign(scenario=label))
     table = pd.concat(frames, ignore_index=True)
     return table[["scenario"] + RESULT_COLUMNS]
