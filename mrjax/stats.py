@@ -93,13 +93,16 @@ def sort_last_axis(x):
     return _from_order_keys(keys, flip, x.dtype)
 
 
-def sort_last_axis_with(x, *payload):
-    """``x`` sorted along its last axis (NaN last; equal values keep their input order, like
-    R's ``order``) and each ``payload`` array (same shape) rearranged the same way:
-    ``(x_sorted, *payload_sorted)``. Integer keys as in :func:`sort_last_axis`."""
-    keys, flip = _order_keys(x)
-    out = jax.lax.sort((keys, *payload), dimension=x.ndim - 1, is_stable=True, num_keys=1)
-    return (_from_order_keys(out[0], flip, x.dtype), *out[1:])
+def argsort_float32_last_axis(x):
+    """``(sorted x, slots)`` along the last axis of a float32 array ``x`` (NaN last; equal
+    values in slot order, like R's ``order``), from ONE sort of int64 keys: the order key of
+    each value (:func:`_order_keys`) in the high 32 bits, its slot in the low 32. On this CPU
+    a key-only sort is ~4x faster than XLA's sort of a key with a payload operand (generic
+    comparator). Needs ``jax_enable_x64`` (mrjax turns it on)."""
+    keys, flip = _order_keys(x.astype(jnp.float32))
+    slots = jnp.broadcast_to(jnp.arange(x.shape[-1], dtype=jnp.int64), x.shape)
+    packed = jax.lax.sort((keys.astype(jnp.int64) << 32) | slots, dimension=x.ndim - 1, is_stable=False)
+    return _from_order_keys((packed >> 32).astype(jnp.int32), flip, jnp.float32), (packed & 0xFFFFFFFF).astype(jnp.int32)
 
 
 def _sorted_with_median(x, mask):

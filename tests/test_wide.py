@@ -38,6 +38,7 @@ from mrjax.estimators.mode import (
     normalised_weights,
     ratio_se_delta,
 )
+from mrjax.stats import argsort_float32_last_axis
 
 NSNP, WIDTH = 300, 320  # padded on purpose (garbage in padding must not matter)
 N_BOOT = 200
@@ -122,6 +123,17 @@ def test_chunked_draws_equal_the_whole_draw_set():
 
 
 # --- medians -------------------------------------------------------------------------------
+
+
+def test_packed_argsort_equals_numpy_stable_argsort():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (3, 257)).astype(np.float32)
+    x[:, 5] = x[:, 9] = x[:, 200]  # ties keep slot order
+    x[0, 3], x[1, 7], x[2, 0] = np.inf, -np.inf, -0.0
+    got_values, got_slots = jax.jit(argsort_float32_last_axis)(jnp.asarray(x))
+    order = np.argsort(x, axis=-1, kind="stable")
+    np.testing.assert_array_equal(np.asarray(got_slots), order)
+    np.testing.assert_array_equal(np.asarray(got_values), np.take_along_axis(x, order, -1))
 
 
 def test_sorted_order_statistics_equal_numpy():

@@ -35,7 +35,7 @@ from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.draws import draw_normals, slot_key_words, slot_normals, slot_sum
 from mrjax.estimators.wide import POINT_COPIES, draw_chunk, over_draw_chunks, pairwise_fits
-from mrjax.stats import MAD_CONSTANT, masked_mad, masked_median, norm_pval, sort_last_axis_with
+from mrjax.stats import MAD_CONSTANT, argsort_float32_last_axis, masked_mad, masked_median, norm_pval
 
 MIN_SNPS = 3
 # Precision of the bootstrap draws' medians (pairwise comparisons and prefix weights): the draws
@@ -200,8 +200,8 @@ def _sorted_bootstrap_medians(t: Instruments, key, n_boot: int, weight_sets, bud
     interpolated as :func:`_sorted_weighted_median` does, a chunk of draws at a time
     (:func:`mrjax.estimators.wide.over_draw_chunks`), so memory is bounded by the chunk.
 
-    Ratios and weights are sorted in :data:`BOOTSTRAP_DTYPE` as in the pairwise path; the
-    cumulative weights are summed in the instruments' dtype.
+    Ratios are compared in :data:`BOOTSTRAP_DTYPE` (float32) and weights held in it, as in the
+    pairwise path; the cumulative weights are summed in the instruments' dtype.
     """
     width = t.bx.shape[-1]
     words_bx, words_by = (slot_key_words(k, width) for k in jax.random.split(key))
@@ -212,9 +212,8 @@ def _sorted_bootstrap_medians(t: Instruments, key, n_boot: int, weight_sets, bud
         bx = t.bx + t.sx * draw_normals(words_bx, counters, t.bx.dtype)
         by = t.by + t.sy * draw_normals(words_by, counters, t.bx.dtype)
         ratios = jnp.where(t.mask, by / bx, jnp.inf).astype(BOOTSTRAP_DTYPE)  # [chunk, width]
-        payload = [jnp.broadcast_to(wk, ratios.shape) for wk in w]
-        r_sorted, *w_sorted = sort_last_axis_with(ratios, *payload)
-        w_sorted = jnp.stack(w_sorted, axis=1).astype(t.bx.dtype)  # [chunk, k, width]
+        r_sorted, slots = argsort_float32_last_axis(ratios)
+        w_sorted = jnp.moveaxis(w[:, slots], 0, 1).astype(t.bx.dtype)  # [chunk, k, width]
         one_draw = lambda r, ws: _sorted_weighted_median(r.astype(t.bx.dtype), ws, n)  # noqa: E731
         return jax.vmap(one_draw)(r_sorted, w_sorted).T
 
