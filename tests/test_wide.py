@@ -278,3 +278,26 @@ def test_default_panel_takes_the_wide_bootstraps_for_a_wide_trait():
     w2 = 1.0 / (raw["sy"] ** 2 / raw["bx"] ** 2 + raw["by"] ** 2 * raw["sx"] ** 2 / raw["bx"] ** 4)
     se_np = np.std(_np_weighted_median(ratios, w2), ddof=1)
     assert abs(res.loc["weighted_median", "se"] / se_np - 1) < 0.15
+
+
+# --- MR-PRESSO: O(width) per draw, so wide traits run; R's own limit n_draws > n is explained --
+
+
+def _presso_frame(sizes):
+    frames = []
+    for i, n in enumerate(sizes):
+        _, raw = _trait(nsnp=n, width=n, seed=10 + i)
+        frames.append(pd.DataFrame({"SNP": [f"rs{j}" for j in range(n)], "exposure": f"e{i}", "outcome": "y",
+                                    "beta.exposure": raw["bx"], "se.exposure": raw["sx"],
+                                    "beta.outcome": raw["by"], "se.outcome": raw["sy"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_presso_explains_too_few_draws_for_a_wide_trait_and_runs_the_others():
+    res = mrjax.presso(_presso_frame([40, 6]), n_draws=30, seed=1).traits.set_index("exposure")
+    assert np.isnan(res.loc["e0", "raw_b"]) and np.isnan(res.loc["e0", "global_pval"])
+    assert "n_draws (30) must exceed the number of instruments (40)" in res.loc["e0", "reason"]
+    assert "rerun with n_draws above 40" in res.loc["e0", "reason"]
+    assert np.isfinite(res.loc["e1", "raw_b"]) and np.isfinite(res.loc["e1", "global_pval"])
+    only_wide = mrjax.presso(_presso_frame([40]), n_draws=30, seed=1).traits
+    assert only_wide["raw_b"].isna().all() and only_wide["reason"].str.contains("rerun with n_draws").all()
