@@ -103,7 +103,7 @@ def test_path_choice_is_static_from_width_draws_and_budget():
     for width in (320, 8192, 32768):
         chunk = wide.draw_chunk(width, 1000)
         assert 1 <= chunk <= 1000
-        assert chunk == 1 or chunk * width * wide.BYTES_PER_DRAW_SLOT <= wide.PAIRWISE_BUDGET_BYTES
+        assert chunk == 1 or chunk * width * wide.BYTES_PER_DRAW_SLOT <= wide.CHUNK_BUDGET_BYTES
     assert wide.draw_chunk(WIDTH, N_BOOT, SMALL_BUDGET) == 12
 
 
@@ -263,21 +263,36 @@ def test_wide_path_does_not_depend_on_padding():
 
 
 def test_default_panel_takes_the_wide_bootstraps_for_a_wide_trait():
-    """300 instruments pad to a 512-wide bucket, over the default budget for 1,000 draws:
+    """200 instruments pad to a 256-wide bucket, over the default budget for 1,000 draws:
     ``mrjax.mr`` runs the sorted/binned bootstraps and gives finite SEs close to a numpy
     bootstrap of the weighted median with its own RNG (Monte-Carlo error ~5% at 1,000 draws)."""
-    assert not wide.pairwise_fits(512, 1000)
-    _, raw = _trait()
-    frame = pd.DataFrame({"SNP": [f"rs{i}" for i in range(NSNP)], "beta.exposure": raw["bx"], "se.exposure": raw["sx"],
+    nsnp = 200
+    assert not wide.pairwise_fits(256, 1000)
+    _, raw = _trait(nsnp=nsnp, width=nsnp)
+    frame = pd.DataFrame({"SNP": [f"rs{i}" for i in range(nsnp)], "beta.exposure": raw["bx"], "se.exposure": raw["sx"],
                           "beta.outcome": raw["by"], "se.outcome": raw["sy"]})
     res = mrjax.mr(frame, n_boot=1000, seed=5).set_index("method_id")
     assert (res["reason"] == "").all() and np.isfinite(res["se"]).all()
     rng = np.random.default_rng(0)
-    zx, zy = rng.standard_normal((2, 1000, NSNP))
+    zx, zy = rng.standard_normal((2, 1000, nsnp))
     ratios = (raw["by"] + raw["sy"] * zy) / (raw["bx"] + raw["sx"] * zx)
     w2 = 1.0 / (raw["sy"] ** 2 / raw["bx"] ** 2 + raw["by"] ** 2 * raw["sx"] ** 2 / raw["bx"] ** 4)
     se_np = np.std(_np_weighted_median(ratios, w2), ddof=1)
     assert abs(res.loc["weighted_median", "se"] / se_np - 1) < 0.15
+
+
+def test_egger_bootstrap_in_chunks_equals_one_vmap(monkeypatch):
+    """Wide traits run the MR-Egger bootstrap's replicates in chunks: the same replicates."""
+    from mrjax.estimators.egger import egger_regression_bootstrap
+
+    t, _ = _trait()
+    params = Params(n_boot=100)
+    whole = jax.jit(lambda t, k: egger_regression_bootstrap(t, k, params))(t, KEY)
+    monkeypatch.setattr(wide, "CHUNK_BUDGET_BYTES", SMALL_BUDGET)  # 12 replicates per chunk
+    assert wide.draw_chunk(WIDTH, 100) == 12
+    chunked = jax.jit(lambda t, k: egger_regression_bootstrap(t, k, params))(t, KEY)
+    for a, b in zip(whole[:3], chunked[:3]):
+        np.testing.assert_allclose(float(b), float(a), rtol=1e-12)
 
 
 # --- MR-PRESSO: O(width) per draw, so wide traits run; R's own limit n_draws > n is explained --

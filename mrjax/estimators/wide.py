@@ -23,14 +23,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-# The estimators' memory budget per trait, in bytes: the pairwise path is used while its
-# width^2 x copies array of 4-byte pairwise terms fits (materialised, for point estimates, or
-# streamed through the bootstrap's row loops, whose run time grows the same way), and the
-# sorted path's chunk of draws is sized to it. (The engine's bucket splitting multiplies it
-# by the traits of a bucket.)
-PAIRWISE_BUDGET_BYTES = 256 * 2**20
-# Bytes a wide path holds per (draw, instrument slot) of a chunk: normals, draws, sort keys and
-# payloads, the density's binning rows (float64), with room for XLA's temporaries.
+# The choice of path, in bytes: the pairwise path is used while its width^2 x copies array of
+# 4-byte pairwise terms fits (materialised, for point estimates, or streamed through the
+# bootstrap's row loops, whose run time grows the same way). 128 MiB puts buckets up to 128
+# instruments on the pairwise path and 256 and wider on the sorted one: with 1,000 draws the
+# two run equally fast at 128 and the sorted one twice as fast at 256 (benchmarks/RESULTS.md).
+PAIRWISE_BUDGET_BYTES = 128 * 2**20
+# Memory of one chunk of a wide bootstrap, per trait, in bytes (a bucket holds traits x this).
+CHUNK_BUDGET_BYTES = 32 * 2**20
+# Bytes a wide path holds per (draw, instrument slot) of a chunk: normals, draws, sort keys,
+# the density's binning rows (float64), with room for XLA's temporaries.
 BYTES_PER_DRAW_SLOT = 256
 # Point estimates materialise a width^2 rank or permutation table per weighting (float64).
 POINT_COPIES = 8
@@ -45,9 +47,10 @@ def pairwise_fits(width: int, copies: int, budget: int | None = None) -> bool:
 
 
 def draw_chunk(width: int, n_boot: int, budget: int | None = None) -> int:
-    """Draws per chunk of a wide bootstrap: as many as fit in ``budget`` at
-    :data:`BYTES_PER_DRAW_SLOT` per draw and slot (at least 1, at most ``n_boot``)."""
-    budget = PAIRWISE_BUDGET_BYTES if budget is None else int(budget)
+    """Draws per chunk of a wide bootstrap: as many as fit in ``budget`` (default
+    :data:`CHUNK_BUDGET_BYTES`) at :data:`BYTES_PER_DRAW_SLOT` per draw and slot (at least 1,
+    at most ``n_boot``)."""
+    budget = CHUNK_BUDGET_BYTES if budget is None else int(budget)
     return max(1, min(int(n_boot), budget // (BYTES_PER_DRAW_SLOT * max(int(width), 1))))
 
 
