@@ -114,7 +114,8 @@ def test_chunked_draws_equal_the_whole_draw_set():
     counters = jnp.asarray([0, 7, 49], dtype=jnp.uint32)
     np.testing.assert_array_equal(np.asarray(draw_normals(words, counters)), whole[:, [0, 7, 49]].T)
     chunked = [
-        np.asarray(wide.over_draw_chunks(lambda c: draw_normals(words, c).T, n_boot, chunk)) for chunk in (1, 7, 50)
+        np.asarray(jax.jit(lambda w, chunk=chunk: wide.over_draw_chunks(lambda c: draw_normals(w, c).T, n_boot, chunk))(words))
+        for chunk in (1, 7, 50)
     ]
     # The same counters and keys; XLA may round the float32 Box-Muller arithmetic differently
     # in differently shaped loops (a few units in the last place, never more).
@@ -253,9 +254,11 @@ def test_wide_path_does_not_depend_on_padding():
     for width in (WIDTH, 352):
         t, _ = _trait(width=width)
         params = Params(n_boot=24)
-        med = jax.jit(functools.partial(median_estimates, params=params, methods=("weighted_median",), budget=SMALL_BUDGET))(t, KEY)
-        mod = jax.jit(functools.partial(mode_estimates, params=params, methods=("weighted_mode",), budget=SMALL_BUDGET))(t, KEY)
-        out.append([float(v) for e in (med["weighted_median"], mod["weighted_mode"]) for v in (e.b, e.se)])
+        med, mod = jax.jit(lambda t, k: (
+            median_estimates(t, k, params, ("weighted_median",), budget=SMALL_BUDGET)["weighted_median"],
+            mode_estimates(t, k, params, ("weighted_mode",), budget=SMALL_BUDGET)["weighted_mode"],
+        ))(t, KEY)
+        out.append([float(v) for e in (med, mod) for v in (e.b, e.se)])
     np.testing.assert_allclose(out[0], out[1], rtol=1e-12)
 
 
