@@ -95,7 +95,7 @@ def interpolated_weighted_median(r, w, mask, budget=None):
     Ties keep their input order (R's ``order`` is stable); NaN when the lowest ratio carries
     half the total weight or more (R errors there). Ranks by pairwise comparison, or for wide
     ``r`` (:func:`mrjax.estimators.wide.pairwise_fits`) by a stable sort: the same order, so
-    the same value.
+    the same value (XLA may sum the total weight in another order: the last bit can differ).
     """
     n = jnp.sum(mask)
     w = jnp.where(mask, w, 0.0)
@@ -271,7 +271,8 @@ def median_estimates(t: Instruments, key: jax.Array, params: Params, methods, *,
     The engine should call this once per trait with the requested median methods rather
     than each method's function (which would repeat the shared draws and densities).
     ``budget`` (bytes; default :data:`mrjax.estimators.wide.PAIRWISE_BUDGET_BYTES`) decides
-    between the pairwise and the sorted path."""
+    between the pairwise and the sorted path and, when given, sizes the sorted path's chunks
+    of draws (default :data:`~mrjax.estimators.wide.CHUNK_BUDGET_BYTES`)."""
     return _median_estimates(t, key, params, family_members(MedianPanel, methods, "median"), budget)
 
 

@@ -232,7 +232,8 @@ def mode_estimates(t: Instruments, key: jax.Array, params: Params, methods, *, b
     The engine should call this once per trait with the requested mode methods rather
     than each method's function (which would repeat the shared draws and densities).
     ``budget`` (bytes; default :data:`mrjax.estimators.wide.PAIRWISE_BUDGET_BYTES`) decides
-    between the pairwise and the sorted/binned path."""
+    between the pairwise and the sorted/binned path and, when given, sizes the latter's chunks
+    of draws (default :data:`~mrjax.estimators.wide.CHUNK_BUDGET_BYTES`)."""
     return _mode_estimates(t, key, params, family_members(ModePanel, methods, "mode"), budget)
 
 

@@ -12,10 +12,14 @@ densities (see :mod:`mrjax.estimators.median`, :mod:`mrjax.estimators.mode`):
 
 The choice is static (from the bucket's width, ``n_boot`` and :data:`PAIRWISE_BUDGET_BYTES`),
 made when the engine traces a bucket: one compiled kernel per bucket shape, as before. Point
-estimates are identical on both paths (the same order statistics, found by sorting instead of
-counting); bootstrap SEs agree to Monte-Carlo error (same draws; the mode's bootstrap modes
-come from R's binned density instead of the direct mode search, see
-:func:`mrjax.estimators.density.kde_modes`).
+estimates are the same on both paths (the same order statistics, found by sorting instead of
+counting; the weighted medians' total weight may be summed in another order, changing the
+last bit). Bootstrap SEs agree to Monte-Carlo error: the same draws (up to XLA's float32
+rounding in differently shaped loops), the medians' interpolation identical, and the mode's
+bootstrap modes from R's binned density instead of the direct mode search
+(:func:`mrjax.estimators.density.kde_modes`), per draw within two output-grid steps. The
+MR-Egger bootstrap chunks its replicates the same way (:func:`draw_chunk`).
+Tested in ``tests/test_wide.py``; timings in ``benchmarks/RESULTS.md`` (``bench_wide.py``).
 """
 
 from __future__ import annotations
