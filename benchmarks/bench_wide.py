@@ -1,8 +1,9 @@
 """Benchmark: one wide trait (thousands of instruments) through mrjax's estimators (issue 13).
 
 Each measurement runs in its own subprocess (a fresh JAX: compilation included in "cold"),
-which reports wall time of the first call (cold) and of a second identical call (warm), and its
-peak resident memory (``VmHWM`` from ``/proc/self/status``). Workloads:
+which reports wall and process CPU time of the first call (cold) and of a second identical call
+(warm), and its peak resident memory (``VmHWM`` from ``/proc/self/status``; the whole process,
+JAX and the data included). Workloads:
 
 - ``panel``: ``mrjax.mr`` with the default methods (Wald ratio, MR Egger, weighted median, IVW,
   simple mode, weighted mode), 1,000 bootstraps;
@@ -74,18 +75,18 @@ def worker(workload: str, nsnp: int, n_boot: int) -> dict:
         call = lambda: api.mr(data, methods=[workload.split(":", 1)[1]], n_boot=n_boot)  # noqa: E731
     else:
         raise SystemExit(f"unknown workload {workload!r}")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = call()
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     call()
-    warm = time.perf_counter() - t0
+    warm, warm_cpu = time.perf_counter() - t0, time.process_time() - c0
     summary = {}
     if "method_id" in res.columns:
         summary = {row.method_id: [float(row.b), float(row.se)] for row in res.itertuples()}
     failed = int(res["b"].isna().sum()) if "b" in res.columns else 0
     del mrjax, np
-    return {"workload": workload, "nsnp": nsnp, "n_boot": n_boot, "cold_s": cold, "warm_s": warm,
+    return {"workload": workload, "nsnp": nsnp, "n_boot": n_boot, "cold_s": cold, "warm_s": warm, "cold_cpu_s": cold_cpu, "warm_cpu_s": warm_cpu,
             "peak_rss_mib": peak_rss_mib(), "nan_rows": failed, "estimates": summary}
 
 
@@ -122,15 +123,15 @@ def main() -> None:
     runs = [("panel", 60)] + [("panel", w) for w in args.widths]
     if args.all_methods:
         runs += [(f"method:{m}", w) for w in args.widths for m in METHODS] + [("diagnostics", w) for w in args.widths]
-    print("| workload | instruments | cold s | warm s | peak RSS MiB | NaN rows |")
+    print("| workload | instruments | cold s (CPU s) | warm s (CPU s) | peak RSS MiB | NaN rows |")
     print("|---|---:|---:|---:|---:|---:|")
     for workload, nsnp in runs:
         r = measure(workload, nsnp, args.n_boot, args.timeout)
         if "error" in r:
             print(f"| {workload} | {nsnp} | {r['error']} | | | |", flush=True)
         else:
-            print(f"| {workload} | {nsnp} | {r['cold_s']:.1f} | {r['warm_s']:.2f} | {r['peak_rss_mib']:.0f} | {r['nan_rows']} |",
-                  flush=True)
+            print(f"| {workload} | {nsnp} | {r['cold_s']:.1f} ({r['cold_cpu_s']:.1f}) | {r['warm_s']:.2f} ({r['warm_cpu_s']:.2f}) "
+                  f"| {r['peak_rss_mib']:.0f} | {r['nan_rows']} |", flush=True)
     print(f"uptime: {os.popen('uptime').read().strip()}")
 
 
