@@ -373,7 +373,8 @@ def _reason(n, n_draws, outlier_test, ran_outliers, k, distortion_test):
     if n < MIN_INSTRUMENTS:
         return f"too few instruments for MR-PRESSO (n = {n}, needs at least {MIN_INSTRUMENTS})"
     if n >= n_draws:
-        return f"n_draws ({n_draws}) must exceed the number of instruments ({n})"
+        return (f"n_draws ({n_draws}) must exceed the number of instruments ({n}) for empirical p-values "
+                f"(R's mr_presso refuses too); rerun with n_draws above {n}")
     if not outlier_test:
         return "outlier test not requested"
     if not ran_outliers:
@@ -413,7 +414,11 @@ class _Collector:
         else:
             self.values[name][trait_index[real]] = values[real]
 
+    PER_INSTRUMENT = ("resid2", "n_exceed_instrument", "outlier")
+
     def __getitem__(self, name):
+        if name not in self.values:  # no bucket ran (no usable trait): zeros, masked out later
+            return np.zeros((self.n_traits,) + ((self.width,) if name in self.PER_INSTRUMENT else ()))
         return self.values[name]
 
 
@@ -483,8 +488,10 @@ def presso(
     batch = data if isinstance(data, TraitBatch) else from_frame(data)
     nsnp = batch.traits["nsnp"].to_numpy()
     out = _Collector(batch.n_traits, DRAW_BUCKETS.width(nsnp.max()))
+    # Traits that cannot be tested get NaN and a reason (``_reason``) without running the kernel.
+    usable = (nsnp >= MIN_INSTRUMENTS) & (nsnp < n_draws)
 
-    buckets = list(_buckets(batch, chunk))
+    buckets = list(_buckets(batch, chunk, np.nonzero(usable)[0]))
     results = [  # every bucket dispatched before any is read back: they run on all devices at once
         presso_kernel(bucket.instruments, trait_keys(seed, bucket.uids), float(signif_threshold), n_draws,
                       chunk=chunk, outlier_test=bool(outlier_test), slot=i)
@@ -498,7 +505,6 @@ def presso(
         for name in ("rss_obs", "resid2", "n_exceed_global", "n_exceed_instrument", "outlier_test_run", "outlier"):
             out.add(name, bucket.trait_index, getattr(res, name))
 
-    usable = (nsnp >= MIN_INSTRUMENTS) & (nsnp < n_draws)
     n_outliers = out["outlier"].sum(axis=1)
     distorted = usable & (n_outliers > 0) & (n_outliers < nsnp) & bool(distortion_test)
     out.add("distortion_coef", np.arange(batch.n_traits), np.full(batch.n_traits, np.nan))

@@ -91,8 +91,7 @@ def slot_normals(key, n_boot: int, width: int, dtype=jnp.float64, *, row_by_row:
     (the mode search reads its draws in a dozen places: 1.4 -> 0.9 s on the scan fixture).
     The values are the same either way.
     """
-    slot_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(width, dtype=jnp.uint32))
-    k = jax.random.key_data(slot_keys)
+    k = slot_key_words(key, width)
 
     def normals(k0, k1, counters):
         word0, word1 = threefry2x32(k0, k1, counters, jnp.zeros_like(counters))
@@ -103,6 +102,22 @@ def slot_normals(key, n_boot: int, width: int, dtype=jnp.float64, *, row_by_row:
     counters = jnp.arange(n_boot, dtype=jnp.uint32)
     fill = lambda j, out: out.at[j].set(normals(k[j, 0], k[j, 1], counters))  # noqa: E731
     return jax.lax.fori_loop(0, width, fill, jnp.zeros((width, n_boot), dtype))
+
+
+def slot_key_words(key, width: int):
+    """``[width, 2]`` uint32: the key data of ``fold_in(key, j)`` for every slot ``j``."""
+    slot_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(width, dtype=jnp.uint32))
+    return jax.random.key_data(slot_keys)
+
+
+def draw_normals(words, counters, dtype=jnp.float64):
+    """The draws ``counters[c]`` of :func:`slot_normals` in the draws-major layout:
+    ``[c, width]`` with entry ``(i, j)`` equal to ``slot_normals(...)[j, counters[i]]``, from
+    the slot key words ``words[width, 2]`` (:func:`slot_key_words`). The wide bootstraps
+    generate their draws a chunk of counters at a time with it."""
+    c = counters[:, None]
+    word0, word1 = threefry2x32(words[None, :, 0], words[None, :, 1], c, jnp.zeros_like(c))
+    return box_muller(word0, word1)[0].astype(dtype)
 
 
 def slot_sum(term, width: int):

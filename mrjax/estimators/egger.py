@@ -12,6 +12,7 @@ from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, Reason, estimate
 from mrjax.estimators.ivw import Heterogeneity
 from mrjax.estimators.regression import wls_intercept
+from mrjax.estimators.wide import draw_chunk
 from mrjax.stats import masked_mean, masked_sd, t_pval
 
 MIN_SNPS = 3
@@ -115,7 +116,11 @@ def egger_regression_bootstrap(t: Instruments, key: jax.Array, params: Params) -
     ``se`` = their sd (n − 1), ``pval`` = share of slopes whose sign is opposite to ``b``.
     """
     keys = jax.random.split(key, params.n_boot)
-    slopes = jax.vmap(_bootstrap_slope, in_axes=(0, None))(keys, t)
+    chunk = draw_chunk(t.bx.shape[-1], params.n_boot)
+    if chunk >= params.n_boot:
+        slopes = jax.vmap(_bootstrap_slope, in_axes=(0, None))(keys, t)
+    else:  # wide traits: replicates in chunks, memory bounded by the chunk (mrjax.estimators.wide)
+        slopes = jax.lax.map(lambda k: _bootstrap_slope(k, t), keys, batch_size=chunk)
     every = jnp.ones(slopes.shape, dtype=bool)
     b = jnp.mean(slopes)
     se = masked_sd(slopes, every)

@@ -16,7 +16,10 @@ The bootstrap draws of a trait depend only on its key and the instrument's slot 
 ``fold_in`` per slot), so padding width never changes them; the three methods draw from the
 same key in the same way, so :func:`median_panel` (one set of draws and pairwise comparisons
 shared by the three weightings) returns exactly what the three functions return one by one.
-Bootstrap medians are found without sorting (see :func:`_bootstrap_medians`).
+Bootstrap medians are found without sorting (see :func:`_bootstrap_medians`) for narrow
+traits; wide traits (where the pairwise work would exceed the memory budget, see
+:mod:`mrjax.estimators.wide`) sort every draw instead, a chunk of draws at a time
+(:func:`_sorted_bootstrap_medians`), and their point estimates sort once (identical values).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from jax.scipy.special import erfc
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate, family_members
-from mrjax.estimators.draws import slot_normals, slot_sum
-from mrjax.stats import MAD_CONSTANT, norm_pval
+from mrjax.estimators.draws import draw_normals, slot_key_words, slot_normals, slot_sum
+from mrjax.estimators.wide import POINT_COPIES, draw_chunk, over_draw_chunks, pairwise_fits
+from mrjax.stats import MAD_CONSTANT, argsort_float32_last_axis, masked_mad, masked_median, norm_pval
 
 MIN_SNPS = 3
 # Precision of the bootstrap draws' medians (pairwise comparisons and prefix weights): the draws
@@ -62,8 +66,12 @@ def permute_by_rank(values, ranks):
     return jnp.sum(jnp.where(onehot, values[..., :, None], 0.0), axis=-2)
 
 
-def rank_median(x, mask):
-    """R's ``median`` of the masked entries (mean of the two middle values for even counts)."""
+def rank_median(x, mask, budget=None):
+    """R's ``median`` of the masked entries (mean of the two middle values for even counts).
+
+    Wide ``x`` (see :func:`mrjax.estimators.wide.pairwise_fits`) is sorted instead (the same value)."""
+    if not pairwise_fits(x.shape[-1], POINT_COPIES, budget):
+        return masked_median(x, mask)
     n = jnp.sum(mask)
     ranks = stable_ranks(x, mask)
     lo = jnp.sum(jnp.where(ranks == (n - 1) // 2, x, 0.0))
@@ -71,24 +79,35 @@ def rank_median(x, mask):
     return jnp.where(n > 0, 0.5 * (lo + hi), jnp.nan)
 
 
-def rank_mad(x, mask):
-    """R's ``mad``: ``1.4826 * median(|x - median(x)|)`` over the masked entries."""
+def rank_mad(x, mask, budget=None):
+    """R's ``mad``: ``1.4826 * median(|x - median(x)|)`` over the masked entries (by sorting,
+    :func:`mrjax.stats.masked_mad`, for wide ``x``: the same value)."""
+    if not pairwise_fits(x.shape[-1], POINT_COPIES, budget):
+        return masked_mad(x, mask)
     centre = rank_median(x, mask)
     return MAD_CONSTANT * rank_median(jnp.abs(x - centre), mask)
 
 
-def interpolated_weighted_median(r, w, mask):
+def interpolated_weighted_median(r, w, mask, budget=None):
     """TwoSampleMR's ``weighted_median(b_iv, weights)`` of the masked entries of ``r[width]``
     (``w`` may be ``[..., width]``: several weightings of the same ratios).
 
     Ties keep their input order (R's ``order`` is stable); NaN when the lowest ratio carries
-    half the total weight or more (R errors there).
+    half the total weight or more (R errors there). Ranks by pairwise comparison, or for wide
+    ``r`` (:func:`mrjax.estimators.wide.pairwise_fits`) by a stable sort: the same order, so
+    the same value (XLA may sum the total weight in another order: the last bit can differ).
     """
-    ranks = stable_ranks(r, mask)
     n = jnp.sum(mask)
-    r_sorted = permute_by_rank(r, ranks)
-    w_sorted = permute_by_rank(jnp.where(mask, w, 0.0), ranks)
-    return _sorted_weighted_median(r_sorted, w_sorted, n)
+    w = jnp.where(mask, w, 0.0)
+    if pairwise_fits(r.shape[-1], POINT_COPIES, budget):
+        ranks = stable_ranks(r, mask)
+        return _sorted_weighted_median(permute_by_rank(r, ranks), permute_by_rank(w, ranks), n)
+    # Padded slots sort last (key 1), ties in slot order; beyond n entries are 0, as permute_by_rank leaves them.
+    width = r.shape[-1]
+    padded = jnp.where(mask, 0, 1).astype(jnp.int32)
+    _, _, order = jax.lax.sort((padded, r, jnp.arange(width)), is_stable=True, num_keys=2)
+    real = jnp.arange(width) < n
+    return _sorted_weighted_median(jnp.where(real, r[order], 0.0), jnp.where(real, w[..., order], 0.0), n)
 
 
 def _sorted_weighted_median(r_sorted, w_sorted, n):
@@ -175,6 +194,32 @@ def _bootstrap_medians(ratios, weight_sets, mask):
     return jnp.where(found, b, jnp.nan)
 
 
+def _sorted_bootstrap_medians(t: Instruments, key, n_boot: int, weight_sets, budget=None):
+    """The wide path of :func:`bootstrap_ratios` + :func:`_bootstrap_medians`: the same draws
+    (``[k, n_boot]`` weighted medians), each draw's ratios sorted (``O(width log width)``) and
+    interpolated as :func:`_sorted_weighted_median` does, a chunk of draws at a time
+    (:func:`mrjax.estimators.wide.over_draw_chunks`), so memory is bounded by the chunk.
+
+    Ratios are compared in :data:`BOOTSTRAP_DTYPE` (float32) and weights held in it, as in the
+    pairwise path; the cumulative weights are summed in the instruments' dtype.
+    """
+    width = t.bx.shape[-1]
+    words_bx, words_by = (slot_key_words(k, width) for k in jax.random.split(key))
+    n = t.nsnp
+    w = jnp.where(t.mask, weight_sets, 0.0).astype(BOOTSTRAP_DTYPE)  # [k, width]
+
+    def medians(counters):  # [chunk] -> [k, chunk]
+        bx = t.bx + t.sx * draw_normals(words_bx, counters, t.bx.dtype)
+        by = t.by + t.sy * draw_normals(words_by, counters, t.bx.dtype)
+        ratios = jnp.where(t.mask, by / bx, jnp.inf).astype(BOOTSTRAP_DTYPE)  # [chunk, width]
+        r_sorted, slots = argsort_float32_last_axis(ratios)
+        w_sorted = jnp.moveaxis(w[:, slots], 0, 1).astype(t.bx.dtype)  # [chunk, k, width]
+        one_draw = lambda r, ws: _sorted_weighted_median(r.astype(t.bx.dtype), ws, n)  # noqa: E731
+        return jax.vmap(one_draw)(r_sorted, w_sorted).T
+
+    return over_draw_chunks(medians, n_boot, draw_chunk(width, n_boot, budget))
+
+
 def _sample_sd(x):
     """R's ``sd`` over the last axis; NaN for fewer than two draws (no bootstrap, no SE)."""
     n = x.shape[-1]
@@ -192,33 +237,43 @@ class MedianPanel(NamedTuple):
     penalised_weighted_median: Estimate
 
 
-def _median_estimates(t: Instruments, key, params: Params, which: tuple[str, ...]) -> dict[str, Estimate]:
+def _median_estimates(t: Instruments, key, params: Params, which: tuple[str, ...], budget=None) -> dict[str, Estimate]:
     n = t.nsnp
     ok = n >= MIN_SNPS
     r = jnp.where(t.mask, t.by / t.bx, 0.0)
     weights = {"simple_median": _simple_weights(t), "weighted_median": jnp.where(t.mask, second_order_weights(t), 0.0)}
-    unpenalised = interpolated_weighted_median(r, jnp.stack([weights["simple_median"], weights["weighted_median"]]), t.mask)
+    unpenalised = interpolated_weighted_median(
+        r, jnp.stack([weights["simple_median"], weights["weighted_median"]]), t.mask, budget
+    )
     point = {"simple_median": unpenalised[0], "weighted_median": unpenalised[1]}
     if "penalised_weighted_median" in which:
         pen = jnp.where(t.mask, penalised_weights(t, point["weighted_median"], params.penk), 0.0)
         weights["penalised_weighted_median"] = pen
-        point["penalised_weighted_median"] = interpolated_weighted_median(r, pen, t.mask)
-    ratios = bootstrap_ratios(t, key, params.n_boot)
+        point["penalised_weighted_median"] = interpolated_weighted_median(r, pen, t.mask, budget)
     weight_sets = jnp.stack([weights[name] for name in which])
-    boot = _bootstrap_medians(ratios.astype(BOOTSTRAP_DTYPE), weight_sets.astype(BOOTSTRAP_DTYPE), t.mask)
-    boot = boot.astype(ratios.dtype)
+    if params.n_boot == 0:
+        boot = jnp.zeros((len(which), 0), dtype=r.dtype)
+    elif pairwise_fits(r.shape[-1], params.n_boot, budget):
+        ratios = bootstrap_ratios(t, key, params.n_boot)
+        boot = _bootstrap_medians(ratios.astype(BOOTSTRAP_DTYPE), weight_sets.astype(BOOTSTRAP_DTYPE), t.mask)
+        boot = boot.astype(ratios.dtype)
+    else:
+        boot = _sorted_bootstrap_medians(t, key, params.n_boot, weight_sets, budget)
     b = jnp.stack([point[name] for name in which])
     se = jax.vmap(_sample_sd)(boot)
     pval = norm_pval(b / se)
     return {name: estimate(b[i], se[i], pval[i], n, ok=ok) for i, name in enumerate(which)}
 
 
-def median_estimates(t: Instruments, key: jax.Array, params: Params, methods) -> dict[str, Estimate]:
+def median_estimates(t: Instruments, key: jax.Array, params: Params, methods, *, budget=None) -> dict[str, Estimate]:
     """Any subset of the median methods (ids as in :class:`MedianPanel`) from one
     shared computation; each value equals the method's own function under the same key.
     The engine should call this once per trait with the requested median methods rather
-    than each method's function (which would repeat the shared draws and densities)."""
-    return _median_estimates(t, key, params, family_members(MedianPanel, methods, "median"))
+    than each method's function (which would repeat the shared draws and densities).
+    ``budget`` (bytes; default :data:`mrjax.estimators.wide.PAIRWISE_BUDGET_BYTES`) decides
+    between the pairwise and the sorted path and, when given, sizes the sorted path's chunks
+    of draws (default :data:`~mrjax.estimators.wide.CHUNK_BUDGET_BYTES`)."""
+    return _median_estimates(t, key, params, family_members(MedianPanel, methods, "median"), budget)
 
 
 def median_panel(t: Instruments, key: jax.Array, params: Params) -> MedianPanel:

@@ -29,6 +29,16 @@ compared with R's anyway (different RNG). The draws of a trait are laid out
 ``[width, n_boot]`` and every per-draw statistic (bandwidth, median, kernel sums) runs as row
 operations over the draws (:mod:`mrjax.estimators.draws`).
 
+Wide traits (where the search's ``width^2`` kernel values per draw would exceed the memory
+budget, see :mod:`mrjax.estimators.wide`) take R's own binned density for every draw instead
+(:func:`binned_bootstrap_modes`: 512 linear bins, FFT convolution, the first maximum on R's
+output grid, i.e. exactly what ``mr_mode`` computes per draw), with each draw's bandwidth
+from sorted order statistics, a chunk of draws at a time: ``O(width log width)`` per draw and
+memory bounded by the chunk. Its modes are R's to rounding; the direct search's differ from
+them by at most two output-grid steps except at near-tied peaks (see above), so the two paths'
+SEs agree to Monte-Carlo error. Point estimates are the same on both paths (the bandwidth's
+MAD is found by sorting for wide traits: the same value).
+
 A draw set (delta or NOME) fixes the bandwidth of each draw; the weightings of a set share
 it, so :func:`mode_panel` returns exactly what the four methods return one by one (same key,
 same draws).
@@ -44,12 +54,15 @@ import jax.numpy as jnp
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.density import SEARCH_DTYPE, density_mode, kde_modes
-from mrjax.estimators.draws import slot_normals, slot_sum
+from mrjax.estimators.draws import draw_normals, slot_key_words, slot_normals, slot_sum
 from mrjax.estimators.median import rank_mad
+from mrjax.estimators.wide import draw_chunk, over_draw_chunks, pairwise_fits
 from mrjax.stats import MAD_CONSTANT, masked_mad, masked_sd, t_pval
 
 MIN_SNPS = 3
 BANDWIDTH_FLOOR = 1e-8
+
+
 def ratio_se_delta(t: Instruments):
     """Second-order ratio SE ``sqrt(sy^2/bx^2 + by^2 sx^2/bx^4)`` (``mr_mode``'s ``seBetaIV[, 1]``)."""
     return jnp.sqrt(t.sy**2 / t.bx**2 + t.by**2 * t.sx**2 / t.bx**4)
@@ -60,10 +73,11 @@ def ratio_se_nome(t: Instruments):
     return t.sy / jnp.abs(t.bx)
 
 
-def mode_bandwidth(r, mask, phi):
-    """``max(1e-8, phi * 0.9 min(sd(r), mad(r)) / n^(1/5))`` over the masked entries."""
+def mode_bandwidth(r, mask, phi, budget=None):
+    """``max(1e-8, phi * 0.9 min(sd(r), mad(r)) / n^(1/5))`` over the masked entries
+    (``budget``: see :func:`~mrjax.estimators.median.rank_mad`; 0 always sorts)."""
     n = jnp.sum(mask)
-    s = 0.9 * jnp.minimum(masked_sd(r, mask), rank_mad(r, mask)) / n ** (1.0 / 5.0)
+    s = 0.9 * jnp.minimum(masked_sd(r, mask), rank_mad(r, mask, budget)) / n ** (1.0 / 5.0)
     return jnp.maximum(BANDWIDTH_FLOOR, s * phi)
 
 
@@ -73,12 +87,12 @@ def normalised_weights(se, mask):
     return inv / jnp.sum(inv)
 
 
-def mode_estimate(r, weights, mask, phi, conv_dtype=None):
+def mode_estimate(r, weights, mask, phi, conv_dtype=None, budget=None):
     """``mr_mode``'s ``beta``: the mode of R's density of ``r`` with bandwidth from ``r``.
 
     ``weights`` is ``[width]`` or ``[k, width]`` (several weightings of the same sample).
     """
-    return density_mode(r, weights, mask, mode_bandwidth(r, mask, phi), conv_dtype)
+    return density_mode(r, weights, mask, mode_bandwidth(r, mask, phi, budget), conv_dtype)
 
 
 class ModePanel(NamedTuple):
@@ -147,7 +161,29 @@ def bootstrap_modes(r, se, weights, mask, phi, z):
     return jnp.stack([one_set(se[s], weights[s], z[s]) for s in range(z.shape[0])])
 
 
-def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...]) -> dict[str, Estimate]:
+def binned_bootstrap_modes(r, se, weights, mask, phi, set_keys, n_boot: int, budget=None):
+    """The wide path of :func:`bootstrap_modes` (same arguments, but the draws come from the
+    key of each set, ``set_keys[S]``, as :func:`slot_normals` would give them): for every
+    draw, the bandwidth from sorted order statistics (:func:`mode_bandwidth` with ``budget``
+    0, in ``SEARCH_DTYPE`` as in the pairwise path) and the mode of R's binned density
+    (:func:`~mrjax.estimators.density.density_mode`), a chunk of draws at a time:
+    ``[S, k, n_boot]``."""
+    width = r.shape[-1]
+    words = [slot_key_words(k, width) for k in set_keys]
+
+    def modes(counters):  # [chunk] -> [S, k, chunk]
+        out = []
+        for s, words_s in enumerate(words):
+            draws = jnp.where(mask, r + se[s] * draw_normals(words_s, counters, r.dtype), 0.0)  # [chunk, width]
+            bandwidth = jax.vmap(lambda x: mode_bandwidth(x, mask, phi, budget=0))(draws.astype(SEARCH_DTYPE))
+            one_draw = lambda x, h: density_mode(x, weights[s], mask, h)  # noqa: E731
+            out.append(jax.vmap(one_draw)(draws, bandwidth.astype(r.dtype)).T)
+        return jnp.stack(out)
+
+    return over_draw_chunks(modes, n_boot, draw_chunk(width, n_boot, budget))
+
+
+def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...], budget=None) -> dict[str, Estimate]:
     n = t.nsnp
     ok = n >= MIN_SNPS
     mask = t.mask
@@ -167,9 +203,12 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
         [jnp.stack([weights[_VARIANTS[m][1]] for m in (members[s] + members[s][:1] * k)[:k]]) for s in sets]
     )
     # Point estimates: R's binned density, exactly; every weighting of every set in one pass.
-    point_modes = mode_estimate(r, set_weights, mask, params.phi)  # [S, k]
+    point_modes = mode_estimate(r, set_weights, mask, params.phi, budget=budget)  # [S, k]
     point = {m: point_modes[sets.index(_VARIANTS[m][0]), members[_VARIANTS[m][0]].index(m)] for m in which}
-    if params.n_boot > 0:
+    if params.n_boot > 0 and not pairwise_fits(r.shape[-1], params.n_boot, budget):
+        set_se = jnp.stack([se[s] for s in sets])
+        boot = binned_bootstrap_modes(r, set_se, set_weights, mask, params.phi, [key_of_set[s] for s in sets], params.n_boot, budget)
+    elif params.n_boot > 0:
         z = jnp.stack([slot_normals(key_of_set[s], params.n_boot, r.shape[-1], r.dtype, row_by_row=True) for s in sets])
         boot = bootstrap_modes(r, jnp.stack([se[s] for s in sets]), set_weights, mask, params.phi, z)
     else:
@@ -187,12 +226,15 @@ def _mode_estimates(t: Instruments, key, params: Params, which: tuple[str, ...])
     return {m: estimate(b[i], se_b[i], pval[i], n, ok=ok) for i, m in enumerate(which)}
 
 
-def mode_estimates(t: Instruments, key: jax.Array, params: Params, methods) -> dict[str, Estimate]:
+def mode_estimates(t: Instruments, key: jax.Array, params: Params, methods, *, budget=None) -> dict[str, Estimate]:
     """Any subset of the mode methods (ids as in :class:`ModePanel`) from one
     shared computation; each value equals the method's own function under the same key.
     The engine should call this once per trait with the requested mode methods rather
-    than each method's function (which would repeat the shared draws and densities)."""
-    return _mode_estimates(t, key, params, family_members(ModePanel, methods, "mode"))
+    than each method's function (which would repeat the shared draws and densities).
+    ``budget`` (bytes; default :data:`mrjax.estimators.wide.PAIRWISE_BUDGET_BYTES`) decides
+    between the pairwise and the sorted/binned path and, when given, sizes the latter's chunks
+    of draws (default :data:`~mrjax.estimators.wide.CHUNK_BUDGET_BYTES`)."""
+    return _mode_estimates(t, key, params, family_members(ModePanel, methods, "mode"), budget)
 
 
 def mode_panel(t: Instruments, key: jax.Array, params: Params) -> ModePanel:
