@@ -1,7 +1,12 @@
-"""The method registry: TwoSampleMR method ids, labels and properties, in ``mr_method_list()`` order.
+"""The method registry: method ids, labels and properties, TwoSampleMR's in ``mr_method_list()``
+order, then those of MendelianRandomization and mr.raps.
 
-A method id is the TwoSampleMR function name without ``mr_`` (``ivw`` for ``mr_ivw``); the label
-is TwoSampleMR's ``name`` column. Every method is a per-trait function
+A TwoSampleMR method id is the function name without ``mr_`` (``ivw`` for ``mr_ivw``); the label
+is TwoSampleMR's ``name`` column. A MendelianRandomization method id is its function name
+without the underscore (``mrivw`` for ``mr_ivw``), its label names the package, and its
+variants are chosen with settings named after the R arguments (``mrjax.mr(dat,
+methods=["mrivw"], robust=True)``; see :class:`~mrjax.estimators.common.Params`).
+:data:`R_EQUIVALENTS` maps every R call of the golden files to its id and settings. Every method is a per-trait function
 ``fn(t: Instruments, key, params: Params) -> Estimate`` (see ``mrjax.estimators.common``);
 functions are resolved lazily by module path so that importing the registry is cheap.
 """
@@ -21,7 +26,9 @@ class Method:
 
     ``min_snps``: fewest instruments it estimates with (fewer gives NaN, "too few
     instruments"); ``stochastic``: uses the PRNG key (bootstrap); ``default``: in TwoSampleMR's
-    default set (``use_by_default``); ``heterogeneity``: has a Q statistic in ``mr_heterogeneity``.
+    default set (``use_by_default``); ``heterogeneity``: has a Q statistic in ``mr_heterogeneity``;
+    ``package``: the R package it reproduces; ``settings``: the fields of ``Params`` beyond
+    ``n_boot``/``phi``/``penk`` that it reads.
     """
 
     id: str
@@ -31,6 +38,8 @@ class Method:
     stochastic: bool = False
     default: bool = False
     heterogeneity: bool = False
+    package: str = "TwoSampleMR"
+    settings: tuple[str, ...] = ()
 
     @property
     def fn(self) -> Callable[..., Estimate]:
@@ -40,6 +49,7 @@ class Method:
 
 
 _E = "mrjax.estimators."
+_MR = "MendelianRandomization"
 
 METHODS: dict[str, Method] = {
     m.id: m
@@ -85,11 +95,13 @@ DEFAULT_HETEROGENEITY: tuple[str, ...] = tuple(m for m in HETEROGENEITY_METHODS 
 def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str, ...]:
     """Validate a list of method ids (``mr_`` prefixes are accepted and stripped).
 
-    ``None`` gives ``default``. Unknown or disallowed ids raise ``ValueError`` listing the
-    valid ones; duplicates are dropped, the order given is kept.
+    ``None`` gives ``default``; ``"all"`` every allowed method. Unknown or disallowed ids raise
+    ``ValueError`` listing the valid ones; duplicates are dropped, the order given is kept.
     """
     if methods is None:
         return tuple(default)
+    if isinstance(methods, str) and methods == "all":
+        return tuple(METHODS) if allowed is None else tuple(allowed)
     if isinstance(methods, str):
         methods = [methods]
     allowed = tuple(METHODS) if allowed is None else tuple(allowed)
@@ -104,3 +116,26 @@ def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str
     if not out:
         raise ValueError("no methods given")
     return tuple(out)
+
+
+def check_settings(methods: tuple[str, ...], settings: dict) -> None:
+    """``ValueError`` for a setting that none of ``methods`` reads (it would be ignored
+    silently otherwise), naming the setting and the methods that do read it."""
+    for name in settings:
+        if name in ("n_boot", "phi", "penk"):
+            continue
+        readers = [m for m in METHODS if name in METHODS[m].settings]
+        if not any(m in readers for m in methods):
+            raise ValueError(
+                f"setting {name!r} applies to none of the methods {', '.join(methods)}; "
+                f"it is read by {', '.join(readers) or 'no method'}"
+            )
+
+
+#: Each R call of the golden files (``"<section>.<label>"`` of the ``mendelianrandomization``
+#: and ``mr_raps`` sections of ``golden_methods_*.json``) -> ``(method_id, settings)`` such that
+#: ``mrjax.mr(dat, methods=[method_id], **settings)`` reproduces it.
+R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
+    # MendelianRandomization mr_ivw/mr_egger/mr_median/mr_mbe/mr_maxlik: robust1 branch;
+    # conmix, lasso, divw, pivw, cML and mr.raps: robust2 branch.
+}
