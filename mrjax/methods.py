@@ -84,6 +84,17 @@ METHODS: dict[str, Method] = {
         Method("sign", "Sign concordance test", _E + "sign:sign", 6),
         Method("uwr", "Unweighted regression", _E + "ivw:uwr", 2, heterogeneity=True),
         Method("grip", "MR GRIP", _E + "grip:grip", 3),
+        # MendelianRandomization 0.10.0
+        Method("mrivw", "IVW (MendelianRandomization)", _E + "mendelian_regression:mr_ivw", 2,
+               package=_MR, settings=("model", "distribution", "weights", "psi", "penalized", "robust")),
+        Method("mregger", "MR-Egger (MendelianRandomization)", _E + "mendelian_regression:mr_egger", 3,
+               package=_MR, settings=("distribution", "penalized", "robust")),
+        Method("mrmedian", "Median (MendelianRandomization)", _E + "mendelian_median:mr_median", 3,
+               stochastic=True, package=_MR, settings=("weighting", "iterations")),
+        Method("mrmbe", "Mode-based estimate (MendelianRandomization)", _E + "mendelian_median:mr_mbe", 3,
+               stochastic=True, package=_MR, settings=("weighting", "stderror", "psi", "iterations")),
+        Method("mrmaxlik", "Maximum likelihood (MendelianRandomization)", _E + "maxlik:mr_maxlik", 2,
+               package=_MR, settings=("model", "distribution")),
     ]
 }
 
@@ -136,6 +147,27 @@ def check_settings(methods: tuple[str, ...], settings: dict) -> None:
 #: and ``mr_raps`` sections of ``golden_methods_*.json``) -> ``(method_id, settings)`` such that
 #: ``mrjax.mr(dat, methods=[method_id], **settings)`` reproduces it.
 R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
-    # MendelianRandomization mr_ivw/mr_egger/mr_median/mr_mbe/mr_maxlik: robust1 branch;
+    "mendelianrandomization.ivw_default": ("mrivw", {}),
+    "mendelianrandomization.ivw_fixed": ("mrivw", {"model": "fixed"}),
+    "mendelianrandomization.ivw_random": ("mrivw", {"model": "random"}),
+    "mendelianrandomization.ivw_tdist": ("mrivw", {"distribution": "t"}),
+    "mendelianrandomization.ivw_delta": ("mrivw", {"weights": "delta"}),
+    "mendelianrandomization.ivw_penalized": ("mrivw", {"penalized": True}),
+    "mendelianrandomization.ivw_robust": ("mrivw", {"robust": True}),
+    "mendelianrandomization.ivw_robust_penalized": ("mrivw", {"robust": True, "penalized": True}),
+    "mendelianrandomization.egger_default": ("mregger", {}),
+    "mendelianrandomization.egger_tdist": ("mregger", {"distribution": "t"}),
+    "mendelianrandomization.egger_penalized": ("mregger", {"penalized": True}),
+    "mendelianrandomization.egger_robust": ("mregger", {"robust": True}),
+    "mendelianrandomization.median_simple": ("mrmedian", {"weighting": "simple"}),
+    "mendelianrandomization.median_weighted": ("mrmedian", {"weighting": "weighted"}),
+    "mendelianrandomization.median_penalized": ("mrmedian", {"weighting": "penalized"}),
+    "mendelianrandomization.mbe_weighted_delta": ("mrmbe", {"weighting": "weighted", "stderror": "delta"}),
+    "mendelianrandomization.mbe_weighted_simple_NOME": ("mrmbe", {"weighting": "weighted", "stderror": "simple"}),
+    "mendelianrandomization.mbe_unweighted_delta": ("mrmbe", {"weighting": "unweighted", "stderror": "delta"}),
+    "mendelianrandomization.mbe_unweighted_simple_NOME": ("mrmbe", {"weighting": "unweighted", "stderror": "simple"}),
+    "mendelianrandomization.maxlik_default": ("mrmaxlik", {}),
+    "mendelianrandomization.maxlik_fixed": ("mrmaxlik", {"model": "fixed"}),
+    "mendelianrandomization.maxlik_random": ("mrmaxlik", {"model": "random"}),
     # conmix, lasso, divw, pivw, cML and mr.raps: robust2 branch.
 }
