@@ -18,11 +18,11 @@ import pandas as pd
 from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, trait_keys
 from mrjax.diagnostics import i_squared, steiger
 from mrjax.engine import run_diagnostics, run_methods
-from mrjax.estimators.common import Params, Reason
+from mrjax.estimators.common import Reason, make_params
 from mrjax.gwas.strength import strength_columns
-from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, resolve
+from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, check_settings, resolve
 
-ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason")
+ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason", "lo_ci", "up_ci")
 
 
 def as_batch(data) -> TraitBatch:
@@ -81,13 +81,22 @@ def _diagnostics(batch: TraitBatch, dtype=np.float64):
     yield from zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets))
 
 
-def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64") -> pd.DataFrame:
+def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64",
+       **settings) -> pd.DataFrame:
     """TwoSampleMR ``mr()``: every method for every trait.
 
     Returns ``exposure, outcome, [id.exposure, id.outcome], method_id, method, nsnp, b, se,
-    pval, reason`` (``reason`` is "" when estimated), one row per trait and method, traits in
-    order of first appearance, methods in the order given (default: TwoSampleMR's default set
-    ``wald_ratio, egger_regression, weighted_median, ivw, simple_mode, weighted_mode``).
+    pval, lo_ci, up_ci, reason`` (``reason`` is "" when estimated; ``lo_ci, up_ci`` the
+    method's own 95% CI), one row per trait and method, traits in order of first appearance,
+    methods in the order given (default: TwoSampleMR's default set ``wald_ratio,
+    egger_regression, weighted_median, ivw, simple_mode, weighted_mode``; ``"all"``: every
+    registered method).
+
+    ``settings`` choose the variants of the MendelianRandomization / mr.raps methods, named
+    after their R arguments (``model="fixed"``, ``distribution="t"``, ``robust=True``, …; see
+    :class:`~mrjax.estimators.common.Params`); ``mrjax.methods.R_EQUIVALENTS`` gives the
+    settings of each R call. An unknown setting, a bad value, or a setting none of the
+    requested methods reads raises ``ValueError``.
 
     As in TwoSampleMR, the Wald ratio is left out for traits with more than one instrument
     when more than one method is requested. A trait with too few instruments for a method gets
@@ -97,7 +106,8 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     batch = as_batch(data)
     methods = resolve(methods)
     dt = _float_dtype(dtype)
-    params = Params(n_boot=int(n_boot), phi=float(phi), penk=float(penk))
+    params = make_params(n_boot=n_boot, phi=phi, penk=penk, **settings)
+    check_settings(methods, settings)
     n = batch.n_traits
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
     buckets = list(batch.buckets(dtype=dt))
@@ -117,7 +127,7 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
         frame["method_id"] = m
         frame["method"] = METHODS[m].label
         frame["nsnp"] = cols[m]["nsnp"].astype(np.int64)
-        for f in ("b", "se", "pval"):
+        for f in ("b", "se", "pval", "lo_ci", "up_ci"):
             frame[f] = cols[m][f]
         frame["reason"] = _reason_text(cols[m]["reason"])
         if m == "wald_ratio" and len(methods) > 1:
@@ -310,11 +320,12 @@ def instrument_strength(data) -> pd.DataFrame:
 
 def odds_ratios(results: pd.DataFrame) -> pd.DataFrame:
     """TwoSampleMR ``generate_odds_ratios``: adds ``lo_ci = b - 1.96 se``, ``up_ci = b + 1.96
-    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``."""
+    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``. As in R, these
+    replace the ``lo_ci``/``up_ci`` of :func:`mr` (the methods' own CIs)."""
     for col in ("b", "se"):
         if col not in results.columns:
             raise ValueError(f"odds_ratios needs a column {col!r} (a table from mrjax.mr)")
-    res = results.copy()
+    res = results.drop(columns=["lo_ci", "up_ci"], errors="ignore")
     b = res["b"].to_numpy(dtype=float)
     se = res["se"].to_numpy(dtype=float)
     res["lo_ci"] = b - 1.96 * se

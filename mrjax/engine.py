@@ -48,9 +48,9 @@ def _as_batch(instruments: Instruments, keys: jax.Array | None):
     return instruments, keys, False
 
 
-@functools.partial(jax.jit, static_argnames=("methods", "n_boot"))
-def _run(instruments, keys, phi, penk, *, methods, n_boot):
-    params = Params(n_boot=n_boot, phi=phi, penk=penk)
+@functools.partial(jax.jit, static_argnames=("methods", "n_boot", "settings"))
+def _run(instruments, keys, phi, penk, *, methods, n_boot, settings=Params()):
+    params = settings._replace(n_boot=n_boot, phi=phi, penk=penk)
     families = {
         name: (fn, tuple(m for m in methods if m in members))
         for name, (fn, members) in FAMILIES.items()
@@ -80,7 +80,8 @@ def run_methods(
 
     ``instruments`` fields are ``[T, K]`` (or ``[K]`` for one trait), ``keys`` ``[T]`` per-trait
     PRNG keys (``mrjax.batch.trait_keys``). Returns ``{method_id: Estimate}`` with ``[T]``
-    arrays (scalars for a single trait). The computation runs in the dtype of the instruments
+    arrays (scalars for a single trait). ``params`` carries every method setting (see
+    :class:`~mrjax.estimators.common.Params`). The computation runs in the dtype of the instruments
     (cast them with ``Instruments.astype(jnp.float32)`` for the float32 path).
     """
     methods = resolve(methods)
@@ -95,6 +96,8 @@ def run_methods(
         jnp.asarray(params.penk, dtype=dtype),
         methods=methods,
         n_boot=int(params.n_boot),
+        # Every other setting is static; phi and penk (traced) are reset so they never recompile.
+        settings=params._replace(phi=Params().phi, penk=Params().penk),
     )
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
