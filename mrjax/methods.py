@@ -95,6 +95,14 @@ METHODS: dict[str, Method] = {
                stochastic=True, package=_MR, settings=("weighting", "stderror", "psi", "iterations")),
         Method("mrmaxlik", "Maximum likelihood (MendelianRandomization)", _E + "maxlik:mr_maxlik", 2,
                package=_MR, settings=("model", "distribution")),
+        Method("divw", "Debiased IVW (MendelianRandomization)", _E + "divw:mr_divw", 2,
+               package=_MR, settings=("over_dispersion",)),
+        Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
+               package=_MR, settings=("over_dispersion",)),
+        Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,
+               package="mr.raps", settings=("over_dispersion", "loss")),
+        Method("raps_mle", "RAPS (mr.raps.mle)", _E + "raps:raps_mle_method", 3,
+               package="mr.raps", settings=("over_dispersion", "loss")),
     ]
 }
 
@@ -169,5 +177,17 @@ R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     "mendelianrandomization.maxlik_default": ("mrmaxlik", {}),
     "mendelianrandomization.maxlik_fixed": ("mrmaxlik", {"model": "fixed"}),
     "mendelianrandomization.maxlik_random": ("mrmaxlik", {"model": "random"}),
-    # conmix, lasso, divw, pivw, cML and mr.raps: robust2 branch.
+    "mendelianrandomization.divw_default": ("divw", {}),
+    "mendelianrandomization.divw_no_overdispersion": ("divw", {"over_dispersion": False}),
+    "mendelianrandomization.pivw_default": ("pivw", {}),
+    **{
+        f"mr_raps.mle_{loss}_od{str(od).upper()}": ("raps_mle", {"loss": loss, "over_dispersion": od})
+        for loss in ("l2", "huber", "tukey")
+        for od in (False, True)
+    },
+    **{
+        f"mr_raps.mr.raps_{loss}_od{str(od).upper()}": ("raps", {"loss": loss, "over_dispersion": od})
+        for loss, od in (("l2", False), ("huber", False), ("l2", True), ("huber", True), ("tukey", True))
+    },
+    # conmix, lasso, cML: robust2 branch.
 }

@@ -135,8 +135,8 @@ def test_seed_and_key(bmi, default_run):
 
 
 def test_unknown_method_and_bad_input_raise():
-    with pytest.raises(ValueError, match="unknown method 'mr_raps'"):
-        api.mr(small_traits(), methods=["mr_raps"])
+    with pytest.raises(ValueError, match="unknown method 'mr_nonsense'"):
+        api.mr(small_traits(), methods=["mr_nonsense"])
     bad = small_traits()
     bad.loc[2, "se.outcome"] = 0.0
     with pytest.raises(ValueError, match="se.outcome"):

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax.scipy.stats import norm
 
 from mrjax.batch import Instruments
+from mrjax.estimators.common import Estimate, Params, Reason, estimate
 from mrjax.estimators.draws import slot_normals
 from mrjax.stats import masked_sum, norm_pval
 
@@ -162,3 +163,27 @@ def pivw_fit(t: Instruments, key: jax.Array, lam=1.0, over_dispersion: bool = Tr
     up = jnp.where(bounded, (-bq + root) / (2.0 * a), jnp.inf)
     return DebiasedFit(b=b, se=se, lo=lo, up=up, pval=pval, tau2=tau2, condition=_condition(t),
                        ok=t.nsnp >= MIN_SNPS)
+
+
+def _setting(value, default):
+    return default if value is None else value
+
+
+def _finish(t: Instruments, fit: DebiasedFit) -> Estimate:
+    ok = fit.ok & jnp.isfinite(fit.se)
+    reason = jnp.where(fit.ok, Reason.ZERO_WEIGHT, Reason.TOO_FEW_SNPS)
+    return estimate(fit.b, fit.se, fit.pval, t.nsnp, ok=ok, reason=reason, lo_ci=fit.lo, up_ci=fit.up)
+
+
+def mr_divw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+    """Method ``divw``: MendelianRandomization ``mr_divw(over.dispersion = TRUE)`` (:func:`divw_fit`);
+    ``params.over_dispersion = False`` drops tau2."""
+    del key
+    return _finish(t, divw_fit(t, _setting(params.over_dispersion, True)))
+
+
+def mr_pivw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+    """Method ``pivw``: MendelianRandomization ``mr_pivw(lambda = 1, over.dispersion = TRUE)``
+    (:func:`pivw_fit`) with ``params.n_boot`` bootstrap-Fieller draws (R: 1000) from ``key``;
+    the p-value is the bootstrap one, the CI the Fieller hull."""
+    return _finish(t, pivw_fit(t, key, over_dispersion=_setting(params.over_dispersion, True), n_boot=params.n_boot))

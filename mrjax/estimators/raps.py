@@ -25,6 +25,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from mrjax.batch import Instruments
+from mrjax.estimators.common import Estimate, Params, Reason, estimate
 from mrjax.stats import masked_median, masked_sum, norm_pval
 
 LOSSES = ("l2", "huber", "tukey")
@@ -416,3 +417,29 @@ def mr_raps_fixed(t: Instruments, loss: str, delta, c1) -> RapsFit:
     zero = jnp.zeros_like(beta)
     return RapsFit(b=beta, se=se, pval=norm_pval(beta / se), tau2=zero, tau2_se=zero,
                    converged=_is_root(x, residual, j))
+
+
+def _finish(t: Instruments, fit: RapsFit) -> Estimate:
+    n = t.nsnp
+    ok = (n >= MIN_SNPS) & fit.converged & jnp.isfinite(fit.se)
+    reason = jnp.where(n >= MIN_SNPS, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS)
+    return estimate(fit.b, fit.se, fit.pval, n, ok=ok, reason=reason)
+
+
+def raps_mle_method(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+    """Method ``raps_mle``: mr.raps ``mr.raps.mle`` with R's defaults ``over.dispersion = FALSE``,
+    ``loss.function = "l2"`` unless ``params`` sets them; normal CI. Needs 3 instruments."""
+    del key
+    loss = params.loss or "l2"
+    od = False if params.over_dispersion is None else params.over_dispersion
+    return _finish(t, raps_mle(t, loss, od))
+
+
+def raps_method(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+    """Method ``raps`` (TwoSampleMR ``mr_raps``): mr.raps ``mr.raps(shrinkage = FALSE)`` with
+    TwoSampleMR's / mr.raps's defaults ``over.dispersion = TRUE``, ``loss.function = "huber"``
+    unless ``params`` sets them; normal CI. Needs 3 instruments."""
+    del key
+    loss = params.loss or "huber"
+    od = True if params.over_dispersion is None else params.over_dispersion
+    return _finish(t, mr_raps(t, loss, od))
