@@ -99,6 +99,7 @@ METHODS: dict[str, Method] = {
                package=_MR, settings=("over_dispersion",)),
         Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
                package=_MR, settings=("over_dispersion",)),
+        Method("lasso", "MR-Lasso (MendelianRandomization)", _E + "lasso:mr_lasso", 3, package=_MR),
         Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,
                package="mr.raps", settings=("over_dispersion", "loss")),
         Method("raps_mle", "RAPS (mr.raps.mle)", _E + "raps:raps_mle_method", 3,
@@ -189,5 +190,6 @@ R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
         f"mr_raps.mr.raps_{loss}_od{str(od).upper()}": ("raps", {"loss": loss, "over_dispersion": od})
         for loss, od in (("l2", False), ("huber", False), ("l2", True), ("huber", True), ("tukey", True))
     },
-    # conmix, lasso, cML: robust2 branch.
+    "mendelianrandomization.lasso_default": ("lasso", {}),
+    # conmix, cML: robust2 branch.
 }
