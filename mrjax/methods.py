@@ -99,6 +99,7 @@ METHODS: dict[str, Method] = {
                package=_MR, settings=("over_dispersion",)),
         Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
                package=_MR, settings=("over_dispersion",)),
+        Method("conmix", "Contamination mixture (MendelianRandomization)", _E + "conmix:mr_conmix", 3, package=_MR),
         Method("lasso", "MR-Lasso (MendelianRandomization)", _E + "lasso:mr_lasso", 3, package=_MR),
         Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,
                package="mr.raps", settings=("over_dispersion", "loss")),
@@ -191,5 +192,6 @@ R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
         for loss, od in (("l2", False), ("huber", False), ("l2", True), ("huber", True), ("tukey", True))
     },
     "mendelianrandomization.lasso_default": ("lasso", {}),
-    # conmix, cML: robust2 branch.
+    "mendelianrandomization.conmix_default": ("conmix", {}),
+    # cML: robust2 branch.
 }
