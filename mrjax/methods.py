@@ -99,6 +99,8 @@ METHODS: dict[str, Method] = {
                package=_MR, settings=("over_dispersion",)),
         Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
                package=_MR, settings=("over_dispersion",)),
+        Method("cml", "cML-MA-BIC (MendelianRandomization)", _E + "cml:mr_cml", 3, stochastic=True,
+               package=_MR, settings=("n", "dp")),
         Method("conmix", "Contamination mixture (MendelianRandomization)", _E + "conmix:mr_conmix", 3, package=_MR),
         Method("lasso", "MR-Lasso (MendelianRandomization)", _E + "lasso:mr_lasso", 3, package=_MR),
         Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,
@@ -193,5 +195,7 @@ R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     },
     "mendelianrandomization.lasso_default": ("lasso", {}),
     "mendelianrandomization.conmix_default": ("conmix", {}),
-    # cML: robust2 branch.
+    # n: the dataset's n_for_cML (17723 for the lipid sets; bmi_chd's samplesize.* columns give its 184305).
+    "mendelianrandomization.cML_default": ("cml", {}),
+    "mendelianrandomization.cML_noDP": ("cml", {"dp": False}),
 }

@@ -60,7 +60,9 @@ class Params(NamedTuple):
     - ``iterations`` (``iterations``): bootstrap draws of ``mr_median`` and ``mr_mbe``.
 
     ``over_dispersion`` and ``loss`` (mr.raps / ``mr_divw`` / ``mr_pivw``): ``None`` means the
-    R function's own default.
+    R function's own default. ``n`` and ``dp`` (``mr_cML``'s ``n`` and ``DP``): the GWAS sample
+    size for every trait (``None``: each trait's ``Instruments.samplesize``, from the
+    ``samplesize.*`` columns) and data perturbation.
     """
 
     n_boot: int = 1000
@@ -77,6 +79,8 @@ class Params(NamedTuple):
     iterations: int = 10000
     over_dispersion: bool | None = None
     loss: str | None = None
+    n: float | None = None
+    dp: bool = True
 
 
 #: Allowed values of the string settings of :class:`Params` (R's spelling accepted as an alias).
@@ -108,10 +112,14 @@ def make_params(**settings) -> Params:
             settings[name] = int(settings[name])
             if settings[name] < 0:
                 raise ValueError(f"setting {name} must be >= 0, not {settings[name]}")
+    if settings.get("n") is not None:
+        settings["n"] = float(settings["n"])
+        if not settings["n"] > 0:
+            raise ValueError(f"setting n (sample size) must be > 0, not {settings['n']}")
     for name in ("phi", "penk", "psi"):
         if name in settings:
             settings[name] = float(settings[name])
-    for name in ("penalized", "robust"):
+    for name in ("penalized", "robust", "dp"):
         if name in settings and not isinstance(settings[name], (bool,)):
             raise ValueError(f"setting {name} must be True or False, not {settings[name]!r}")
     return defaults._replace(**settings)
