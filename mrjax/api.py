@@ -20,6 +20,7 @@ from mrjax.diagnostics import i_squared, steiger
 from mrjax.engine import run_diagnostics, run_methods
 from mrjax.estimators.common import Reason, make_params
 from mrjax.gwas.strength import strength_columns
+from mrjax.liability import r_from_lor
 from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, check_settings, resolve
 
 ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason", "lo_ci", "up_ci")
@@ -257,18 +258,53 @@ def single_snp(data) -> pd.DataFrame:
 STEIGER_COLUMNS = ("pval.exposure", "pval.outcome", "samplesize.exposure", "samplesize.outcome")
 
 
-def directionality(data) -> pd.DataFrame:
+def _case_control_sides(columns) -> tuple[str, ...]:
+    """The sides (``exposure``/``outcome``) given as case/control: ``ncase.<side>`` and
+    ``ncontrol.<side>`` columns present (TwoSampleMR's names)."""
+    return tuple(side for side in ("exposure", "outcome") if {f"ncase.{side}", f"ncontrol.{side}"} <= set(columns))
+
+
+def _liability_r(group: pd.DataFrame, side: str, prevalence) -> np.ndarray:
+    """TwoSampleMR ``get_r_from_lor`` for one side of one trait (see :mod:`mrjax.liability`)."""
+    if f"prevalence.{side}" in group.columns:
+        prev = group[f"prevalence.{side}"].to_numpy(dtype=float)
+    else:
+        prev = prevalence.get(side) if isinstance(prevalence, dict) else prevalence
+        if prev is None:
+            raise ValueError(
+                f"directionality: the {side} is case/control (ncase.{side}, ncontrol.{side} given); "
+                f"give its population prevalence (prevalence=... or a prevalence.{side} column)"
+            )
+    if f"eaf.{side}" not in group.columns:
+        raise ValueError(f"directionality: the {side} is case/control but column eaf.{side} is missing")
+    return r_from_lor(group[f"beta.{side}"].to_numpy(dtype=float), group[f"eaf.{side}"].to_numpy(dtype=float),
+                      group[f"ncase.{side}"].to_numpy(dtype=float), group[f"ncontrol.{side}"].to_numpy(dtype=float),
+                      prev)
+
+
+def directionality(data, prevalence=None) -> pd.DataFrame:
     """TwoSampleMR ``directionality_test`` (Steiger): ``exposure, outcome, [ids],
     snp_r2.exposure, snp_r2.outcome, correct_causal_direction, steiger_pval``.
 
-    Uses ``r.exposure``/``r.outcome`` when given, else ``get_r_from_pn`` on the p-values and
-    sample sizes (both traits treated as quantitative, as TwoSampleMR does by default). Raises
-    ``ValueError`` naming the missing columns.
+    Uses ``r.exposure``/``r.outcome`` when given. Otherwise a side given as case/control
+    (``ncase.<side>`` and ``ncontrol.<side>`` columns) gets TwoSampleMR's ``get_r_from_lor``
+    (log OR, ``eaf.<side>``, case and control counts, population ``prevalence``: a
+    ``prevalence.<side>`` column, or this argument — one number or ``{"exposure": K1,
+    "outcome": K2}``; its sample size defaults to ``ncase + ncontrol``), and a quantitative
+    side ``get_r_from_pn`` on its p-values and sample sizes (TwoSampleMR's default for both).
+    Raises ``ValueError`` naming missing columns or a missing prevalence.
     """
     batch = as_batch(data)
     inst = batch.instruments
+    binary = _case_control_sides(inst.columns)
+    if binary:
+        inst = inst.copy()
+        for side in binary:
+            if f"samplesize.{side}" not in inst.columns:
+                inst[f"samplesize.{side}"] = inst[f"ncase.{side}"].astype(float) + inst[f"ncontrol.{side}"].astype(float)
     have_r = all(c in inst.columns for c in ("r.exposure", "r.outcome"))
-    missing = [c for c in STEIGER_COLUMNS if c not in inst.columns]
+    needed = [c for c in STEIGER_COLUMNS if not any(c.endswith("." + side) and c.startswith("pval") for side in binary)]
+    missing = [c for c in needed if c not in inst.columns]
     if missing and not have_r:
         raise ValueError(
             f"directionality needs columns {', '.join(missing)} (or r.exposure and r.outcome); "
@@ -279,13 +315,17 @@ def directionality(data) -> pd.DataFrame:
         def col(name):
             return group[name].to_numpy(dtype=float) if name in group.columns else np.full(len(group), np.nan)
 
+        given = {side: col(f"r.{side}") if f"r.{side}" in group.columns else None for side in ("exposure", "outcome")}
+        for side in binary:
+            if given[side] is None:
+                given[side] = _liability_r(group, side, prevalence)
         s = steiger(
             col("pval.exposure"),
             col("pval.outcome"),
             col("samplesize.exposure"),
             col("samplesize.outcome"),
-            r_exp=col("r.exposure") if "r.exposure" in group.columns else None,
-            r_out=col("r.outcome") if "r.outcome" in group.columns else None,
+            r_exp=given["exposure"],
+            r_out=given["outcome"],
         )
         rows.append((trait, s.r2_exposure, s.r2_outcome, s.correct_causal_direction, s.steiger_pval))
     res = batch.traits[_trait_columns(batch)].copy()
