@@ -23,7 +23,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of every random draw (bo
 NBoot = Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates for the median, mode and Egger-bootstrap methods.")]
 Methods = Annotated[
     list[str] | None,
-    typer.Option("--method", "--methods", "-m", help="MR method id (repeat for several), e.g. ivw, egger_regression, weighted_median, mrivw, mrmbe; \"all\" for every method. Default: TwoSampleMR's default set."),
+    typer.Option("--method", "-m", help="MR method id (repeat for several), e.g. ivw, egger_regression, weighted_median. Default: TwoSampleMR's default set."),
 ]
 
 
