@@ -123,10 +123,10 @@ def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str
     """
     if methods is None:
         return tuple(default)
-    if isinstance(methods, str) and methods == "all":
-        return tuple(METHODS) if allowed is None else tuple(allowed)
     if isinstance(methods, str):
         methods = [methods]
+    if list(methods) == ["all"]:
+        return tuple(METHODS) if allowed is None else tuple(allowed)
     allowed = tuple(METHODS) if allowed is None else tuple(allowed)
     out: list[str] = []
     for name in methods:
