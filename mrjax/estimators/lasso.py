@@ -34,7 +34,7 @@ LAMBDA_MIN_RATIO = 1e-4  # glmnet: nobs >= nvars (here nobs == nvars)
 MIN_PATH = 5  # glmnet.control(mnlam)
 DEV_MAX = 0.999  # glmnet.control(devmax)
 FDEV = 1e-5  # glmnet.control(fdev)
-CD_TOL = 1e-14
+CD_TOL = 1e-11
 CD_MAX_SWEEPS = 1000
 QCHISQ_95 = 3.841458820694124
 MIN_SNPS = 3
