@@ -19,11 +19,12 @@ import pandas as pd
 from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, trait_keys
 from mrjax.diagnostics import i_squared, steiger
 from mrjax.engine import run_diagnostics, run_methods
-from mrjax.estimators.common import Params, Reason
+from mrjax.estimators.common import Reason, make_params
 from mrjax.gwas.strength import strength_columns
-from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, resolve
+from mrjax.liability import r_from_lor
+from mrjax.methods import DEFAULT_HETEROGENEITY, HETEROGENEITY_METHODS, METHODS, check_settings, resolve
 
-ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason")
+ESTIMATE_FIELDS = ("b", "se", "pval", "nsnp", "reason", "lo_ci", "up_ci")
 
 
 def as_batch(data) -> TraitBatch:
@@ -82,13 +83,22 @@ def _diagnostics(batch: TraitBatch, dtype=np.float64) -> list:
     return list(zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets)))
 
 
-def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64") -> pd.DataFrame:
+def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64",
+       **settings) -> pd.DataFrame:
     """TwoSampleMR ``mr()``: every method for every trait.
 
     Returns ``exposure, outcome, [id.exposure, id.outcome], method_id, method, nsnp, b, se,
-    pval, reason`` (``reason`` is "" when estimated), one row per trait and method, traits in
-    order of first appearance, methods in the order given (default: TwoSampleMR's default set
-    ``wald_ratio, egger_regression, weighted_median, ivw, simple_mode, weighted_mode``).
+    pval, lo_ci, up_ci, reason`` (``reason`` is "" when estimated; ``lo_ci, up_ci`` the
+    method's own 95% CI), one row per trait and method, traits in order of first appearance,
+    methods in the order given (default: TwoSampleMR's default set ``wald_ratio,
+    egger_regression, weighted_median, ivw, simple_mode, weighted_mode``; ``"all"``: every
+    registered method).
+
+    ``settings`` choose the variants of the MendelianRandomization / mr.raps methods, named
+    after their R arguments (``model="fixed"``, ``distribution="t"``, ``robust=True``, …; see
+    :class:`~mrjax.estimators.common.Params`); ``mrjax.methods.R_EQUIVALENTS`` gives the
+    settings of each R call. An unknown setting, a bad value, or a setting none of the
+    requested methods reads raises ``ValueError``.
 
     As in TwoSampleMR, the Wald ratio is left out for traits with more than one instrument
     when more than one method is requested. A trait with too few instruments for a method gets
@@ -98,7 +108,8 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     batch = as_batch(data)
     methods = resolve(methods)
     dt = _float_dtype(dtype)
-    params = Params(n_boot=int(n_boot), phi=float(phi), penk=float(penk))
+    params = make_params(n_boot=n_boot, phi=phi, penk=penk, **settings)
+    check_settings(methods, settings)
     n = batch.n_traits
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
     buckets = list(batch.buckets(dtype=dt))
@@ -118,7 +129,7 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
         frame["method_id"] = m
         frame["method"] = METHODS[m].label
         frame["nsnp"] = cols[m]["nsnp"].astype(np.int64)
-        for f in ("b", "se", "pval"):
+        for f in ("b", "se", "pval", "lo_ci", "up_ci"):
             frame[f] = cols[m][f]
         frame["reason"] = _reason_text(cols[m]["reason"])
         if m == "wald_ratio" and len(methods) > 1:
@@ -264,18 +275,53 @@ def _single_snp_table(batch: TraitBatch, diagnostics: list) -> pd.DataFrame:
 STEIGER_COLUMNS = ("pval.exposure", "pval.outcome", "samplesize.exposure", "samplesize.outcome")
 
 
-def directionality(data) -> pd.DataFrame:
+def _case_control_sides(columns) -> tuple[str, ...]:
+    """The sides (``exposure``/``outcome``) given as case/control: ``ncase.<side>`` and
+    ``ncontrol.<side>`` columns present (TwoSampleMR's names)."""
+    return tuple(side for side in ("exposure", "outcome") if {f"ncase.{side}", f"ncontrol.{side}"} <= set(columns))
+
+
+def _liability_r(group: pd.DataFrame, side: str, prevalence) -> np.ndarray:
+    """TwoSampleMR ``get_r_from_lor`` for one side of one trait (see :mod:`mrjax.liability`)."""
+    if f"prevalence.{side}" in group.columns:
+        prev = group[f"prevalence.{side}"].to_numpy(dtype=float)
+    else:
+        prev = prevalence.get(side) if isinstance(prevalence, dict) else prevalence
+        if prev is None:
+            raise ValueError(
+                f"directionality: the {side} is case/control (ncase.{side}, ncontrol.{side} given); "
+                f"give its population prevalence (prevalence=... or a prevalence.{side} column)"
+            )
+    if f"eaf.{side}" not in group.columns:
+        raise ValueError(f"directionality: the {side} is case/control but column eaf.{side} is missing")
+    return r_from_lor(group[f"beta.{side}"].to_numpy(dtype=float), group[f"eaf.{side}"].to_numpy(dtype=float),
+                      group[f"ncase.{side}"].to_numpy(dtype=float), group[f"ncontrol.{side}"].to_numpy(dtype=float),
+                      prev)
+
+
+def directionality(data, prevalence=None) -> pd.DataFrame:
     """TwoSampleMR ``directionality_test`` (Steiger): ``exposure, outcome, [ids],
     snp_r2.exposure, snp_r2.outcome, correct_causal_direction, steiger_pval``.
 
-    Uses ``r.exposure``/``r.outcome`` when given, else ``get_r_from_pn`` on the p-values and
-    sample sizes (both traits treated as quantitative, as TwoSampleMR does by default). Raises
-    ``ValueError`` naming the missing columns.
+    Uses ``r.exposure``/``r.outcome`` when given. Otherwise a side given as case/control
+    (``ncase.<side>`` and ``ncontrol.<side>`` columns) gets TwoSampleMR's ``get_r_from_lor``
+    (log OR, ``eaf.<side>``, case and control counts, population ``prevalence``: a
+    ``prevalence.<side>`` column, or this argument — one number or ``{"exposure": K1,
+    "outcome": K2}``; its sample size defaults to ``ncase + ncontrol``), and a quantitative
+    side ``get_r_from_pn`` on its p-values and sample sizes (TwoSampleMR's default for both).
+    Raises ``ValueError`` naming missing columns or a missing prevalence.
     """
     batch = as_batch(data)
     inst = batch.instruments
+    binary = _case_control_sides(inst.columns)
+    if binary:
+        inst = inst.copy()
+        for side in binary:
+            if f"samplesize.{side}" not in inst.columns:
+                inst[f"samplesize.{side}"] = inst[f"ncase.{side}"].astype(float) + inst[f"ncontrol.{side}"].astype(float)
     have_r = all(c in inst.columns for c in ("r.exposure", "r.outcome"))
-    missing = [c for c in STEIGER_COLUMNS if c not in inst.columns]
+    needed = [c for c in STEIGER_COLUMNS if not any(c.endswith("." + side) and c.startswith("pval") for side in binary)]
+    missing = [c for c in needed if c not in inst.columns]
     if missing and not have_r:
         raise ValueError(
             f"directionality needs columns {', '.join(missing)} (or r.exposure and r.outcome); "
@@ -286,13 +332,17 @@ def directionality(data) -> pd.DataFrame:
         def col(name):
             return group[name].to_numpy(dtype=float) if name in group.columns else np.full(len(group), np.nan)
 
+        given = {side: col(f"r.{side}") if f"r.{side}" in group.columns else None for side in ("exposure", "outcome")}
+        for side in binary:
+            if given[side] is None:
+                given[side] = _liability_r(group, side, prevalence)
         s = steiger(
             col("pval.exposure"),
             col("pval.outcome"),
             col("samplesize.exposure"),
             col("samplesize.outcome"),
-            r_exp=col("r.exposure") if "r.exposure" in group.columns else None,
-            r_out=col("r.outcome") if "r.outcome" in group.columns else None,
+            r_exp=given["exposure"],
+            r_out=given["outcome"],
         )
         rows.append((trait, s.r2_exposure, s.r2_outcome, s.correct_causal_direction, s.steiger_pval))
     res = batch.traits[_trait_columns(batch)].copy()
@@ -327,11 +377,12 @@ def instrument_strength(data) -> pd.DataFrame:
 
 def odds_ratios(results: pd.DataFrame) -> pd.DataFrame:
     """TwoSampleMR ``generate_odds_ratios``: adds ``lo_ci = b - 1.96 se``, ``up_ci = b + 1.96
-    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``."""
+    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``. As in R, these
+    replace the ``lo_ci``/``up_ci`` of :func:`mr` (the methods' own CIs)."""
     for col in ("b", "se"):
         if col not in results.columns:
             raise ValueError(f"odds_ratios needs a column {col!r} (a table from mrjax.mr)")
-    res = results.copy()
+    res = results.drop(columns=["lo_ci", "up_ci"], errors="ignore")
     b = res["b"].to_numpy(dtype=float)
     se = res["se"].to_numpy(dtype=float)
     res["lo_ci"] = b - 1.96 * se

@@ -70,6 +70,8 @@ class Instruments:
 
     ``bx, sx``: SNP–exposure effect and SE; ``by, sy``: SNP–outcome effect and SE, all on the
     same effect allele; ``mask``: True for real instruments (a prefix of each row).
+    ``samplesize``: optional per-trait GWAS sample size (``[]`` or ``[traits]``; NaN where
+    unknown), used by estimators that need one (MendelianRandomization ``mr_cML``'s ``n``).
     """
 
     bx: jax.Array
@@ -77,6 +79,7 @@ class Instruments:
     by: jax.Array
     sy: jax.Array
     mask: jax.Array
+    samplesize: jax.Array | None = None
 
     @property
     def nsnp(self) -> jax.Array:
@@ -91,6 +94,7 @@ class Instruments:
             by=self.by.astype(dtype),
             sy=self.sy.astype(dtype),
             mask=self.mask,
+            samplesize=None if self.samplesize is None else self.samplesize.astype(dtype),
         )
 
 
@@ -108,11 +112,12 @@ def _device_arrays(arrays: dict) -> dict:
     return {name: jnp.asarray(value) for name, value in arrays.items()}
 
 
-def make_instruments(bx, sx, by, sy, mask=None, dtype=None) -> Instruments:
+def make_instruments(bx, sx, by, sy, mask=None, dtype=None, samplesize=None) -> Instruments:
     """Build an :class:`Instruments` from array-likes, making padded slots inert.
 
     ``mask`` defaults to all True. Values in masked-out slots are replaced by
-    ``PAD_VALUES`` whatever they were, so callers may pass garbage there.
+    ``PAD_VALUES`` whatever they were, so callers may pass garbage there. ``samplesize``:
+    optional per-trait sample size (a scalar, or one per row of a 2-D ``bx``).
     """
     bx = np.asarray(bx, dtype=dtype or float)
     mask = np.ones(bx.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -120,6 +125,8 @@ def make_instruments(bx, sx, by, sy, mask=None, dtype=None) -> Instruments:
     for name, value in (("bx", bx), ("sx", sx), ("by", by), ("sy", sy)):
         value = np.asarray(value, dtype=bx.dtype)
         arrays[name] = np.where(mask, value, PAD_VALUES[name])
+    if samplesize is not None:
+        arrays["samplesize"] = np.broadcast_to(np.asarray(samplesize, dtype=bx.dtype), bx.shape[:-1])
     return Instruments(**_device_arrays(arrays))
 
 
@@ -314,6 +321,20 @@ class TraitBatch:
         out[rows[keep], self.instruments["slot"].to_numpy()[keep]] = values[keep]
         return out
 
+    def trait_samplesize(self, trait_index: np.ndarray) -> np.ndarray:
+        """``[len(trait_index)]`` sample size per trait: the smallest ``samplesize.exposure`` or
+        ``samplesize.outcome`` of its instruments (MendelianRandomization's advice for
+        ``mr_cML``: the lower of the two); NaN without those columns and for dummy rows."""
+        cols = [c for c in ("samplesize.exposure", "samplesize.outcome") if c in self.instruments.columns]
+        out = np.full(len(trait_index), np.nan)
+        if not cols:
+            return out
+        per_row = self.instruments[cols].min(axis=1, skipna=True)
+        per_trait = per_row.groupby(self.instruments["trait"]).min().reindex(range(self.n_traits)).to_numpy(dtype=float)
+        real = trait_index >= 0
+        out[real] = per_trait[trait_index[real]]
+        return out
+
     def bucket(self, trait_index: np.ndarray, width: int | None = None, dtype=np.float64) -> Bucket:
         """Pad the given traits into one bucket of the given width (default: the smallest
         power of two that holds them). ``trait_index`` may contain −1 for dummy traits."""
@@ -328,6 +349,7 @@ class TraitBatch:
         }
         uids = np.zeros(len(trait_index), dtype=np.uint32)
         uids[real] = self.traits["trait_uid"].to_numpy()[trait_index[real]]
+        arrays["samplesize"] = self.trait_samplesize(trait_index).astype(dtype)
         instruments = Instruments(**_device_arrays({"mask": mask, **arrays}))
         return Bucket(trait_index=trait_index, instruments=instruments, uids=uids)
 

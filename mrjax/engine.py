@@ -157,9 +157,11 @@ def _as_batch(instruments: Instruments, keys: jax.Array | None):
 # Methods
 
 
-def trait_methods(t: Instruments, key, phi, penk, *, methods: tuple[str, ...], n_boot: int) -> dict[str, Estimate]:
-    """Every method of ``methods`` for one trait (``[width]`` fields): ``{method_id: Estimate}``."""
-    params = Params(n_boot=n_boot, phi=phi, penk=penk)
+def trait_methods(t: Instruments, key, phi, penk, *, methods: tuple[str, ...], n_boot: int,
+                  settings: Params = Params()) -> dict[str, Estimate]:
+    """Every method of ``methods`` for one trait (``[width]`` fields): ``{method_id: Estimate}``.
+    ``settings`` (static) carries every other method setting; ``phi`` and ``penk`` are traced."""
+    params = settings._replace(n_boot=n_boot, phi=phi, penk=penk)
     families = {
         name: (fn, tuple(m for m in methods if m in members))
         for name, (fn, members) in FAMILIES.items()
@@ -175,8 +177,9 @@ def trait_methods(t: Instruments, key, phi, penk, *, methods: tuple[str, ...], n
     return {m: out[m] for m in methods}
 
 
-def _run(instruments, keys, phi, penk, *, methods, n_boot, slot=None):
-    return map_traits(trait_methods, (instruments, keys), (phi, penk), slot=slot, methods=methods, n_boot=n_boot)
+def _run(instruments, keys, phi, penk, *, methods, n_boot, slot=None, settings=Params()):
+    return map_traits(trait_methods, (instruments, keys), (phi, penk), slot=slot, methods=methods, n_boot=n_boot,
+                      settings=settings)
 
 
 def run_methods(
@@ -191,7 +194,8 @@ def run_methods(
 
     ``instruments`` fields are ``[T, K]`` (or ``[K]`` for one trait), ``keys`` ``[T]`` per-trait
     PRNG keys (``mrjax.batch.trait_keys``). Returns ``{method_id: Estimate}`` with ``[T]``
-    arrays (scalars for a single trait). The computation runs in the dtype of the instruments
+    arrays (scalars for a single trait). ``params`` carries every method setting (see
+    :class:`~mrjax.estimators.common.Params`). The computation runs in the dtype of the instruments
     (cast them with ``Instruments.astype(jnp.float32)`` for the float32 path).
     """
     ensure_x64()
@@ -208,6 +212,8 @@ def run_methods(
         methods=methods,
         n_boot=int(params.n_boot),
         slot=slot,
+        # Every other setting is static; phi and penk (traced) are reset so they never recompile.
+        settings=params._replace(phi=Params().phi, penk=Params().penk),
     )
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)

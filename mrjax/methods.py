@@ -1,7 +1,12 @@
-"""The method registry: TwoSampleMR method ids, labels and properties, in ``mr_method_list()`` order.
+"""The method registry: method ids, labels and properties, TwoSampleMR's in ``mr_method_list()``
+order, then those of MendelianRandomization and mr.raps.
 
-A method id is the TwoSampleMR function name without ``mr_`` (``ivw`` for ``mr_ivw``); the label
-is TwoSampleMR's ``name`` column. Every method is a per-trait function
+A TwoSampleMR method id is the function name without ``mr_`` (``ivw`` for ``mr_ivw``); the label
+is TwoSampleMR's ``name`` column. A MendelianRandomization method id is its function name
+without the underscore (``mrivw`` for ``mr_ivw``), its label names the package, and its
+variants are chosen with settings named after the R arguments (``mrjax.mr(dat,
+methods=["mrivw"], robust=True)``; see :class:`~mrjax.estimators.common.Params`).
+:data:`R_EQUIVALENTS` maps every R call of the golden files to its id and settings. Every method is a per-trait function
 ``fn(t: Instruments, key, params: Params) -> Estimate`` (see ``mrjax.estimators.common``);
 functions are resolved lazily by module path so that importing the registry is cheap.
 """
@@ -22,7 +27,9 @@ class Method:
 
     ``min_snps``: fewest instruments it estimates with (fewer gives NaN, "too few
     instruments"); ``stochastic``: uses the PRNG key (bootstrap); ``default``: in TwoSampleMR's
-    default set (``use_by_default``); ``heterogeneity``: has a Q statistic in ``mr_heterogeneity``.
+    default set (``use_by_default``); ``heterogeneity``: has a Q statistic in ``mr_heterogeneity``;
+    ``package``: the R package it reproduces; ``settings``: the fields of ``Params`` beyond
+    ``n_boot``/``phi``/``penk`` that it reads.
     """
 
     id: str
@@ -32,6 +39,8 @@ class Method:
     stochastic: bool = False
     default: bool = False
     heterogeneity: bool = False
+    package: str = "TwoSampleMR"
+    settings: tuple[str, ...] = ()
 
     @property
     def fn(self) -> Callable[..., Estimate]:
@@ -41,6 +50,7 @@ class Method:
 
 
 _E = "mrjax.estimators."
+_MR = "MendelianRandomization"
 
 METHODS: dict[str, Method] = {
     m.id: m
@@ -75,6 +85,29 @@ METHODS: dict[str, Method] = {
         Method("sign", "Sign concordance test", _E + "sign:sign", 6),
         Method("uwr", "Unweighted regression", _E + "ivw:uwr", 2, heterogeneity=True),
         Method("grip", "MR GRIP", _E + "grip:grip", 3),
+        # MendelianRandomization 0.10.0
+        Method("mrivw", "IVW (MendelianRandomization)", _E + "mendelian_regression:mr_ivw", 2,
+               package=_MR, settings=("model", "distribution", "weights", "psi", "penalized", "robust")),
+        Method("mregger", "MR-Egger (MendelianRandomization)", _E + "mendelian_regression:mr_egger", 3,
+               package=_MR, settings=("distribution", "penalized", "robust")),
+        Method("mrmedian", "Median (MendelianRandomization)", _E + "mendelian_median:mr_median", 3,
+               stochastic=True, package=_MR, settings=("weighting", "iterations")),
+        Method("mrmbe", "Mode-based estimate (MendelianRandomization)", _E + "mendelian_median:mr_mbe", 3,
+               stochastic=True, package=_MR, settings=("weighting", "stderror", "psi", "iterations")),
+        Method("mrmaxlik", "Maximum likelihood (MendelianRandomization)", _E + "maxlik:mr_maxlik", 2,
+               package=_MR, settings=("model", "distribution")),
+        Method("divw", "Debiased IVW (MendelianRandomization)", _E + "divw:mr_divw", 2,
+               package=_MR, settings=("over_dispersion",)),
+        Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
+               package=_MR, settings=("over_dispersion",)),
+        Method("cml", "cML-MA-BIC (MendelianRandomization)", _E + "cml:mr_cml", 3, stochastic=True,
+               package=_MR, settings=("n", "dp")),
+        Method("conmix", "Contamination mixture (MendelianRandomization)", _E + "conmix:mr_conmix", 3, package=_MR),
+        Method("lasso", "MR-Lasso (MendelianRandomization)", _E + "lasso:mr_lasso", 3, package=_MR),
+        Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,
+               package="mr.raps", settings=("over_dispersion", "loss")),
+        Method("raps_mle", "RAPS (mr.raps.mle)", _E + "raps:raps_mle_method", 3,
+               package="mr.raps", settings=("over_dispersion", "loss")),
     ]
 }
 
@@ -86,13 +119,15 @@ DEFAULT_HETEROGENEITY: tuple[str, ...] = tuple(m for m in HETEROGENEITY_METHODS 
 def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str, ...]:
     """Validate a list of method ids (``mr_`` prefixes are accepted and stripped).
 
-    ``None`` gives ``default``. Unknown or disallowed ids raise ``ValueError`` listing the
-    valid ones; duplicates are dropped, the order given is kept.
+    ``None`` gives ``default``; ``"all"`` every allowed method. Unknown or disallowed ids raise
+    ``ValueError`` listing the valid ones; duplicates are dropped, the order given is kept.
     """
     if methods is None:
         return tuple(default)
     if isinstance(methods, str):
         methods = [methods]
+    if list(methods) == ["all"]:
+        return tuple(METHODS) if allowed is None else tuple(allowed)
     allowed = tuple(METHODS) if allowed is None else tuple(allowed)
     out: list[str] = []
     for name in methods:
@@ -105,3 +140,63 @@ def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str
     if not out:
         raise ValueError("no methods given")
     return tuple(out)
+
+
+def check_settings(methods: tuple[str, ...], settings: dict) -> None:
+    """``ValueError`` for a setting that none of ``methods`` reads (it would be ignored
+    silently otherwise), naming the setting and the methods that do read it."""
+    for name in settings:
+        if name in ("n_boot", "phi", "penk"):
+            continue
+        readers = [m for m in METHODS if name in METHODS[m].settings]
+        if not any(m in readers for m in methods):
+            raise ValueError(
+                f"setting {name!r} applies to none of the methods {', '.join(methods)}; "
+                f"it is read by {', '.join(readers) or 'no method'}"
+            )
+
+
+#: Each R call of the golden files (``"<section>.<label>"`` of the ``mendelianrandomization``
+#: and ``mr_raps`` sections of ``golden_methods_*.json``) -> ``(method_id, settings)`` such that
+#: ``mrjax.mr(dat, methods=[method_id], **settings)`` reproduces it.
+R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
+    "mendelianrandomization.ivw_default": ("mrivw", {}),
+    "mendelianrandomization.ivw_fixed": ("mrivw", {"model": "fixed"}),
+    "mendelianrandomization.ivw_random": ("mrivw", {"model": "random"}),
+    "mendelianrandomization.ivw_tdist": ("mrivw", {"distribution": "t"}),
+    "mendelianrandomization.ivw_delta": ("mrivw", {"weights": "delta"}),
+    "mendelianrandomization.ivw_penalized": ("mrivw", {"penalized": True}),
+    "mendelianrandomization.ivw_robust": ("mrivw", {"robust": True}),
+    "mendelianrandomization.ivw_robust_penalized": ("mrivw", {"robust": True, "penalized": True}),
+    "mendelianrandomization.egger_default": ("mregger", {}),
+    "mendelianrandomization.egger_tdist": ("mregger", {"distribution": "t"}),
+    "mendelianrandomization.egger_penalized": ("mregger", {"penalized": True}),
+    "mendelianrandomization.egger_robust": ("mregger", {"robust": True}),
+    "mendelianrandomization.median_simple": ("mrmedian", {"weighting": "simple"}),
+    "mendelianrandomization.median_weighted": ("mrmedian", {"weighting": "weighted"}),
+    "mendelianrandomization.median_penalized": ("mrmedian", {"weighting": "penalized"}),
+    "mendelianrandomization.mbe_weighted_delta": ("mrmbe", {"weighting": "weighted", "stderror": "delta"}),
+    "mendelianrandomization.mbe_weighted_simple_NOME": ("mrmbe", {"weighting": "weighted", "stderror": "simple"}),
+    "mendelianrandomization.mbe_unweighted_delta": ("mrmbe", {"weighting": "unweighted", "stderror": "delta"}),
+    "mendelianrandomization.mbe_unweighted_simple_NOME": ("mrmbe", {"weighting": "unweighted", "stderror": "simple"}),
+    "mendelianrandomization.maxlik_default": ("mrmaxlik", {}),
+    "mendelianrandomization.maxlik_fixed": ("mrmaxlik", {"model": "fixed"}),
+    "mendelianrandomization.maxlik_random": ("mrmaxlik", {"model": "random"}),
+    "mendelianrandomization.divw_default": ("divw", {}),
+    "mendelianrandomization.divw_no_overdispersion": ("divw", {"over_dispersion": False}),
+    "mendelianrandomization.pivw_default": ("pivw", {}),
+    **{
+        f"mr_raps.mle_{loss}_od{str(od).upper()}": ("raps_mle", {"loss": loss, "over_dispersion": od})
+        for loss in ("l2", "huber", "tukey")
+        for od in (False, True)
+    },
+    **{
+        f"mr_raps.mr.raps_{loss}_od{str(od).upper()}": ("raps", {"loss": loss, "over_dispersion": od})
+        for loss, od in (("l2", False), ("huber", False), ("l2", True), ("huber", True), ("tukey", True))
+    },
+    "mendelianrandomization.lasso_default": ("lasso", {}),
+    "mendelianrandomization.conmix_default": ("conmix", {}),
+    # n: the dataset's n_for_cML (17723 for the lipid sets; bmi_chd's samplesize.* columns give its 184305).
+    "mendelianrandomization.cML_default": ("cml", {}),
+    "mendelianrandomization.cML_noDP": ("cml", {"dp": False}),
+}

@@ -15,6 +15,14 @@ GOLDEN_SETS = {
     "trig_chd": ("MendelianRandomization/golden_methods_trig_chd.json", "MendelianRandomization/lipids_chd.csv"),
     "presso_e1": ("MRPRESSO/golden_methods_summarystats_e1.json", "MRPRESSO/SummaryStats.csv"),
 }
+# Goldens with only a MendelianRandomization section (correlated instruments: its IVW, Egger and
+# ML entries use the correlation matrix; the median and mode-based entries do not).
+MENDELIAN_ONLY_SETS = {
+    "calcium_fastgluc": (
+        "MendelianRandomization/golden_methods_calcium_fastgluc.json",
+        "MendelianRandomization/calcium_fastgluc.csv",
+    ),
+}
 
 
 def load_golden(shared_data: Path, name: str) -> tuple[dict, pd.DataFrame]:
@@ -24,7 +32,7 @@ def load_golden(shared_data: Path, name: str) -> tuple[dict, pd.DataFrame]:
     when the data carry no SNP column). The exposure is named after the dataset so several
     datasets can share one table.
     """
-    golden_file, data_file = GOLDEN_SETS[name]
+    golden_file, data_file = {**GOLDEN_SETS, **MENDELIAN_ONLY_SETS}[name]
     golden = json.loads((shared_data / golden_file).read_text())
     raw = pd.read_csv(shared_data / data_file)
     cols = golden["dataset"]["columns"]

@@ -16,7 +16,7 @@ from mrjax.estimators.common import Params
 
 from _golden_data import load_golden, rel_err
 
-MR_COLUMNS = ["exposure", "outcome", "id.exposure", "id.outcome", "method_id", "method", "nsnp", "b", "se", "pval", "reason"]
+MR_COLUMNS = ["exposure", "outcome", "id.exposure", "id.outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
 
 
 def small_traits() -> pd.DataFrame:
@@ -135,8 +135,8 @@ def test_seed_and_key(bmi, default_run):
 
 
 def test_unknown_method_and_bad_input_raise():
-    with pytest.raises(ValueError, match="unknown method 'mr_raps'"):
-        api.mr(small_traits(), methods=["mr_raps"])
+    with pytest.raises(ValueError, match="unknown method 'mr_nonsense'"):
+        api.mr(small_traits(), methods=["mr_nonsense"])
     bad = small_traits()
     bad.loc[2, "se.outcome"] = 0.0
     with pytest.raises(ValueError, match="se.outcome"):
@@ -262,3 +262,13 @@ def test_modules_do_not_shadow_the_functions_of_the_same_name():
         assert isinstance(loaded, types.ModuleType)
         assert getattr(loaded, function) is getattr(mrjax, function)
         assert callable(getattr(mrjax, function)) and not isinstance(getattr(mrjax, function), types.ModuleType)
+
+
+def test_mr_settings_are_checked_before_any_estimation():
+    with pytest.raises(ValueError, match="unknown method setting.*robustness"):
+        api.mr(small_traits(), ["ivw"], robustness=True)
+    with pytest.raises(ValueError, match="model='mixed'"):
+        api.mr(small_traits(), ["ivw"], model="mixed")
+    # a real setting that none of the requested methods reads would be ignored silently
+    with pytest.raises(ValueError, match="'robust' applies to none of the methods ivw"):
+        api.mr(small_traits(), ["ivw"], robust=True)
