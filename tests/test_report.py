@@ -34,19 +34,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ----------------------------------------------------------------------------- independent references
-def bh_reference(p):
-    """R's p.adjust(p, "BH") written out: q_i = min over j with p_j >= p_i of m p_j / rank_j."""
-    p = [float(v) for v in p]
-    keep = [i for i, v in enumerate(p) if not math.isnan(v)]
-    m = len(keep)
-    order = sorted(keep, key=lambda i: p[i])
-    rank = {i: r + 1 for r, i in enumerate(order)}
-    q = [math.nan] * len(p)
-    for i in keep:
-        q[i] = min(1.0, min(p[j] * m / rank[j] for j in keep if rank[j] >= rank[i]))
-    return q
-
-
 def fake_scan(seed: int = 0, n_traits: int = 5, big_trait_snps: int = 0):
     """Small scan tables in the estimators' shapes, built with plain numpy formulas."""
     rng = np.random.default_rng(seed)
@@ -89,31 +76,7 @@ def fake_scan(seed: int = 0, n_traits: int = 5, big_trait_snps: int = 0):
     return pd.concat(harm, ignore_index=True), frame(mr), frame(het), frame(pleio), frame(loo), frame(single)
 
 
-# ----------------------------------------------------------------------------- multiple testing
-def test_bh_matches_scipy_and_a_plain_loop():
-    rng = np.random.default_rng(1)
-    p = np.concatenate([rng.uniform(0, 1, 40) ** 4, [0.0, 1.0, 0.01, 0.01, 0.01]])  # ties, 0 and 1
-    q = tables.bh_fdr(p)
-    np.testing.assert_allclose(q, false_discovery_control(p, method="bh"), rtol=1e-14, atol=0)
-    np.testing.assert_allclose(q, bh_reference(p), rtol=1e-14, atol=0)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=30))
-def test_bh_ignores_missing_pvalues(p):
-    q = tables.bh_fdr(p)
-    expected = bh_reference(p)
-    assert np.array_equal(np.isnan(q), np.isnan(expected))
-    np.testing.assert_allclose(q[~np.isnan(q)], np.asarray(expected)[~np.isnan(q)], rtol=1e-12, atol=1e-300)
-
-
-def test_bonferroni_is_m_times_p_capped_at_one():
-    p = np.array([0.001, 0.02, np.nan, 0.5, 0.3])
-    m = 4
-    expected = [min(1.0, v * m) if not math.isnan(v) else math.nan for v in p]
-    np.testing.assert_allclose(tables.bonferroni(p), expected, rtol=1e-15)
-
-
+# ----------------------------------------------------------------------------- results table (BH/Bonferroni themselves: test_multiple_testing.py)
 def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_method():
     _, mr, *_ = fake_scan(seed=2, n_traits=6)
     forward = mr[mr["direction"] == "forward"].drop(columns="direction")
@@ -125,8 +88,8 @@ def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_meth
     assert set(res["direction"]) == {"forward", "reverse"}
     assert len(res) == len(mr)
     np.testing.assert_allclose(res["or"], np.exp(res["b"]), rtol=1e-15)
-    np.testing.assert_allclose(res["or_lci95"], np.exp(res["b"] - norm.ppf(0.975) * res["se"]), rtol=1e-14)
-    np.testing.assert_allclose(res["or_uci95"], np.exp(res["b"] + norm.ppf(0.975) * res["se"]), rtol=1e-14)
+    np.testing.assert_allclose(res["or_lci95"], np.exp(res["b"] - 1.96 * res["se"]), rtol=1e-14)
+    np.testing.assert_allclose(res["or_uci95"], np.exp(res["b"] + 1.96 * res["se"]), rtol=1e-14)
     for (direction, method_id), group in res.groupby(["direction", "method_id"]):
         assert len(group) == 6  # corrected across the 6 traits of this direction and method only
         np.testing.assert_allclose(group["qval_fdr"], false_discovery_control(group["pval"].to_numpy()), rtol=1e-13)
@@ -148,7 +111,7 @@ def test_continuous_outcomes_are_reported_as_b_not_odds_ratios():
     assert list(paper["Effect"]) == ["OR", "b"]
     reverse = findings.iloc[1]
     b, se = reverse["mr_ivw_b"], reverse["mr_ivw_se"]
-    z = norm.ppf(0.975)
+    z = 1.96  # TwoSampleMR generate_odds_ratios
     assert paper["Inverse variance weighted OR or b (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
     assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted OR or b (95% CI)"].iloc[0])
     only_reverse = tables.paper_table(findings.iloc[1:], res)

@@ -27,10 +27,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
+from mrjax.effects import Z_95, ci95  # noqa: E402
 from mrjax.outputs import write_figure  # noqa: E402
 from mrjax.report.tables import (  # noqa: E402
     PRIMARY_METHOD,
-    Z_975,
     format_effect,
     format_p,
     significant,
@@ -192,7 +192,7 @@ def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict) -> None:
         if odds:
             point, low, high = row["or"], row["or_lci95"], row["or_uci95"]
         else:
-            point, low, high = row["b"], row["b"] - Z_975 * row["se"], row["b"] + Z_975 * row["se"]
+            point, (low, high) = row["b"], ci95(row["b"], row["se"])
         if np.isfinite(point) and np.isfinite(low) and np.isfinite(high) and (low > 0 or not odds):
             colour = colours.get(row["method"], METHOD_COLOURS[0])
             ax.plot([low, high], [y, y], color=colour, lw=1.3)
@@ -339,12 +339,12 @@ def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None) -> F
     fig = Figure(figsize=(6, height))
     ax = fig.subplots()
     positions = np.arange(n, dtype=float)
-    ax.errorbar(snps["b"], positions, xerr=Z_975 * snps["se"].to_numpy(float), fmt="o", ms=3, color="#333333",
+    ax.errorbar(snps["b"], positions, xerr=Z_95 * snps["se"].to_numpy(float), fmt="o", ms=3, color="#333333",
                 ecolor="#777777", elinewidth=0.8, capsize=0)
     labels = list(snps["SNP"].astype(str))
     if len(total):
         y_all = n + 1.0
-        ax.errorbar(total["b"].iloc[:1], [y_all], xerr=Z_975 * total["se"].to_numpy(float)[:1], fmt="s", ms=4,
+        ax.errorbar(total["b"].iloc[:1], [y_all], xerr=Z_95 * total["se"].to_numpy(float)[:1], fmt="s", ms=4,
                     color=SIG_COLOUR, ecolor=SIG_COLOUR, elinewidth=1.2, capsize=0)
         positions = np.append(positions, y_all)
         labels.append("All")
