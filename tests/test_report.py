@@ -112,10 +112,15 @@ def test_continuous_outcomes_are_reported_as_b_not_odds_ratios():
     reverse = findings.iloc[1]
     b, se = reverse["mr_ivw_b"], reverse["mr_ivw_se"]
     z = 1.96  # TwoSampleMR generate_odds_ratios
-    assert paper["Inverse variance weighted OR or b (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
-    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted OR or b (95% CI)"].iloc[0])
+    assert paper["Inverse variance weighted estimate (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted estimate (95% CI)"].iloc[0])
+    assert not any(" or b " in c for c in paper.columns)  # no "OR or b" headers
     only_reverse = tables.paper_table(findings.iloc[1:], res)
     assert "Inverse variance weighted b (95% CI)" in only_reverse.columns and "Effect" not in only_reverse.columns
+    assert "LOO range (b)" in only_reverse.columns
+    only_forward = tables.paper_table(findings.iloc[:1], res)
+    low, high = findings.iloc[0][["loo_min_b", "loo_max_b"]]
+    assert only_forward["LOO range (OR)"].iloc[0] == f"{math.exp(low):.2f} to {math.exp(high):.2f}"  # the table's scale
 
     figure = plots.forest_plot(res.assign(qval_fdr=np.where(res.index.isin(ivw.index[[0, 7]]), 0.01, 0.9)))
     estimate_axes = [ax for ax in figure.axes if ax.get_xlabel()]

@@ -261,20 +261,22 @@ def paper_table(findings: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
 
     One row per significant trait and direction with columns ``Direction, Exposure, Outcome,
     SNPs``, then ``<method> OR (95% CI)`` and ``<method> P`` for every method present in
-    ``results``, then ``FDR q``, ``Q P (IVW)``, ``Egger intercept P``, and ``LOO range (b)``.
-    Rows whose ``effect_scale`` is ``"beta"`` (a continuous outcome) show b (95% CI) instead
-    of the odds ratio: the estimate columns are then ``<method> b (95% CI)``, or, when the
-    table holds both kinds, ``<method> OR or b (95% CI)`` beside an ``Effect`` column.
+    ``results``, then ``FDR q``, ``Q P (IVW)``, ``Egger intercept P``, and the leave-one-out
+    range on the scale of the estimates (``LOO range (OR)``: exp of the lowest and highest
+    leave-one-out b). Rows whose ``effect_scale`` is ``"beta"`` (a continuous outcome) show
+    b (95% CI) instead of the odds ratio: the estimate columns are then ``<method> b (95%
+    CI)`` and ``LOO range (b)``, or, when the table holds both kinds, ``<method> estimate
+    (95% CI)`` and ``LOO range`` beside an ``Effect`` column saying ``OR`` or ``b`` per row.
     """
     if not len(findings):
         return pd.DataFrame(columns=["Direction", "Exposure", "Outcome", "SNPs"])
     names = dict(zip(results["method_id"], results["method"]))
     scales = findings["effect_scale"] if "effect_scale" in findings.columns else pd.Series("OR", index=findings.index)
-    label = {frozenset({"OR"}): "OR", frozenset({"beta"}): "b"}.get(frozenset(scales), "OR or b")
+    label = {frozenset({"OR"}): "OR", frozenset({"beta"}): "b"}.get(frozenset(scales), "estimate")
     rows = []
     for (_, row), scale in zip(findings.iterrows(), scales):
         out = {"Direction": row["direction"], "Exposure": row["exposure"], "Outcome": row["outcome"], "SNPs": int(row["nsnp"])}
-        if label == "OR or b":
+        if label == "estimate":
             out["Effect"] = "OR" if scale == "OR" else "b"
         for method_id, name in names.items():
             if f"{method_id}_or" not in findings.columns:
@@ -287,6 +289,12 @@ def paper_table(findings: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         out["Q P (IVW)"] = format_p(row.get("Q_pval_ivw", np.nan))
         out["Egger intercept P"] = format_p(row.get("egger_intercept_pval", np.nan))
         low, high = row.get("loo_min_b", np.nan), row.get("loo_max_b", np.nan)
-        out["LOO range (b)"] = f"{low:.3f} to {high:.3f}" if np.isfinite(low) else ""
+        loo_header = "LOO range" if label == "estimate" else f"LOO range ({label})"
+        if not np.isfinite(low):
+            out[loo_header] = ""
+        elif scale == "OR":
+            out[loo_header] = f"{np.exp(low):.2f} to {np.exp(high):.2f}"
+        else:
+            out[loo_header] = f"{low:.3f} to {high:.3f}"
         rows.append(out)
     return pd.DataFrame(rows)
