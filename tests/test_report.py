@@ -31,6 +31,7 @@ from mrjax.report import html, plots, tables
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "mrjax" / "example_data"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SITE_PATH = "/opt/venv/lib/python3.11/site-packages/mrjax/example_data/out.tsv"
 
 
 # ----------------------------------------------------------------------------- independent references
@@ -191,7 +192,8 @@ def drawn(tmp_path_factory):
     audit = pd.DataFrame({"step": "clump", "trait": "trait_0", "SNP": ["rs1", "rs2"], "reason": "clumped", "detail": "clumped by rs9"})
     report = html.write_report({"results": res, "heterogeneity": het, "pleiotropy": pleio, "leave_one_out": loo,
                                 "audit_counts": counts, "audit": audit},
-                               None, figures, folder / "report.html", settings={"p": 5e-8, "outcome": "out.tsv"})
+                               None, figures, folder / "report.html", settings={"p": 5e-8, "outcome": SITE_PATH},
+                               timings={"estimate": 1.25})
     return folder, figures, report, res
 
 
@@ -256,6 +258,145 @@ def test_report_is_self_contained_escaped_and_holds_every_figure(drawn):
                     "Pleiotropy", "MR-PRESSO", "Leave-one-out", "Software"):
         assert heading in text
     assert "clumped" in text and "out.tsv" in text
+
+
+# ----------------------------------------------------------------------------- the report as a reader sees it
+RAW_NAMES = ("id.exposure", "id.outcome", "Q_df", "Q_pval", "raw_b", "rss_obs", "global_pval_bound", "qval_fdr",
+             "pval_bonferroni", "pval", "nsnp", "n_in", "n_kept", "method_id", "egger_intercept", "loo_min_b", "setting",
+             "effect_scale", "or_lci95")
+
+
+def headers(text: str) -> list[str]:
+    return [html_module_unescape(h) for h in re.findall(r"<th>(.*?)</th>", text)]
+
+
+def html_module_unescape(text: str) -> str:
+    import html as std_html
+
+    return std_html.unescape(text)
+
+
+def test_report_puts_findings_first_and_folds_the_run_details(drawn):
+    text = Path(drawn[2]).read_text(encoding="utf-8")
+    assert re.findall(r"<h2>(.*?)</h2>", text) == ["Summary", "Significant findings", "Figures",
+                                                  "Instruments and diagnostics", "Run details"]
+    run = text.index("<h2>Run details</h2>")
+    assert text.index("<h2>Significant findings</h2>") < text.index("<img") < text.index("<h2>Instruments") < run
+    assert "site-packages" not in text[:run] and "sha256" not in text[:run].lower()  # no paths or checksums up top
+    details = re.findall(r"<details><summary>(.*?)</summary>(.*?)</details>", text[run:], flags=re.S)
+    assert [name for name, _ in details] == ["Inputs", "Settings", "Timings", "Software"]
+    folded = dict(details)
+    assert SITE_PATH in folded["Settings"] and "5e-08" in folded["Settings"]
+    assert headers(folded["Timings"]) == ["Stage", "Time (s)"] and "1.25" in folded["Timings"]
+    assert headers(folded["Settings"]) == ["Setting", "Value"] and headers(folded["Software"]) == ["Package", "Version"]
+    summary = text[text.index("<h2>Summary</h2>"):text.index("<h2>Significant findings</h2>")]
+    assert "2 significant" in summary and "trait_0" in summary  # the two causal traits, by name
+
+
+def test_report_tables_show_display_names_not_raw_columns(drawn):
+    text = Path(drawn[2]).read_text(encoding="utf-8")
+    shown = set(headers(text))
+    assert not shown & set(RAW_NAMES), shown & set(RAW_NAMES)
+    assert {"Exposure", "Outcome", "Method", "SNPs", "OR (95% CI)", "P", "FDR q", "Q P (IVW)", "Egger intercept P",
+            "Cochran's Q", "Q df", "Variants in", "Variants kept"} <= shown
+    assert "Egger intercept (log OR)" in shown and "Leave-one-out range (OR)" in shown  # effect columns name their scale
+    assert not any(" or b " in h for h in shown)
+
+
+def test_each_report_table_holds_one_effect_scale():
+    _, mr, het, pleio, loo, _ = fake_scan(seed=3, n_traits=4)
+    res = tables.scan_results(mr.assign(effect_scale=np.where(mr["direction"] == "reverse", "beta", "OR")))
+    res.loc[(res["direction"] == "reverse") & (res["outcome"] == "trait_2"), "qval_fdr"] = 0.001
+    text = html.render_report({"results": res, "heterogeneity": het, "pleiotropy": pleio, "leave_one_out": loo}, None, None)
+    tables_html = re.findall(r"<table>.*?</table>", text, flags=re.S)
+    assert len(tables_html) > 8
+    for table in tables_html:
+        heads = headers(table)
+        odds = any("OR" in h for h in heads)
+        beta = any(h.startswith("b (") or "outcome units" in h for h in heads)
+        assert not (odds and beta), heads
+        for head in heads:  # every effect column says its unit
+            if re.match(r"^(b|Raw b|Corrected b|Egger intercept|LOO lowest b|LOO highest b)( |$)", head) and not head.endswith(" P"):
+                assert "(" in head, head
+    assert "b (95% CI)" in headers(text) and "OR (95% CI)" in headers(text)
+    findings = text[text.index("<h2>Significant findings</h2>"):text.index("<h2>Figures</h2>")]
+    assert "Reverse: outcome → exposure" in findings and "b (continuous outcome)" not in findings  # one scale per direction here
+
+
+def test_wide_tables_scroll_inside_the_page():
+    """Every table sits in a horizontally scrolling container, and MR-PRESSO is narrowed."""
+    _, mr, *_ = fake_scan(seed=3, n_traits=2)
+    res = tables.scan_results(mr)
+    presso = res[res["method_id"] == "mr_ivw"][["direction", "exposure", "outcome", "nsnp"]].assign(
+        raw_b=0.1, raw_se=0.05, raw_t=2.0, raw_pval=0.04, corrected_b=np.nan, corrected_se=np.nan, corrected_t=np.nan,
+        corrected_pval=np.nan, rss_obs=12.0, global_pval=1e-4, global_pval_bound=True, n_outliers=2,
+        outliers="rs1,rs2", distortion_coef=np.nan, distortion_pval=np.nan, distortion_pval_bound=False, reason="")
+    text = html.render_report({"results": res, "presso": presso}, None, None)
+    assert text.count("<table>") == text.count('<div class="wide"><table>')
+    assert ".wide{overflow-x:auto" in text
+    block = text[text.index("<h4>MR-PRESSO</h4>"):]
+    block = block[:block.index("</table>")]
+    assert "Raw t" not in headers(block) and "RSS (observed)" not in headers(block)
+    assert "&lt; 1.00e-04" in block and "rs1, rs2" in block  # a bound p reads as "< 1/draws"; SNP lists wrap
+
+
+def test_figures_draw_cjk_and_emoji_trait_names_without_missing_glyph_warnings(tmp_path):
+    import warnings
+
+    from matplotlib.text import Text
+
+    from mrjax.report import fonts
+
+    harm, mr, het, pleio, loo, single = fake_scan(seed=4, n_traits=2)
+    name = "收缩压 🧬 Crohn’s"
+    for frame in (harm, mr, pleio, loo, single):
+        frame.loc[frame["exposure"] == "trait_0", "exposure"] = name
+    res = tables.scan_results(mr)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*")
+        figures = plots.scan_figures(tmp_path, res, harmonised=harm, pleiotropy=pleio, leave_one_out=loo, single_snp=single)
+        volcano = plots.volcano_plot(res)
+        volcano.savefig(tmp_path / "v.svg")
+    assert name in {entry["exposure"] for entry in figures["traits"]}
+    label = next(t.get_text() for t in volcano.findobj(Text) if "Crohn" in t.get_text())
+    assert label.endswith("Crohn’s")
+    if not {"Symbola", "Noto Emoji"} & set(fonts.families()):  # no font has the DNA emoji: a visible stand-in
+        assert "🧬" not in label and "?" in label
+    if any("CJK" in family for family in fonts.families()):  # drawn with the fallback font, not replaced
+        assert label.startswith("收缩压")
+
+
+def test_overlapping_method_lines_are_distinguishable():
+    harm, mr, *_ = fake_scan(seed=4, n_traits=1)
+    one = harm[harm["direction"] == "forward"]
+    rows = mr[mr["direction"] == "forward"].copy()
+    extra = rows[rows["method"] == "Weighted median"].assign(method="Simple mode", method_id="mr_simple_mode")
+    rows = pd.concat([rows, extra, extra.assign(method="Weighted mode", method_id="mr_weighted_mode")], ignore_index=True)
+    fig = plots.scatter_plot(one, rows)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    simple, weighted = lines["Simple mode"], lines["Weighted mode"]
+    np.testing.assert_allclose(simple.get_ydata(), weighted.get_ydata())  # the same slope: drawn on top of each other
+    assert simple.get_color() != weighted.get_color() and simple.get_marker() != weighted.get_marker()
+    assert simple.get_linestyle() != "-" and weighted.get_linestyle() != "-"  # dashed, so the lower one shows through
+    markers = {line.get_marker() for line in lines.values() if line.get_label() in set(rows["method"])}
+    assert len(markers) == rows["method"].nunique()
+
+
+def test_axes_name_their_scale_and_the_overview_lines_are_labelled():
+    harm, mr, _, _, loo, _ = fake_scan(seed=3, n_traits=3)
+    res = tables.scan_results(mr.assign(effect_scale=np.where(mr["direction"] == "reverse", "beta", "OR")))
+    volcano = plots.volcano_plot(res)
+    forward_ax, reverse_ax = volcano.axes
+    assert "log OR" in forward_ax.get_xlabel() and "units" in reverse_ax.get_xlabel()
+    legend = [t.get_text() for t in forward_ax.get_legend().get_texts()]
+    assert "p = 0.05" in legend and any(t.startswith("Bonferroni") for t in legend)
+    forward = res[(res["direction"] == "forward") & (res["exposure"] == "trait_0")]
+    scatter = plots.scatter_plot(harm[(harm["direction"] == "forward") & (harm["exposure"] == "trait_0")], forward)
+    assert scatter.axes[0].get_ylabel().endswith("(log OR)") and scatter.axes[0].get_xlabel().endswith("(b)")
+    trait_loo = loo[(loo["direction"] == "forward") & (loo["exposure"] == "trait_0")]
+    assert "log OR" in plots.leave_one_out_plot(trait_loo, scale="OR").axes[0].get_xlabel()
+    funnel = plots.funnel_plot(harm[(harm["direction"] == "forward") & (harm["exposure"] == "trait_0")], forward)
+    assert "log OR" in funnel.axes[0].get_xlabel()
 
 
 def test_empty_scan_still_gives_figures_and_a_report(tmp_path):
