@@ -290,7 +290,7 @@ def volcano_plot(
     directions = [d for d in ("forward", "reverse") if d in set(frame.get("direction", []))]
     if not directions:
         return _message_figure("No estimates to show.", "Scan overview")
-    fig = Figure(figsize=(5.2 * len(directions), 4.2))
+    fig = Figure(figsize=(5.2 * len(directions), 4.8))
     axes = np.atleast_1d(fig.subplots(1, len(directions), squeeze=False)[0])
     for ax, direction in zip(axes, directions):
         part = frame[(frame["direction"] == direction) & np.isfinite(frame["pval"]) & np.isfinite(frame["b"])]
@@ -315,7 +315,8 @@ def volcano_plot(
         ax.set_xlabel(f"IVW estimate b ({unit})", fontsize=9)
         ax.set_ylabel("−log10 p", fontsize=9)
         ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.margins(x=0.15)  # room for the labels of the outermost traits
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return tidy(fig)
 
 
