@@ -16,13 +16,12 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.stats import false_discovery_control, norm
 
 from mrjax import outputs
@@ -267,13 +266,8 @@ RAW_NAMES = ("id.exposure", "id.outcome", "Q_df", "Q_pval", "raw_b", "rss_obs", 
 
 
 def headers(text: str) -> list[str]:
-    return [html_module_unescape(h) for h in re.findall(r"<th>(.*?)</th>", text)]
-
-
-def html_module_unescape(text: str) -> str:
-    import html as std_html
-
-    return std_html.unescape(text)
+    """The column headers of the HTML tables in ``text``, unescaped."""
+    return [unescape(h) for h in re.findall(r"<th>(.*?)</th>", text)]
 
 
 def test_report_puts_findings_first_and_folds_the_run_details(drawn):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mrjax.effects import ci95
-from mrjax.report.tables import PRIMARY_METHOD, _is_primary, format_effect, format_p
+from mrjax.report.tables import PRIMARY_METHOD, format_effect, format_p, is_primary
 
 #: The effect scale of a row (``effect_scale`` of the results table) and how it is named.
 SCALE_OR, SCALE_BETA = "OR", "beta"
@@ -99,7 +99,7 @@ def main_results(results: pd.DataFrame, hits: pd.DataFrame, method: str = PRIMAR
     <OR or b> (95% CI), P``; the trait names are printed on the trait's first row only."""
     keys = ["direction", "exposure", "outcome"]
     rows = results.merge(hits[keys].assign(_trait=range(len(hits))), on=keys, how="inner")
-    rows = rows.assign(_primary=~_is_primary(rows, method)).sort_values(["_trait", "_primary"], kind="stable")
+    rows = rows.assign(_others=~is_primary(rows, method)).sort_values(["_trait", "_others"], kind="stable")  # primary first
     scale = scale_of(hits).iloc[0] if len(hits) else SCALE_OR
     out, previous = [], None
     for _, row in rows.iterrows():

@@ -110,7 +110,7 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
     return frame[RESULT_COLUMNS + extra].reset_index(drop=True)
 
 
-def _is_primary(frame: pd.DataFrame, method: str) -> pd.Series:
+def is_primary(frame: pd.DataFrame, method: str) -> pd.Series:
     """Rows of ``method``, given as method id with or without TwoSampleMR's ``mr_`` prefix
     (``mr_ivw`` / ``ivw``) or as the method's name."""
     hits = frame["method_id"].astype(str).isin([method, method.removeprefix("mr_")])
@@ -132,7 +132,7 @@ def significant(
     rows, sorted by direction then p-value.
     """
     _require(results, ["direction", "method_id", "method", by], "results table")
-    rows = results[_is_primary(results, method) & (results[by] < alpha)]
+    rows = results[is_primary(results, method) & (results[by] < alpha)]
     return rows.sort_values(["direction", "pval"], kind="stable").reset_index(drop=True)
 
 
