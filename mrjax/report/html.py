@@ -56,7 +56,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.first td{border-top:2px solid #9fb3c8}
 .muted{color:#666}.note{font-size:.82em;color:#555;margin:.2em 0 .8em}.fig{margin:1em 0}
 .fig img{max-width:100%;border:1px solid #eee}.figrow{display:flex;flex-wrap:wrap;gap:8px}
-.figrow figure{flex:1 1 360px;margin:0}.figrow img{width:100%}figcaption{font-size:.8em;color:#555}
+.figrow figure{flex:1 1 360px;margin:0;display:flex;flex-direction:column}.figrow img{width:100%}
+.figrow figcaption{order:-1;margin-bottom:.3em}figcaption{font-size:.8em;color:#555}
 details{margin:.5em 0}summary{cursor:pointer;color:#1b6ca8;font-weight:600}
 .wide{overflow-x:auto;max-width:100%}ul.findings li{margin:.25em 0}
 """
