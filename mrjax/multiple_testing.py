@@ -2,8 +2,10 @@
 
 Both follow R's ``stats::p.adjust`` exactly, including its treatment of missing values: a
 NaN p-value stays NaN and is not counted in the number of tests m (``p.adjust(p, n =
-length(p[!is.na(p)]))``, R's default). :func:`adjust_by_group` applies them within groups of a
-results table (the scan corrects per direction and method, i.e. across traits).
+length(p[!is.na(p)]))``, R's default). A p-value outside [0, 1] raises ``ValueError`` (one
+above 1 by single-precision rounding only counts as 1). :func:`adjust_by_group` applies them
+within groups of a results table (the scan corrects per direction and method, i.e. across
+traits).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def bh_fdr(pvals) -> np.ndarray:
     (Benjamini & Hochberg 1995, the step-up procedure written as adjusted p-values), returned
     in the input order. A trait is significant at FDR level alpha when ``q < alpha``.
     """
-    p = _as_pvalues(pvals)
+    p = np.minimum(_as_pvalues(pvals), 1.0)
     q = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
     m = int(ok.sum())
@@ -43,7 +45,7 @@ def bh_fdr(pvals) -> np.ndarray:
 def bonferroni(pvals) -> np.ndarray:
     """Bonferroni adjusted p-values: R's ``p.adjust(p, method = "bonferroni")``,
     ``min(1, m p)`` with m the number of non-missing p-values (NaN stays NaN)."""
-    p = _as_pvalues(pvals)
+    p = np.minimum(_as_pvalues(pvals), 1.0)
     m = int(np.isfinite(p).sum())
     return np.minimum(p * m, 1.0)
 
@@ -74,10 +76,15 @@ def adjust_by_group(frame: pd.DataFrame, by: Sequence[str], pval: str = "pval") 
     return out
 
 
+#: p-values above 1 by at most this much (single-precision rounding) are accepted as 1.
+ROUNDING = 1e-6
+
+
 def _as_pvalues(pvals) -> np.ndarray:
     p = np.asarray(pvals, dtype=float)
     finite = p[np.isfinite(p)]
-    if finite.size and (finite.min() < 0 or finite.max() > 1):
-        bad = finite[(finite < 0) | (finite > 1)][0]
+    outside = (finite < 0) | (finite > 1 + ROUNDING)
+    if outside.any():
+        bad = finite[outside][0]
         raise ValueError(f"p-values must lie in [0, 1]; got {bad!r}")
     return p

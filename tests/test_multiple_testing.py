@@ -68,6 +68,9 @@ def test_pvalues_outside_unit_interval_are_refused():
         multiple_testing.bh_fdr([0.2, 1.5])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         multiple_testing.bonferroni([-0.1])
+    rounded = np.float32(1) + np.float32(1.2e-7)  # a float32 p of 1 after rounding
+    np.testing.assert_array_equal(multiple_testing.bonferroni([rounded, 0.2]), [1.0, 0.4])
+    np.testing.assert_array_equal(multiple_testing.bh_fdr([rounded, 0.2]), [1.0, 0.4])
 
 
 def test_adjust_by_group_corrects_within_each_group_only():
