@@ -293,7 +293,7 @@ def test_report_tables_show_display_names_not_raw_columns(drawn):
     assert not shown & set(RAW_NAMES), shown & set(RAW_NAMES)
     assert {"Exposure", "Outcome", "Method", "SNPs", "OR (95% CI)", "P", "FDR q", "Q P (IVW)", "Egger intercept P",
             "Cochran's Q", "Q df", "Variants in", "Variants kept"} <= shown
-    assert "Egger intercept (log OR)" in shown and "Leave-one-out range (OR)" in shown  # effect columns name their scale
+    assert "Egger intercept (log OR)" in shown and "LOO range (OR)" in shown  # effect columns name their scale
     assert not any(" or b " in h for h in shown)
 
 

@@ -147,16 +147,16 @@ def sensitivity_summary(findings: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "Exposure": row["exposure"], "Outcome": row["outcome"],
             "FDR q": format_p(row.get("qval_fdr", np.nan)), "Bonferroni P": format_p(row.get("pval_bonferroni", np.nan)),
-            "Q P (IVW)": format_p(row.get("Q_pval_ivw", np.nan)), "Q P (MR-Egger)": format_p(row.get("Q_pval_egger", np.nan)),
+            "Q P (IVW)": format_p(row.get("Q_pval_ivw", np.nan)), "Q P (Egger)": format_p(row.get("Q_pval_egger", np.nan)),
             f"Egger intercept ({B_UNIT[scale]})": _number(row.get("egger_intercept", np.nan)),
             "Egger intercept P": format_p(row.get("egger_intercept_pval", np.nan)),
-            "MR-PRESSO global P": _bounded_p(row, "presso_global_pval", "presso_global_pval_bound"),
-            "MR-PRESSO outliers": _count(row.get("presso_n_outliers", np.nan)),
-            f"MR-PRESSO corrected {ESTIMATE_HEADER[scale]}": corrected,
-            "MR-PRESSO corrected P": format_p(row.get("presso_corrected_pval", np.nan)),
-            "Distortion P": _bounded_p(row, "presso_distortion_pval", "presso_distortion_pval_bound"),
-            f"Leave-one-out range ({'OR' if scale == SCALE_OR else 'b'})": loo_range,
-            "Leave-one-out: every P < 0.05": ("yes" if loo_p < 0.05 else "no") if np.isfinite(loo_p) else "",
+            "PRESSO global P": _bounded_p(row, "presso_global_pval", "presso_global_pval_bound"),
+            "PRESSO outliers": _count(row.get("presso_n_outliers", np.nan)),
+            f"PRESSO corrected {ESTIMATE_HEADER[scale]}": corrected,
+            "PRESSO corrected P": format_p(row.get("presso_corrected_pval", np.nan)),
+            "PRESSO distortion P": _bounded_p(row, "presso_distortion_pval", "presso_distortion_pval_bound"),
+            f"LOO range ({'OR' if scale == SCALE_OR else 'b'})": loo_range,
+            "LOO all P < 0.05": ("yes" if loo_p < 0.05 else "no") if np.isfinite(loo_p) else "",
         })
     frame = pd.DataFrame(rows)
     return frame[[c for c in frame.columns if (frame[c].astype(str) != "").any()]]

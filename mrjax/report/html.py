@@ -51,7 +51,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #1b6ca8;padding
 h3{margin-top:1.6em}h4{margin:1.2em 0 .3em}
 table{border-collapse:collapse;font-size:.82em;margin:.4em 0}
 th,td{border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-th{background:#f3f6f9;font-weight:600}td{max-width:28em}
+th{background:#f3f6f9;font-weight:600;overflow-wrap:normal}td{max-width:28em}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.first td{border-top:2px solid #9fb3c8}
 .muted{color:#666}.note{font-size:.82em;color:#555;margin:.2em 0 .8em}.fig{margin:1em 0}
@@ -231,12 +231,16 @@ def _findings(results, hits, findings, direction_rows, method) -> list[str]:
             parts.append(f'<p class="note">{_esc(display.SCALE_NOTE[scale])} Methods: TwoSampleMR conventions; '
                          f'the primary method is listed first.</p>')
             chosen = findings.merge(group[keys], on=keys, how="inner") if len(findings) else findings
+            summary = display.sensitivity_summary(chosen)
+            presso = [c for c in summary.columns if c.startswith("PRESSO")]
             parts.append("<h4>Sensitivity analyses</h4>")
-            parts.append(table_html(display.sensitivity_summary(chosen), empty="Not computed for these traits."))
+            parts.append(table_html(summary.drop(columns=presso), empty="Not computed for these traits."))
+            if presso:  # its own table, so neither is wider than the page
+                parts.append(table_html(summary[["Exposure", "Outcome", *presso]]))
             parts.append('<p class="note">FDR q and Bonferroni P of the primary method across the traits of this '
-                         "direction; Q P: Cochran's Q (IVW) and Rücker's Q′ (MR-Egger); MR-PRESSO global and "
-                         "distortion P are Monte-Carlo (“&lt;” marks a bound, no draw exceeded); leave-one-out: "
-                         "the IVW estimate without each SNP in turn.</p>")
+                         "direction; Q P: Cochran's Q (IVW) and Rücker's Q′ (MR-Egger); PRESSO: MR-PRESSO, whose "
+                         "global and distortion P are Monte-Carlo (“&lt;” marks a bound, no draw exceeded); LOO: "
+                         "leave-one-out, the IVW estimate without each SNP in turn.</p>")
     return parts
 
 
