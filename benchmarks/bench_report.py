@@ -80,8 +80,8 @@ def timed(fn, repeats: int = 1):
 def baseline_tables(mr: pd.DataFrame) -> pd.DataFrame:
     out = mr.copy()
     out["or"] = np.exp(out["b"])
-    out["or_lci95"] = np.exp(out["b"] - 1.959964 * out["se"])
-    out["or_uci95"] = np.exp(out["b"] + 1.959964 * out["se"])
+    out["or_lci95"] = np.exp(out["b"] - 1.96 * out["se"])
+    out["or_uci95"] = np.exp(out["b"] + 1.96 * out["se"])
     grouped = out.groupby(["direction", "method_id"])["pval"]
     out["qval_fdr"] = grouped.transform(lambda p: false_discovery_control(p.to_numpy()))
     out["pval_bonferroni"] = grouped.transform(lambda p: np.minimum(1, p * len(p)))

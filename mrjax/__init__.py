@@ -40,6 +40,7 @@ _HOST = {
     "LDPanel": "mrjax.ld.panel",
     "find_proxies": "mrjax.ld.proxies",
     "substitute_proxies": "mrjax.ld.proxies",
+    "odds_ratios": "mrjax.effects",
 }
 _DEVICE = {
     "analyse": "mrjax.api",
@@ -48,7 +49,6 @@ _DEVICE = {
     "instrument_strength": "mrjax.api",
     "leave_one_out": "mrjax.api",
     "mr": "mrjax.api",
-    "odds_ratios": "mrjax.api",
     "pleiotropy": "mrjax.api",
     "single_snp": "mrjax.api",
     "Instruments": "mrjax.batch",

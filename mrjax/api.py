@@ -18,6 +18,7 @@ import pandas as pd
 
 from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, trait_keys
 from mrjax.diagnostics import i_squared, steiger
+from mrjax.effects import odds_ratios  # noqa: F401  (public: mrjax.odds_ratios, TwoSampleMR generate_odds_ratios)
 from mrjax.engine import run_diagnostics, run_methods
 from mrjax.estimators.common import Reason, make_params
 from mrjax.gwas.strength import strength_columns
@@ -373,24 +374,6 @@ def instrument_strength(data) -> pd.DataFrame:
     res["mean_f_stat"] = res.groupby(trait)["f_stat"].transform("mean").to_numpy()
     res["mean_f_stat_z2"] = res.groupby(trait)["f_stat_z2"].transform("mean").to_numpy()
     return res.reset_index(drop=True)
-
-
-def odds_ratios(results: pd.DataFrame) -> pd.DataFrame:
-    """TwoSampleMR ``generate_odds_ratios``: adds ``lo_ci = b - 1.96 se``, ``up_ci = b + 1.96
-    se``, ``or = exp(b)``, ``or_lci95 = exp(lo_ci)``, ``or_uci95 = exp(up_ci)``. As in R, these
-    replace the ``lo_ci``/``up_ci`` of :func:`mr` (the methods' own CIs)."""
-    for col in ("b", "se"):
-        if col not in results.columns:
-            raise ValueError(f"odds_ratios needs a column {col!r} (a table from mrjax.mr)")
-    res = results.drop(columns=["lo_ci", "up_ci"], errors="ignore")
-    b = res["b"].to_numpy(dtype=float)
-    se = res["se"].to_numpy(dtype=float)
-    res["lo_ci"] = b - 1.96 * se
-    res["up_ci"] = b + 1.96 * se
-    res["or"] = np.exp(b)
-    res["or_lci95"] = np.exp(res["lo_ci"].to_numpy())
-    res["or_uci95"] = np.exp(res["up_ci"].to_numpy())
-    return res
 
 
 class Analysis(NamedTuple):

@@ -16,13 +16,12 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy.stats import false_discovery_control, norm
 
 from mrjax import outputs
@@ -31,22 +30,10 @@ from mrjax.report import html, plots, tables
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "mrjax" / "example_data"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SITE_PATH = "/opt/venv/lib/python3.11/site-packages/mrjax/example_data/out.tsv"
 
 
 # ----------------------------------------------------------------------------- independent references
-def bh_reference(p):
-    """R's p.adjust(p, "BH") written out: q_i = min over j with p_j >= p_i of m p_j / rank_j."""
-    p = [float(v) for v in p]
-    keep = [i for i, v in enumerate(p) if not math.isnan(v)]
-    m = len(keep)
-    order = sorted(keep, key=lambda i: p[i])
-    rank = {i: r + 1 for r, i in enumerate(order)}
-    q = [math.nan] * len(p)
-    for i in keep:
-        q[i] = min(1.0, min(p[j] * m / rank[j] for j in keep if rank[j] >= rank[i]))
-    return q
-
-
 def fake_scan(seed: int = 0, n_traits: int = 5, big_trait_snps: int = 0):
     """Small scan tables in the estimators' shapes, built with plain numpy formulas."""
     rng = np.random.default_rng(seed)
@@ -89,31 +76,7 @@ def fake_scan(seed: int = 0, n_traits: int = 5, big_trait_snps: int = 0):
     return pd.concat(harm, ignore_index=True), frame(mr), frame(het), frame(pleio), frame(loo), frame(single)
 
 
-# ----------------------------------------------------------------------------- multiple testing
-def test_bh_matches_scipy_and_a_plain_loop():
-    rng = np.random.default_rng(1)
-    p = np.concatenate([rng.uniform(0, 1, 40) ** 4, [0.0, 1.0, 0.01, 0.01, 0.01]])  # ties, 0 and 1
-    q = tables.bh_fdr(p)
-    np.testing.assert_allclose(q, false_discovery_control(p, method="bh"), rtol=1e-14, atol=0)
-    np.testing.assert_allclose(q, bh_reference(p), rtol=1e-14, atol=0)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=30))
-def test_bh_ignores_missing_pvalues(p):
-    q = tables.bh_fdr(p)
-    expected = bh_reference(p)
-    assert np.array_equal(np.isnan(q), np.isnan(expected))
-    np.testing.assert_allclose(q[~np.isnan(q)], np.asarray(expected)[~np.isnan(q)], rtol=1e-12, atol=1e-300)
-
-
-def test_bonferroni_is_m_times_p_capped_at_one():
-    p = np.array([0.001, 0.02, np.nan, 0.5, 0.3])
-    m = 4
-    expected = [min(1.0, v * m) if not math.isnan(v) else math.nan for v in p]
-    np.testing.assert_allclose(tables.bonferroni(p), expected, rtol=1e-15)
-
-
+# ----------------------------------------------------------------------------- results table (BH/Bonferroni themselves: test_multiple_testing.py)
 def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_method():
     _, mr, *_ = fake_scan(seed=2, n_traits=6)
     forward = mr[mr["direction"] == "forward"].drop(columns="direction")
@@ -125,8 +88,8 @@ def test_scan_results_columns_odds_ratios_and_corrections_per_direction_and_meth
     assert set(res["direction"]) == {"forward", "reverse"}
     assert len(res) == len(mr)
     np.testing.assert_allclose(res["or"], np.exp(res["b"]), rtol=1e-15)
-    np.testing.assert_allclose(res["or_lci95"], np.exp(res["b"] - norm.ppf(0.975) * res["se"]), rtol=1e-14)
-    np.testing.assert_allclose(res["or_uci95"], np.exp(res["b"] + norm.ppf(0.975) * res["se"]), rtol=1e-14)
+    np.testing.assert_allclose(res["or_lci95"], np.exp(res["b"] - 1.96 * res["se"]), rtol=1e-14)
+    np.testing.assert_allclose(res["or_uci95"], np.exp(res["b"] + 1.96 * res["se"]), rtol=1e-14)
     for (direction, method_id), group in res.groupby(["direction", "method_id"]):
         assert len(group) == 6  # corrected across the 6 traits of this direction and method only
         np.testing.assert_allclose(group["qval_fdr"], false_discovery_control(group["pval"].to_numpy()), rtol=1e-13)
@@ -148,11 +111,16 @@ def test_continuous_outcomes_are_reported_as_b_not_odds_ratios():
     assert list(paper["Effect"]) == ["OR", "b"]
     reverse = findings.iloc[1]
     b, se = reverse["mr_ivw_b"], reverse["mr_ivw_se"]
-    z = norm.ppf(0.975)
-    assert paper["Inverse variance weighted OR or b (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
-    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted OR or b (95% CI)"].iloc[0])
+    z = 1.96  # TwoSampleMR generate_odds_ratios
+    assert paper["Inverse variance weighted estimate (95% CI)"].iloc[1] == f"{b:.3f} ({b - z * se:.3f} to {b + z * se:.3f})"
+    assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)", paper["Inverse variance weighted estimate (95% CI)"].iloc[0])
+    assert not any(" or b " in c for c in paper.columns)  # no "OR or b" headers
     only_reverse = tables.paper_table(findings.iloc[1:], res)
     assert "Inverse variance weighted b (95% CI)" in only_reverse.columns and "Effect" not in only_reverse.columns
+    assert "LOO range (b)" in only_reverse.columns
+    only_forward = tables.paper_table(findings.iloc[:1], res)
+    low, high = findings.iloc[0][["loo_min_b", "loo_max_b"]]
+    assert only_forward["LOO range (OR)"].iloc[0] == f"{math.exp(low):.2f} to {math.exp(high):.2f}"  # the table's scale
 
     figure = plots.forest_plot(res.assign(qval_fdr=np.where(res.index.isin(ivw.index[[0, 7]]), 0.01, 0.9)))
     estimate_axes = [ax for ax in figure.axes if ax.get_xlabel()]
@@ -223,7 +191,8 @@ def drawn(tmp_path_factory):
     audit = pd.DataFrame({"step": "clump", "trait": "trait_0", "SNP": ["rs1", "rs2"], "reason": "clumped", "detail": "clumped by rs9"})
     report = html.write_report({"results": res, "heterogeneity": het, "pleiotropy": pleio, "leave_one_out": loo,
                                 "audit_counts": counts, "audit": audit},
-                               None, figures, folder / "report.html", settings={"p": 5e-8, "outcome": "out.tsv"})
+                               None, figures, folder / "report.html", settings={"p": 5e-8, "outcome": SITE_PATH},
+                               timings={"estimate": 1.25})
     return folder, figures, report, res
 
 
@@ -288,6 +257,140 @@ def test_report_is_self_contained_escaped_and_holds_every_figure(drawn):
                     "Pleiotropy", "MR-PRESSO", "Leave-one-out", "Software"):
         assert heading in text
     assert "clumped" in text and "out.tsv" in text
+
+
+# ----------------------------------------------------------------------------- the report as a reader sees it
+RAW_NAMES = ("id.exposure", "id.outcome", "Q_df", "Q_pval", "raw_b", "rss_obs", "global_pval_bound", "qval_fdr",
+             "pval_bonferroni", "pval", "nsnp", "n_in", "n_kept", "method_id", "egger_intercept", "loo_min_b", "setting",
+             "effect_scale", "or_lci95")
+
+
+def headers(text: str) -> list[str]:
+    """The column headers of the HTML tables in ``text``, unescaped."""
+    return [unescape(h) for h in re.findall(r"<th>(.*?)</th>", text)]
+
+
+def test_report_puts_findings_first_and_folds_the_run_details(drawn):
+    text = Path(drawn[2]).read_text(encoding="utf-8")
+    assert re.findall(r"<h2>(.*?)</h2>", text) == ["Summary", "Significant findings", "Figures",
+                                                  "Instruments and diagnostics", "Run details"]
+    run = text.index("<h2>Run details</h2>")
+    assert text.index("<h2>Significant findings</h2>") < text.index("<img") < text.index("<h2>Instruments") < run
+    assert "site-packages" not in text[:run] and "sha256" not in text[:run].lower()  # no paths or checksums up top
+    details = re.findall(r"<details><summary>(.*?)</summary>(.*?)</details>", text[run:], flags=re.S)
+    assert [name for name, _ in details] == ["Inputs", "Settings", "Timings", "Software"]
+    folded = dict(details)
+    assert SITE_PATH in folded["Settings"] and "5e-08" in folded["Settings"]
+    assert headers(folded["Timings"]) == ["Stage", "Time (s)"] and "1.25" in folded["Timings"]
+    assert headers(folded["Settings"]) == ["Setting", "Value"] and headers(folded["Software"]) == ["Package", "Version"]
+    summary = text[text.index("<h2>Summary</h2>"):text.index("<h2>Significant findings</h2>")]
+    assert "2 significant" in summary and "trait_0" in summary  # the two causal traits, by name
+
+
+def test_report_tables_show_display_names_not_raw_columns(drawn):
+    text = Path(drawn[2]).read_text(encoding="utf-8")
+    shown = set(headers(text))
+    assert not shown & set(RAW_NAMES), shown & set(RAW_NAMES)
+    assert {"Exposure", "Outcome", "Method", "SNPs", "OR (95% CI)", "P", "FDR q", "Q P (IVW)", "Egger intercept P",
+            "Cochran's Q", "Q df", "Variants in", "Variants kept"} <= shown
+    assert "Egger intercept (log OR)" in shown and "LOO range (OR)" in shown  # effect columns name their scale
+    assert not any(" or b " in h for h in shown)
+
+
+def test_each_report_table_holds_one_effect_scale():
+    _, mr, het, pleio, loo, _ = fake_scan(seed=3, n_traits=4)
+    res = tables.scan_results(mr.assign(effect_scale=np.where(mr["direction"] == "reverse", "beta", "OR")))
+    res.loc[(res["direction"] == "reverse") & (res["outcome"] == "trait_2"), "qval_fdr"] = 0.001
+    text = html.render_report({"results": res, "heterogeneity": het, "pleiotropy": pleio, "leave_one_out": loo}, None, None)
+    tables_html = re.findall(r"<table>.*?</table>", text, flags=re.S)
+    assert len(tables_html) > 8
+    for table in tables_html:
+        heads = headers(table)
+        odds = any("OR" in h for h in heads)
+        beta = any(h.startswith("b (") or "outcome units" in h for h in heads)
+        assert not (odds and beta), heads
+        for head in heads:  # every effect column says its unit
+            if re.match(r"^(b|Raw b|Corrected b|Egger intercept|LOO lowest b|LOO highest b)( |$)", head) and not head.endswith(" P"):
+                assert "(" in head, head
+    assert "b (95% CI)" in headers(text) and "OR (95% CI)" in headers(text)
+    findings = text[text.index("<h2>Significant findings</h2>"):text.index("<h2>Figures</h2>")]
+    assert "Reverse: outcome → exposure" in findings and "b (continuous outcome)" not in findings  # one scale per direction here
+
+
+def test_wide_tables_scroll_inside_the_page():
+    """Every table sits in a horizontally scrolling container, and MR-PRESSO is narrowed."""
+    _, mr, *_ = fake_scan(seed=3, n_traits=2)
+    res = tables.scan_results(mr)
+    presso = res[res["method_id"] == "mr_ivw"][["direction", "exposure", "outcome", "nsnp"]].assign(
+        raw_b=0.1, raw_se=0.05, raw_t=2.0, raw_pval=0.04, corrected_b=np.nan, corrected_se=np.nan, corrected_t=np.nan,
+        corrected_pval=np.nan, rss_obs=12.0, global_pval=1e-4, global_pval_bound=True, n_outliers=2,
+        outliers="rs1,rs2", distortion_coef=np.nan, distortion_pval=np.nan, distortion_pval_bound=False, reason="")
+    text = html.render_report({"results": res, "presso": presso}, None, None)
+    assert text.count("<table>") == text.count('<div class="wide"><table>')
+    assert ".wide{overflow-x:auto" in text
+    block = text[text.index("<h4>MR-PRESSO</h4>"):]
+    block = block[:block.index("</table>")]
+    assert "Raw t" not in headers(block) and "RSS (observed)" not in headers(block)
+    assert "&lt; 1.00e-04" in block and "rs1, rs2" in block  # a bound p reads as "< 1/draws"; SNP lists wrap
+
+
+def test_figures_draw_cjk_and_emoji_trait_names_without_missing_glyph_warnings(tmp_path):
+    import warnings
+
+    from matplotlib.text import Text
+
+    from mrjax.report import fonts
+
+    harm, mr, het, pleio, loo, single = fake_scan(seed=4, n_traits=2)
+    name = "收缩压 🧬 Crohn’s"
+    for frame in (harm, mr, pleio, loo, single):
+        frame.loc[frame["exposure"] == "trait_0", "exposure"] = name
+    res = tables.scan_results(mr)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*")
+        figures = plots.scan_figures(tmp_path, res, harmonised=harm, pleiotropy=pleio, leave_one_out=loo, single_snp=single)
+        volcano = plots.volcano_plot(res)
+        volcano.savefig(tmp_path / "v.svg")
+    assert name in {entry["exposure"] for entry in figures["traits"]}
+    label = next(t.get_text() for t in volcano.findobj(Text) if "Crohn" in t.get_text())
+    assert label.endswith("Crohn’s")
+    if not {"Symbola", "Noto Emoji"} & set(fonts.families()):  # no font has the DNA emoji: a visible stand-in
+        assert "🧬" not in label and "?" in label
+    if any("CJK" in family for family in fonts.families()):  # drawn with the fallback font, not replaced
+        assert label.startswith("收缩压")
+
+
+def test_overlapping_method_lines_are_distinguishable():
+    harm, mr, *_ = fake_scan(seed=4, n_traits=1)
+    one = harm[harm["direction"] == "forward"]
+    rows = mr[mr["direction"] == "forward"].copy()
+    extra = rows[rows["method"] == "Weighted median"].assign(method="Simple mode", method_id="mr_simple_mode")
+    rows = pd.concat([rows, extra, extra.assign(method="Weighted mode", method_id="mr_weighted_mode")], ignore_index=True)
+    fig = plots.scatter_plot(one, rows)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    simple, weighted = lines["Simple mode"], lines["Weighted mode"]
+    np.testing.assert_allclose(simple.get_ydata(), weighted.get_ydata())  # the same slope: drawn on top of each other
+    assert simple.get_color() != weighted.get_color() and simple.get_marker() != weighted.get_marker()
+    assert simple.get_linestyle() != "-" and weighted.get_linestyle() != "-"  # dashed, so the lower one shows through
+    markers = {line.get_marker() for line in lines.values() if line.get_label() in set(rows["method"])}
+    assert len(markers) == rows["method"].nunique()
+
+
+def test_axes_name_their_scale_and_the_overview_lines_are_labelled():
+    harm, mr, _, _, loo, _ = fake_scan(seed=3, n_traits=3)
+    res = tables.scan_results(mr.assign(effect_scale=np.where(mr["direction"] == "reverse", "beta", "OR")))
+    volcano = plots.volcano_plot(res)
+    forward_ax, reverse_ax = volcano.axes
+    assert "log OR" in forward_ax.get_xlabel() and "units" in reverse_ax.get_xlabel()
+    legend = [t.get_text() for t in forward_ax.get_legend().get_texts()]
+    assert "p = 0.05" in legend and any(t.startswith("Bonferroni") for t in legend)
+    forward = res[(res["direction"] == "forward") & (res["exposure"] == "trait_0")]
+    scatter = plots.scatter_plot(harm[(harm["direction"] == "forward") & (harm["exposure"] == "trait_0")], forward)
+    assert scatter.axes[0].get_ylabel().endswith("(log OR)") and scatter.axes[0].get_xlabel().endswith("(b)")
+    trait_loo = loo[(loo["direction"] == "forward") & (loo["exposure"] == "trait_0")]
+    assert "log OR" in plots.leave_one_out_plot(trait_loo, scale="OR").axes[0].get_xlabel()
+    funnel = plots.funnel_plot(harm[(harm["direction"] == "forward") & (harm["exposure"] == "trait_0")], forward)
+    assert "log OR" in funnel.axes[0].get_xlabel()
 
 
 def test_empty_scan_still_gives_figures_and_a_report(tmp_path):

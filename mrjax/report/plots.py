@@ -27,10 +27,11 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
+from mrjax.effects import Z_95, ci95  # noqa: E402
 from mrjax.outputs import write_figure  # noqa: E402
+from mrjax.report.fonts import drawable, tidy, with_figure_fonts  # noqa: E402
 from mrjax.report.tables import (  # noqa: E402
     PRIMARY_METHOD,
-    Z_975,
     format_effect,
     format_p,
     significant,
@@ -60,6 +61,47 @@ KNOWN_METHOD_COLOURS = {
     "Wald ratio": "#00798c",
     "MR-PRESSO (outlier-corrected)": "#6c757d",
 }
+
+
+# Line style and marker per method, so overlapping estimates (simple vs weighted mode) stay
+# distinguishable where their colours are hidden under each other.
+KNOWN_METHOD_STYLES = {
+    "Inverse variance weighted": ("-", "s"),
+    "MR Egger": ((0, (6, 2)), "D"),
+    "Weighted median": ((0, (6, 2, 1, 2)), "o"),
+    "Simple mode": ((0, (1, 1.5)), "^"),
+    "Weighted mode": ((0, (3, 1.5)), "v"),
+    "Wald ratio": ("-", "P"),
+    "MR-PRESSO (outlier-corrected)": ((0, (4, 1, 1, 1, 1, 1)), "X"),
+}
+SPARE_STYLES = [((0, (2, 2)), "h"), ((0, (5, 1, 1, 1)), "p"), ((0, (1, 3)), "*"), ((0, (8, 2)), "<"), ((0, (3, 3)), ">")]
+#: Unit of b per effect scale (``effect_scale`` of the results), for axis labels.
+B_UNIT = {"OR": "log OR", "beta": "b"}
+
+
+def _styles(methods) -> dict[str, tuple]:
+    """``{method: (linestyle, marker)}``: fixed for the known methods, spare ones for others."""
+    styles, unknown = {}, 0
+    for method in dict.fromkeys(str(m) for m in methods):
+        if method in KNOWN_METHOD_STYLES:
+            styles[method] = KNOWN_METHOD_STYLES[method]
+        else:
+            styles[method] = SPARE_STYLES[unknown % len(SPARE_STYLES)]
+            unknown += 1
+    return styles
+
+
+def _scale(rows: pd.DataFrame) -> str | None:
+    """The one effect scale of ``rows`` (``"OR"`` or ``"beta"``), None when mixed or unknown."""
+    if "effect_scale" not in rows.columns or not len(rows):
+        return None
+    scales = set(rows["effect_scale"].dropna().astype(str))
+    return scales.pop() if len(scales) == 1 else None
+
+
+def _b_unit(scale: str | None) -> str:
+    """The unit of a b on ``scale``: "log OR", "b" (continuous outcome), or both when unknown."""
+    return B_UNIT.get(scale, "log OR for a binary outcome, else b")
 
 
 def _colours(methods) -> dict[str, str]:
@@ -97,6 +139,7 @@ def slug(text: str) -> str:
     return cleaned[:80] or "trait"
 
 
+@with_figure_fonts
 def _message_figure(message: str, title: str) -> Figure:
     fig = Figure(figsize=(6, 1.6))
     ax = fig.subplots()
@@ -112,6 +155,7 @@ def strongest(hits: pd.DataFrame, n: int) -> pd.DataFrame:
     return hits.loc[hits["pval"].sort_values(kind="stable").index[:n]].sort_index() if len(hits) > n else hits
 
 
+@with_figure_fonts
 def forest_plot(
     results: pd.DataFrame,
     *,
@@ -146,6 +190,7 @@ def forest_plot(
     else:
         order = {m: i for i, m in enumerate(dict.fromkeys(_primary_first(results, method)["method_id"]))}
     colours = _colours(results["method"])
+    styles = _styles(results["method"])
     panels: dict[str, list] = {}  # scale -> lines (kind, payload)
     for _, hit in hits.iterrows():
         lines = panels.setdefault("beta" if hit.get("effect_scale", "OR") == "beta" else "OR", [])
@@ -161,13 +206,13 @@ def forest_plot(
     grid = fig.add_gridspec(len(panels), 2, width_ratios=[1.55, 1], height_ratios=sizes, wspace=0.02, hspace=0.25)
     for i, (scale, lines) in enumerate(panels.items()):
         text_ax = fig.add_subplot(grid[i, 0])
-        _forest_panel(text_ax, fig.add_subplot(grid[i, 1], sharey=text_ax), lines, scale, colours)
+        _forest_panel(text_ax, fig.add_subplot(grid[i, 1], sharey=text_ax), lines, scale, colours, styles)
     fig.subplots_adjust(left=0.02, right=0.97, top=1 - 0.45 / height, bottom=0.55 / height)
     fig.suptitle(title, fontsize=10, x=0.02, ha="left")
     return fig
 
 
-def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict) -> None:
+def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict, styles: dict) -> None:
     """One forest panel: the text columns on ``text_ax``, the estimates on ``ax`` (odds
     ratios on a log axis for ``scale == "OR"``, else b on a linear axis)."""
     odds = scale == "OR"
@@ -192,11 +237,11 @@ def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict) -> None:
         if odds:
             point, low, high = row["or"], row["or_lci95"], row["or_uci95"]
         else:
-            point, low, high = row["b"], row["b"] - Z_975 * row["se"], row["b"] + Z_975 * row["se"]
+            point, (low, high) = row["b"], ci95(row["b"], row["se"])
         if np.isfinite(point) and np.isfinite(low) and np.isfinite(high) and (low > 0 or not odds):
             colour = colours.get(row["method"], METHOD_COLOURS[0])
             ax.plot([low, high], [y, y], color=colour, lw=1.3)
-            ax.plot(point, y, marker="s", color=colour, ms=4.5)
+            ax.plot(point, y, marker=styles.get(row["method"], ("-", "s"))[1], color=colour, ms=4.5)
             finite += [low, high]
     reference = 1.0 if odds else 0.0
     ax.axvline(reference, color="#444444", lw=0.8, ls="--")
@@ -213,19 +258,20 @@ def _forest_panel(text_ax, ax, lines: list, scale: str, colours: dict) -> None:
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("Odds ratio = exp(b), 95% CI (binary outcome)", fontsize=9)
+        ax.set_xlabel("OR per unit of exposure, 95% CI (binary outcome; log axis)", fontsize=9)
     else:
         if finite:
             lo, hi = min(finite + [0.0]), max(finite + [0.0])
             pad = (hi - lo) * 0.08 + 1e-9
             ax.set_xlim(lo - pad, hi + pad)
-        ax.set_xlabel("b, 95% CI (continuous outcome: outcome units per unit of exposure)", fontsize=9)
+        ax.set_xlabel("b per unit of exposure, 95% CI (continuous outcome, its units)", fontsize=9)
     ax.tick_params(axis="y", left=False, labelleft=False)
     ax.tick_params(axis="x", labelsize=8)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
 
 
+@with_figure_fonts
 def volcano_plot(
     results: pd.DataFrame,
     *,
@@ -244,7 +290,7 @@ def volcano_plot(
     directions = [d for d in ("forward", "reverse") if d in set(frame.get("direction", []))]
     if not directions:
         return _message_figure("No estimates to show.", "Scan overview")
-    fig = Figure(figsize=(5.2 * len(directions), 4.2))
+    fig = Figure(figsize=(5.2 * len(directions), 4.8))
     axes = np.atleast_1d(fig.subplots(1, len(directions), squeeze=False)[0])
     for ax, direction in zip(axes, directions):
         part = frame[(frame["direction"] == direction) & np.isfinite(frame["pval"]) & np.isfinite(frame["b"])]
@@ -253,9 +299,8 @@ def volcano_plot(
         ax.scatter(part["b"][~hit], logp[~hit], s=16, color=NULL_COLOUR, alpha=0.8, lw=0, label="not significant")
         ax.scatter(part["b"][hit], logp[hit], s=22, color=SIG_COLOUR, lw=0, label=f"{'FDR q' if by == 'qval_fdr' else by} < {alpha:g}")
         m = max(len(part), 1)
-        ax.axhline(-np.log10(0.05), color="#999999", lw=0.7, ls=":")
-        ax.axhline(-np.log10(0.05 / m), color="#999999", lw=0.7, ls="--")
-        ax.annotate("Bonferroni 0.05", (1, -np.log10(0.05 / m)), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=6, color="#777777")
+        ax.axhline(-np.log10(0.05), color="#777777", lw=0.8, ls=":", label="p = 0.05")
+        ax.axhline(-np.log10(0.05 / m), color="#777777", lw=0.8, ls="--", label=f"Bonferroni p = 0.05/{m}")
         ax.axvline(0, color="#cccccc", lw=0.7)
         label_column = "exposure" if direction == "forward" else "outcome"
         strongest = np.argsort(-logp[hit])[:max_labels]
@@ -264,14 +309,15 @@ def volcano_plot(
             ax.annotate(str(row[label_column]), (row["b"], logp[hit][i]), xytext=(3, 3), textcoords="offset points", fontsize=7)
         name = "exposure → outcome" if direction == "forward" else "outcome → exposure"
         ax.set_title(f"{direction}: {name} ({len(part)} traits)", fontsize=9)
-        scales = set(part.get("effect_scale", pd.Series(["OR"])))
-        ax.set_xlabel({frozenset({"OR"}): "IVW estimate b (log OR)", frozenset({"beta"}): "IVW estimate b"}.get(
-            frozenset(scales), "IVW estimate b (log OR for binary outcomes)"), fontsize=9)
+        scale = _scale(part) if "effect_scale" in part.columns else "OR"
+        unit = {"OR": "log OR per unit of exposure", "beta": "outcome units per unit of exposure"}.get(
+            scale, "log OR for binary outcomes, else outcome units")
+        ax.set_xlabel(f"IVW estimate b ({unit})", fontsize=9)
         ax.set_ylabel("−log10 p", fontsize=9)
         ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
-    fig.tight_layout()
-    return fig
+        ax.margins(x=0.15)  # room for the labels of the outermost traits
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    return tidy(fig)
 
 
 # ----------------------------------------------------------------------------- per trait
@@ -286,6 +332,7 @@ def _instrument_columns(harmonised: pd.DataFrame):
     return [keep[c].to_numpy(float) for c in needed]
 
 
+@with_figure_fonts
 def scatter_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, egger_intercept: float | None = None, title: str | None = None) -> Figure:
     """TwoSampleMR ``mr_scatter_plot`` for one trait: SNP–outcome vs SNP–exposure effects.
 
@@ -305,30 +352,34 @@ def scatter_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, egger_inter
     grid = np.array([0.0, xmax * 1.05 if np.isfinite(xmax) and xmax > 0 else 1.0])
     mr_rows = _primary_first(mr_rows)
     colours = _colours(mr_rows["method"]) if len(mr_rows) else {}
+    styles = _styles(mr_rows["method"]) if len(mr_rows) else {}
     for _, row in mr_rows.iterrows():
         if not np.isfinite(row["b"]):
             continue
         intercept = egger_intercept if (_is_egger(str(row["method"])) and egger_intercept is not None and np.isfinite(egger_intercept)) else 0.0
-        ax.plot(grid, intercept + row["b"] * grid, color=colours[row["method"]], lw=1.4, label=str(row["method"]), zorder=3)
+        linestyle, marker = styles[row["method"]]
+        ax.plot(grid, intercept + row["b"] * grid, color=colours[row["method"]], lw=1.5, ls=linestyle, marker=marker,
+                markevery=[1], ms=5, label=str(row["method"]), zorder=3)
     ax.axhline(0, color="#cccccc", lw=0.7, zorder=1)
     exposure = str(mr_rows["exposure"].iloc[0]) if len(mr_rows) else "exposure"
     outcome = str(mr_rows["outcome"].iloc[0]) if len(mr_rows) else "outcome"
-    ax.set_xlabel(f"SNP effect on {exposure}", fontsize=9)
-    ax.set_ylabel(f"SNP effect on {outcome}", fontsize=9)
+    ax.set_xlabel(f"SNP effect on {exposure} (b)", fontsize=9)
+    ax.set_ylabel(f"SNP effect on {outcome} ({_b_unit(_scale(mr_rows))})", fontsize=9)
     ax.tick_params(labelsize=8)
     ax.set_title(title or f"{exposure} {ARROW} {outcome}: {len(bx)} SNPs", fontsize=10)
     if len(mr_rows):
         ax.legend(fontsize=7, frameon=False, loc="best", title="MR method", title_fontsize=7)
-    fig.tight_layout()
-    return fig
+    return tidy(fig)
 
 
-def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None) -> Figure:
+@with_figure_fonts
+def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None, scale: str | None = None) -> Figure:
     """TwoSampleMR ``mr_leaveoneout_plot`` for one trait: the estimate without each SNP.
 
     ``loo_rows``: ``SNP, b, se`` (as ``mrjax.leave_one_out``), including the ``All`` row.
     SNP rows are sorted by ``b``; ``All`` is drawn last, in red, below a gap. Bars are
-    ``b ± 1.96 se``; the dashed line marks 0.
+    ``b ± 1.96 se``; the dashed line marks 0. ``scale`` (``"OR"``/``"beta"``, the trait's
+    ``effect_scale``) names the unit of b on the axis.
     """
     rows = loo_rows.copy()
     is_all = rows["SNP"].astype(str).str.startswith("All")
@@ -339,12 +390,12 @@ def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None) -> F
     fig = Figure(figsize=(6, height))
     ax = fig.subplots()
     positions = np.arange(n, dtype=float)
-    ax.errorbar(snps["b"], positions, xerr=Z_975 * snps["se"].to_numpy(float), fmt="o", ms=3, color="#333333",
+    ax.errorbar(snps["b"], positions, xerr=Z_95 * snps["se"].to_numpy(float), fmt="o", ms=3, color="#333333",
                 ecolor="#777777", elinewidth=0.8, capsize=0)
-    labels = list(snps["SNP"].astype(str))
+    labels = [drawable(label) for label in snps["SNP"].astype(str)]
     if len(total):
         y_all = n + 1.0
-        ax.errorbar(total["b"].iloc[:1], [y_all], xerr=Z_975 * total["se"].to_numpy(float)[:1], fmt="s", ms=4,
+        ax.errorbar(total["b"].iloc[:1], [y_all], xerr=Z_95 * total["se"].to_numpy(float)[:1], fmt="s", ms=4,
                     color=SIG_COLOUR, ecolor=SIG_COLOUR, elinewidth=1.2, capsize=0)
         positions = np.append(positions, y_all)
         labels.append("All")
@@ -353,15 +404,15 @@ def leave_one_out_plot(loo_rows: pd.DataFrame, *, title: str | None = None) -> F
     ax.set_yticklabels(labels, fontsize=fontsize)
     ax.set_ylim(positions.max() + 0.8 if len(positions) else 1, -0.8)
     ax.axvline(0, color="#444444", lw=0.8, ls="--")
-    ax.set_xlabel("MR leave-one-out sensitivity analysis (b, 95% CI)", fontsize=9)
+    ax.set_xlabel(f"IVW estimate without the SNP, b ({_b_unit(scale)}), 95% CI", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     if title is None and {"exposure", "outcome"} <= set(rows.columns) and len(rows):
         title = f"{rows['exposure'].iloc[0]} {ARROW} {rows['outcome'].iloc[0]}"
     ax.set_title(title or "Leave-one-out", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return tidy(fig)
 
 
+@with_figure_fonts
 def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: pd.DataFrame | None = None, title: str | None = None) -> Figure:
     """TwoSampleMR ``mr_funnel_plot`` for one trait: precision 1/se_IV against each SNP's Wald ratio.
 
@@ -384,25 +435,25 @@ def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: 
         chosen = mr_rows
     chosen = _primary_first(chosen)
     colours = _colours(chosen["method"]) if len(chosen) else {}
+    styles = _styles(chosen["method"]) if len(chosen) else {}
     lines = []
     for _, row in chosen.iterrows():
         if np.isfinite(row["b"]):
-            ax.axvline(row["b"], color=colours[row["method"]], lw=1.4, label=str(row["method"]))
+            ax.axvline(row["b"], color=colours[row["method"]], lw=1.5, ls=styles[row["method"]][0], label=str(row["method"]))
             lines.append(row["b"])
     xs = np.concatenate([ratio[ok], lines]) if (ok.any() or lines) else np.array([])
     if len(xs):
         pad = 0.06 * (xs.max() - xs.min()) or 0.1 * abs(xs.max()) or 0.1
         ax.set_xlim(xs.min() - pad, xs.max() + pad)
-    ax.set_xlabel(r"$\beta_{IV}$ (Wald ratio)", fontsize=9)
-    ax.set_ylabel(r"$1/SE_{IV}$", fontsize=9)
+    ax.set_xlabel(f"Wald ratio of each SNP, b ({_b_unit(_scale(mr_rows))})", fontsize=9)
+    ax.set_ylabel("Precision 1/SE of the Wald ratio", fontsize=9)
     ax.tick_params(labelsize=8)
     if title is None and len(mr_rows):
         title = f"{mr_rows['exposure'].iloc[0]} {ARROW} {mr_rows['outcome'].iloc[0]}"
     ax.set_title(title or "Funnel plot", fontsize=10)
     if len(chosen):
         ax.legend(fontsize=7, frameon=False, title="MR method", title_fontsize=7)
-    fig.tight_layout()
-    return fig
+    return tidy(fig)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -473,7 +524,8 @@ def scan_figures(
                                            folder / "traits", f"{stem}_scatter")
         loo = _subset(leave_one_out, direction, exposure, outcome)
         if len(loo):
-            entry["leave_one_out"] = save_figure(leave_one_out_plot(loo, title=title), folder / "traits", f"{stem}_leave_one_out")
+            entry["leave_one_out"] = save_figure(leave_one_out_plot(loo, title=title, scale=_scale(mr_rows)),
+                                                 folder / "traits", f"{stem}_leave_one_out")
         single = _subset(single_snp, direction, exposure, outcome)
         if len(instruments) or len(single):
             entry["funnel"] = save_figure(funnel_plot(instruments, mr_rows, single_snp=single if len(single) else None, title=title),

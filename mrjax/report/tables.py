@@ -1,4 +1,8 @@
-"""Scan tables: multiple-testing correction, odds ratios and paper-ready summaries.
+"""Scan tables: the results with odds ratios and corrections, findings and paper-ready summaries.
+
+The statistics come from the library (:mod:`mrjax.effects` for odds ratios and 95% intervals,
+:mod:`mrjax.multiple_testing` for BH-FDR and Bonferroni); this module only assembles and
+formats tables.
 
 Inputs are the TwoSampleMR-shaped frames the estimators return (``mrjax.mr``:
 ``exposure, outcome, [id.exposure, id.outcome], method_id, method, nsnp, b, se, pval, reason``),
@@ -13,7 +17,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-Z_975 = 1.959963984540054  # qnorm(0.975)
+from mrjax.effects import ci95, odds_ratios
+from mrjax.multiple_testing import adjust_by_group
 
 DIRECTIONS = ("forward", "reverse")
 
@@ -37,45 +42,6 @@ RESULT_COLUMNS = [
 
 PRIMARY_METHOD = "mr_ivw"
 PRIMARY_METHOD_NAME = "Inverse variance weighted"
-
-
-def bh_fdr(pvals) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (q-values), as R's ``p.adjust(p, "BH")``.
-
-    With the m non-missing p-values sorted ascending, ``q_(i) = min_{k >= i} min(1, m p_(k) / k)``.
-    Missing (NaN) p-values stay NaN and do not count in m.
-    """
-    p = np.asarray(pvals, dtype=float)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return q
-    values = p[ok]
-    order = np.argsort(values, kind="stable")
-    ranked = values[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(ranked, 1.0)
-    q[ok] = adjusted
-    return q
-
-
-def bonferroni(pvals) -> np.ndarray:
-    """Bonferroni adjusted p-values, ``min(1, m p)`` (R's ``p.adjust(p, "bonferroni")``).
-
-    m counts the non-missing p-values; NaN stays NaN.
-    """
-    p = np.asarray(pvals, dtype=float)
-    m = int(np.isfinite(p).sum())
-    return np.minimum(p * m, 1.0)
-
-
-def odds_ratios(b, se) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``exp(b)`` and its 95% CI ``exp(b ∓ 1.959964 se)`` (TwoSampleMR ``generate_odds_ratios``)."""
-    b = np.asarray(b, dtype=float)
-    se = np.asarray(se, dtype=float)
-    return np.exp(b), np.exp(b - Z_975 * se), np.exp(b + Z_975 * se)
 
 
 def stack_directions(tables) -> pd.DataFrame:
@@ -134,21 +100,17 @@ def scan_results(mr_results, *, correction_by=("direction", "method_id")) -> pd.
         frame["method_id"] = frame["method"]
     for column in ("b", "se", "pval"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["or"], frame["or_lci95"], frame["or_uci95"] = odds_ratios(frame["b"], frame["se"])
+    odds = odds_ratios(frame[["b", "se"]])
+    for column in ("or", "or_lci95", "or_uci95"):
+        frame[column] = odds[column].to_numpy()
     if "effect_scale" not in frame.columns:
         frame["effect_scale"] = "OR"
-    frame["qval_fdr"] = np.nan
-    frame["pval_bonferroni"] = np.nan
-    if len(frame):
-        for _, index in frame.groupby(list(correction_by), sort=False, dropna=False).groups.items():
-            p = frame.loc[index, "pval"].to_numpy()
-            frame.loc[index, "qval_fdr"] = bh_fdr(p)
-            frame.loc[index, "pval_bonferroni"] = bonferroni(p)
+    frame = adjust_by_group(frame, by=correction_by)
     extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
     return frame[RESULT_COLUMNS + extra].reset_index(drop=True)
 
 
-def _is_primary(frame: pd.DataFrame, method: str) -> pd.Series:
+def is_primary(frame: pd.DataFrame, method: str) -> pd.Series:
     """Rows of ``method``, given as method id with or without TwoSampleMR's ``mr_`` prefix
     (``mr_ivw`` / ``ivw``) or as the method's name."""
     hits = frame["method_id"].astype(str).isin([method, method.removeprefix("mr_")])
@@ -170,7 +132,7 @@ def significant(
     rows, sorted by direction then p-value.
     """
     _require(results, ["direction", "method_id", "method", by], "results table")
-    rows = results[_is_primary(results, method) & (results[by] < alpha)]
+    rows = results[is_primary(results, method) & (results[by] < alpha)]
     return rows.sort_values(["direction", "pval"], kind="stable").reset_index(drop=True)
 
 
@@ -188,7 +150,8 @@ def format_effect(scale: str, b, se, odds, lower, upper) -> str:
         return format_or(odds, lower, upper)
     if not np.isfinite(b):
         return ""
-    return f"{b:.3f} ({b - Z_975 * se:.3f} to {b + Z_975 * se:.3f})"
+    low, high = ci95(b, se)
+    return f"{b:.3f} ({low:.3f} to {high:.3f})"
 
 
 def format_p(p) -> str:
@@ -298,20 +261,22 @@ def paper_table(findings: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
 
     One row per significant trait and direction with columns ``Direction, Exposure, Outcome,
     SNPs``, then ``<method> OR (95% CI)`` and ``<method> P`` for every method present in
-    ``results``, then ``FDR q``, ``Q P (IVW)``, ``Egger intercept P``, and ``LOO range (b)``.
-    Rows whose ``effect_scale`` is ``"beta"`` (a continuous outcome) show b (95% CI) instead
-    of the odds ratio: the estimate columns are then ``<method> b (95% CI)``, or, when the
-    table holds both kinds, ``<method> OR or b (95% CI)`` beside an ``Effect`` column.
+    ``results``, then ``FDR q``, ``Q P (IVW)``, ``Egger intercept P``, and the leave-one-out
+    range on the scale of the estimates (``LOO range (OR)``: exp of the lowest and highest
+    leave-one-out b). Rows whose ``effect_scale`` is ``"beta"`` (a continuous outcome) show
+    b (95% CI) instead of the odds ratio: the estimate columns are then ``<method> b (95%
+    CI)`` and ``LOO range (b)``, or, when the table holds both kinds, ``<method> estimate
+    (95% CI)`` and ``LOO range`` beside an ``Effect`` column saying ``OR`` or ``b`` per row.
     """
     if not len(findings):
         return pd.DataFrame(columns=["Direction", "Exposure", "Outcome", "SNPs"])
     names = dict(zip(results["method_id"], results["method"]))
     scales = findings["effect_scale"] if "effect_scale" in findings.columns else pd.Series("OR", index=findings.index)
-    label = {frozenset({"OR"}): "OR", frozenset({"beta"}): "b"}.get(frozenset(scales), "OR or b")
+    label = {frozenset({"OR"}): "OR", frozenset({"beta"}): "b"}.get(frozenset(scales), "estimate")
     rows = []
     for (_, row), scale in zip(findings.iterrows(), scales):
         out = {"Direction": row["direction"], "Exposure": row["exposure"], "Outcome": row["outcome"], "SNPs": int(row["nsnp"])}
-        if label == "OR or b":
+        if label == "estimate":
             out["Effect"] = "OR" if scale == "OR" else "b"
         for method_id, name in names.items():
             if f"{method_id}_or" not in findings.columns:
@@ -324,6 +289,12 @@ def paper_table(findings: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         out["Q P (IVW)"] = format_p(row.get("Q_pval_ivw", np.nan))
         out["Egger intercept P"] = format_p(row.get("egger_intercept_pval", np.nan))
         low, high = row.get("loo_min_b", np.nan), row.get("loo_max_b", np.nan)
-        out["LOO range (b)"] = f"{low:.3f} to {high:.3f}" if np.isfinite(low) else ""
+        loo_header = "LOO range" if label == "estimate" else f"LOO range ({label})"
+        if not np.isfinite(low):
+            out[loo_header] = ""
+        elif scale == "OR":
+            out[loo_header] = f"{np.exp(low):.2f} to {np.exp(high):.2f}"
+        else:
+            out[loo_header] = f"{low:.3f} to {high:.3f}"
         rows.append(out)
     return pd.DataFrame(rows)
