@@ -17,7 +17,6 @@ only the rows that pass ever reach pandas.
 from __future__ import annotations
 
 import decimal
-import io
 import re
 import warnings
 from pathlib import Path
@@ -30,20 +29,24 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
+from mrjax.gwas import textblocks
 from mrjax.gwas._audit import concat_tables, record_step
 from mrjax.gwas.formats import (
     NUMERIC_FIELDS,
-    WHITESPACE,
     Layout,
     apply_override,
     by_synonyms,
     check_required,
     layout_for,
+    vcf_sample_sizes,
 )
+from mrjax.gwas.textblocks import NULL_VALUES, PREFILTER_MAX_FRACTION
 
 OUTPUT_COLUMNS = ["SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "mlog10p", "n", "trait"]
-NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", ".", "-nan", "#N/A"]
 BLOCK_SIZE = 16 << 20
+OTHER_TEST = "other test (TEST is not ADD)"
+P_FROM_Z = ("p computed from beta/se with the normal distribution, 2*Phi(-|beta/se|) (the file has no p-value "
+            "column; as TwoSampleMR format_data)")
 STEP = "read"
 _SUFFIXES = re.compile(r"(\.(gz|bgz|bgzip|tsv|csv|txt|vcf|parquet|pq|h|tab|sumstats))+$", re.IGNORECASE)
 
@@ -62,6 +65,8 @@ def read_gwas(
     n: float | None = None,
     missing_id: str = "chrpos",
     block_size: int = BLOCK_SIZE,
+    sep: str | None = None,
+    skip_bad_lines: bool = False,
 ) -> pd.DataFrame:
     """Read one GWAS file (any supported format) into the normalised table.
 
@@ -69,10 +74,17 @@ def read_gwas(
     per file; ``trait`` is then ``None`` or one name per file).
 
     ``format``: ``None`` detects it — parquet by its magic bytes, GWAS-VCF by ``##`` meta lines
-    and ``#CHROM``, GWAS Catalog harmonised by ``hm_effect_allele``/``hm_code``, FinnGen by
-    ``#chrom … rsids … mlogp … sebeta`` — else a plain table read through column synonyms
+    and ``#CHROM``, the named layouts of ``layouts.LAYOUTS`` (``gwas_catalog``, ``gwas_ssf``,
+    ``finngen``, ``regenie``, ``bolt_lmm``, ``saige``, ``plink2``, ``metal``, ``gcta_cojo``,
+    ``ldsc``) by their header — else a plain table read through column synonyms
     (``formats.SYNONYMS``): tab-, comma- or space-separated, or columns aligned with runs of
     spaces (PLINK 1.9 output). gzip and bgzip are detected from the bytes, not the name.
+    Missing values: ``NA``, ``#NA`` (GWAS-SSF), ``.``, empty and the others of ``NULL_VALUES``;
+    a missing SNP id is never a name (see ``missing_id``). A file without a p-value column gets
+    p = 2Φ(−|beta/se|) (noted in ``attrs["read_notes"]``), as TwoSampleMR's ``format_data``.
+    ``sep``: the delimiter (``"\\t"``, ``","``, ``" "``, ``"whitespace"``) when detection fails.
+    ``skip_bad_lines``: drop lines with the wrong number of fields (one audit row each, naming
+    the line) instead of raising ``ValueError`` naming the first.
     ``columns``: ``{normalised: file column}`` overriding detection (``{"SNP": "MarkerName",
     "odds_ratio": "OR"}``); a value ``None`` removes a detected column.
     ``p_max``: keep only rows with p ≤ p_max (inclusive, so ``select_instruments(p=p_max)`` or
@@ -99,22 +111,26 @@ def read_gwas(
         if len(names) != len(path):
             raise ValueError(f"read_gwas: {len(path)} paths but {len(names)} trait names; give one name per file")
         options = dict(format=format, columns=columns, p_max=p_max, use_harmonised=use_harmonised, n=n,
-                       missing_id=missing_id, block_size=block_size)
+                       missing_id=missing_id, block_size=block_size, sep=sep, skip_bad_lines=skip_bad_lines)
         return concat_tables(read_gwas(p, trait=name, **options) for p, name in zip(path, names))
     path = Path(path)
     if missing_id not in ("chrpos", "drop"):
         raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
-    layout = layout_for(path, format, columns, use_harmonised)
-    reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size)
+    layout = layout_for(path, format, columns, use_harmonised, sep)
+    reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines)
     return reader.run()
 
 
 def read_gwas_catalog(path, p_max=None, trait=None, *, use_harmonised: bool = True, **options) -> pd.DataFrame:
-    """GWAS Catalog harmonised summary statistics (``.h.tsv.gz``); see ``read_gwas``.
+    """GWAS Catalog summary statistics, both layouts; see ``read_gwas``.
 
-    Effect allele = ``hm_effect_allele`` with ``hm_beta``/``hm_effect_allele_frequency``; p and
-    SE from ``p_value``/``standard_error`` (orientation-free). ``hm_code`` 15 rows are dropped
-    unless ``use_harmonised=False``, which reads the study's own columns.
+    Harmonised files before 2023 (``hm_*`` columns): effect allele = ``hm_effect_allele`` with
+    ``hm_beta``/``hm_effect_allele_frequency``; p and SE from ``p_value``/``standard_error``
+    (orientation-free). Current files (GWAS-SSF 1.0, harmonised or not): ``chromosome,
+    base_pair_location, effect_allele, other_allele, beta | odds_ratio | hazard_ratio,
+    standard_error, effect_allele_frequency, p_value | neg_log_10_p_value, rsid, variant_id, n``,
+    ``#NA`` missing, SNP = ``rsid``. ``hm_code`` 15 rows are dropped unless
+    ``use_harmonised=False``, which reads the study's own columns.
     """
     return read_gwas(path, "gwas_catalog", p_max=p_max, trait=trait, use_harmonised=use_harmonised, **options)
 
@@ -155,7 +171,7 @@ def default_trait_name(path: Path) -> str:
 class _Reader:
     """One pass over a file: batches -> normalised arrow tables -> p filter -> checks."""
 
-    def __init__(self, path, layout: Layout, columns, p_max, trait, n, missing_id, block_size):
+    def __init__(self, path, layout: Layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines=False):
         self.path = path
         self.layout = layout
         self.columns = columns
@@ -170,6 +186,10 @@ class _Reader:
         self.not_significant: dict[str, int] = {}
         self.kept: list[pa.Table] = []
         self.bad: list[pd.DataFrame] = []
+        self.skip_bad_lines = bool(skip_bad_lines)
+        self.other_test: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.sample_sizes = vcf_sample_sizes(path, layout) if layout.format == "vcf" else {}
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
@@ -179,48 +199,143 @@ class _Reader:
             self._run_text()
         return self._finish()
 
-    def _run_text(self) -> None:
+    def _text_columns(self) -> tuple[list[str], dict]:
+        """The file columns to read and their arrow types."""
         layout = self.layout
         if layout.format == "vcf":
             wanted = ["#CHROM", "POS", "ID", "REF", "ALT", "INFO", "FORMAT", *layout.samples]
             types = {name: pa.string() for name in wanted}
             types["POS"] = pa.int64()
-        else:
-            mapping = dict(layout.columns)
-            check_required(self.path, mapping, layout.header)
-            wanted = sorted(set(mapping.values()), key=layout.header.index)
-            types = {}
-            for target, source in mapping.items():
-                if target in NUMERIC_FIELDS:
-                    types[source] = pa.float64()
-                elif target == "pval":
-                    types[source] = pa.string()  # parsed by _p_from_text: keeps -log10 p below 1e-308
-                elif target == "pos":
-                    types[source] = pa.int64()
-                else:
-                    types[source] = pa.string()
+            return wanted, types
+        mapping = dict(layout.columns)
+        check_required(self.path, mapping, layout.header, layout.format, layout.ambiguous)
+        wanted = sorted(set(mapping.values()), key=layout.header.index)
+        types = {}
+        for target, source in mapping.items():
+            if target in NUMERIC_FIELDS:
+                types[source] = pa.float64()
+            elif target == "pval":
+                types[source] = pa.string()  # parsed by _p_from_text: keeps -log10 p below 1e-308
+            elif target == "pos":
+                types[source] = pa.int64()
+            else:
+                types[source] = pa.string()
         duplicated = sorted({name for name in layout.header if layout.header.count(name) > 1} & set(wanted))
         if duplicated:
             raise ValueError(f"{self.path}: column name(s) {duplicated} appear more than once in the header")
-        read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=self.block_size)
-        parse_options = _parse_options(layout)
-        convert_options = pacsv.ConvertOptions(
-            include_columns=wanted, column_types=types, null_values=NULL_VALUES, strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        )
-        offset = 0
+        if "pval" not in mapping and "mlog10p" not in mapping:
+            self.notes.append(P_FROM_Z)
+        return wanted, types
+
+    def _run_text(self) -> None:
+        wanted, types = self._text_columns()
+        prefilter = self._prefilter_columns()
+        rows = 0
+        for block in textblocks.iter_blocks(self.path, self.layout, self.block_size):
+            candidates = None
+            if prefilter is not None:
+                candidates = self._candidates(block, *prefilter)
+            if candidates is None:
+                index = np.arange(block.lines)
+                data = block.data
+            else:
+                index = candidates
+                data = textblocks.take_lines(block, index) if len(index) else b""
+            blank = block.blank_lines()
+            if len(blank):
+                index = np.setdiff1d(index, blank)
+                data = textblocks.take_lines(block, index) if len(index) else b""
+            if len(index):
+                table, index = self._parse(block, data, index, wanted, types)
+                self._consume(table, index + rows - _count_before(blank, index))
+            rows += block.lines - len(blank)
+
+    def _parse(self, block, data: bytes, index: np.ndarray, wanted, types):
+        """pyarrow parse of the lines ``index`` of ``block``; malformed lines raise naming their
+        line, or (``skip_bad_lines``) are dropped with an audit row each."""
+        skipped = []
+
+        def on_bad(number, text, expected, actual):
+            line = block.first_line + int(index[number - 1])
+            skipped.append(number - 1)
+            if not self.skip_bad_lines:
+                self._bad_line = (line, text, expected, actual)
+                return "error"
+            name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+            detail = f"malformed line {line}: {actual} fields where the header has {expected} ({text[:80]!r})"
+            self.bad.append(audit.drops(STEP, [name], [f"line {line}"], "bad value", [detail]))
+            self.n_in[name] = self.n_in.get(name, 0) + 1
+            return "skip"
+
+        self._bad_line = None
         try:
-            with _open_text(self.path, layout) as source:
-                reader = pacsv.open_csv(source, read_options, parse_options, convert_options)
-                for batch in reader:
-                    self._consume(pa.Table.from_batches([batch]), offset)
-                    offset += batch.num_rows
+            table = textblocks.parse(data, self.layout, wanted, types, on_bad)
         except pa.ArrowInvalid as err:
-            self._explain(err, types, offset)
-        except (OSError, EOFError, pa.ArrowException) as err:
-            raise ValueError(
-                f"{self.path}: cannot read after data row {offset} ({err}); the file is corrupt or truncated"
-            ) from err
+            if self._bad_line is not None:
+                line, text, expected, actual = self._bad_line
+                raise ValueError(
+                    f"{self.path}: line {line} has {actual} fields where the header has {expected} "
+                    f"({text[:80]!r}): the file is cut short or malformed (skip_bad_lines=True drops such lines)"
+                ) from err
+            self._explain(err, types)
+        except pa.ArrowException as err:
+            raise ValueError(f"{self.path}: cannot parse lines {block.first_line}-{block.first_line + block.lines - 1} "
+                             f"({err})") from err
+        if skipped:
+            index = np.delete(index, skipped)
+        return table, index
+
+    def _prefilter_columns(self):
+        """(float columns, string columns) polars reads to pick a block's candidate lines, or None
+        when every line must be parsed (no p filter, long multi-trait tables, VCF, p from b/se)."""
+        mapping = self.layout.columns
+        if self.p_max is None or self.layout.format == "vcf" or "trait" in mapping or self.trait_selection:
+            return None
+        floats = [mapping[k] for k in ("pval", "mlog10p") if k in mapping]
+        if not floats:
+            return None
+        return floats, [mapping["_test"]] if "_test" in mapping else []
+
+    def _candidates(self, block, floats, strings):
+        """Lines of ``block`` whose p may pass ``p_max`` (or is missing, 0 or not a number); the
+        others are counted as not significant (or as another test). ``None``: parse all."""
+        mapping = self.layout.columns
+        columns = textblocks.prefilter(block, self.layout, floats, strings)
+        if columns is None:
+            return None
+        keep = np.zeros(block.lines, dtype=bool)
+        if "pval" in mapping:
+            p = columns[mapping["pval"]]
+            keep |= np.isnan(p) | (p == 0) | (p <= self.p_max * (1 + 1e-9))
+        if "mlog10p" in mapping:
+            mlog = columns[mapping["mlog10p"]]
+            threshold = -np.log10(self.p_max) if self.p_max > 0 else np.inf
+            if "pval" in mapping:
+                keep |= np.isnan(p) & (np.isnan(mlog) | (mlog >= threshold - 1e-6))
+            else:
+                keep |= np.isnan(mlog) | (mlog >= threshold - 1e-6)
+        name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+        if strings:
+            test = columns[strings[0]]
+            other = np.array([t is not None and t != "ADD" for t in test], dtype=bool)
+            self.other_test[name] = self.other_test.get(name, 0) + int(other.sum())
+            keep &= ~other
+            counted = ~keep & ~other
+        else:
+            counted = ~keep
+        if keep.sum() > PREFILTER_MAX_FRACTION * block.lines:
+            if strings:
+                self.other_test[name] -= int(other.sum())
+            return None
+        rejected = int(counted.sum())
+        if rejected:
+            self.n_in[name] = self.n_in.get(name, 0) + rejected
+            self.not_significant[name] = self.not_significant.get(name, 0) + rejected
+        return np.flatnonzero(keep)
+
+    @property
+    def trait_selection(self) -> bool:
+        return isinstance(self.trait, (list, tuple, set))
 
     def _run_parquet(self) -> None:
         try:
@@ -248,25 +363,95 @@ class _Reader:
             raise ValueError(f"{self.path}: cannot read parquet data after row {offset} ({err})") from err
 
     # -- one block -------------------------------------------------------------------------
-    def _consume(self, table: pa.Table, offset: int) -> None:
-        table = table.append_column("_row", pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
+    def _consume(self, table: pa.Table, rows) -> None:
+        """Count, filter and normalise one parsed block; ``rows``: the data row number of each
+        row (an int: the first of consecutive rows)."""
+        if isinstance(rows, (int, np.integer)):
+            rows = np.arange(rows, rows + table.num_rows, dtype=np.int64)
+        offset = int(rows[0]) if len(rows) else 0
+        table = table.append_column("_row", pa.array(np.asarray(rows, dtype=np.int64)))
         if self.layout.format == "vcf":
             for sample in self.layout.samples:
                 self._screen(self._prefilter(self._normalise_vcf(table, sample, offset)))
             return
-        # filter on p before building the string columns: most rows of a GWAS stop here
         mapping = self.layout.columns
-        pval, mlog10p = _p_columns(
-            table.column(mapping["pval"]) if "pval" in mapping else None,
-            table.column(mapping["mlog10p"]) if "mlog10p" in mapping else None,
-            self.path, mapping.get("pval") or mapping.get("mlog10p"), offset,
-        )
+        if "_test" in mapping:
+            table = self._additive_only(table)
+        # filter on p before building the string columns: most rows of a GWAS stop here
+        pval, mlog10p = self._p_of(table, offset)
         trait = table.column(mapping["trait"]) if "trait" in mapping else self._trait_column(None, table.num_rows)
         keep = self._keep_mask(trait, pval, mlog10p)
         if keep is not None:
-            table = table.filter(keep)
+            table, pval, mlog10p = table.filter(keep), pval.filter(keep), mlog10p.filter(keep)
         if table.num_rows:
-            self._screen(self._normalise(table, offset))
+            self._screen(self._normalise(table, offset, pval, mlog10p))
+
+    def _additive_only(self, table: pa.Table) -> pa.Table:
+        """Rows of another model than the additive one (REGENIE/PLINK 2 ``TEST`` other than
+        ``ADD``: dominant, recessive, covariates) are counted and skipped: they are not the
+        variant's per-allele effect."""
+        test = table.column(self.layout.columns["_test"])
+        additive = pc.fill_null(pc.equal(test, "ADD"), True)
+        other = table.num_rows - pc.sum(additive.cast(pa.int64())).as_py() if table.num_rows else 0
+        if other:
+            name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+            self.other_test[name] = self.other_test.get(name, 0) + other
+            table = table.filter(additive)
+        return table
+
+    def _p_of(self, table: pa.Table, offset: int):
+        """(p, -log10 p) of a block: from the file's columns, else from beta/se (or Z) with the
+        normal distribution, p = 2 Phi(-|z|), -log10 p from log Phi so it never underflows."""
+        mapping = self.layout.columns
+        if "pval" in mapping or "mlog10p" in mapping:
+            return _p_columns(
+                table.column(mapping["pval"]) if "pval" in mapping else None,
+                table.column(mapping["mlog10p"]) if "mlog10p" in mapping else None,
+                self.path, mapping.get("pval") or mapping.get("mlog10p"), offset,
+            )
+        beta, se = self._effects(table, offset)
+        from scipy.special import log_ndtr
+
+        z = np.abs(beta.to_numpy(zero_copy_only=False) / se.to_numpy(zero_copy_only=False))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_p = np.log(2.0) + log_ndtr(-z)
+        return pa.array(np.exp(log_p), from_pandas=True), pa.array(-log_p / np.log(10.0), from_pandas=True)
+
+    def _effects(self, table: pa.Table, offset: int):
+        """beta (ln OR for an odds or hazard ratio; from Z, allele frequency and n for Z-only
+        files, see ``layouts``) and se of a block."""
+        mapping = self.layout.columns
+        rows = table.num_rows
+
+        def col(name):
+            return _as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+
+        beta, odds, se = col("beta"), col("odds_ratio"), col("se")
+        if odds is not None:
+            log_or = pc.ln(pc.if_else(pc.greater(odds, 0), odds, pa.scalar(None, pa.float64())))
+            beta = log_or if beta is None else pc.coalesce(beta, log_or)
+        if beta is None and "_z" in mapping:
+            z = col("_z").to_numpy(zero_copy_only=False)
+            f = (col("eaf") if "eaf" in mapping else col("_frq")).to_numpy(zero_copy_only=False)
+            n = self._sample_size(table, offset, rows).to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.sqrt(2 * f * (1 - f) * (n + z * z))
+            beta, se = pa.array(z / scale, from_pandas=True), pa.array(1.0 / scale, from_pandas=True)
+        return beta, se
+
+    def _sample_size(self, table: pa.Table, offset: int, rows: int):
+        mapping = self.layout.columns
+
+        def col(name):
+            return _as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+
+        n = col("n")
+        if {"n_cases", "n_controls"} <= set(mapping):
+            total = pc.add(col("n_cases"), col("n_controls"))
+            n = total if n is None else pc.coalesce(n, total)
+        if self.n is not None:
+            n = pa.array(np.full(rows, float(self.n))) if n is None else pc.coalesce(n, pa.scalar(float(self.n)))
+        return n if n is not None else pa.nulls(rows, pa.float64())
 
     def _prefilter(self, table: pa.Table) -> pa.Table:
         keep = self._keep_mask(table.column("trait"), table.column("pval"), table.column("mlog10p"))
@@ -297,10 +482,11 @@ class _Reader:
         full[np.flatnonzero(selected.to_numpy(zero_copy_only=False))] = keep.to_numpy(zero_copy_only=False)
         return pa.array(full)
 
-    def _normalise(self, table: pa.Table, offset: int) -> pa.Table:
+    def _normalise(self, table: pa.Table, offset: int, pval, mlog10p) -> pa.Table:
         """Map a block onto the normalised columns (plus ``_row``, ``_note``)."""
         mapping = self.layout.columns
         rows = table.num_rows
+
         def col(name):
             if name not in mapping:
                 return None
@@ -308,10 +494,10 @@ class _Reader:
             return _as_float(column, self.path, mapping[name], offset) if name in NUMERIC_FIELDS else column
 
         out: dict[str, pa.Array] = {}
-        snp = col("SNP")
-        if snp is not None and self.layout.format == "finngen":
-            snp = pc.list_element(pc.split_pattern(pc.fill_null(snp, ""), ","), 0)
-            snp = pc.if_else(pc.equal(pc.utf8_trim_whitespace(snp), ""), pa.scalar(None, pa.string()), snp)
+        snp = _first_id(col("SNP"))
+        if snp is None and "_rs_SNP" in mapping:  # GWAS-SSF variant_id, where it is an rsID
+            ids = _as_string(table.column(mapping["_rs_SNP"]), rows)
+            snp = pc.if_else(pc.fill_null(pc.starts_with(ids, "rs"), False), ids, pa.scalar(None, pa.string()))
         if "_fallback_SNP" in mapping:
             fallback = table.column(mapping["_fallback_SNP"])
             snp = fallback if snp is None else pc.coalesce(snp, fallback)
@@ -319,24 +505,19 @@ class _Reader:
         out["chr"] = _as_string(col("chr"), rows)
         pos = col("pos")
         out["pos"] = pc.cast(pos, pa.int64()) if pos is not None else pa.nulls(rows, pa.int64())
-        out["effect_allele"] = pc.utf8_upper(_as_string(col("effect_allele"), rows))
-        out["other_allele"] = pc.utf8_upper(_as_string(col("other_allele"), rows))
+        effect = pc.utf8_upper(_as_string(col("effect_allele"), rows))
+        out["effect_allele"] = effect
+        other = col("other_allele")
+        if other is None and {"_ref", "_alt"} <= set(mapping):  # PLINK 2: the one of REF/ALT that is not A1
+            ref = pc.utf8_upper(_as_string(table.column(mapping["_ref"]), rows))
+            alt = pc.utf8_upper(_as_string(table.column(mapping["_alt"]), rows))
+            other = pc.if_else(pc.fill_null(pc.equal(effect, alt), False), ref,
+                               pc.if_else(pc.fill_null(pc.equal(effect, ref), False), alt, pa.scalar(None, pa.string())))
+        out["other_allele"] = pc.utf8_upper(_as_string(other, rows))
         out["eaf"] = _float_or_null(col("eaf"), rows)
-        beta = col("beta")
-        odds = col("odds_ratio")
-        if odds is not None:
-            log_or = pc.ln(pc.if_else(pc.greater(odds, 0), odds, pa.scalar(None, pa.float64())))
-            beta = log_or if beta is None else pc.coalesce(beta, log_or)
-        out["beta"] = beta
-        out["se"] = col("se")
-        out["pval"], out["mlog10p"] = _p_columns(col("pval"), col("mlog10p"), self.path, mapping.get("pval"), offset)
-        n = col("n")
-        if {"n_cases", "n_controls"} <= set(mapping):
-            total = pc.add(col("n_cases"), col("n_controls"))
-            n = total if n is None else pc.coalesce(n, total)
-        if self.n is not None:
-            n = pa.array(np.full(rows, float(self.n))) if n is None else pc.coalesce(n, pa.scalar(float(self.n)))
-        out["n"] = n if n is not None else pa.nulls(rows, pa.float64())
+        out["beta"], out["se"] = self._effects(table, offset)
+        out["pval"], out["mlog10p"] = pval, mlog10p
+        out["n"] = self._sample_size(table, offset, rows)
         out["trait"] = self._trait_column(col("trait"), rows)
         out["_row"] = table.column("_row")
         code = col("hm_code")
@@ -388,6 +569,8 @@ class _Reader:
         lp = numeric["LP"]
         pval = pc.power(pa.scalar(10.0), pc.negate(lp))
         n = numeric["SS"]
+        if self.sample_sizes.get(sample) is not None:  # ##SAMPLE TotalCases + TotalControls
+            n = pc.coalesce(n, pa.scalar(float(self.sample_sizes[sample])))
         if self.n is not None:
             n = pc.coalesce(n, pa.scalar(float(self.n)))
         if self.trait is not None and isinstance(self.trait, str):
@@ -462,6 +645,8 @@ class _Reader:
             listed.append(audit.drops(STEP, rows["trait"].tolist(), rows["SNP"].tolist(), "duplicate", detail))
             frame = frame.loc[~dup]
         frame = _tidy(frame)
+        for name, count in self.other_test.items():  # counted apart from the variants' rows
+            self.n_in[name] = self.n_in.get(name, 0) + count
         n_in = pd.Series(self.n_in, dtype="int64")
         if self.trait is not None and not isinstance(self.trait, str) and "trait" in self.layout.columns:
             absent = sorted(set(self.trait) - set(n_in.index))
@@ -471,7 +656,7 @@ class _Reader:
             raise ValueError(f"{self.path}: the file has a header but no data rows")
         unlisted = pd.Series(self.not_significant, dtype="int64")
         dropped = pd.concat(listed, ignore_index=True) if listed else None
-        record_step(frame, STEP, n_in, dropped, unlisted, "not significant")
+        _record(frame, n_in, dropped, {"not significant": unlisted, OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
         if len(frame) == 0:
             why = f"none has p <= {self.p_max}" if self.p_max is not None and unlisted.sum() else "every row was dropped"
             raise ValueError(
@@ -483,10 +668,12 @@ class _Reader:
             warnings.warn(f"{self.path}: no variant kept for trait(s) {empty}", stacklevel=3)
         frame.attrs["source"] = str(self.path)
         frame.attrs["format"] = self.layout.format
+        if self.notes:
+            frame.attrs["read_notes"] = list(self.notes)
         return frame
 
-    def _explain(self, err: Exception, types: dict, offset: int) -> None:
-        """Turn a CSV conversion error into a ValueError naming the column, rows and values."""
+    def _explain(self, err: Exception, types: dict) -> None:
+        """Turn a CSV conversion error into a ValueError naming the column, lines and values."""
         message = str(err)
         column = None
         match = re.search(r"In CSV column #(\d+)", message)
@@ -495,10 +682,9 @@ class _Reader:
             column = self.layout.header[index] if index < len(self.layout.header) else None
         if column is None or "conversion error" not in message:
             raise ValueError(
-                f"{self.path}: cannot parse the file after data row {offset} ({message}); "
-                "it is corrupt, truncated or not a delimited table"
+                f"{self.path}: cannot parse the file ({message}); it is corrupt, truncated or not a delimited table"
             ) from err
-        found = _find_non_numeric(self.path, self.layout, column)
+        found = _find_non_numeric(self.path, self.layout, column, self.block_size)
         raise ValueError(
             f"{self.path}: column {column!r} must be numeric but holds {found}"
         ) from err
@@ -507,92 +693,55 @@ class _Reader:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _parse_options(layout: Layout) -> pacsv.ParseOptions:
-    delimiter = "\t" if layout.delimiter == WHITESPACE else layout.delimiter
-    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"')
-
-
-def _open_text(path: Path, layout: Layout):
-    """The (decompressed) byte stream of a text file; space-aligned columns become tabs."""
-    source = pa.input_stream(str(path), compression="gzip" if layout.compressed else None)
-    return _SpacesToTabs(source) if layout.delimiter == WHITESPACE else source
-
-
-class _SpacesToTabs(io.RawIOBase):
-    """Rewrites space-aligned columns as tab-separated, whole lines at a time.
-
-    Leading and trailing blanks of a line are removed and every run of blanks becomes one
-    tab, so pyarrow's CSV reader can parse PLINK-1.9-style output.
-    """
-
-    _LEADING = re.compile(rb"^[ \t]+", re.MULTILINE)
-    _TRAILING = re.compile(rb"[ \t]+(?=\r?$)", re.MULTILINE)
-    _RUNS = re.compile(rb"[ \t]+")
-    chunk = 1 << 22
-
-    def __init__(self, source):
-        self.source = source
-        self.pending = b""  # an incomplete last line, kept for the next chunk
-        self.buffer = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def _convert(self, data: bytes) -> bytes:
-        return self._RUNS.sub(b"\t", self._TRAILING.sub(b"", self._LEADING.sub(b"", data)))
-
-    def _refill(self) -> bool:
-        while not len(self.buffer):
-            chunk = self.source.read(self.chunk)
-            if not chunk:
-                if not self.pending:
-                    return False
-                self.buffer, self.pending = memoryview(self._convert(self.pending)), b""
-                break
-            data = self.pending + chunk
-            cut = data.rfind(b"\n") + 1
-            self.pending = data[cut:]
-            self.buffer = memoryview(self._convert(data[:cut]))
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        # no preallocated buffer of ``size`` (pyarrow asks for a whole block at a time)
-        if not self._refill():
-            return b""
-        size = len(self.buffer) if size is None or size < 0 else size
-        out = self.buffer[:size].tobytes()
-        self.buffer = self.buffer[size:]
-        return out
-
-    def readinto(self, target) -> int:
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.source.close()
-        super().close()
-
-
-def _find_non_numeric(path: Path, layout: Layout, column: str, limit: int = 5) -> str:
+def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, limit: int = 5) -> str:
     """Second pass over one column as text: the first rows whose value is not a number."""
-    read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=BLOCK_SIZE)
-    parse_options = _parse_options(layout)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=[column], column_types={column: pa.string()}, null_values=NULL_VALUES,
-        strings_can_be_null=True,
-    )
     found, offset = [], 0
-    with _open_text(path, layout) as source:
-        for batch in pacsv.open_csv(source, read_options, parse_options, convert_options):
-            values = pd.Series(batch.column(0).to_pylist(), dtype=object)
-            parsed = pd.to_numeric(values, errors="coerce")
-            for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
-                found.append(f"data row {offset + i} (line {layout.skip_rows + offset + i + 2}): {values.iloc[i]!r}")
-            offset += batch.num_rows
+    for block in textblocks.iter_blocks(path, layout, block_size):
+        table = textblocks.parse(block.data, layout, [column], {column: pa.string()}, lambda *a: "skip")
+        values = pd.Series(table.column(0).to_pylist(), dtype=object)
+        parsed = pd.to_numeric(values, errors="coerce")
+        for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
+            found.append(f"data row {offset + i} (line {block.first_line + i}): {values.iloc[i]!r}")
+        offset += table.num_rows
+        if len(found) > limit:
+            break
     shown = ", ".join(found[:limit])
-    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    more = " and more" if len(found) > limit else ""
     return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
+
+
+def _record(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> None:
+    """``record_step`` with drops counted (not listed) for several reasons."""
+    unlisted = {reason: counts.reindex(n_in.index, fill_value=0) for reason, counts in unlisted.items()}
+    total = sum(unlisted.values())
+    record_step(frame, STEP, n_in, dropped, total, "not significant")
+    others = {reason: counts for reason, counts in unlisted.items() if reason != "not significant" and counts.sum()}
+    if others:
+        from mrjax.gwas._audit import unlisted_of
+
+        rows = unlisted_of(frame)
+        mine = rows["step"].eq(STEP) & rows["reason"].eq("not significant")
+        significant = unlisted["not significant"]
+        fixed = rows.loc[mine].assign(n=lambda f: f["trait"].map(significant).fillna(0).astype("int64"))
+        extra = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy()})
+                 for reason, c in others.items()]
+        frames = [rows.loc[~mine], fixed[fixed["n"] > 0], *[e[e["n"] > 0] for e in extra]]
+        audit.attach(frame, audit_unlisted=pd.concat([f for f in frames if len(f)], ignore_index=True))
+
+
+def _first_id(snp):
+    """The first of comma-separated ids (FinnGen ``rsids``: ``rs1,rs2``); empty -> missing."""
+    if snp is None:
+        return None
+    snp = _as_string(snp, len(snp))
+    if pc.any(pc.fill_null(pc.match_substring(snp, ","), False)).as_py():
+        snp = pc.list_element(pc.split_pattern(pc.fill_null(snp, ""), ","), 0)
+        snp = pc.if_else(pc.equal(pc.utf8_trim_whitespace(snp), ""), pa.scalar(None, pa.string()), snp)
+    return snp
+
+
+def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
 
 
 def _set(table: pa.Table, name: str, column) -> pa.Table:
