@@ -19,8 +19,11 @@ import re
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from isal import igzip
+from isal.igzip_lib import IsalError
 
 from mrjax.gwas.formats import WHITESPACE, Layout
 
@@ -78,21 +81,16 @@ def spaces_to_tabs(data: bytes) -> bytes:
 
 def _open(path: Path, compressed: bool):
     if compressed:
-        from isal import igzip
-
         return igzip.open(path, "rb")
     return open(path, "rb")
 
 
-def _decompression_errors() -> tuple:
-    from isal.igzip_lib import IsalError
-
-    return (OSError, EOFError, ValueError, IsalError)
+DECOMPRESSION_ERRORS = (OSError, EOFError, ValueError, IsalError)
 
 
 def iter_blocks(path: Path, layout: Layout, block_size: int):
     """Blocks of whole data lines after the meta lines and the header."""
-    errors = _decompression_errors()
+    errors = DECOMPRESSION_ERRORS
     line = layout.skip_rows + 2
     try:
         handle = _open(path, layout.compressed)
@@ -155,8 +153,6 @@ def prefilter(block: Block, layout: Layout, floats: list[str], strings: list[str
     """polars parse of a few columns of a block: ``{column: numpy array}`` (floats with NaN for
     missing, strings as object arrays with None), or ``None`` when polars cannot parse them or
     counts lines differently (then the block is parsed whole)."""
-    import polars as pl
-
     header = list(layout.header)
     names = [f"c{i}" for i in range(len(header))]
     schema = {name: pl.String for name in names}
