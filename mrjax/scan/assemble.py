@@ -10,7 +10,7 @@ import pandas as pd
 from mrjax.report import tables as report_tables
 from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
 from mrjax.scan.frames import NO_ROWS, nonempty, plain, rows_by
-from mrjax.scan.inputs import ExposureSource, effect_scale
+from mrjax.scan.inputs import ExposureSource, effect_scale, options_for
 
 
 def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str,
@@ -59,9 +59,9 @@ def with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[E
     reverse rows (whose outcome is an exposure) their exposure file's."""
     if not len(results):
         return results
-    options = config.read_options
-    forward = effect_scale(config.outcome, config.outcome_type, options)
-    by_file = {path: effect_scale(path, config.exposure_type, options) for path in dict.fromkeys(s.path for s in sources)}
+    forward = effect_scale(config.outcome, config.outcome_type, options_for(config, config.outcome, "outcome"))
+    by_file = {path: effect_scale(path, config.exposure_type, options_for(config, path, "exposure"))
+               for path in dict.fromkeys(s.path for s in sources)}
     if len(set(by_file.values())) == 1:  # the usual case: all exposures binary or all continuous
         reverse = next(iter(by_file.values()))
     else:

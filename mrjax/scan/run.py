@@ -33,7 +33,8 @@ from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
 from mrjax.scan.frames import plain
-from mrjax.scan.inputs import ExposureSource, exposure_files, input_checksums, list_exposures, read_chunk, read_table, trait_name_of
+from mrjax.scan.inputs import (ExposureSource, input_checksums, list_exposures, options_for, read_chunk, read_table,
+                               scan_exposure_files, trait_name_of)
 from mrjax.scan.stages import look_up, reverse_pairs, select_and_clump
 from mrjax.scan.write import write_outputs
 
@@ -70,7 +71,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     progress("inputs", 0, 1)
     with timings("checksums"):
         checksums = input_checksums(config)
-    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures)))
+    checkpoints = Checkpoints(out, config.fingerprint(checksums, scan_exposure_files(config)))
     panel = None
     if config.ld_ref:
         with timings("load_panel"):
@@ -96,7 +97,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name)
     if todo or outcome_side is None:
         with timings("read"):
-            outcome = read_table(config.outcome, config.read_options, trait=outcome_name)
+            outcome = read_table(config.outcome, options_for(config, config.outcome, "outcome"), trait=outcome_name)
         if config.bidirectional:
             reverse_instruments = select_and_clump(outcome, config, panel, timings)
         outcome_side = _outcome_side_audit(outcome, reverse_instruments, outcome_name, config)
