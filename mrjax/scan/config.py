@@ -66,7 +66,8 @@ class ScanConfig:
     ``gwas_format`` (force a reader); per input: ``exposure_columns``/``exposure_format`` and
     ``outcome_columns``/``outcome_format`` on top of those, and ``inputs`` (a manifest TSV of
     ``path, trait, format, columns[, role]`` rows, one per file; see
-    :func:`mrjax.scan.inputs.read_manifest`). Selection: ``p`` (instrument threshold, also plink's
+    :func:`mrjax.scan.inputs.read_manifest`); ``sep`` and ``skip_bad_lines`` as in
+    :func:`mrjax.gwas.read_gwas`. Selection: ``p`` (instrument threshold, also plink's
     ``p1``), ``clump_r2``, ``clump_kb``, ``clump_p2``, ``f_min`` (drop F below it),
     ``proxies`` (None = on when a panel is given), ``proxy_r2``, ``action`` (harmonisation).
     Estimation: ``methods`` (None = TwoSampleMR's default set), ``n_boot``, ``phi``,
@@ -94,6 +95,8 @@ class ScanConfig:
     exposure_format: str | None = None
     outcome_format: str | None = None
     inputs: str | None = None
+    sep: str | None = None
+    skip_bad_lines: bool = False
     p: float = 1e-5
     clump_r2: float = 0.001
     clump_kb: float = 10_000
@@ -146,7 +149,8 @@ class ScanConfig:
     @property
     def read_options(self) -> ReadOptions:
         """How every GWAS file of the scan is read (format, column mapping, trait column)."""
-        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column)
+        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column, sep=self.sep,
+                           skip_bad_lines=self.skip_bad_lines)
 
     @property
     def directions(self) -> tuple[str, ...]:

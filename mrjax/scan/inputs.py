@@ -33,11 +33,14 @@ TRAIT_COLUMN_NAMES = {"trait", "exposure", "phenotype"}
 class ReadOptions:
     """How a GWAS file is read: ``format`` (force a reader; None = detect), ``columns``
     (explicit mapping ``(field, column)`` pairs for the readers), ``trait_column`` (the
-    column naming each row's trait in a long table)."""
+    column naming each row's trait in a long table), ``sep`` (delimiter; None = detect),
+    ``skip_bad_lines`` (drop malformed lines with an audit row each instead of failing)."""
 
     format: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     trait_column: str | None = None
+    sep: str | None = None
+    skip_bad_lines: bool = False
 
     def __post_init__(self):
         if isinstance(self.columns, dict):
@@ -49,7 +52,7 @@ class ReadOptions:
         merged = dict(self.columns)
         merged.update(dict(columns))
         return ReadOptions(format=format or self.format, columns=tuple(sorted(merged.items())),
-                           trait_column=self.trait_column)
+                           trait_column=self.trait_column, sep=self.sep, skip_bad_lines=self.skip_bad_lines)
 
     @property
     def reader_columns(self) -> dict | None:
@@ -202,7 +205,8 @@ def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_m
     long table keeps its own trait column. Reader errors become :class:`ScanError`.
     """
     try:
-        return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait)
+        return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait,
+                         sep=options.sep, skip_bad_lines=options.skip_bad_lines)
     except FileNotFoundError as error:
         raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
     except (EOFError, zlib.error) as error:
