@@ -16,7 +16,6 @@ only the rows that pass ever reach pandas.
 
 from __future__ import annotations
 
-import decimal
 import re
 import warnings
 from pathlib import Path
@@ -25,12 +24,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
-from mrjax.gwas import textblocks
+from mrjax.gwas import textblocks, vcf
 from mrjax.gwas._audit import concat_tables, record_step
+from mrjax.gwas.columns import (
+    add_counts,
+    as_float,
+    as_string,
+    bad_rows,
+    first_id,
+    float_or_null,
+    p_columns,
+    set_column,
+    tidy,
+)
 from mrjax.gwas.formats import (
     NUMERIC_FIELDS,
     Layout,
@@ -404,7 +413,7 @@ class _Reader:
         normal distribution, p = 2 Phi(-|z|), -log10 p from log Phi so it never underflows."""
         mapping = self.layout.columns
         if "pval" in mapping or "mlog10p" in mapping:
-            return _p_columns(
+            return p_columns(
                 table.column(mapping["pval"]) if "pval" in mapping else None,
                 table.column(mapping["mlog10p"]) if "mlog10p" in mapping else None,
                 self.path, mapping.get("pval") or mapping.get("mlog10p"), offset,
@@ -424,7 +433,7 @@ class _Reader:
         rows = table.num_rows
 
         def col(name):
-            return _as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+            return as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
 
         beta, odds, se = col("beta"), col("odds_ratio"), col("se")
         if odds is not None:
@@ -443,7 +452,7 @@ class _Reader:
         mapping = self.layout.columns
 
         def col(name):
-            return _as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+            return as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
 
         n = col("n")
         if {"n_cases", "n_controls"} <= set(mapping):
@@ -462,10 +471,10 @@ class _Reader:
         selected = None
         if isinstance(self.trait, (list, tuple, set)) or (isinstance(self.trait, str) and "trait" in self.layout.columns):
             wanted = [self.trait] if isinstance(self.trait, str) else list(self.trait)
-            selected = pc.is_in(_as_string(trait, len(trait)), pa.array(wanted, pa.string()))
+            selected = pc.is_in(as_string(trait, len(trait)), pa.array(wanted, pa.string()))
             trait = trait.filter(selected)
             pval, mlog10p = pval.filter(selected), mlog10p.filter(selected)
-        _add_counts(self.n_in, trait)
+        add_counts(self.n_in, trait)
         if self.p_max is None:
             return selected
         has_p = pc.or_(pc.is_valid(pval), pc.is_valid(mlog10p))
@@ -474,7 +483,7 @@ class _Reader:
         by_log = pc.greater_equal(mlog10p, -np.log10(self.p_max) if self.p_max > 0 else np.inf)
         use_log = pc.or_(pc.is_null(pval), pc.and_(pc.equal(pval, 0.0), pc.is_valid(mlog10p)))
         passes = pc.fill_null(pc.if_else(use_log, by_log, by_p), False)
-        _add_counts(self.not_significant, trait.filter(pc.and_(has_p, pc.invert(passes))))
+        add_counts(self.not_significant, trait.filter(pc.and_(has_p, pc.invert(passes))))
         keep = pc.or_(passes, pc.invert(has_p))  # rows without p go on, to be listed as bad values
         if selected is None:
             return keep
@@ -491,30 +500,30 @@ class _Reader:
             if name not in mapping:
                 return None
             column = table.column(mapping[name])
-            return _as_float(column, self.path, mapping[name], offset) if name in NUMERIC_FIELDS else column
+            return as_float(column, self.path, mapping[name], offset) if name in NUMERIC_FIELDS else column
 
         out: dict[str, pa.Array] = {}
-        snp = _first_id(col("SNP"))
+        snp = first_id(col("SNP"))
         if snp is None and "_rs_SNP" in mapping:  # GWAS-SSF variant_id, where it is an rsID
-            ids = _as_string(table.column(mapping["_rs_SNP"]), rows)
+            ids = as_string(table.column(mapping["_rs_SNP"]), rows)
             snp = pc.if_else(pc.fill_null(pc.starts_with(ids, "rs"), False), ids, pa.scalar(None, pa.string()))
         if "_fallback_SNP" in mapping:
             fallback = table.column(mapping["_fallback_SNP"])
             snp = fallback if snp is None else pc.coalesce(snp, fallback)
         out["SNP"] = snp if snp is not None else pa.nulls(rows, pa.string())
-        out["chr"] = _as_string(col("chr"), rows)
+        out["chr"] = as_string(col("chr"), rows)
         pos = col("pos")
         out["pos"] = pc.cast(pos, pa.int64()) if pos is not None else pa.nulls(rows, pa.int64())
-        effect = pc.utf8_upper(_as_string(col("effect_allele"), rows))
+        effect = pc.utf8_upper(as_string(col("effect_allele"), rows))
         out["effect_allele"] = effect
         other = col("other_allele")
         if other is None and {"_ref", "_alt"} <= set(mapping):  # PLINK 2: the one of REF/ALT that is not A1
-            ref = pc.utf8_upper(_as_string(table.column(mapping["_ref"]), rows))
-            alt = pc.utf8_upper(_as_string(table.column(mapping["_alt"]), rows))
+            ref = pc.utf8_upper(as_string(table.column(mapping["_ref"]), rows))
+            alt = pc.utf8_upper(as_string(table.column(mapping["_alt"]), rows))
             other = pc.if_else(pc.fill_null(pc.equal(effect, alt), False), ref,
                                pc.if_else(pc.fill_null(pc.equal(effect, ref), False), alt, pa.scalar(None, pa.string())))
-        out["other_allele"] = pc.utf8_upper(_as_string(other, rows))
-        out["eaf"] = _float_or_null(col("eaf"), rows)
+        out["other_allele"] = pc.utf8_upper(as_string(other, rows))
+        out["eaf"] = float_or_null(col("eaf"), rows)
         out["beta"], out["se"] = self._effects(table, offset)
         out["pval"], out["mlog10p"] = pval, mlog10p
         out["n"] = self._sample_size(table, offset, rows)
@@ -530,79 +539,21 @@ class _Reader:
         return self._fill_ids(pa.table(out))
 
     def _normalise_vcf(self, table: pa.Table, sample: str, offset: int) -> pa.Table:
-        """GWAS-VCF block -> normalised columns for one sample (FORMAT keys looked up per block)."""
-        rows = table.num_rows
-        fields = {key: pa.nulls(rows, pa.string()) for key in ("ES", "SE", "LP", "AF", "SS", "ID", "NC")}
-        formats = table.column("FORMAT")
-        values = pc.split_pattern(pc.fill_null(table.column(sample), ""), ":")
-        for fmt in pc.unique(formats).to_pylist():
-            if fmt is None:
-                continue
-            keys = fmt.split(":")
-            rows_with = pc.equal(formats, fmt)
-            short = pc.and_(rows_with, pc.less(pc.list_value_length(values), len(keys)))
-            padded = values
-            if pc.any(short).as_py():  # trailing fields may be dropped (VCF spec): pad them with '.'
-                padded = pa.array([v + ["."] * (len(keys) - len(v)) if s else v
-                                   for v, s in zip(values.to_pylist(), short.to_pylist())], pa.list_(pa.string()))
-            for key in fields:
-                if key in keys:
-                    picked = pc.list_element(pc.if_else(rows_with, padded, pa.scalar(["."] * len(keys), pa.list_(pa.string()))),
-                                             keys.index(key))
-                    fields[key] = pc.if_else(rows_with, picked, fields[key])
-        fields = {k: pc.if_else(pc.equal(v, "."), pa.scalar(None, pa.string()), v) for k, v in fields.items()}
-        alt = table.column("ALT")
-        multi = pc.fill_null(pc.match_substring(alt, ","), False)
-        numeric = {}
-        for key in ("ES", "SE", "LP", "AF", "SS"):
-            numeric[key] = _as_float(pc.if_else(multi, pa.scalar(None, pa.string()), fields[key]), self.path,
-                                     f"{sample} FORMAT/{key}", offset)
-        eaf = numeric["AF"]
-        if "INFO" in table.column_names:
-            info_af = pc.extract_regex(pc.fill_null(table.column("INFO"), ""), r"(?:^|;)AF=(?P<af>[^;,]+)")
-            info_af = pc.struct_field(info_af, [0])
-            eaf = pc.coalesce(eaf, _as_float(pc.if_else(multi, pa.scalar(None, pa.string()), info_af), self.path,
-                                             "INFO/AF", offset))
-        snp = table.column("ID")
-        snp = pc.if_else(pc.equal(snp, "."), pa.scalar(None, pa.string()), snp)
-        snp = pc.coalesce(snp, fields["ID"])
-        lp = numeric["LP"]
-        pval = pc.power(pa.scalar(10.0), pc.negate(lp))
-        n = numeric["SS"]
-        if self.sample_sizes.get(sample) is not None:  # ##SAMPLE TotalCases + TotalControls
-            n = pc.coalesce(n, pa.scalar(float(self.sample_sizes[sample])))
-        if self.n is not None:
-            n = pc.coalesce(n, pa.scalar(float(self.n)))
+        """GWAS-VCF block -> normalised columns for one sample (see ``vcf.normalise``)."""
         if self.trait is not None and isinstance(self.trait, str):
             name = self.trait
         elif len(self.layout.samples) > 1:
             name = sample
         else:
             name = default_trait_name(self.path)
-        out = {
-            "SNP": snp,
-            "chr": table.column("#CHROM"),
-            "pos": table.column("POS"),
-            "effect_allele": pc.utf8_upper(table.column("ALT")),
-            "other_allele": pc.utf8_upper(table.column("REF")),
-            "eaf": eaf,
-            "beta": numeric["ES"],
-            "se": numeric["SE"],
-            "pval": pval,
-            "mlog10p": lp,
-            "n": n,
-            "trait": pa.array([name] * rows, pa.string()),
-            "_row": table.column("_row"),
-            "_note": pc.if_else(multi, pa.scalar("multi-allelic ALT: split it first (bcftools norm -m-)"),
-                                pa.scalar(None, pa.string())),
-        }
-        return self._fill_ids(pa.table(out))
+        fill = [self.sample_sizes.get(sample), None if self.n is None else float(self.n)]
+        return self._fill_ids(vcf.normalise(table, sample, name, [f for f in fill if f is not None], self.path, offset))
 
     def _trait_column(self, column, rows: int) -> pa.Array:
         if column is None:
             name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
             return pa.array([name] * rows, pa.string())
-        return _as_string(column, rows)
+        return as_string(column, rows)
 
     def _fill_ids(self, table: pa.Table) -> pa.Table:
         """Rows without an rsID: ``chr:pos:other:effect`` (or left null and dropped later)."""
@@ -613,7 +564,7 @@ class _Reader:
         made = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], ":")
         usable = pc.and_(pc.is_valid(table.column("chr")), pc.is_valid(table.column("pos")))
         made = pc.if_else(usable, made, pa.scalar(None, pa.string()))
-        return _set(table, "SNP", pc.coalesce(snp, made))
+        return set_column(table, "SNP", pc.coalesce(snp, made))
 
     # -- filtering and row checks -----------------------------------------------------------
     def _screen(self, table: pa.Table) -> None:
@@ -621,7 +572,7 @@ class _Reader:
         if table.num_rows == 0:
             return
         frame = table.to_pandas()
-        reason = _bad_rows(frame)
+        reason = bad_rows(frame)
         bad = reason.notna()
         if bad.any():
             rows = frame.loc[bad]
@@ -644,7 +595,7 @@ class _Reader:
             detail = [f"data row {r} repeats data row {f}; the first is kept" for r, f in zip(rows["_row"], firsts)]
             listed.append(audit.drops(STEP, rows["trait"].tolist(), rows["SNP"].tolist(), "duplicate", detail))
             frame = frame.loc[~dup]
-        frame = _tidy(frame)
+        frame = tidy(frame)
         for name, count in self.other_test.items():  # counted apart from the variants' rows
             self.n_in[name] = self.n_in.get(name, 0) + count
         n_in = pd.Series(self.n_in, dtype="int64")
@@ -729,134 +680,5 @@ def _record(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, p
         audit.attach(frame, audit_unlisted=pd.concat([f for f in frames if len(f)], ignore_index=True))
 
 
-def _first_id(snp):
-    """The first of comma-separated ids (FinnGen ``rsids``: ``rs1,rs2``); empty -> missing."""
-    if snp is None:
-        return None
-    snp = _as_string(snp, len(snp))
-    if pc.any(pc.fill_null(pc.match_substring(snp, ","), False)).as_py():
-        snp = pc.list_element(pc.split_pattern(pc.fill_null(snp, ""), ","), 0)
-        snp = pc.if_else(pc.equal(pc.utf8_trim_whitespace(snp), ""), pa.scalar(None, pa.string()), snp)
-    return snp
-
-
 def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
-
-
-def _set(table: pa.Table, name: str, column) -> pa.Table:
-    return table.set_column(table.column_names.index(name), name, column)
-
-
-def _as_string(column, rows: int):
-    if column is None:
-        return pa.nulls(rows, pa.string())
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = pc.cast(column, pa.string())
-    return column
-
-
-def _float_or_null(column, rows: int):
-    return pa.nulls(rows, pa.float64()) if column is None else column
-
-
-def _as_float(column, path, name, offset: int = 0):
-    """Cast to float64; text that is not a number raises ValueError naming rows and values."""
-    if pa.types.is_floating(column.type) and column.type.bit_width == 64:
-        return column
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return pc.cast(column, pa.float64())
-    try:
-        return pc.cast(column, pa.float64())
-    except pa.ArrowInvalid:
-        values = pd.Series(column.to_pylist(), dtype=object)
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy())
-        shown = ", ".join(f"data row {offset + i}: {values.iloc[i]!r}" for i in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"{path}: {name} must be numeric but holds {shown}{more}") from None
-
-
-_EXPONENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)[eE]([-+]?[0-9]+)\s*$")
-
-
-def _p_columns(pval, mlog10p, path, name, offset: int):
-    """``pval`` and ``mlog10p``: a file's −log10 p column when it has one, else from the p text
-    (exact even where p underflowed to 0), else 10^−mlog10p for p."""
-    if pval is None:
-        return pc.power(pa.scalar(10.0), pc.negate(mlog10p)), mlog10p
-    if pa.types.is_string(pval.type) or pa.types.is_large_string(pval.type):
-        pval, from_p = _p_from_text(pval, path, name, offset)
-    else:
-        pval = _as_float(pval, path, name, offset)
-        from_p = pc.negate(pc.log10(pval))
-    return pval, (from_p if mlog10p is None else pc.coalesce(mlog10p, from_p))
-
-
-def _p_from_text(text, path, name, offset: int):
-    """Parse p-value text: float64 p, and −log10 p even where p is below 1e-308."""
-    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    p = _as_float(text, path, name, offset)
-    zero = pc.fill_null(pc.equal(p, 0.0), False)
-    mlog = pc.negate(pc.log10(p))
-    if pc.any(zero).as_py():
-        mlog_np = mlog.to_numpy(zero_copy_only=False).copy()
-        strings = text.to_pylist()
-        for i in np.flatnonzero(zero.to_numpy(zero_copy_only=False)):
-            value = decimal.Decimal(strings[i].strip())
-            if value > 0:
-                mlog_np[i] = float(-value.log10())
-        mlog = pa.array(mlog_np)
-    return p, mlog
-
-
-def _add_counts(counter: dict, trait_column) -> None:
-    if len(trait_column) == 0:
-        return
-    counts = pc.value_counts(trait_column)
-    for item in counts.to_pylist():
-        key = item["values"]
-        counter[key] = counter.get(key, 0) + item["counts"]
-
-
-def _bad_rows(frame: pd.DataFrame) -> pd.Series:
-    """The first problem of each row (None when the row is usable), in order of precedence."""
-    checks = [
-        (frame["_note"].notna(), frame["_note"]),
-        (frame["SNP"].isna(), "no SNP id"),
-        (frame["effect_allele"].isna() | (frame["effect_allele"] == ""), "missing effect allele"),
-        (frame["pval"].isna() & frame["mlog10p"].isna(), "missing p-value"),
-        (~((frame["pval"] >= 0) & (frame["pval"] <= 1)) & frame["pval"].notna(), "p-value outside [0, 1]"),
-        (~np.isfinite(frame["beta"].astype("float64")), "missing or non-finite beta"),
-        (~np.isfinite(frame["se"].astype("float64")), "missing or non-finite se"),
-        (frame["se"] <= 0, "se <= 0"),
-        (frame["eaf"].notna() & ~((frame["eaf"] >= 0) & (frame["eaf"] <= 1)), "eaf outside [0, 1]"),
-    ]
-    reason = pd.Series(None, index=frame.index, dtype=object)
-    for mask, text in reversed(checks):
-        mask = np.asarray(mask, dtype=bool)
-        reason[mask] = text[mask] if isinstance(text, pd.Series) else text
-    return reason
-
-
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Column order and dtypes of the normalised table."""
-    out = pd.DataFrame(
-        {
-            "SNP": frame["SNP"].astype("str"),
-            "chr": frame["chr"].astype("str"),
-            "pos": frame["pos"].astype("Int64"),
-            "effect_allele": frame["effect_allele"].astype("str"),
-            "other_allele": frame["other_allele"].astype("str"),
-            "eaf": frame["eaf"].astype("float64"),
-            "beta": frame["beta"].astype("float64"),
-            "se": frame["se"].astype("float64"),
-            "pval": frame["pval"].astype("float64"),
-            "mlog10p": frame["mlog10p"].astype("float64"),
-            "n": frame["n"].astype("float64"),
-            "trait": frame["trait"].astype("str"),
-        }
-    )
-    return out.reset_index(drop=True)
