@@ -70,6 +70,12 @@ def test_gwas_ssf_odds_ratio_and_neg_log10_p(tmp_path):
     assert unlisted_of(table)["n"].tolist() == [1]
 
 
+def test_byte_order_mark_before_the_header(tmp_path):
+    path = tmp_path / "bom.tsv"
+    path.write_bytes("\ufeffSNP\tA1\tA2\tBETA\tSE\tP\nrs1\tA\tG\t0.1\t0.01\t0.5\n".encode("utf-8"))
+    assert read_gwas(path)["SNP"].tolist() == ["rs1"]
+
+
 def test_gwas_ssf_variant_id_only_where_it_is_an_rsid(tmp_path):
     """Catalog files without an rsid column (pre-2023 unharmonised: variant_id holds rsIDs)."""
     header = ["variant_id", "p_value", "chromosome", "base_pair_location", "effect_allele", "other_allele",
@@ -227,6 +233,8 @@ def test_ldsc_sumstats_refused_unless_a_frequency_is_given(tmp_path):
     assert table["se"].iloc[0] == pytest.approx(1 / scale, rel=1e-12)
     assert table["pval"].iloc[0] == pytest.approx(2 * norm.sf(4.2), rel=1e-12)  # from z: the file has no p
     assert math.isnan(table["eaf"].iloc[0])  # FRQ of a .sumstats is a MAF, not A1's frequency
+    with_beta = _write(tmp_path / "b.sumstats", ["SNP A1 A2 Z N BETA SE P".split(), ["rs1", "A", "G", 4.2, 90000, 0.1, 0.02, 3e-5]])
+    assert read_gwas(with_beta)[["beta", "se", "pval"]].values.tolist() == [[0.1, 0.02, 3e-5]]  # its own effects win
 
 
 # ---------------------------------------------------------------------------- FinnGen, VCF

@@ -103,6 +103,8 @@ def read_head(path: Path, compressed: bool, max_meta: int = 100_000) -> tuple[in
                 line = handle.readline()
                 if not line:
                     raise ValueError(f"{path}: the file is empty (no header line)")
+                if skipped == 0:
+                    line = line.lstrip("\ufeff")  # a byte-order mark before the header
                 if not line.startswith("##"):
                     first = handle.readline()
                     return skipped, line.rstrip("\r\n"), (first.rstrip("\r\n") if first else None)

@@ -186,7 +186,7 @@ LAYOUTS: tuple[NamedLayout, ...] = (
         },
         notes="LDSC munge_sumstats .sumstats: Z and N only; beta and se derived when an allele frequency "
               "(FRQ, kept with --keep-maf) is present, else refused",
-        extra=(),
+        extra=("beta", "odds_ratio", "se", "pval", "mlog10p", "eaf", "chr", "pos", "n_cases", "n_controls"),
     ),
 )
 BY_NAME = {layout.name: layout for layout in LAYOUTS}
