@@ -552,7 +552,7 @@ class _Reader:
     def _trait_column(self, column, rows: int) -> pa.Array:
         if column is None:
             name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
-            return pa.array([name] * rows, pa.string())
+            return pa.repeat(pa.scalar(name, pa.string()), rows)
         return as_string(column, rows)
 
     def _fill_ids(self, table: pa.Table) -> pa.Table:
@@ -586,7 +586,8 @@ class _Reader:
             frame = pa.concat_tables(self.kept).to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
-        dup = frame.duplicated(["trait", "SNP"], keep="first")
+        one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
+        dup = frame["SNP"].duplicated(keep="first") if one_trait else frame.duplicated(["trait", "SNP"], keep="first")
         listed = list(self.bad)
         if dup.any():
             first = frame.loc[~dup].drop_duplicates(["trait", "SNP"]).set_index(["trait", "SNP"])["_row"]

@@ -68,7 +68,7 @@ def normalise(table: pa.Table, sample: str, name: str, n_fill: list[float], path
         "pval": pval,
         "mlog10p": lp,
         "n": n,
-        "trait": pa.array([name] * rows, pa.string()),
+        "trait": pa.repeat(pa.scalar(name, pa.string()), rows),
         "_row": table.column("_row"),
         "_note": pc.if_else(multi, pa.scalar("multi-allelic ALT: split it first (bcftools norm -m-)"),
                             pa.scalar(None, pa.string())),
