@@ -30,15 +30,22 @@ from mrjax_cli._common import (
 
 
 def scan(
-    exposure: Annotated[list[str], typer.Option("--exposure", "-e", help="Exposure GWAS file or quoted glob (repeatable); one long table with a trait column also works.")],
     outcome: Annotated[list[str], typer.Option("--outcome", "-o", help="Outcome GWAS file or quoted glob (repeatable): every exposure is scanned against every outcome.")],
     out: OutFolder,
+    exposure: Annotated[list[str] | None, typer.Option("--exposure", "-e", help="Exposure GWAS file or quoted glob (repeatable); one long table with a trait column also works.")] = None,
     ld_ref: Annotated[str | None, typer.Option("--ld-ref", help="PLINK .bed/.bim/.fam prefix of the LD reference panel.")] = None,
     already_clumped: Annotated[bool, typer.Option("--already-clumped", help="The exposure files hold clumped instruments: skip clumping (no --ld-ref needed).")] = False,
     trait_column: Annotated[str | None, typer.Option("--trait-column", help="Column naming the trait in a long exposure table.")] = None,
     outcome_name: Annotated[str | None, typer.Option("--outcome-name", help="Name of the outcome trait (default: its file name).")] = None,
     column: Annotated[list[str] | None, typer.Option("--column", help="Column mapping NAME=COLUMN for the readers (repeatable), e.g. --column beta=BETA.")] = None,
     gwas_format: Format = None,
+    exposure_column: Annotated[list[str] | None, typer.Option("--exposure-column", help="Column mapping NAME=COLUMN for the exposure files only (repeatable; on top of --column).")] = None,
+    outcome_column: Annotated[list[str] | None, typer.Option("--outcome-column", help="Column mapping NAME=COLUMN for the outcome file only (repeatable; on top of --column).")] = None,
+    exposure_format: Annotated[str | None, typer.Option("--exposure-format", help="Reader for the exposure files (e.g. gwas_ssf, regenie, plink2); default: detect.")] = None,
+    outcome_format: Annotated[str | None, typer.Option("--outcome-format", help="Reader for the outcome file (e.g. finngen, saige); default: detect.")] = None,
+    inputs: Annotated[Path | None, typer.Option("--inputs", help="Manifest TSV with columns path, trait, format, columns (field=column;…) [, role]: one row per input file.")] = None,
+    sep: Annotated[str | None, typer.Option("--sep", help="Column delimiter of the text inputs: tab, comma, space or whitespace (default: detect).")] = None,
+    skip_bad_lines: Annotated[bool, typer.Option("--skip-bad-lines", help="Drop malformed lines (wrong number of fields) with an audit row each instead of stopping.")] = False,
     p: Annotated[float, typer.Option("--p", "--p1", callback=in_range(0, 1, low_open=True), help="Instrument p-value threshold (plink --clump-p1).")] = 1e-5,
     clump_r2: Annotated[float, typer.Option("--clump-r2", "--r2", callback=in_range(0, 1, low_open=True), help="Clumping r² threshold.")] = 0.001,
     clump_kb: Annotated[float, typer.Option("--clump-kb", "--kb", callback=in_range(0, None, low_open=True), help="Clumping window in kb.")] = 10_000,
@@ -76,9 +83,12 @@ def scan(
         except ImportError:
             fail("--permutations needs mrjax.permutation, which this installation lacks", "drop --permutations")
     config = ScanConfig(
-        exposures=tuple(exposure), outcome=tuple(outcome), out=str(out), ld_ref=ld_ref, already_clumped=already_clumped,
+        exposures=tuple(exposure or ()), outcome=tuple(outcome), out=str(out), ld_ref=ld_ref, already_clumped=already_clumped,
         trait_column=trait_column, outcome_name=outcome_name, columns=tuple(sorted(parse_mapping(column, "--column").items())),
-        gwas_format=gwas_format, p=p, clump_r2=clump_r2, clump_kb=clump_kb, clump_p2=clump_p2, f_min=f_min,
+        gwas_format=gwas_format, exposure_columns=tuple(sorted(parse_mapping(exposure_column, "--exposure-column").items())),
+        outcome_columns=tuple(sorted(parse_mapping(outcome_column, "--outcome-column").items())),
+        exposure_format=exposure_format, outcome_format=outcome_format, inputs=str(inputs) if inputs else None,
+        sep=sep, skip_bad_lines=skip_bad_lines, p=p, clump_r2=clump_r2, clump_kb=clump_kb, clump_p2=clump_p2, f_min=f_min,
         proxies=proxies, proxy_r2=proxy_r2, action=action, methods=tuple(method) if method else None, n_boot=n_boot,
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,

@@ -35,6 +35,7 @@ REASONS = (
     "palindromic ambiguous",
     "allele mismatch",
     "mr_keep false",
+    "one allele only",  # kept by harmonise on the effect allele and frequencies (a side lacks its other allele)
 )
 
 

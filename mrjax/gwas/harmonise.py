@@ -36,6 +36,10 @@ from mrjax.errors import NoInstrumentError
 from mrjax.gwas._audit import record_step
 
 STEP = "harmonise"
+# SNP ids that name no variant: such rows never pair with the other side's (two '#NA' rows are
+# two variants), and are listed as "bad value"
+MISSING_IDS = {"", "#NA", "NA", ".", "nan", "NaN", "None", "<NA>", "N/A", "#N/A", "NULL", "null"}
+ONE_ALLELE = "one allele only"
 COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
 PALINDROMES = {("A", "T"), ("T", "A"), ("G", "C"), ("C", "G")}
 CORE = ["SNP", "effect_allele.exposure", "other_allele.exposure", "effect_allele.outcome", "other_allele.outcome",
@@ -82,12 +86,14 @@ def harmonise(
     lo, hi = (float(x) for x in palindrome_band)
     if not (0.0 <= lo < 0.5 < hi <= 1.0):
         raise ValueError(f"palindrome_band must be (lo, hi) with lo < 0.5 < hi, not {palindrome_band!r}")
-    exp, _ = _as_side(exposure, "exposure")
-    out, outcome_names = _as_side(outcome, "outcome", only=exp["SNP"])
+    exp, _, unnamed = _as_side(exposure, "exposure")
+    out, outcome_names, _ = _as_side(outcome, "outcome", only=exp["SNP"])
     outcomes = list(outcome_names)
     actions = _actions(action, outcomes)
 
-    missing = []
+    missing = [audit.drops(STEP, unnamed["exposure"].tolist(), unnamed["SNP"].tolist(), "bad value",
+                           f"missing SNP id: it names no variant, so it is not paired with outcome {outcome_names[oid]!r}")
+               for oid in outcomes if len(unnamed)]
     snps_of = out.groupby("id.outcome", sort=False)["SNP"].agg(set)
     for oid in outcomes:
         absent = ~exp["SNP"].isin(snps_of.get(oid, set()))
@@ -97,13 +103,17 @@ def harmonise(
                                        f"not in outcome {outcome_names[oid]!r}"))
     table = exp.merge(out, on="SNP", how="inner", sort=False)
     table["action"] = table["id.outcome"].map(actions).astype("int64")
+    one_allele = _one_allele_side(table)
 
     aligned = _align(table, lo, hi)
     for column, values in aligned.items():
         table[column] = values
     table, reasons = _keep(table, eaf_tolerance, palindrome_band)
+    for i in np.flatnonzero(one_allele.notna().to_numpy() & reasons.notna().to_numpy()):
+        reasons.iat[i] = (reasons.iat[i][0], f"{reasons.iat[i][1]}; {one_allele.iat[i]}")
     table = table.sort_values(["id.exposure", "id.outcome", "SNP"], kind="stable").reset_index(drop=True)
     reasons = reasons.loc[table["_id"]].reset_index(drop=True)
+    one_allele = one_allele.loc[table["_id"]].reset_index(drop=True)
     table = table.drop(columns="_id")
     table = table[_column_order(table)]
 
@@ -117,8 +127,17 @@ def harmonise(
             listed.append(audit.drops(STEP, rows["exposure"][pick].tolist(), rows["SNP"][pick].tolist(), reason,
                                       list(np.asarray(details, dtype=object)[pick])))
     n_in = exp["exposure"].value_counts(sort=False) * len(outcomes)
+    if len(unnamed):
+        n_in = n_in.add(unnamed["exposure"].value_counts(sort=False) * len(outcomes), fill_value=0).astype("int64")
     record_step(table, STEP, n_in, pd.concat(listed, ignore_index=True) if listed else None,
                 inputs=(exposure, outcome), trait_column="exposure", kept=table.loc[table["mr_keep"]])
+    trusted = (one_allele.notna() & table["mr_keep"]).to_numpy()
+    if trusted.any():  # kept on the effect allele and frequencies alone: said so, as proxies say "proxy used"
+        rows = table.loc[trusted]
+        details = [f"{note}; kept: matched on the effect allele and allele frequencies (outcome {o!r})"
+                   for note, o in zip(one_allele[trusted], rows["outcome"])]
+        noted = audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), ONE_ALLELE, details)
+        audit.attach(table, audit=pd.concat([audit.audit_of(table), noted], ignore_index=True))
     if not table["mr_keep"].any():
         raise NoUsableSNPError(
             f"harmonise: no SNP usable for MR (of {int(n_in.sum())} exposure SNP x outcome pairs, "
@@ -137,9 +156,10 @@ class NoUsableSNPError(NoInstrumentError):
 # ---------------------------------------------------------------------------- inputs
 
 
-def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> tuple[pd.DataFrame, dict]:
+def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """A TwoSampleMR-style frame for ``side`` ("exposure"/"outcome") from either input form,
-    and its traits ``{id: name}`` in order of appearance.
+    its traits ``{id: name}`` in order of appearance, and its rows whose SNP id is missing
+    (``MISSING_IDS``: they name no variant, so they are never paired).
 
     ``only``: keep just these SNPs first (a whole outcome GWAS is looked up for a few
     instruments; the others need no cleaning or duplicate check).
@@ -185,13 +205,27 @@ def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> t
         text = df[col].astype("object")
         text = text.where(text.notna(), None)
         df[col] = [None if (v is None or str(v).strip() == "") else str(v).strip().upper() for v in text]
+    named = ~(df["SNP"].isna() | df["SNP"].astype("str").str.strip().isin(MISSING_IDS))
+    unnamed = df.loc[~named]
+    df = df.loc[named].copy()
     df["SNP"] = df["SNP"].astype("str")
     dup = df.duplicated([f"id.{side}", "SNP"], keep=False)
     if dup.any():
         rows = df.loc[dup, [f"id.{side}", "SNP"]].drop_duplicates().head(5)
         pairs = ", ".join(f"{s} ({t})" for t, s in rows.itertuples(index=False))
         raise ValueError(f"{side} table: duplicated SNP rows within a trait: {pairs}; keep one row per SNP and trait")
-    return df, traits
+    return df, traits, unnamed.assign(SNP=unnamed["SNP"].astype("object").where(unnamed["SNP"].notna(), "(missing)"))
+
+
+def _one_allele_side(table: pd.DataFrame) -> pd.Series:
+    """Per merged row, which side lacks its other allele (None when both have both)."""
+    exposure_lacks = table["other_allele.exposure"].isna().to_numpy()
+    outcome_lacks = table["other_allele.outcome"].isna().to_numpy()
+    note = np.full(len(table), None, dtype=object)
+    note[outcome_lacks] = "outcome other allele missing"
+    note[exposure_lacks] = "exposure other allele missing"
+    note[exposure_lacks & outcome_lacks] = "other allele missing on both sides"
+    return pd.Series(note, index=table.index, dtype=object)
 
 
 def _actions(action, outcomes) -> dict:

@@ -16,8 +16,6 @@ only the rows that pass ever reach pandas.
 
 from __future__ import annotations
 
-import decimal
-import io
 import re
 import warnings
 from pathlib import Path
@@ -26,24 +24,38 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
+from mrjax.gwas import textblocks, vcf
 from mrjax.gwas._audit import concat_tables, record_step
+from mrjax.gwas.columns import (
+    add_counts,
+    as_float,
+    as_string,
+    bad_rows,
+    first_id,
+    float_or_null,
+    p_columns,
+    set_column,
+    tidy,
+)
 from mrjax.gwas.formats import (
     NUMERIC_FIELDS,
-    WHITESPACE,
     Layout,
     apply_override,
     by_synonyms,
     check_required,
     layout_for,
+    vcf_sample_sizes,
 )
+from mrjax.gwas.textblocks import NULL_VALUES, PREFILTER_MAX_FRACTION
 
 OUTPUT_COLUMNS = ["SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "mlog10p", "n", "trait"]
-NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", ".", "-nan", "#N/A"]
 BLOCK_SIZE = 16 << 20
+OTHER_TEST = "other test (TEST is not ADD)"
+P_FROM_Z = ("p computed from beta/se with the normal distribution, 2*Phi(-|beta/se|) (the file has no p-value "
+            "column; as TwoSampleMR format_data)")
 STEP = "read"
 _SUFFIXES = re.compile(r"(\.(gz|bgz|bgzip|tsv|csv|txt|vcf|parquet|pq|h|tab|sumstats))+$", re.IGNORECASE)
 
@@ -62,6 +74,8 @@ def read_gwas(
     n: float | None = None,
     missing_id: str = "chrpos",
     block_size: int = BLOCK_SIZE,
+    sep: str | None = None,
+    skip_bad_lines: bool = False,
 ) -> pd.DataFrame:
     """Read one GWAS file (any supported format) into the normalised table.
 
@@ -69,10 +83,17 @@ def read_gwas(
     per file; ``trait`` is then ``None`` or one name per file).
 
     ``format``: ``None`` detects it — parquet by its magic bytes, GWAS-VCF by ``##`` meta lines
-    and ``#CHROM``, GWAS Catalog harmonised by ``hm_effect_allele``/``hm_code``, FinnGen by
-    ``#chrom … rsids … mlogp … sebeta`` — else a plain table read through column synonyms
+    and ``#CHROM``, the named layouts of ``layouts.LAYOUTS`` (``gwas_catalog``, ``gwas_ssf``,
+    ``finngen``, ``regenie``, ``bolt_lmm``, ``saige``, ``plink2``, ``metal``, ``gcta_cojo``,
+    ``ldsc``) by their header — else a plain table read through column synonyms
     (``formats.SYNONYMS``): tab-, comma- or space-separated, or columns aligned with runs of
     spaces (PLINK 1.9 output). gzip and bgzip are detected from the bytes, not the name.
+    Missing values: ``NA``, ``#NA`` (GWAS-SSF), ``.``, empty and the others of ``NULL_VALUES``;
+    a missing SNP id is never a name (see ``missing_id``). A file without a p-value column gets
+    p = 2Φ(−|beta/se|) (noted in ``attrs["read_notes"]``), as TwoSampleMR's ``format_data``.
+    ``sep``: the delimiter (``"\\t"``, ``","``, ``" "``, ``"whitespace"``) when detection fails.
+    ``skip_bad_lines``: drop lines with the wrong number of fields (one audit row each, naming
+    the line) instead of raising ``ValueError`` naming the first.
     ``columns``: ``{normalised: file column}`` overriding detection (``{"SNP": "MarkerName",
     "odds_ratio": "OR"}``); a value ``None`` removes a detected column.
     ``p_max``: keep only rows with p ≤ p_max (inclusive, so ``select_instruments(p=p_max)`` or
@@ -99,22 +120,26 @@ def read_gwas(
         if len(names) != len(path):
             raise ValueError(f"read_gwas: {len(path)} paths but {len(names)} trait names; give one name per file")
         options = dict(format=format, columns=columns, p_max=p_max, use_harmonised=use_harmonised, n=n,
-                       missing_id=missing_id, block_size=block_size)
+                       missing_id=missing_id, block_size=block_size, sep=sep, skip_bad_lines=skip_bad_lines)
         return concat_tables(read_gwas(p, trait=name, **options) for p, name in zip(path, names))
     path = Path(path)
     if missing_id not in ("chrpos", "drop"):
         raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
-    layout = layout_for(path, format, columns, use_harmonised)
-    reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size)
+    layout = layout_for(path, format, columns, use_harmonised, sep)
+    reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines)
     return reader.run()
 
 
 def read_gwas_catalog(path, p_max=None, trait=None, *, use_harmonised: bool = True, **options) -> pd.DataFrame:
-    """GWAS Catalog harmonised summary statistics (``.h.tsv.gz``); see ``read_gwas``.
+    """GWAS Catalog summary statistics, both layouts; see ``read_gwas``.
 
-    Effect allele = ``hm_effect_allele`` with ``hm_beta``/``hm_effect_allele_frequency``; p and
-    SE from ``p_value``/``standard_error`` (orientation-free). ``hm_code`` 15 rows are dropped
-    unless ``use_harmonised=False``, which reads the study's own columns.
+    Harmonised files before 2023 (``hm_*`` columns): effect allele = ``hm_effect_allele`` with
+    ``hm_beta``/``hm_effect_allele_frequency``; p and SE from ``p_value``/``standard_error``
+    (orientation-free). Current files (GWAS-SSF 1.0, harmonised or not): ``chromosome,
+    base_pair_location, effect_allele, other_allele, beta | odds_ratio | hazard_ratio,
+    standard_error, effect_allele_frequency, p_value | neg_log_10_p_value, rsid, variant_id, n``,
+    ``#NA`` missing, SNP = ``rsid``. ``hm_code`` 15 rows are dropped unless
+    ``use_harmonised=False``, which reads the study's own columns.
     """
     return read_gwas(path, "gwas_catalog", p_max=p_max, trait=trait, use_harmonised=use_harmonised, **options)
 
@@ -155,7 +180,7 @@ def default_trait_name(path: Path) -> str:
 class _Reader:
     """One pass over a file: batches -> normalised arrow tables -> p filter -> checks."""
 
-    def __init__(self, path, layout: Layout, columns, p_max, trait, n, missing_id, block_size):
+    def __init__(self, path, layout: Layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines=False):
         self.path = path
         self.layout = layout
         self.columns = columns
@@ -170,6 +195,10 @@ class _Reader:
         self.not_significant: dict[str, int] = {}
         self.kept: list[pa.Table] = []
         self.bad: list[pd.DataFrame] = []
+        self.skip_bad_lines = bool(skip_bad_lines)
+        self.other_test: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.sample_sizes = vcf_sample_sizes(path, layout) if layout.format == "vcf" else {}
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
@@ -179,48 +208,143 @@ class _Reader:
             self._run_text()
         return self._finish()
 
-    def _run_text(self) -> None:
+    def _text_columns(self) -> tuple[list[str], dict]:
+        """The file columns to read and their arrow types."""
         layout = self.layout
         if layout.format == "vcf":
             wanted = ["#CHROM", "POS", "ID", "REF", "ALT", "INFO", "FORMAT", *layout.samples]
             types = {name: pa.string() for name in wanted}
             types["POS"] = pa.int64()
-        else:
-            mapping = dict(layout.columns)
-            check_required(self.path, mapping, layout.header)
-            wanted = sorted(set(mapping.values()), key=layout.header.index)
-            types = {}
-            for target, source in mapping.items():
-                if target in NUMERIC_FIELDS:
-                    types[source] = pa.float64()
-                elif target == "pval":
-                    types[source] = pa.string()  # parsed by _p_from_text: keeps -log10 p below 1e-308
-                elif target == "pos":
-                    types[source] = pa.int64()
-                else:
-                    types[source] = pa.string()
+            return wanted, types
+        mapping = dict(layout.columns)
+        check_required(self.path, mapping, layout.header, layout.format, layout.ambiguous)
+        wanted = sorted(set(mapping.values()), key=layout.header.index)
+        types = {}
+        for target, source in mapping.items():
+            if target in NUMERIC_FIELDS:
+                types[source] = pa.float64()
+            elif target == "pval":
+                types[source] = pa.string()  # parsed by _p_from_text: keeps -log10 p below 1e-308
+            elif target == "pos":
+                types[source] = pa.int64()
+            else:
+                types[source] = pa.string()
         duplicated = sorted({name for name in layout.header if layout.header.count(name) > 1} & set(wanted))
         if duplicated:
             raise ValueError(f"{self.path}: column name(s) {duplicated} appear more than once in the header")
-        read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=self.block_size)
-        parse_options = _parse_options(layout)
-        convert_options = pacsv.ConvertOptions(
-            include_columns=wanted, column_types=types, null_values=NULL_VALUES, strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        )
-        offset = 0
+        if "pval" not in mapping and "mlog10p" not in mapping:
+            self.notes.append(P_FROM_Z)
+        return wanted, types
+
+    def _run_text(self) -> None:
+        wanted, types = self._text_columns()
+        prefilter = self._prefilter_columns()
+        rows = 0
+        for block in textblocks.iter_blocks(self.path, self.layout, self.block_size):
+            candidates = None
+            if prefilter is not None:
+                candidates = self._candidates(block, *prefilter)
+            if candidates is None:
+                index = np.arange(block.lines)
+                data = block.data
+            else:
+                index = candidates
+                data = textblocks.take_lines(block, index) if len(index) else b""
+            blank = block.blank_lines()
+            if len(blank):
+                index = np.setdiff1d(index, blank)
+                data = textblocks.take_lines(block, index) if len(index) else b""
+            if len(index):
+                table, index = self._parse(block, data, index, wanted, types)
+                self._consume(table, index + rows - _count_before(blank, index))
+            rows += block.lines - len(blank)
+
+    def _parse(self, block, data: bytes, index: np.ndarray, wanted, types):
+        """pyarrow parse of the lines ``index`` of ``block``; malformed lines raise naming their
+        line, or (``skip_bad_lines``) are dropped with an audit row each."""
+        skipped = []
+
+        def on_bad(number, text, expected, actual):
+            line = block.first_line + int(index[number - 1])
+            skipped.append(number - 1)
+            if not self.skip_bad_lines:
+                self._bad_line = (line, text, expected, actual)
+                return "error"
+            name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+            detail = f"malformed line {line}: {actual} fields where the header has {expected} ({text[:80]!r})"
+            self.bad.append(audit.drops(STEP, [name], [f"line {line}"], "bad value", [detail]))
+            self.n_in[name] = self.n_in.get(name, 0) + 1
+            return "skip"
+
+        self._bad_line = None
         try:
-            with _open_text(self.path, layout) as source:
-                reader = pacsv.open_csv(source, read_options, parse_options, convert_options)
-                for batch in reader:
-                    self._consume(pa.Table.from_batches([batch]), offset)
-                    offset += batch.num_rows
+            table = textblocks.parse(data, self.layout, wanted, types, on_bad)
         except pa.ArrowInvalid as err:
-            self._explain(err, types, offset)
-        except (OSError, EOFError, pa.ArrowException) as err:
-            raise ValueError(
-                f"{self.path}: cannot read after data row {offset} ({err}); the file is corrupt or truncated"
-            ) from err
+            if self._bad_line is not None:
+                line, text, expected, actual = self._bad_line
+                raise ValueError(
+                    f"{self.path}: line {line} has {actual} fields where the header has {expected} "
+                    f"({text[:80]!r}): the file is cut short or malformed (skip_bad_lines=True drops such lines)"
+                ) from err
+            self._explain(err, types)
+        except pa.ArrowException as err:
+            raise ValueError(f"{self.path}: cannot parse lines {block.first_line}-{block.first_line + block.lines - 1} "
+                             f"({err})") from err
+        if skipped:
+            index = np.delete(index, skipped)
+        return table, index
+
+    def _prefilter_columns(self):
+        """(float columns, string columns) polars reads to pick a block's candidate lines, or None
+        when every line must be parsed (no p filter, long multi-trait tables, VCF, p from b/se)."""
+        mapping = self.layout.columns
+        if self.p_max is None or self.layout.format == "vcf" or "trait" in mapping or self.trait_selection:
+            return None
+        floats = [mapping[k] for k in ("pval", "mlog10p") if k in mapping]
+        if not floats:
+            return None
+        return floats, [mapping["_test"]] if "_test" in mapping else []
+
+    def _candidates(self, block, floats, strings):
+        """Lines of ``block`` whose p may pass ``p_max`` (or is missing, 0 or not a number); the
+        others are counted as not significant (or as another test). ``None``: parse all."""
+        mapping = self.layout.columns
+        columns = textblocks.prefilter(block, self.layout, floats, strings)
+        if columns is None:
+            return None
+        keep = np.zeros(block.lines, dtype=bool)
+        if "pval" in mapping:
+            p = columns[mapping["pval"]]
+            keep |= np.isnan(p) | (p == 0) | (p <= self.p_max * (1 + 1e-9))
+        if "mlog10p" in mapping:
+            mlog = columns[mapping["mlog10p"]]
+            threshold = -np.log10(self.p_max) if self.p_max > 0 else np.inf
+            if "pval" in mapping:
+                keep |= np.isnan(p) & (np.isnan(mlog) | (mlog >= threshold - 1e-6))
+            else:
+                keep |= np.isnan(mlog) | (mlog >= threshold - 1e-6)
+        name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+        if strings:
+            test = columns[strings[0]]
+            other = np.array([t is not None and t != "ADD" for t in test], dtype=bool)
+            self.other_test[name] = self.other_test.get(name, 0) + int(other.sum())
+            keep &= ~other
+            counted = ~keep & ~other
+        else:
+            counted = ~keep
+        if keep.sum() > PREFILTER_MAX_FRACTION * block.lines:
+            if strings:
+                self.other_test[name] -= int(other.sum())
+            return None
+        rejected = int(counted.sum())
+        if rejected:
+            self.n_in[name] = self.n_in.get(name, 0) + rejected
+            self.not_significant[name] = self.not_significant.get(name, 0) + rejected
+        return np.flatnonzero(keep)
+
+    @property
+    def trait_selection(self) -> bool:
+        return isinstance(self.trait, (list, tuple, set))
 
     def _run_parquet(self) -> None:
         try:
@@ -248,25 +372,95 @@ class _Reader:
             raise ValueError(f"{self.path}: cannot read parquet data after row {offset} ({err})") from err
 
     # -- one block -------------------------------------------------------------------------
-    def _consume(self, table: pa.Table, offset: int) -> None:
-        table = table.append_column("_row", pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
+    def _consume(self, table: pa.Table, rows) -> None:
+        """Count, filter and normalise one parsed block; ``rows``: the data row number of each
+        row (an int: the first of consecutive rows)."""
+        if isinstance(rows, (int, np.integer)):
+            rows = np.arange(rows, rows + table.num_rows, dtype=np.int64)
+        offset = int(rows[0]) if len(rows) else 0
+        table = table.append_column("_row", pa.array(np.asarray(rows, dtype=np.int64)))
         if self.layout.format == "vcf":
             for sample in self.layout.samples:
                 self._screen(self._prefilter(self._normalise_vcf(table, sample, offset)))
             return
-        # filter on p before building the string columns: most rows of a GWAS stop here
         mapping = self.layout.columns
-        pval, mlog10p = _p_columns(
-            table.column(mapping["pval"]) if "pval" in mapping else None,
-            table.column(mapping["mlog10p"]) if "mlog10p" in mapping else None,
-            self.path, mapping.get("pval") or mapping.get("mlog10p"), offset,
-        )
+        if "_test" in mapping:
+            table = self._additive_only(table)
+        # filter on p before building the string columns: most rows of a GWAS stop here
+        pval, mlog10p = self._p_of(table, offset)
         trait = table.column(mapping["trait"]) if "trait" in mapping else self._trait_column(None, table.num_rows)
         keep = self._keep_mask(trait, pval, mlog10p)
         if keep is not None:
-            table = table.filter(keep)
+            table, pval, mlog10p = table.filter(keep), pval.filter(keep), mlog10p.filter(keep)
         if table.num_rows:
-            self._screen(self._normalise(table, offset))
+            self._screen(self._normalise(table, offset, pval, mlog10p))
+
+    def _additive_only(self, table: pa.Table) -> pa.Table:
+        """Rows of another model than the additive one (REGENIE/PLINK 2 ``TEST`` other than
+        ``ADD``: dominant, recessive, covariates) are counted and skipped: they are not the
+        variant's per-allele effect."""
+        test = table.column(self.layout.columns["_test"])
+        additive = pc.fill_null(pc.equal(test, "ADD"), True)
+        other = table.num_rows - pc.sum(additive.cast(pa.int64())).as_py() if table.num_rows else 0
+        if other:
+            name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
+            self.other_test[name] = self.other_test.get(name, 0) + other
+            table = table.filter(additive)
+        return table
+
+    def _p_of(self, table: pa.Table, offset: int):
+        """(p, -log10 p) of a block: from the file's columns, else from beta/se (or Z) with the
+        normal distribution, p = 2 Phi(-|z|), -log10 p from log Phi so it never underflows."""
+        mapping = self.layout.columns
+        if "pval" in mapping or "mlog10p" in mapping:
+            return p_columns(
+                table.column(mapping["pval"]) if "pval" in mapping else None,
+                table.column(mapping["mlog10p"]) if "mlog10p" in mapping else None,
+                self.path, mapping.get("pval") or mapping.get("mlog10p"), offset,
+            )
+        beta, se = self._effects(table, offset)
+        from scipy.special import log_ndtr
+
+        z = np.abs(beta.to_numpy(zero_copy_only=False) / se.to_numpy(zero_copy_only=False))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_p = np.log(2.0) + log_ndtr(-z)
+        return pa.array(np.exp(log_p), from_pandas=True), pa.array(-log_p / np.log(10.0), from_pandas=True)
+
+    def _effects(self, table: pa.Table, offset: int):
+        """beta (ln OR for an odds or hazard ratio; from Z, allele frequency and n for Z-only
+        files, see ``layouts``) and se of a block."""
+        mapping = self.layout.columns
+        rows = table.num_rows
+
+        def col(name):
+            return as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+
+        beta, odds, se = col("beta"), col("odds_ratio"), col("se")
+        if odds is not None:
+            log_or = pc.ln(pc.if_else(pc.greater(odds, 0), odds, pa.scalar(None, pa.float64())))
+            beta = log_or if beta is None else pc.coalesce(beta, log_or)
+        if beta is None and "_z" in mapping:
+            z = col("_z").to_numpy(zero_copy_only=False)
+            f = (col("eaf") if "eaf" in mapping else col("_frq")).to_numpy(zero_copy_only=False)
+            n = self._sample_size(table, offset, rows).to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.sqrt(2 * f * (1 - f) * (n + z * z))
+            beta, se = pa.array(z / scale, from_pandas=True), pa.array(1.0 / scale, from_pandas=True)
+        return beta, se
+
+    def _sample_size(self, table: pa.Table, offset: int, rows: int):
+        mapping = self.layout.columns
+
+        def col(name):
+            return as_float(table.column(mapping[name]), self.path, mapping[name], offset) if name in mapping else None
+
+        n = col("n")
+        if {"n_cases", "n_controls"} <= set(mapping):
+            total = pc.add(col("n_cases"), col("n_controls"))
+            n = total if n is None else pc.coalesce(n, total)
+        if self.n is not None:
+            n = pa.array(np.full(rows, float(self.n))) if n is None else pc.coalesce(n, pa.scalar(float(self.n)))
+        return n if n is not None else pa.nulls(rows, pa.float64())
 
     def _prefilter(self, table: pa.Table) -> pa.Table:
         keep = self._keep_mask(table.column("trait"), table.column("pval"), table.column("mlog10p"))
@@ -277,10 +471,10 @@ class _Reader:
         selected = None
         if isinstance(self.trait, (list, tuple, set)) or (isinstance(self.trait, str) and "trait" in self.layout.columns):
             wanted = [self.trait] if isinstance(self.trait, str) else list(self.trait)
-            selected = pc.is_in(_as_string(trait, len(trait)), pa.array(wanted, pa.string()))
+            selected = pc.is_in(as_string(trait, len(trait)), pa.array(wanted, pa.string()))
             trait = trait.filter(selected)
             pval, mlog10p = pval.filter(selected), mlog10p.filter(selected)
-        _add_counts(self.n_in, trait)
+        add_counts(self.n_in, trait)
         if self.p_max is None:
             return selected
         has_p = pc.or_(pc.is_valid(pval), pc.is_valid(mlog10p))
@@ -289,7 +483,7 @@ class _Reader:
         by_log = pc.greater_equal(mlog10p, -np.log10(self.p_max) if self.p_max > 0 else np.inf)
         use_log = pc.or_(pc.is_null(pval), pc.and_(pc.equal(pval, 0.0), pc.is_valid(mlog10p)))
         passes = pc.fill_null(pc.if_else(use_log, by_log, by_p), False)
-        _add_counts(self.not_significant, trait.filter(pc.and_(has_p, pc.invert(passes))))
+        add_counts(self.not_significant, trait.filter(pc.and_(has_p, pc.invert(passes))))
         keep = pc.or_(passes, pc.invert(has_p))  # rows without p go on, to be listed as bad values
         if selected is None:
             return keep
@@ -297,46 +491,42 @@ class _Reader:
         full[np.flatnonzero(selected.to_numpy(zero_copy_only=False))] = keep.to_numpy(zero_copy_only=False)
         return pa.array(full)
 
-    def _normalise(self, table: pa.Table, offset: int) -> pa.Table:
+    def _normalise(self, table: pa.Table, offset: int, pval, mlog10p) -> pa.Table:
         """Map a block onto the normalised columns (plus ``_row``, ``_note``)."""
         mapping = self.layout.columns
         rows = table.num_rows
+
         def col(name):
             if name not in mapping:
                 return None
             column = table.column(mapping[name])
-            return _as_float(column, self.path, mapping[name], offset) if name in NUMERIC_FIELDS else column
+            return as_float(column, self.path, mapping[name], offset) if name in NUMERIC_FIELDS else column
 
         out: dict[str, pa.Array] = {}
-        snp = col("SNP")
-        if snp is not None and self.layout.format == "finngen":
-            snp = pc.list_element(pc.split_pattern(pc.fill_null(snp, ""), ","), 0)
-            snp = pc.if_else(pc.equal(pc.utf8_trim_whitespace(snp), ""), pa.scalar(None, pa.string()), snp)
+        snp = first_id(col("SNP"))
+        if snp is None and "_rs_SNP" in mapping:  # GWAS-SSF variant_id, where it is an rsID
+            ids = as_string(table.column(mapping["_rs_SNP"]), rows)
+            snp = pc.if_else(pc.fill_null(pc.starts_with(ids, "rs"), False), ids, pa.scalar(None, pa.string()))
         if "_fallback_SNP" in mapping:
             fallback = table.column(mapping["_fallback_SNP"])
             snp = fallback if snp is None else pc.coalesce(snp, fallback)
         out["SNP"] = snp if snp is not None else pa.nulls(rows, pa.string())
-        out["chr"] = _as_string(col("chr"), rows)
+        out["chr"] = as_string(col("chr"), rows)
         pos = col("pos")
         out["pos"] = pc.cast(pos, pa.int64()) if pos is not None else pa.nulls(rows, pa.int64())
-        out["effect_allele"] = pc.utf8_upper(_as_string(col("effect_allele"), rows))
-        out["other_allele"] = pc.utf8_upper(_as_string(col("other_allele"), rows))
-        out["eaf"] = _float_or_null(col("eaf"), rows)
-        beta = col("beta")
-        odds = col("odds_ratio")
-        if odds is not None:
-            log_or = pc.ln(pc.if_else(pc.greater(odds, 0), odds, pa.scalar(None, pa.float64())))
-            beta = log_or if beta is None else pc.coalesce(beta, log_or)
-        out["beta"] = beta
-        out["se"] = col("se")
-        out["pval"], out["mlog10p"] = _p_columns(col("pval"), col("mlog10p"), self.path, mapping.get("pval"), offset)
-        n = col("n")
-        if {"n_cases", "n_controls"} <= set(mapping):
-            total = pc.add(col("n_cases"), col("n_controls"))
-            n = total if n is None else pc.coalesce(n, total)
-        if self.n is not None:
-            n = pa.array(np.full(rows, float(self.n))) if n is None else pc.coalesce(n, pa.scalar(float(self.n)))
-        out["n"] = n if n is not None else pa.nulls(rows, pa.float64())
+        effect = pc.utf8_upper(as_string(col("effect_allele"), rows))
+        out["effect_allele"] = effect
+        other = col("other_allele")
+        if other is None and {"_ref", "_alt"} <= set(mapping):  # PLINK 2: the one of REF/ALT that is not A1
+            ref = pc.utf8_upper(as_string(table.column(mapping["_ref"]), rows))
+            alt = pc.utf8_upper(as_string(table.column(mapping["_alt"]), rows))
+            other = pc.if_else(pc.fill_null(pc.equal(effect, alt), False), ref,
+                               pc.if_else(pc.fill_null(pc.equal(effect, ref), False), alt, pa.scalar(None, pa.string())))
+        out["other_allele"] = pc.utf8_upper(as_string(other, rows))
+        out["eaf"] = float_or_null(col("eaf"), rows)
+        out["beta"], out["se"] = self._effects(table, offset)
+        out["pval"], out["mlog10p"] = pval, mlog10p
+        out["n"] = self._sample_size(table, offset, rows)
         out["trait"] = self._trait_column(col("trait"), rows)
         out["_row"] = table.column("_row")
         code = col("hm_code")
@@ -349,77 +539,21 @@ class _Reader:
         return self._fill_ids(pa.table(out))
 
     def _normalise_vcf(self, table: pa.Table, sample: str, offset: int) -> pa.Table:
-        """GWAS-VCF block -> normalised columns for one sample (FORMAT keys looked up per block)."""
-        rows = table.num_rows
-        fields = {key: pa.nulls(rows, pa.string()) for key in ("ES", "SE", "LP", "AF", "SS", "ID", "NC")}
-        formats = table.column("FORMAT")
-        values = pc.split_pattern(pc.fill_null(table.column(sample), ""), ":")
-        for fmt in pc.unique(formats).to_pylist():
-            if fmt is None:
-                continue
-            keys = fmt.split(":")
-            rows_with = pc.equal(formats, fmt)
-            short = pc.and_(rows_with, pc.less(pc.list_value_length(values), len(keys)))
-            padded = values
-            if pc.any(short).as_py():  # trailing fields may be dropped (VCF spec): pad them with '.'
-                padded = pa.array([v + ["."] * (len(keys) - len(v)) if s else v
-                                   for v, s in zip(values.to_pylist(), short.to_pylist())], pa.list_(pa.string()))
-            for key in fields:
-                if key in keys:
-                    picked = pc.list_element(pc.if_else(rows_with, padded, pa.scalar(["."] * len(keys), pa.list_(pa.string()))),
-                                             keys.index(key))
-                    fields[key] = pc.if_else(rows_with, picked, fields[key])
-        fields = {k: pc.if_else(pc.equal(v, "."), pa.scalar(None, pa.string()), v) for k, v in fields.items()}
-        alt = table.column("ALT")
-        multi = pc.fill_null(pc.match_substring(alt, ","), False)
-        numeric = {}
-        for key in ("ES", "SE", "LP", "AF", "SS"):
-            numeric[key] = _as_float(pc.if_else(multi, pa.scalar(None, pa.string()), fields[key]), self.path,
-                                     f"{sample} FORMAT/{key}", offset)
-        eaf = numeric["AF"]
-        if "INFO" in table.column_names:
-            info_af = pc.extract_regex(pc.fill_null(table.column("INFO"), ""), r"(?:^|;)AF=(?P<af>[^;,]+)")
-            info_af = pc.struct_field(info_af, [0])
-            eaf = pc.coalesce(eaf, _as_float(pc.if_else(multi, pa.scalar(None, pa.string()), info_af), self.path,
-                                             "INFO/AF", offset))
-        snp = table.column("ID")
-        snp = pc.if_else(pc.equal(snp, "."), pa.scalar(None, pa.string()), snp)
-        snp = pc.coalesce(snp, fields["ID"])
-        lp = numeric["LP"]
-        pval = pc.power(pa.scalar(10.0), pc.negate(lp))
-        n = numeric["SS"]
-        if self.n is not None:
-            n = pc.coalesce(n, pa.scalar(float(self.n)))
+        """GWAS-VCF block -> normalised columns for one sample (see ``vcf.normalise``)."""
         if self.trait is not None and isinstance(self.trait, str):
             name = self.trait
         elif len(self.layout.samples) > 1:
             name = sample
         else:
             name = default_trait_name(self.path)
-        out = {
-            "SNP": snp,
-            "chr": table.column("#CHROM"),
-            "pos": table.column("POS"),
-            "effect_allele": pc.utf8_upper(table.column("ALT")),
-            "other_allele": pc.utf8_upper(table.column("REF")),
-            "eaf": eaf,
-            "beta": numeric["ES"],
-            "se": numeric["SE"],
-            "pval": pval,
-            "mlog10p": lp,
-            "n": n,
-            "trait": pa.array([name] * rows, pa.string()),
-            "_row": table.column("_row"),
-            "_note": pc.if_else(multi, pa.scalar("multi-allelic ALT: split it first (bcftools norm -m-)"),
-                                pa.scalar(None, pa.string())),
-        }
-        return self._fill_ids(pa.table(out))
+        fill = [self.sample_sizes.get(sample), None if self.n is None else float(self.n)]
+        return self._fill_ids(vcf.normalise(table, sample, name, [f for f in fill if f is not None], self.path, offset))
 
     def _trait_column(self, column, rows: int) -> pa.Array:
         if column is None:
             name = self.trait if isinstance(self.trait, str) else default_trait_name(self.path)
-            return pa.array([name] * rows, pa.string())
-        return _as_string(column, rows)
+            return pa.repeat(pa.scalar(name, pa.string()), rows)
+        return as_string(column, rows)
 
     def _fill_ids(self, table: pa.Table) -> pa.Table:
         """Rows without an rsID: ``chr:pos:other:effect`` (or left null and dropped later)."""
@@ -430,7 +564,7 @@ class _Reader:
         made = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], ":")
         usable = pc.and_(pc.is_valid(table.column("chr")), pc.is_valid(table.column("pos")))
         made = pc.if_else(usable, made, pa.scalar(None, pa.string()))
-        return _set(table, "SNP", pc.coalesce(snp, made))
+        return set_column(table, "SNP", pc.coalesce(snp, made))
 
     # -- filtering and row checks -----------------------------------------------------------
     def _screen(self, table: pa.Table) -> None:
@@ -438,7 +572,7 @@ class _Reader:
         if table.num_rows == 0:
             return
         frame = table.to_pandas()
-        reason = _bad_rows(frame)
+        reason = bad_rows(frame)
         bad = reason.notna()
         if bad.any():
             rows = frame.loc[bad]
@@ -452,7 +586,8 @@ class _Reader:
             frame = pa.concat_tables(self.kept).to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
-        dup = frame.duplicated(["trait", "SNP"], keep="first")
+        one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
+        dup = frame["SNP"].duplicated(keep="first") if one_trait else frame.duplicated(["trait", "SNP"], keep="first")
         listed = list(self.bad)
         if dup.any():
             first = frame.loc[~dup].drop_duplicates(["trait", "SNP"]).set_index(["trait", "SNP"])["_row"]
@@ -461,7 +596,9 @@ class _Reader:
             detail = [f"data row {r} repeats data row {f}; the first is kept" for r, f in zip(rows["_row"], firsts)]
             listed.append(audit.drops(STEP, rows["trait"].tolist(), rows["SNP"].tolist(), "duplicate", detail))
             frame = frame.loc[~dup]
-        frame = _tidy(frame)
+        frame = tidy(frame)
+        for name, count in self.other_test.items():  # counted apart from the variants' rows
+            self.n_in[name] = self.n_in.get(name, 0) + count
         n_in = pd.Series(self.n_in, dtype="int64")
         if self.trait is not None and not isinstance(self.trait, str) and "trait" in self.layout.columns:
             absent = sorted(set(self.trait) - set(n_in.index))
@@ -471,7 +608,7 @@ class _Reader:
             raise ValueError(f"{self.path}: the file has a header but no data rows")
         unlisted = pd.Series(self.not_significant, dtype="int64")
         dropped = pd.concat(listed, ignore_index=True) if listed else None
-        record_step(frame, STEP, n_in, dropped, unlisted, "not significant")
+        _record(frame, n_in, dropped, {"not significant": unlisted, OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
         if len(frame) == 0:
             why = f"none has p <= {self.p_max}" if self.p_max is not None and unlisted.sum() else "every row was dropped"
             raise ValueError(
@@ -483,10 +620,12 @@ class _Reader:
             warnings.warn(f"{self.path}: no variant kept for trait(s) {empty}", stacklevel=3)
         frame.attrs["source"] = str(self.path)
         frame.attrs["format"] = self.layout.format
+        if self.notes:
+            frame.attrs["read_notes"] = list(self.notes)
         return frame
 
-    def _explain(self, err: Exception, types: dict, offset: int) -> None:
-        """Turn a CSV conversion error into a ValueError naming the column, rows and values."""
+    def _explain(self, err: Exception, types: dict) -> None:
+        """Turn a CSV conversion error into a ValueError naming the column, lines and values."""
         message = str(err)
         column = None
         match = re.search(r"In CSV column #(\d+)", message)
@@ -495,10 +634,9 @@ class _Reader:
             column = self.layout.header[index] if index < len(self.layout.header) else None
         if column is None or "conversion error" not in message:
             raise ValueError(
-                f"{self.path}: cannot parse the file after data row {offset} ({message}); "
-                "it is corrupt, truncated or not a delimited table"
+                f"{self.path}: cannot parse the file ({message}); it is corrupt, truncated or not a delimited table"
             ) from err
-        found = _find_non_numeric(self.path, self.layout, column)
+        found = _find_non_numeric(self.path, self.layout, column, self.block_size)
         raise ValueError(
             f"{self.path}: column {column!r} must be numeric but holds {found}"
         ) from err
@@ -507,207 +645,41 @@ class _Reader:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _parse_options(layout: Layout) -> pacsv.ParseOptions:
-    delimiter = "\t" if layout.delimiter == WHITESPACE else layout.delimiter
-    return pacsv.ParseOptions(delimiter=delimiter, quote_char='"')
-
-
-def _open_text(path: Path, layout: Layout):
-    """The (decompressed) byte stream of a text file; space-aligned columns become tabs."""
-    source = pa.input_stream(str(path), compression="gzip" if layout.compressed else None)
-    return _SpacesToTabs(source) if layout.delimiter == WHITESPACE else source
-
-
-class _SpacesToTabs(io.RawIOBase):
-    """Rewrites space-aligned columns as tab-separated, whole lines at a time.
-
-    Leading and trailing blanks of a line are removed and every run of blanks becomes one
-    tab, so pyarrow's CSV reader can parse PLINK-1.9-style output.
-    """
-
-    _LEADING = re.compile(rb"^[ \t]+", re.MULTILINE)
-    _TRAILING = re.compile(rb"[ \t]+(?=\r?$)", re.MULTILINE)
-    _RUNS = re.compile(rb"[ \t]+")
-    chunk = 1 << 22
-
-    def __init__(self, source):
-        self.source = source
-        self.pending = b""  # an incomplete last line, kept for the next chunk
-        self.buffer = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def _convert(self, data: bytes) -> bytes:
-        return self._RUNS.sub(b"\t", self._TRAILING.sub(b"", self._LEADING.sub(b"", data)))
-
-    def _refill(self) -> bool:
-        while not len(self.buffer):
-            chunk = self.source.read(self.chunk)
-            if not chunk:
-                if not self.pending:
-                    return False
-                self.buffer, self.pending = memoryview(self._convert(self.pending)), b""
-                break
-            data = self.pending + chunk
-            cut = data.rfind(b"\n") + 1
-            self.pending = data[cut:]
-            self.buffer = memoryview(self._convert(data[:cut]))
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        # no preallocated buffer of ``size`` (pyarrow asks for a whole block at a time)
-        if not self._refill():
-            return b""
-        size = len(self.buffer) if size is None or size < 0 else size
-        out = self.buffer[:size].tobytes()
-        self.buffer = self.buffer[size:]
-        return out
-
-    def readinto(self, target) -> int:
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.source.close()
-        super().close()
-
-
-def _find_non_numeric(path: Path, layout: Layout, column: str, limit: int = 5) -> str:
+def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, limit: int = 5) -> str:
     """Second pass over one column as text: the first rows whose value is not a number."""
-    read_options = pacsv.ReadOptions(skip_rows=layout.skip_rows, block_size=BLOCK_SIZE)
-    parse_options = _parse_options(layout)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=[column], column_types={column: pa.string()}, null_values=NULL_VALUES,
-        strings_can_be_null=True,
-    )
     found, offset = [], 0
-    with _open_text(path, layout) as source:
-        for batch in pacsv.open_csv(source, read_options, parse_options, convert_options):
-            values = pd.Series(batch.column(0).to_pylist(), dtype=object)
-            parsed = pd.to_numeric(values, errors="coerce")
-            for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
-                found.append(f"data row {offset + i} (line {layout.skip_rows + offset + i + 2}): {values.iloc[i]!r}")
-            offset += batch.num_rows
+    for block in textblocks.iter_blocks(path, layout, block_size):
+        table = textblocks.parse(block.data, layout, [column], {column: pa.string()}, lambda *a: "skip")
+        values = pd.Series(table.column(0).to_pylist(), dtype=object)
+        parsed = pd.to_numeric(values, errors="coerce")
+        for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
+            found.append(f"data row {offset + i} (line {block.first_line + i}): {values.iloc[i]!r}")
+        offset += table.num_rows
+        if len(found) > limit:
+            break
     shown = ", ".join(found[:limit])
-    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    more = " and more" if len(found) > limit else ""
     return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
 
 
-def _set(table: pa.Table, name: str, column) -> pa.Table:
-    return table.set_column(table.column_names.index(name), name, column)
+def _record(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> None:
+    """``record_step`` with drops counted (not listed) for several reasons."""
+    unlisted = {reason: counts.reindex(n_in.index, fill_value=0) for reason, counts in unlisted.items()}
+    total = sum(unlisted.values())
+    record_step(frame, STEP, n_in, dropped, total, "not significant")
+    others = {reason: counts for reason, counts in unlisted.items() if reason != "not significant" and counts.sum()}
+    if others:
+        from mrjax.gwas._audit import unlisted_of
+
+        rows = unlisted_of(frame)
+        mine = rows["step"].eq(STEP) & rows["reason"].eq("not significant")
+        significant = unlisted["not significant"]
+        fixed = rows.loc[mine].assign(n=lambda f: f["trait"].map(significant).fillna(0).astype("int64"))
+        extra = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy()})
+                 for reason, c in others.items()]
+        frames = [rows.loc[~mine], fixed[fixed["n"] > 0], *[e[e["n"] > 0] for e in extra]]
+        audit.attach(frame, audit_unlisted=pd.concat([f for f in frames if len(f)], ignore_index=True))
 
 
-def _as_string(column, rows: int):
-    if column is None:
-        return pa.nulls(rows, pa.string())
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = pc.cast(column, pa.string())
-    return column
-
-
-def _float_or_null(column, rows: int):
-    return pa.nulls(rows, pa.float64()) if column is None else column
-
-
-def _as_float(column, path, name, offset: int = 0):
-    """Cast to float64; text that is not a number raises ValueError naming rows and values."""
-    if pa.types.is_floating(column.type) and column.type.bit_width == 64:
-        return column
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return pc.cast(column, pa.float64())
-    try:
-        return pc.cast(column, pa.float64())
-    except pa.ArrowInvalid:
-        values = pd.Series(column.to_pylist(), dtype=object)
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy())
-        shown = ", ".join(f"data row {offset + i}: {values.iloc[i]!r}" for i in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"{path}: {name} must be numeric but holds {shown}{more}") from None
-
-
-_EXPONENT = re.compile(r"^\s*([0-9]*\.?[0-9]+)[eE]([-+]?[0-9]+)\s*$")
-
-
-def _p_columns(pval, mlog10p, path, name, offset: int):
-    """``pval`` and ``mlog10p``: a file's −log10 p column when it has one, else from the p text
-    (exact even where p underflowed to 0), else 10^−mlog10p for p."""
-    if pval is None:
-        return pc.power(pa.scalar(10.0), pc.negate(mlog10p)), mlog10p
-    if pa.types.is_string(pval.type) or pa.types.is_large_string(pval.type):
-        pval, from_p = _p_from_text(pval, path, name, offset)
-    else:
-        pval = _as_float(pval, path, name, offset)
-        from_p = pc.negate(pc.log10(pval))
-    return pval, (from_p if mlog10p is None else pc.coalesce(mlog10p, from_p))
-
-
-def _p_from_text(text, path, name, offset: int):
-    """Parse p-value text: float64 p, and −log10 p even where p is below 1e-308."""
-    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    p = _as_float(text, path, name, offset)
-    zero = pc.fill_null(pc.equal(p, 0.0), False)
-    mlog = pc.negate(pc.log10(p))
-    if pc.any(zero).as_py():
-        mlog_np = mlog.to_numpy(zero_copy_only=False).copy()
-        strings = text.to_pylist()
-        for i in np.flatnonzero(zero.to_numpy(zero_copy_only=False)):
-            value = decimal.Decimal(strings[i].strip())
-            if value > 0:
-                mlog_np[i] = float(-value.log10())
-        mlog = pa.array(mlog_np)
-    return p, mlog
-
-
-def _add_counts(counter: dict, trait_column) -> None:
-    if len(trait_column) == 0:
-        return
-    counts = pc.value_counts(trait_column)
-    for item in counts.to_pylist():
-        key = item["values"]
-        counter[key] = counter.get(key, 0) + item["counts"]
-
-
-def _bad_rows(frame: pd.DataFrame) -> pd.Series:
-    """The first problem of each row (None when the row is usable), in order of precedence."""
-    checks = [
-        (frame["_note"].notna(), frame["_note"]),
-        (frame["SNP"].isna(), "no SNP id"),
-        (frame["effect_allele"].isna() | (frame["effect_allele"] == ""), "missing effect allele"),
-        (frame["pval"].isna() & frame["mlog10p"].isna(), "missing p-value"),
-        (~((frame["pval"] >= 0) & (frame["pval"] <= 1)) & frame["pval"].notna(), "p-value outside [0, 1]"),
-        (~np.isfinite(frame["beta"].astype("float64")), "missing or non-finite beta"),
-        (~np.isfinite(frame["se"].astype("float64")), "missing or non-finite se"),
-        (frame["se"] <= 0, "se <= 0"),
-        (frame["eaf"].notna() & ~((frame["eaf"] >= 0) & (frame["eaf"] <= 1)), "eaf outside [0, 1]"),
-    ]
-    reason = pd.Series(None, index=frame.index, dtype=object)
-    for mask, text in reversed(checks):
-        mask = np.asarray(mask, dtype=bool)
-        reason[mask] = text[mask] if isinstance(text, pd.Series) else text
-    return reason
-
-
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Column order and dtypes of the normalised table."""
-    out = pd.DataFrame(
-        {
-            "SNP": frame["SNP"].astype("str"),
-            "chr": frame["chr"].astype("str"),
-            "pos": frame["pos"].astype("Int64"),
-            "effect_allele": frame["effect_allele"].astype("str"),
-            "other_allele": frame["other_allele"].astype("str"),
-            "eaf": frame["eaf"].astype("float64"),
-            "beta": frame["beta"].astype("float64"),
-            "se": frame["se"].astype("float64"),
-            "pval": frame["pval"].astype("float64"),
-            "mlog10p": frame["mlog10p"].astype("float64"),
-            "n": frame["n"].astype("float64"),
-            "trait": frame["trait"].astype("str"),
-        }
-    )
-    return out.reset_index(drop=True)
+def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.searchsorted(sorted_values, index) if len(sorted_values) else 0

@@ -10,7 +10,7 @@ import pandas as pd
 from mrjax.report import tables as report_tables
 from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
 from mrjax.scan.frames import NO_ROWS, nonempty, plain, rows_by
-from mrjax.scan.inputs import ExposureSource, OutcomeSource, effect_scale
+from mrjax.scan.inputs import ExposureSource, OutcomeSource, effect_scale, options_for
 
 
 def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str,
@@ -60,13 +60,14 @@ def with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[E
     scale, reverse rows (whose outcome is an exposure) their exposure file's."""
     if not len(results):
         return results
-    options = config.read_options
-    by_outcome = {o.name: effect_scale(o.path, config.outcome_type, options) for o in outcomes}
+    by_outcome = {o.name: effect_scale(o.path, config.outcome_type, options_for(config, o.path, "outcome"))
+                  for o in outcomes}
     if len(set(by_outcome.values())) == 1:
         forward = next(iter(by_outcome.values()))
     else:
         forward = results["outcome"].astype(str).map(by_outcome)
-    by_file = {path: effect_scale(path, config.exposure_type, options) for path in dict.fromkeys(s.path for s in sources)}
+    by_file = {path: effect_scale(path, config.exposure_type, options_for(config, path, "exposure"))
+               for path in dict.fromkeys(s.path for s in sources)}
     if len(set(by_file.values())) == 1:  # the usual case: all exposures binary or all continuous
         reverse = next(iter(by_file.values()))
     else:

@@ -64,7 +64,11 @@ class ScanConfig:
     also works), ``outcome`` (one GWAS file, or a tuple of files/glob patterns: every
     exposure is then scanned against every outcome), ``ld_ref`` (PLINK prefix; needed unless
     ``already_clumped``), ``columns`` (explicit column mapping for the readers),
-    ``gwas_format`` (force a reader). Selection: ``p`` (instrument threshold, also plink's
+    ``gwas_format`` (force a reader); per input: ``exposure_columns``/``exposure_format`` and
+    ``outcome_columns``/``outcome_format`` on top of those, and ``inputs`` (a manifest TSV of
+    ``path, trait, format, columns[, role]`` rows, one per file; see
+    :func:`mrjax.scan.inputs.read_manifest`); ``sep`` and ``skip_bad_lines`` as in
+    :func:`mrjax.gwas.read_gwas`. Selection: ``p`` (instrument threshold, also plink's
     ``p1``), ``clump_r2``, ``clump_kb``, ``clump_p2``, ``f_min`` (drop F below it),
     ``proxies`` (None = on when a panel is given), ``proxy_r2``, ``action`` (harmonisation).
     Estimation: ``methods`` (None = TwoSampleMR's default set), ``n_boot``, ``phi``,
@@ -87,6 +91,13 @@ class ScanConfig:
     outcome_name: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     gwas_format: str | None = None
+    exposure_columns: tuple[tuple[str, str], ...] = ()
+    outcome_columns: tuple[tuple[str, str], ...] = ()
+    exposure_format: str | None = None
+    outcome_format: str | None = None
+    inputs: str | None = None
+    sep: str | None = None
+    skip_bad_lines: bool = False
     p: float = 1e-5
     clump_r2: float = 0.001
     clump_kb: float = 10_000
@@ -123,8 +134,9 @@ class ScanConfig:
             object.__setattr__(self, "outcome", str(self.outcome))
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
-        if isinstance(self.columns, dict):
-            object.__setattr__(self, "columns", tuple(sorted(self.columns.items())))
+        for name in ("columns", "exposure_columns", "outcome_columns"):
+            if isinstance(getattr(self, name), dict):
+                object.__setattr__(self, name, tuple(sorted(getattr(self, name).items())))
 
     @property
     def use_proxies(self) -> bool:
@@ -144,7 +156,8 @@ class ScanConfig:
     @property
     def read_options(self) -> ReadOptions:
         """How every GWAS file of the scan is read (format, column mapping, trait column)."""
-        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column)
+        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column, sep=self.sep,
+                           skip_bad_lines=self.skip_bad_lines)
 
     @property
     def outcome_patterns(self) -> tuple[str, ...]:
@@ -172,8 +185,8 @@ class ScanConfig:
 
         (Exposure patterns that match no file are reported by :mod:`mrjax.scan.inputs` when
         the scan expands them.)"""
-        if not self.exposures:
-            raise ScanError("no exposure GWAS given", "pass --exposure FILE (or a glob such as 'gwas/*.tsv.gz')")
+        if not self.exposures and not self.inputs:
+            raise ScanError("no exposure GWAS given", "pass --exposure FILE (or a glob such as 'gwas/*.tsv.gz'), or --inputs MANIFEST")
         if not self.ld_ref and not self.already_clumped:
             raise ScanError(
                 "clumping needs an LD reference panel",

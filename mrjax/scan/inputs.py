@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import glob
 import itertools
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +33,26 @@ TRAIT_COLUMN_NAMES = {"trait", "exposure", "phenotype"}
 class ReadOptions:
     """How a GWAS file is read: ``format`` (force a reader; None = detect), ``columns``
     (explicit mapping ``(field, column)`` pairs for the readers), ``trait_column`` (the
-    column naming each row's trait in a long table)."""
+    column naming each row's trait in a long table), ``sep`` (delimiter; None = detect),
+    ``skip_bad_lines`` (drop malformed lines with an audit row each instead of failing)."""
 
     format: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     trait_column: str | None = None
+    sep: str | None = None
+    skip_bad_lines: bool = False
 
     def __post_init__(self):
         if isinstance(self.columns, dict):
             object.__setattr__(self, "columns", tuple(sorted(self.columns.items())))
+
+    def overridden(self, format: str | None = None, columns=()) -> "ReadOptions":
+        """These options with a more specific ``format`` and column mapping on top (a field
+        the specific mapping names takes its column; the others keep theirs)."""
+        merged = dict(self.columns)
+        merged.update(dict(columns))
+        return ReadOptions(format=format or self.format, columns=tuple(sorted(merged.items())),
+                           trait_column=self.trait_column, sep=self.sep, skip_bad_lines=self.skip_bad_lines)
 
     @property
     def reader_columns(self) -> dict | None:
@@ -50,6 +62,96 @@ class ReadOptions:
             mapping.setdefault("trait", self.trait_column)
         return mapping or None
 
+
+#: Columns of an inputs manifest (TSV): ``path`` is required; ``columns`` holds a mapping
+#: ``field=column;field=column``, and a column named after a field (``beta``, ``se``, ``SNP``…)
+#: maps that field for its row; ``role`` is ``exposure`` (default) or ``outcome``.
+MANIFEST_COLUMNS = ("path", "trait", "format", "columns", "role")
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    trait: str | None
+    role: str
+    options: ReadOptions
+
+
+def read_manifest(path: str | Path) -> tuple[ManifestEntry, ...]:
+    """The rows of an inputs manifest (paths relative to the manifest's folder).
+
+    Raises :class:`ScanError` naming the row for a missing path column, an unknown role or a
+    bad mapping."""
+    from mrjax.gwas.formats import SOURCE_FIELDS
+
+    path = Path(path)
+    if not path.is_file():
+        raise ScanError(f"inputs manifest {str(path)!r} not found", "check the path given to --inputs")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise ScanError(f"cannot read inputs manifest {str(path)!r}: {_one_line(error)}",
+                        "give a tab-separated file with a header: path, trait, format, columns") from error
+    table.columns = [c.strip() for c in table.columns]
+    if "path" not in table.columns:
+        raise ScanError(f"inputs manifest {str(path)!r} has no 'path' column (header: {list(table.columns)})",
+                        "the header must name path (and optionally trait, format, columns, role)")
+    fields = [c for c in table.columns if c in SOURCE_FIELDS and c not in MANIFEST_COLUMNS]
+    unknown = [c for c in table.columns if c not in MANIFEST_COLUMNS and c not in fields]
+    if unknown:
+        raise ScanError(f"inputs manifest {str(path)!r}: unknown column(s) {unknown}",
+                        f"use {', '.join(MANIFEST_COLUMNS)} or field names {', '.join(SOURCE_FIELDS)}")
+    entries = []
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        file = row["path"].strip()
+        if not file:
+            raise ScanError(f"inputs manifest {str(path)!r} line {number}: empty path", "give a file in every row")
+        file = file if Path(file).is_absolute() else str(path.parent / file)
+        mapping = {}
+        for pair in filter(None, (p.strip() for p in re.split(r"[;,]", row.get("columns", "") or ""))):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ScanError(f"inputs manifest {str(path)!r} line {number}: bad mapping {pair!r}",
+                                "write columns as field=column;field=column, e.g. beta=Effect;se=StdErr")
+            mapping[key.strip()] = value.strip()
+        mapping.update({f: row[f].strip() for f in fields if row[f].strip()})
+        role = (row.get("role") or "exposure").strip().lower()
+        if role not in ("exposure", "outcome"):
+            raise ScanError(f"inputs manifest {str(path)!r} line {number}: role {role!r}", "role is exposure or outcome")
+        options = ReadOptions(format=(row.get("format") or "").strip() or None, columns=tuple(sorted(mapping.items())))
+        entries.append(ManifestEntry(file, (row.get("trait") or "").strip() or None, role, options))
+    return tuple(entries)
+
+
+def options_for(config, path: str, role: str) -> ReadOptions:
+    """How one input of a scan is read: the scan-wide options (``--format``, ``--column``),
+    then the role's (``--exposure-format``/``--exposure-column`` or the outcome's), then the
+    file's manifest row (``--inputs``)."""
+    options = config.read_options
+    if role == "exposure":
+        options = options.overridden(config.exposure_format, config.exposure_columns)
+    else:
+        options = options.overridden(config.outcome_format, config.outcome_columns)
+    for entry in manifest_of(config):
+        if Path(entry.path) == Path(path):
+            options = options.overridden(entry.options.format, entry.options.columns)
+    return options
+
+
+def manifest_of(config) -> tuple[ManifestEntry, ...]:
+    return read_manifest(config.inputs) if getattr(config, "inputs", None) else ()
+
+
+def scan_exposure_files(config) -> list[str]:
+    """The exposure files of a scan: its patterns' files, then the manifest's exposure rows."""
+    files = exposure_files(config.exposures) if config.exposures else []
+    for entry in manifest_of(config):
+        if entry.role == "exposure":
+            if not Path(entry.path).is_file():
+                raise ScanError(f"exposure file {entry.path!r} (inputs manifest) not found", "check the manifest's paths")
+            if str(Path(entry.path)) not in files:
+                files.append(str(Path(entry.path)))
+    return files
 
 @dataclass(frozen=True)
 class ExposureSource:
@@ -104,8 +206,11 @@ def outcome_sources(config) -> list[OutcomeSource]:
 
 
 def input_paths(config) -> list[str]:
-    """Every input file of a scan: exposures, outcomes and the panel's .bed/.bim/.fam."""
-    paths = exposure_files(config.exposures) + [s.path for s in outcome_sources(config)]
+    """Every input file of a scan: exposures, outcomes, the inputs manifest and the panel's
+    .bed/.bim/.fam."""
+    paths = scan_exposure_files(config) + [s.path for s in outcome_sources(config)]
+    if getattr(config, "inputs", None):
+        paths.append(str(Path(config.inputs)))
     if config.ld_ref:
         paths += [config.ld_ref + s for s in (".bed", ".bim", ".fam")]
     return list(dict.fromkeys(paths))
@@ -123,14 +228,16 @@ def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_m
     long table keeps its own trait column. Reader errors become :class:`ScanError`.
     """
     try:
-        return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait)
+        return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait,
+                         sep=options.sep, skip_bad_lines=options.skip_bad_lines)
     except FileNotFoundError as error:
         raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
     except (EOFError, zlib.error) as error:
         raise ScanError(f"GWAS file {path!r} is a truncated or corrupt compressed file ({error})",
                         "check that it downloaded completely (gzip -t FILE)") from error
     except (ValueError, KeyError) as error:
-        raise ScanError(_one_line(error), "pass --format, or --column NAME=COLUMN to map the file's columns") from error
+        raise ScanError(_one_line(error), "pass --format, or --column NAME=COLUMN to map the file's columns "
+                        "(--exposure-column/--outcome-column, or an --inputs manifest, for one input)") from error
 
 
 def _one_line(error: BaseException) -> str:
@@ -152,9 +259,10 @@ def list_exposures(config, cache: dict) -> list[ExposureSource]:
     A file whose table has more than one value in its trait column is a long table: it is
     read once (kept in ``cache``) and yields one source per trait.
     """
-    options = config.read_options
     sources: list[ExposureSource] = []
-    for path in exposure_files(config.exposures):
+    names_given = {str(Path(e.path)): e.trait for e in manifest_of(config) if e.role == "exposure" and e.trait}
+    for path in scan_exposure_files(config):
+        options = options_for(config, path, "exposure")
         if options.trait_column or looks_long(path):
             table = read_table(path, options)
             cache[path] = table
@@ -163,7 +271,7 @@ def list_exposures(config, cache: dict) -> list[ExposureSource]:
                 sources += [ExposureSource(str(n), path, True) for n in names]
                 continue
             cache.pop(path)
-        sources.append(ExposureSource(trait_name_of(path), path, False))
+        sources.append(ExposureSource(names_given.get(path) or trait_name_of(path), path, False))
     seen: dict[str, str] = {}
     for source in sources:
         if source.trait in seen:
@@ -196,9 +304,9 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
     traits of a long table (consecutive in the chunk) are taken in one go, and the table's
     audit records are carried once (not once per trait)."""
     frames = []
-    options = config.read_options
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)
+        options = options_for(config, path, "exposure")
         if not long_table:
             p_max = None if full or config.use_proxies else config.p
             frames += [read_table(s.path, options, trait=s.trait, p_max=p_max) for s in group]

@@ -37,12 +37,13 @@ from mrjax.scan.frames import plain
 from mrjax.scan.inputs import (
     ExposureSource,
     OutcomeSource,
-    exposure_files,
     input_checksums,
     list_exposures,
+    options_for,
     outcome_sources,
     read_chunk,
     read_table,
+    scan_exposure_files,
 )
 from mrjax.scan.stages import look_up, reverse_pairs, select_and_clump
 from mrjax.scan.write import write_outputs
@@ -95,7 +96,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     with timings("checksums"):
         checksums = input_checksums(config)
     outcome_list = outcome_sources(config)
-    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures),
+    checkpoints = Checkpoints(out, config.fingerprint(checksums, scan_exposure_files(config),
                                                       [o.path for o in outcome_list]))
     panel = None
     if config.ld_ref:
@@ -122,7 +123,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
         outcome, side = Outcome(source), checkpoints.load(OUTCOME_SIDE, source.name)
         if todo or side is None:
             with timings("read"):
-                outcome.gwas = read_table(source.path, config.read_options, trait=source.name)
+                outcome.gwas = read_table(source.path, options_for(config, source.path, "outcome"), trait=source.name)
             if config.bidirectional:
                 outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings)
             side = _outcome_side_audit(outcome, config)

@@ -17,7 +17,7 @@ from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import assemble_tables
 from mrjax.scan.config import ScanConfig, ScanResult
 from mrjax.scan.frames import nonempty
-from mrjax.scan.inputs import exposure_files, input_paths
+from mrjax.scan.inputs import input_paths, scan_exposure_files
 
 #: Tables written as TSV (``results`` also as parquet), in this order.
 OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
@@ -82,7 +82,7 @@ def settings_of(config: ScanConfig) -> dict:
     settings = asdict(config)
     settings["columns"] = dict(config.columns)
     settings["proxies"] = config.use_proxies
-    settings["exposure_files"] = exposure_files(config.exposures)
+    settings["exposure_files"] = scan_exposure_files(config)
     return settings
 
 
