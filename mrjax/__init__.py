@@ -40,10 +40,12 @@ from mrjax.ld.proxies import find_proxies, substitute_proxies  # noqa: E402
 from mrjax.permutation import permutation_test  # noqa: E402
 from mrjax.mr_presso import presso  # noqa: E402
 from mrjax.simulation import Scenario, simulate, simulate_grid  # noqa: E402
+from mrjax.store import GWASStore, ingest  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GWASStore",
     "Instruments",
     "LDPanel",
     "Scenario",
@@ -58,6 +60,7 @@ __all__ = [
     "from_frame",
     "harmonise",
     "heterogeneity",
+    "ingest",
     "instrument_strength",
     "leave_one_out",
     "make_instruments",
