@@ -108,7 +108,7 @@ def read_manifest(path) -> list[dict]:
             raise ValueError(f"{path}: line {row_number} has no path")
         file = Path(row["path"]) if Path(row["path"]).is_absolute() else path.parent / row["path"]
         columns = _parse_columns(row.get("columns", ""), path, row_number)
-        columns.update({k: v for k, v in row.items() if k in SOURCE_FIELDS})
+        columns.update({k: v for k, v in row.items() if k in SOURCE_FIELDS and k not in MANIFEST_FIELDS})
         spec = {"format": row.get("format"), "columns": columns, "trait": row.get("trait"), "build": row.get("build")}
         for name in ("n", "n_cases", "n_controls"):
             if name in row:
