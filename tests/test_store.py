@@ -339,3 +339,12 @@ def test_two_dask_workers_write_the_same_store_as_one(tmp_path, gwas_dir):
     a, b = _snapshot(tmp_path / "one"), _snapshot(tmp_path / "two")
     assert a.keys() == b.keys() and len(a) == 12 * len(layout.TRAIT_FILES)
     assert a == b
+
+
+def test_store_imports_no_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, mrjax.store, mrjax_cli.store\nprint('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
