@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2, help="files ingested on the LocalCluster")
     parser.add_argument("--repeats", type=int, default=5, help="look-up repeats (median reported)")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--lookups-only", action="store_true", help="only the look-ups (stores of an earlier run)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     source = generate(args.rows, WORK / f"catalog_{args.rows}_s1.h.tsv.gz", seed=1)
@@ -176,6 +177,8 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     results = {}
     store = WORK / "store_bench"
+    if args.lookups_only:
+        return lookups(args, source, small, store, rng)
     for case in CASES:
         if args.skip_baselines and case != "ingest, in process (workers=0)":
             continue
@@ -204,8 +207,13 @@ def main() -> None:
     two = results[f"ingest, LocalCluster 2 worker(s), {args.files} files"]["seconds"]
     print(f"\nscaling 1 -> 2 workers (rows per wall-second): {one / two:.2f}x")
 
+    lookups(args, source, small, store, rng)
+
+
+def lookups(args, source: Path, small: Path, store: Path, rng) -> None:
     import mrjax
 
+    gz_mb = source.stat().st_size / 1e6
     trait = source.name.split(".")[0]
     built = mrjax.GWASStore(store)
     folder = built.folders[trait]

@@ -171,7 +171,7 @@ def _index_rows(path: Path, wanted: list[str]) -> np.ndarray:
             groups.append(g)
     if not groups:
         return np.empty(0, dtype=np.int64)
-    index = handle.read_row_groups(groups)
+    index = _read_groups(handle, groups)
     found = index.filter(pc.is_in(index.column("SNP"), value_set=pa.array(wanted, pa.string())))
     return found.column("row").to_numpy()
 
@@ -236,14 +236,22 @@ def _at_positions(data: pa.Table, queries: dict[str, np.ndarray]) -> pa.Array:
     return pa.array(keep)
 
 
+#: Above this fraction of a file's row groups, one whole-file read beats reading them one by one.
+WHOLE_FILE = 0.5
+
+
 def _read_groups(handle: pq.ParquetFile, groups: list[int]) -> pa.Table:
     if not groups:
         return handle.schema_arrow.empty_table()
+    if len(groups) > WHOLE_FILE * handle.num_row_groups:
+        return handle.read()
     return handle.read_row_groups(groups)
 
 
 def _cost(handle: pq.ParquetFile, groups: list[int], rows_returned: int) -> dict:
     meta = handle.metadata
+    if len(groups) > WHOLE_FILE * meta.num_row_groups:
+        groups = list(range(meta.num_row_groups))
     return {
         "table": layout.VARIANTS,
         "row_groups_read": len(groups),
