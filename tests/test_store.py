@@ -61,10 +61,9 @@ def test_round_trip_equals_read_gwas(store, gwas_dir, name):
     assert info["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert info["source"]["size"] == path.stat().st_size
     assert info["effect_scale"] == ("OR" if mrjax.gwas.is_case_control(path) else "beta")
-    audit = store.audit(trait)
-    pd.testing.assert_frame_equal(audit[["SNP", "reason"]].reset_index(drop=True),
-                                  mrjax.audit_of(expected)[["SNP", "reason"]].astype(object).reset_index(drop=True),
-                                  check_dtype=False)
+    # the read step's records, rebuilt from the store, are read_gwas's
+    for records in (mrjax.audit_of, mrjax.counts_of, mrjax.gwas.unlisted_of):
+        pd.testing.assert_frame_equal(records(got), records(expected))
 
 
 def test_metadata_facts(store):
@@ -93,6 +92,21 @@ def test_top_hits_equal_read_gwas_with_p_max(store, gwas_dir, p):
         expected = _read(gwas_dir, name, p_max=p).reset_index(drop=True)
         got = store.top_hits(expected["trait"].iloc[0], p=p)
         pd.testing.assert_frame_equal(got, expected)
+
+
+def test_top_hits_carry_the_read_audit_of_a_p_max_read(store, gwas_dir):
+    for name in GWAS_FILES:
+        expected = _read(gwas_dir, name, p_max=1e-5)
+        got = store.top_hits(expected["trait"].iloc[0], p=1e-5)
+        pd.testing.assert_frame_equal(mrjax.counts_of(got), mrjax.counts_of(expected))
+        if name != "exposure_a.h.tsv.gz":  # no row dropped for a bad value: records identical
+            pd.testing.assert_frame_equal(mrjax.audit_of(got), mrjax.audit_of(expected))
+            pd.testing.assert_frame_equal(mrjax.gwas.unlisted_of(got), mrjax.gwas.unlisted_of(expected))
+    # exposure_a's 51 hm_code-15 rows: the store lists them all as bad values, where the
+    # file's reader counts those above p as not significant; the totals agree
+    got = store.top_hits("exposure_a", p=1e-5)
+    assert len(mrjax.audit_of(got)) == 51
+    assert mrjax.gwas.unlisted_of(got)["n"].sum() + 51 == mrjax.counts_of(got)["n_dropped"].sum()
 
 
 def test_top_hits_above_keep_p_is_refused(store):

@@ -3,6 +3,8 @@
 Every table returned has ``mrjax.read_gwas``'s columns and dtypes, rows in the source file's
 order, so code written for ``read_gwas`` runs unchanged on store tables. Each carries
 ``attrs["store_read"]``: row groups and rows read against the totals (what a look-up cost).
+``table`` and ``top_hits`` also carry the read step's audit records, rebuilt from the store as
+``read_gwas(path)`` / ``read_gwas(path, p_max=p)`` attach them (``mrjax.audit_of``/``counts_of``).
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ class GWASStore:
 
     def audit(self, trait: str) -> pd.DataFrame:
         """The read step's listed drops for the trait (``step, trait, SNP, reason, detail``)."""
-        return pq.read_table(self._folder(trait) / layout.AUDIT).to_pandas()
+        frame = pq.read_table(self._folder(trait) / layout.AUDIT).to_pandas()
+        frame["SNP"] = frame["SNP"].astype(object)  # as mrjax.audit.drops builds it
+        return frame
 
     # -- reading rows -----------------------------------------------------------------------
     def top_hits(self, trait: str, p: float | None = None) -> pd.DataFrame:
@@ -99,7 +103,7 @@ class GWASStore:
                              f"re-ingest with a larger keep_p (mrjax ingest --keep-p {p:g})")
         table = pq.read_table(self._folder(trait) / layout.TOP_HITS)
         table = table.filter(tables.significant(table, p))
-        frame = tables.to_pandas(table)
+        frame = self._with_read_audit(tables.to_pandas(table), trait, p)
         frame.attrs["store_read"] = {"table": layout.TOP_HITS, "rows_read": table.num_rows}
         return frame
 
@@ -107,7 +111,29 @@ class GWASStore:
         """Every row of the trait (a full read: what a scan from the store avoids)."""
         handle = pq.ParquetFile(self._folder(trait) / layout.VARIANTS)
         data = handle.read()
-        return _in_read_order(data, _cost(handle, list(range(handle.num_row_groups)), data.num_rows))
+        frame = _in_read_order(data, _cost(handle, list(range(handle.num_row_groups)), data.num_rows))
+        return self._with_read_audit(frame, trait, None)
+
+    def _with_read_audit(self, frame: pd.DataFrame, trait: str, p: float | None) -> pd.DataFrame:
+        """Attach the read step's records as ``read_gwas`` does (``mrjax.gwas._audit.record_step``).
+
+        For ``p`` the rows above it count as "not significant". Difference from
+        ``read_gwas(p_max=p)``: rows dropped for a bad value are listed whatever their p (the
+        file's reader lists only those passing p and counts the others as not significant), and
+        a SNP repeated in the file keeps its first row even when only a later one passes p.
+        """
+        from mrjax.gwas._audit import record_step
+
+        info = self.metadata(trait)
+        n_in = pd.Series({trait: info["rows"]["read"]}, dtype="int64")
+        listed = self.audit(trait)
+        unlisted = None if p is None else pd.Series({trait: info["rows"]["kept"] - len(frame)}, dtype="int64")
+        attrs = dict(frame.attrs)
+        record_step(frame, "read", n_in, listed if len(listed) else None, unlisted, "not significant")
+        frame.attrs.update({k: v for k, v in attrs.items() if k not in frame.attrs})
+        frame.attrs["source"] = info["source"]["path"]
+        frame.attrs["format"] = info["source"]["format"]
+        return frame
 
     def lookup(self, trait: str, snps=None, positions=None) -> pd.DataFrame:
         """The trait's rows for the given SNP ids or positions (give one of them).
