@@ -75,6 +75,8 @@ class ScanConfig:
     ``continuous``; the exposures are the outcomes of the reverse direction): an estimate on
     a binary outcome is reported as an odds ratio, on a continuous one as b; ``auto`` asks
     :func:`mrjax.gwas.is_case_control` of the file.
+    ``store``: a GWAS store folder (``mrjax.ingest``); ``exposures`` (globs) and ``outcome``
+    are then its trait names and no whole table is read (:mod:`mrjax.scan.store_source`).
     """
 
     exposures: tuple[str, ...]
@@ -111,6 +113,7 @@ class ScanConfig:
     report: bool = True
     outcome_type: str = "auto"
     exposure_type: str = "auto"
+    store: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
@@ -137,7 +140,7 @@ class ScanConfig:
     @property
     def read_options(self) -> ReadOptions:
         """How every GWAS file of the scan is read (format, column mapping, trait column)."""
-        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column)
+        return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column, store=self.store)
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -171,7 +174,14 @@ class ScanConfig:
                     f"LD reference {self.ld_ref!r} is incomplete: {', '.join(self.ld_ref + s for s in missing)} not found",
                     "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam",
                 )
-        if not Path(self.outcome).is_file():
+        if self.store:
+            from mrjax.scan import store_source
+
+            store_source.check_trait(self.store, self.outcome, "outcome")
+            if self.outcome_name not in (None, self.outcome):
+                raise ScanError("--outcome-name renames a file's trait; a store's outcome keeps its name",
+                                f"drop --outcome-name (the outcome is {self.outcome!r})")
+        elif not Path(self.outcome).is_file():
             raise ScanError(f"outcome file {self.outcome!r} not found", "check the path given to --outcome")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
@@ -202,7 +212,7 @@ class ScanConfig:
         reporting = ("out", "figures", "report", "alpha", "correction", "permutations", "outcome_type", "exposure_type")
         settings = {k: v for k, v in asdict(self).items() if k not in reporting}
         settings["exposures"] = sorted(checksums[f] for f in exposure_paths)
-        settings["outcome"] = checksums[str(Path(self.outcome))]
+        settings["outcome"] = checksums[self.outcome if self.store else str(Path(self.outcome))]
         if self.ld_ref:
             settings["ld_ref"] = [checksums[self.ld_ref + s] for s in (".bed", ".bim", ".fam")]
         text = json.dumps(settings, sort_keys=True, default=str)

@@ -33,8 +33,9 @@ from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
 from mrjax.scan.frames import plain
-from mrjax.scan.inputs import ExposureSource, exposure_files, input_checksums, list_exposures, read_chunk, read_table, trait_name_of
-from mrjax.scan.stages import look_up, reverse_pairs, select_and_clump
+from mrjax.scan.inputs import ExposureSource, exposure_keys, input_checksums, list_exposures, read_chunk, read_outcome, trait_name_of
+from mrjax.scan import store_source
+from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
 from mrjax.scan.write import write_outputs
 
 
@@ -70,7 +71,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     progress("inputs", 0, 1)
     with timings("checksums"):
         checksums = input_checksums(config)
-    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_files(config.exposures)))
+    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_keys(config)))
     panel = None
     if config.ld_ref:
         with timings("load_panel"):
@@ -96,7 +97,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     outcome_side = checkpoints.load(OUTCOME_SIDE, outcome_name)
     if todo or outcome_side is None:
         with timings("read"):
-            outcome = read_table(config.outcome, config.read_options, trait=outcome_name)
+            outcome = read_outcome(config, outcome_name)
         if config.bidirectional:
             reverse_instruments = select_and_clump(outcome, config, panel, timings)
         outcome_side = _outcome_side_audit(outcome, reverse_instruments, outcome_name, config)
@@ -156,11 +157,18 @@ def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, out
         exposures = read_chunk(chunk, config, cache, full=config.bidirectional)
     names = [s.trait for s in chunk]
     forward = select_and_clump(exposures, config, panel, timings)
+    if config.store and len(forward):  # the outcome's rows these instruments can use
+        with timings("read"):
+            outcome = store_source.rows_for(config.store, outcome_name, reachable_snps(forward, config, panel))
     harmonised = look_up(forward, outcome, config, panel, timings) if len(forward) else forward
     with timings("audit"):
         audits = {FORWARD: forward_audits(harmonised, names, outcome_name)}
     pairs = {FORWARD: plain(harmonised)}
     if config.bidirectional:
+        if config.store:  # each exposure's rows the outcome's instruments can use
+            with timings("read"):
+                wanted = reachable_snps(reverse_instruments, config, panel) if len(reverse_instruments) else set()
+                exposures = store_source.concat([store_source.rows_for(config.store, name, wanted) for name in names])
         pairs[REVERSE], audits[REVERSE] = reverse_pairs(reverse_instruments, exposures, names, outcome_name, config, panel, timings)
     # both directions in one estimation call: fewer distinct shapes to compile
     with timings("split"):

@@ -16,7 +16,7 @@ from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import assemble_tables
 from mrjax.scan.config import ScanConfig, ScanResult
 from mrjax.scan.frames import nonempty
-from mrjax.scan.inputs import exposure_files, input_paths
+from mrjax.scan.inputs import exposure_keys, manifest_inputs
 
 #: Tables written as TSV (``results`` also as parquet), in this order.
 OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
@@ -54,7 +54,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
             )
         files += figure_paths(figures)
         progress("figures", 1, 1)
-    inputs = outputs.input_checksums(input_paths(config))
+    inputs = manifest_inputs(config)
     if config.report:
         with timings("report"):
             files.append(html.write_report(
@@ -77,7 +77,7 @@ def settings_of(config: ScanConfig) -> dict:
     settings = asdict(config)
     settings["columns"] = dict(config.columns)
     settings["proxies"] = config.use_proxies
-    settings["exposure_files"] = exposure_files(config.exposures)
+    settings["exposure_files"] = exposure_keys(config)
     return settings
 
 

@@ -114,6 +114,24 @@ class GWASStore:
         frame = _in_read_order(data, _cost(handle, list(range(handle.num_row_groups)), data.num_rows))
         return self._with_read_audit(frame, trait, None)
 
+    def head(self, trait: str, n: int = 1) -> pd.DataFrame:
+        """The trait's first ``n`` rows in store order (reads the first row group only)."""
+        handle = pq.ParquetFile(self._folder(trait) / layout.VARIANTS)
+        data = handle.read_row_group(0).slice(0, n)
+        return _in_read_order(data, _cost(handle, [0], data.num_rows))
+
+    def table_audit(self, trait: str) -> dict[str, pd.DataFrame]:
+        """The records ``read_gwas`` attaches for a whole-file read of the trait
+        (``audit``, ``audit_counts``, ``audit_unlisted``), without reading the table."""
+        from mrjax.audit import COUNT_COLUMNS, UNLISTED_COLUMNS
+
+        rows = self.metadata(trait)["rows"]
+        counts = pd.DataFrame([{"step": "read", "trait": trait, "n_in": rows["read"], "n_kept": rows["kept"],
+                                "n_dropped": rows["dropped"]}], columns=COUNT_COLUMNS)
+        for column in ("n_in", "n_kept", "n_dropped"):
+            counts[column] = counts[column].astype("int64")
+        return {"audit": self.audit(trait), "audit_counts": counts, "audit_unlisted": pd.DataFrame(columns=UNLISTED_COLUMNS)}
+
     def _with_read_audit(self, frame: pd.DataFrame, trait: str, p: float | None) -> pd.DataFrame:
         """Attach the read step's records as ``read_gwas`` does (``mrjax.gwas._audit.record_step``).
 
