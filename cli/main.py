@@ -9,6 +9,7 @@ from mrjax_cli.analyse import mr, presso
 from mrjax_cli.data import clump, harmonise
 from mrjax_cli.demo import demo
 from mrjax_cli.scan import scan
+from mrjax_cli.store import ingest, store_app
 
 app = typer.Typer(
     name="mrjax",
@@ -44,6 +45,8 @@ app.command()(mr)
 app.command()(presso)
 app.command()(clump)
 app.command()(harmonise)
+app.command()(ingest)
+app.add_typer(store_app, name="store")
 
 
 def _register_simulate() -> None:

@@ -67,6 +67,7 @@ def scan(
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
+    store: Annotated[Path | None, typer.Option("--store", help="GWAS store made by `mrjax ingest`: --exposure (globs) and --outcome are then its trait names; no whole table is read.")] = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -93,6 +94,7 @@ def scan(
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,
         outcome_type=outcome_type, exposure_type=exposure_type, correct_per_outcome=correct_per_outcome,
+        store=None if store is None else str(store),
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()

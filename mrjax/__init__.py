@@ -41,6 +41,8 @@ _HOST = {
     "find_proxies": "mrjax.ld.proxies",
     "substitute_proxies": "mrjax.ld.proxies",
     "odds_ratios": "mrjax.effects",
+    "GWASStore": "mrjax.store",
+    "ingest": "mrjax.store",
 }
 _DEVICE = {
     "analyse": "mrjax.api",

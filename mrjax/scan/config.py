@@ -80,6 +80,8 @@ class ScanConfig:
     ``continuous``; the exposures are the outcomes of the reverse direction): an estimate on
     a binary outcome is reported as an odds ratio, on a continuous one as b; ``auto`` asks
     :func:`mrjax.gwas.is_case_control` of the file.
+    ``store``: a GWAS store folder (``mrjax.ingest``); ``exposures`` (globs) and ``outcome``
+    are then its trait names and no whole table is read (:mod:`mrjax.scan.store_source`).
     """
 
     exposures: tuple[str, ...]
@@ -124,6 +126,7 @@ class ScanConfig:
     outcome_type: str = "auto"
     exposure_type: str = "auto"
     correct_per_outcome: bool = False
+    store: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
@@ -157,7 +160,7 @@ class ScanConfig:
     def read_options(self) -> ReadOptions:
         """How every GWAS file of the scan is read (format, column mapping, trait column)."""
         return ReadOptions(format=self.gwas_format, columns=self.columns, trait_column=self.trait_column, sep=self.sep,
-                           skip_bad_lines=self.skip_bad_lines)
+                           skip_bad_lines=self.skip_bad_lines, store=self.store)
 
     @property
     def outcome_patterns(self) -> tuple[str, ...]:
@@ -203,14 +206,26 @@ class ScanConfig:
                     f"LD reference {self.ld_ref!r} is incomplete: {', '.join(self.ld_ref + s for s in missing)} not found",
                     "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam",
                 )
-        if not self.outcome_patterns:
-            raise ScanError("no outcome GWAS given", "pass --outcome FILE (repeatable, or a quoted glob)")
-        for pattern in self.outcome_patterns:
-            if not any(ch in pattern for ch in "*?[") and not Path(pattern).is_file():
-                raise ScanError(f"outcome file {pattern!r} not found", "check the path given to --outcome")
-        if self.outcome_name and (len(self.outcome_patterns) > 1 or any(ch in self.outcome_patterns[0] for ch in "*?[")):
-            raise ScanError("--outcome-name names a single outcome, but several are given",
-                            "drop --outcome-name: each outcome is named after its file")
+        if self.store:
+            from mrjax.scan import store_source
+
+            for pattern in self.outcome_patterns:
+                if any(ch in pattern for ch in "*?["):
+                    store_source.exposure_traits(self.store, [pattern])  # raises when nothing matches
+                else:
+                    store_source.check_trait(self.store, pattern, "outcome")
+            if self.outcome_name not in (None, self.outcome):
+                raise ScanError("--outcome-name renames a file's trait; a store's outcome keeps its name",
+                                f"drop --outcome-name (the outcome is {self.outcome!r})")
+        else:
+            if not self.outcome_patterns:
+                raise ScanError("no outcome GWAS given", "pass --outcome FILE (repeatable, or a quoted glob)")
+            for pattern in self.outcome_patterns:
+                if not any(ch in pattern for ch in "*?[") and not Path(pattern).is_file():
+                    raise ScanError(f"outcome file {pattern!r} not found", "check the path given to --outcome")
+            if self.outcome_name and (len(self.outcome_patterns) > 1 or any(ch in self.outcome_patterns[0] for ch in "*?[")):
+                raise ScanError("--outcome-name names a single outcome, but several are given",
+                                "drop --outcome-name: each outcome is named after its file")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
         for name in ("outcome_type", "exposure_type"):

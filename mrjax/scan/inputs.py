@@ -34,13 +34,15 @@ class ReadOptions:
     """How a GWAS file is read: ``format`` (force a reader; None = detect), ``columns``
     (explicit mapping ``(field, column)`` pairs for the readers), ``trait_column`` (the
     column naming each row's trait in a long table), ``sep`` (delimiter; None = detect),
-    ``skip_bad_lines`` (drop malformed lines with an audit row each instead of failing)."""
+    ``skip_bad_lines`` (drop malformed lines with an audit row each instead of failing),
+    ``store`` (a GWAS store folder: inputs are its traits, see :mod:`mrjax.scan.store_source`)."""
 
     format: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     trait_column: str | None = None
     sep: str | None = None
     skip_bad_lines: bool = False
+    store: str | None = None
 
     def __post_init__(self):
         if isinstance(self.columns, dict):
@@ -194,6 +196,10 @@ def exposure_files(patterns, what: str = "exposure") -> list[str]:
 def outcome_sources(config) -> list[OutcomeSource]:
     """The outcomes of a scan in the order given: each file's trait name is its file name
     (``config.outcome_name`` for a single outcome). Two outcomes with one name are an error."""
+    if getattr(config, "store", None):  # a store's outcomes are trait names (globs allowed)
+        from mrjax.scan import store_source
+
+        return [OutcomeSource(name, name) for name in store_source.exposure_traits(config.store, config.outcome_patterns)]
     files = exposure_files(config.outcome_patterns, what="outcome")
     if len(files) == 1 and config.outcome_name:
         return [OutcomeSource(files[0], config.outcome_name)]
@@ -217,8 +223,47 @@ def input_paths(config) -> list[str]:
 
 
 def input_checksums(config) -> dict[str, str]:
-    """SHA-256 of every input file, keyed by path (the checkpoint fingerprint uses them)."""
+    """SHA-256 of every input file, keyed by path (the checkpoint fingerprint uses them);
+    from a store, each trait's source checksum and ingest key, keyed by trait."""
+    if config.store:
+        from mrjax.scan import store_source
+
+        sums = store_source.checksums(config.store, exposure_keys(config) + [o.name for o in outcome_sources(config)])
+        panel = [config.ld_ref + s for s in (".bed", ".bim", ".fam")] if config.ld_ref else []
+        return {**sums, **{p: sha256_file(p) for p in panel}}
     return {p: sha256_file(p) for p in input_paths(config)}
+
+
+def manifest_inputs(config) -> list[dict]:
+    """The manifest's record of every input: path, bytes and SHA-256 of each file (from a
+    store: each trait's source file as ingested, with its trait and the store)."""
+    from mrjax.outputs import input_checksums as file_records
+
+    if not config.store:
+        return file_records(input_paths(config))
+    from mrjax.scan import store_source
+
+    records = store_source.source_records(config.store, exposure_keys(config) + [o.name for o in outcome_sources(config)])
+    return records + (file_records([config.ld_ref]) if config.ld_ref else [])
+
+
+def exposure_keys(config) -> list[str]:
+    """The exposures' keys in :func:`input_checksums`: files, or a store's trait names."""
+    if config.store:
+        from mrjax.scan import store_source
+
+        return store_source.exposure_traits(config.store, config.exposures)
+    return scan_exposure_files(config)
+
+
+def read_outcome(config, outcome: OutcomeSource) -> pd.DataFrame:
+    """One outcome GWAS as the scan uses it: the whole file, or from a store its top hits
+    carrying the whole file's read records (the forward look-ups read the rest by SNP)."""
+    if config.store:
+        from mrjax.scan import store_source
+
+        return store_source.selection_table(config.store, outcome.name, config.p, whole=True)
+    return read_table(outcome.path, options_for(config, outcome.path, "outcome"), trait=outcome.name)
 
 
 def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_max: float | None = None) -> pd.DataFrame:
@@ -259,6 +304,8 @@ def list_exposures(config, cache: dict) -> list[ExposureSource]:
     A file whose table has more than one value in its trait column is a long table: it is
     read once (kept in ``cache``) and yields one source per trait.
     """
+    if config.store:
+        return [ExposureSource(name, name, False) for name in exposure_keys(config)]
     sources: list[ExposureSource] = []
     names_given = {str(Path(e.path)): e.trait for e in manifest_of(config) if e.role == "exposure" and e.trait}
     for path in scan_exposure_files(config):
@@ -303,6 +350,12 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
     otherwise only rows with p below the threshold, unless proxies need the rest. The
     traits of a long table (consecutive in the chunk) are taken in one go, and the table's
     audit records are carried once (not once per trait)."""
+    if config.store:
+        from mrjax.scan import store_source
+
+        whole = full or config.use_proxies  # as the files would be read
+        return store_source.concat([store_source.selection_table(config.store, s.trait, config.p, whole=whole)
+                                    for s in chunk])
     frames = []
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)
@@ -336,6 +389,10 @@ def effect_scale(path: str, declared: str, options: ReadOptions) -> str:
     """How estimates with the trait of ``path`` as outcome are reported: ``"OR"`` for a binary
     trait (``declared``, or for ``"auto"`` :func:`mrjax.gwas.is_case_control` of the file),
     ``"beta"`` for a continuous one."""
+    if declared == "auto" and options.store:
+        from mrjax.scan import store_source
+
+        return store_source.effect_scale(options.store, path)
     if declared == "auto":
         try:
             return "OR" if is_case_control(path, options.format, options.reader_columns) else "beta"

@@ -34,18 +34,18 @@ from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
 from mrjax.scan.frames import plain
+from mrjax.scan import store_source
 from mrjax.scan.inputs import (
     ExposureSource,
     OutcomeSource,
+    exposure_keys,
     input_checksums,
     list_exposures,
-    options_for,
     outcome_sources,
     read_chunk,
-    read_table,
-    scan_exposure_files,
+    read_outcome,
 )
-from mrjax.scan.stages import look_up, reverse_pairs, select_and_clump
+from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
 from mrjax.scan.write import write_outputs
 
 
@@ -96,8 +96,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     with timings("checksums"):
         checksums = input_checksums(config)
     outcome_list = outcome_sources(config)
-    checkpoints = Checkpoints(out, config.fingerprint(checksums, scan_exposure_files(config),
-                                                      [o.path for o in outcome_list]))
+    checkpoints = Checkpoints(out, config.fingerprint(checksums, exposure_keys(config), [o.path for o in outcome_list]))
     panel = None
     if config.ld_ref:
         with timings("load_panel"):
@@ -123,7 +122,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
         outcome, side = Outcome(source), checkpoints.load(OUTCOME_SIDE, source.name)
         if todo or side is None:
             with timings("read"):
-                outcome.gwas = read_table(source.path, options_for(config, source.path, "outcome"), trait=source.name)
+                outcome.gwas = read_outcome(config, source)
             if config.bidirectional:
                 outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings)
             side = _outcome_side_audit(outcome, config)
@@ -191,13 +190,23 @@ def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, out
     pairs: dict[str, list] = {d: [] for d in config.directions}
     audits: dict[str, dict[str, list]] = {d: {name: [] for name in names} for d in config.directions}
     for outcome in outcomes:
-        harmonised = look_up(forward, outcome.gwas, config, panel, timings) if len(forward) else forward
+        gwas = outcome.gwas
+        if config.store and len(forward):  # the outcome's rows these instruments can use
+            with timings("read"):
+                gwas = store_source.rows_for(config.store, outcome.name, reachable_snps(forward, config, panel))
+        harmonised = look_up(forward, gwas, config, panel, timings) if len(forward) else forward
         with timings("audit"):
             for name, tables in forward_audits(harmonised, names, outcome.name).items():
                 audits[FORWARD][name].append(tables)
         pairs[FORWARD].append(plain(harmonised))
         if config.bidirectional:
-            reverse, reverse_audits = reverse_pairs(outcome.instruments, exposures, names, outcome.name, config, panel, timings)
+            looked_up = exposures
+            if config.store:  # each exposure's rows the outcome's instruments can use
+                with timings("read"):
+                    wanted = reachable_snps(outcome.instruments, config, panel) if len(outcome.instruments) else set()
+                    looked_up = store_source.concat([store_source.rows_for(config.store, name, wanted) for name in names])
+            reverse, reverse_audits = reverse_pairs(outcome.instruments, looked_up, names, outcome.name, config, panel,
+                                                    timings)
             pairs[REVERSE].append(reverse)
             for name, tables in reverse_audits.items():
                 audits[REVERSE][name].append(tables)

@@ -24,6 +24,7 @@ from mrjax.outputs import StageTimer
 from mrjax.scan.audits import trait_audit
 from mrjax.scan.config import REVERSE, ScanConfig
 from mrjax.scan.frames import empty_carrying, plain
+from mrjax.scan.store_source import count_rows_not_read
 
 #: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
 #: ±500 kb); the reverse direction also uses it to keep only the exposure rows a proxy
@@ -41,6 +42,7 @@ def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: Sta
     """
     with timings("select"):
         instruments = tolerate_empty(select_instruments, gwas, "select", p=config.p)
+        instruments = count_rows_not_read(instruments, gwas)  # a store's rows above its keep_p
     if panel is not None and len(instruments):
         with timings("clump"):
             instruments = tolerate_empty(
@@ -151,8 +153,13 @@ def reachable_rows(instruments: pd.DataFrame, gwas: pd.DataFrame, config: ScanCo
     whole panel (r² ≥ ``proxy_r2`` within ``PROXY_KB``). A proxy's r² depends only on the
     panel, so the proxies found in the cut table, and their order, are the same as in the
     whole GWAS. Harmonisation reads only the instruments' rows."""
+    return gwas["SNP"].isin(list(reachable_snps(instruments, config, panel))).to_numpy(dtype=bool)
+
+
+def reachable_snps(instruments: pd.DataFrame, config: ScanConfig, panel) -> set:
+    """The SNPs :func:`reachable_rows` keeps: the instruments' and their possible proxies."""
     targets = pd.unique(instruments["SNP"].to_numpy(dtype=object))
     usable = set(targets)
     if config.use_proxies and panel is not None:
         usable |= set(find_proxies(panel, targets, panel.snp, r2_min=config.proxy_r2, kb=PROXY_KB)["proxy"])
-    return gwas["SNP"].isin(list(usable)).to_numpy(dtype=bool)
+    return usable

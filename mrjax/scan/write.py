@@ -17,7 +17,7 @@ from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import assemble_tables
 from mrjax.scan.config import ScanConfig, ScanResult
 from mrjax.scan.frames import nonempty
-from mrjax.scan.inputs import input_paths, scan_exposure_files
+from mrjax.scan.inputs import exposure_keys, manifest_inputs
 
 #: Tables written as TSV (``results`` also as parquet), in this order.
 OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
@@ -59,7 +59,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
                     outcome_heatmap(tables["results"], alpha=config.alpha, by=by), out / "figures", "outcome_heatmap")
         files += figure_paths(figures)
         progress("figures", 1, 1)
-    inputs = outputs.input_checksums(input_paths(config))
+    inputs = manifest_inputs(config)
     if config.report:
         with timings("report"):
             files.append(html.write_report(
@@ -82,7 +82,7 @@ def settings_of(config: ScanConfig) -> dict:
     settings = asdict(config)
     settings["columns"] = dict(config.columns)
     settings["proxies"] = config.use_proxies
-    settings["exposure_files"] = scan_exposure_files(config)
+    settings["exposure_files"] = exposure_keys(config)
     return settings
 
 

@@ -1,0 +1,162 @@
+"""A scan's inputs from a GWAS store (``mrjax.ingest``) instead of files: no whole table is read.
+
+Exposures and the outcome are trait names (globs allowed for exposures). Per trait the scan
+takes, from :class:`mrjax.store.GWASStore`:
+
+* for instrument selection, the top-hits table (p <= the store's ``keep_p``, which must be at
+  least the scan's ``p``), carrying the read step's records of the whole file; the rows above
+  ``keep_p`` that were not read are counted as "not significant" by the select step, as they
+  would have been had the whole table been read (:func:`count_rows_not_read`);
+* for the other side of a pair (the outcome in the forward direction, each exposure in the
+  reverse one), a look-up of the instruments' SNPs and of every panel variant that could be
+  their LD proxy (``mrjax.scan.stages.reachable_snps``), reading only the row groups that hold
+  them. Rows come in the file's order, so the proxies chosen, the harmonised pairs and every
+  estimate are those of the scan from the files.
+
+Host-side only (pandas/pyarrow).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from mrjax.audit import COUNT_COLUMNS, attach, carry, counts_of
+from mrjax.scan.errors import ScanError
+from mrjax.scan.frames import plain
+
+#: attrs key: per trait, the rows of the full table a store-backed table left out (all above keep_p).
+NOT_READ = "store_rows_not_read"
+
+
+@lru_cache(maxsize=8)
+def open_store(path: str):
+    from mrjax.store import GWASStore
+
+    try:
+        return GWASStore(path)
+    except ValueError as error:
+        raise ScanError(" ".join(str(error).split()), "pass --store the folder `mrjax ingest` wrote") from error
+
+
+def exposure_traits(store_path: str, patterns) -> list[str]:
+    """The store's traits matching the exposure patterns, in order of first mention."""
+    store = open_store(store_path)
+    names: list[str] = []
+    for pattern in patterns:
+        found = store.traits(str(pattern))
+        if not found:
+            raise ScanError(f"exposure {pattern!r} matches no trait of the store {store_path}",
+                            f"`mrjax store ls {store_path}` lists the traits")
+        names += [n for n in found if n not in names]
+    return names
+
+
+def check_trait(store_path: str, trait: str, what: str) -> None:
+    if trait not in open_store(store_path).traits():
+        raise ScanError(f"{what} {trait!r} is not a trait of the store {store_path}",
+                        f"`mrjax store ls {store_path}` lists the traits")
+
+
+def checksums(store_path: str, traits: list[str]) -> dict[str, str]:
+    """Each trait's source checksum and ingest key (what the scan's fingerprint hashes)."""
+    store = open_store(store_path)
+    out = {}
+    for trait in traits:
+        info = store.metadata(trait)
+        out[trait] = f"{info['source']['sha256']}:{info['ingest']['key']}"
+    return out
+
+
+def source_records(store_path: str, traits: list[str]) -> list[dict]:
+    """Manifest records of the traits' source files (as ingested)."""
+    store = open_store(store_path)
+    records = []
+    for trait in traits:
+        source = store.metadata(trait)["source"]
+        records.append({"path": source["path"], "bytes": source["size"], "sha256": source["sha256"], "trait": trait,
+                        "store": str(store.root.resolve())})
+    return records
+
+
+def effect_scale(store_path: str, trait: str) -> str:
+    return open_store(store_path).metadata(trait)["effect_scale"] or "beta"
+
+
+def selection_table(store_path: str, trait: str, p: float, *, whole: bool) -> pd.DataFrame:
+    """The rows instrument selection at ``p`` can use, with the read records of the file.
+
+    ``whole``: as the scan reads a file whole (bi-directional, or with proxies): the read
+    step's counts are the whole file's and the rows left out are marked for
+    :func:`count_rows_not_read`; otherwise as ``read_gwas(p_max=p)``.
+    """
+    store = open_store(store_path)
+    keep_p = store.metadata(trait)["ingest"]["keep_p"]
+    if p > keep_p:
+        raise ScanError(f"the store keeps top hits at p <= {keep_p:g}, below the scan's p {p:g} (trait {trait!r})",
+                        f"re-ingest with --keep-p {p:g} or lower --p")
+    if not whole:
+        return store.top_hits(trait, p=p)
+    table = store.top_hits(trait)
+    return _as_whole(table, store, trait)
+
+
+def _as_whole(table: pd.DataFrame, store, trait: str) -> pd.DataFrame:
+    """``table`` (a subset of the trait's rows) carrying the records of a whole-file read."""
+    whole = store.table_audit(trait)
+    attach(table, audit=whole["audit"], audit_counts=whole["audit_counts"], audit_unlisted=whole["audit_unlisted"])
+    table.attrs[NOT_READ] = {trait: store.metadata(trait)["rows"]["kept"] - len(table)}
+    return table
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-trait store tables, their records and their not-read counts."""
+    if len(frames) == 1:
+        return frames[0]
+    not_read = {k: v for f in frames for k, v in f.attrs.get(NOT_READ, {}).items()}
+    table = carry(pd.concat([plain(f) for f in frames], ignore_index=True), *frames)
+    if not_read:
+        table.attrs[NOT_READ] = not_read
+    return table
+
+
+def count_rows_not_read(selected: pd.DataFrame, gwas: pd.DataFrame) -> pd.DataFrame:
+    """Add the rows a store-backed ``gwas`` left out to the select step's "not significant"
+    counts (``n_in``, ``n_dropped`` and ``audit_unlisted``), as a whole-table read counts them."""
+    not_read = gwas.attrs.get(NOT_READ)
+    selected.attrs.pop(NOT_READ, None)
+    if not not_read:
+        return selected
+    from mrjax.gwas._audit import unlisted_of
+
+    counts = counts_of(selected).copy()
+    mine = (counts["step"] == "select") & counts["trait"].isin(list(not_read))
+    extra = counts.loc[mine, "trait"].map(not_read).astype("int64")
+    counts.loc[mine, "n_in"] += extra
+    counts.loc[mine, "n_dropped"] += extra
+    unlisted = unlisted_of(selected).copy()
+    for trait, n in not_read.items():
+        if not n or not ((counts["step"] == "select") & (counts["trait"] == trait)).any():
+            continue
+        at = (unlisted["step"] == "select") & (unlisted["trait"] == trait) & (unlisted["reason"] == "not significant")
+        if at.any():
+            unlisted.loc[at, "n"] = unlisted.loc[at, "n"].astype("int64") + n
+        else:
+            unlisted = pd.concat([unlisted, pd.DataFrame([{"step": "select", "trait": trait, "reason": "not significant",
+                                                           "n": n}])], ignore_index=True)
+    return attach(selected, audit_counts=counts[COUNT_COLUMNS], audit_unlisted=unlisted)
+
+
+def rows_for(store_path: str, trait: str, snps) -> pd.DataFrame:
+    """The trait's rows at ``snps`` (row-group pruned), with the read records of the file.
+
+    When none is there, the trait's first row stands in (it matches no instrument), so the
+    look-up still runs and its audit records every instrument as missing, as it does against
+    the whole table."""
+    store = open_store(store_path)
+    table = store.lookup(trait, snps=list(snps))
+    if table.empty:
+        table = store.head(trait)
+    whole = store.table_audit(trait)
+    return attach(table, audit=whole["audit"], audit_counts=whole["audit_counts"], audit_unlisted=whole["audit_unlisted"])
