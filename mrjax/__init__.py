@@ -39,6 +39,7 @@ from mrjax.ld.panel import LDPanel  # noqa: E402
 from mrjax.ld.proxies import find_proxies, substitute_proxies  # noqa: E402
 from mrjax.permutation import permutation_test  # noqa: E402
 from mrjax.mr_presso import presso  # noqa: E402
+from mrjax.mv.api import mvmr, mvmr_heterogeneity, mvmr_strength  # noqa: E402
 from mrjax.simulation import Scenario, simulate, simulate_grid  # noqa: E402
 
 __version__ = "0.1.0"
@@ -62,6 +63,9 @@ __all__ = [
     "leave_one_out",
     "make_instruments",
     "mr",
+    "mvmr",
+    "mvmr_heterogeneity",
+    "mvmr_strength",
     "odds_ratios",
     "permutation_test",
     "pleiotropy",

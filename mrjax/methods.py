@@ -104,3 +104,5 @@ def resolve(methods=None, *, allowed=None, default=DEFAULT_METHODS) -> tuple[str
     if not out:
         raise ValueError("no methods given")
     return tuple(out)
+
+from mrjax.mv.equivalents import MV_R_EQUIVALENTS  # noqa: E402,F401  (MV / correlated-instrument R labels)

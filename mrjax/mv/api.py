@@ -109,7 +109,7 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
 
 def _sigma(batch: MVBatch, gencov, width: int, nexp: int, rows: int) -> np.ndarray:
     """Per-SNP covariance ``[rows, width, nexp, nexp]`` of the exposure effects: MVMR
-    ``gencov = 0`` gives ``diag(sx^2)``; a ``K x K`` phenotypic correlation ``pcor`` gives
+    ``gencov = 0`` gives ``diag(sx^2)``; ``"identity"`` or a ``K x K`` phenotypic correlation ``pcor`` gives
     ``pcor o (sx sx')`` (MVMR ``phenocov_mvmr``); a list of ``[S, K, K]`` arrays is used as is."""
     sigma = np.broadcast_to(np.eye(nexp), (rows, width, nexp, nexp)).copy()
     for i, arr in enumerate(batch.arrays):
@@ -120,6 +120,8 @@ def _sigma(batch: MVBatch, gencov, width: int, nexp: int, rows: int) -> np.ndarr
                 raise ValueError(f"gencov for analysis {_label(batch, i)!r} is {given.shape}, expected {(n, k, k)}")
             sigma[i, :n, :k, :k] = given
             continue
+        if isinstance(gencov, str) and gencov == "identity":
+            gencov = np.eye(k)
         pcor = np.eye(k) if np.isscalar(gencov) and gencov == 0 else np.asarray(gencov, float)
         if pcor.shape != (k, k):
             raise ValueError(f"gencov must be 0, a {k} x {k} phenotypic correlation matrix or a list of [S, K, K] arrays")
