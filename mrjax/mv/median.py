@@ -90,6 +90,20 @@ def l1_fit(x, y, w, mask, colmask, irls_steps: int = IRLS_STEPS, vertex_steps: i
     return jnp.where(ok, polished, b)
 
 
+def _draws(key, n_boot: int, shape, dtype):
+    """Standard normals ``[n_boot, S, K]`` (exposures) and ``[n_boot, S]`` (outcome), each
+    SNP slot and exposure column keyed by its own index so that padding never changes them."""
+    n, k = shape
+    kx, ky = jax.random.split(key)
+
+    def cell(base, i, j):
+        return jax.random.normal(jax.random.fold_in(jax.random.fold_in(base, i), j), (n_boot,), dtype=dtype)
+
+    ex = jax.vmap(lambda i: jax.vmap(lambda j: cell(kx, i, j))(jnp.arange(k)))(jnp.arange(n))
+    ey = jax.vmap(lambda i: cell(ky, i, 0))(jnp.arange(n))
+    return jnp.moveaxis(ex, -1, 0), jnp.moveaxis(ey, -1, 0)
+
+
 def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:
     """MV-median estimate (deterministic) with bootstrap SE (``n_boot = 0``: estimate only,
     SE NaN); needs ``nsnp > K``."""
@@ -97,9 +111,7 @@ def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:
     b = l1_fit(t.bx, t.by, w, t.mask, t.xmask)
     ok = t.nsnp > t.nexp
     if n_boot > 0:
-        kx, ky = jax.random.split(key)
-        ex = jax.random.normal(kx, (n_boot,) + t.bx.shape, dtype=t.bx.dtype)
-        ey = jax.random.normal(ky, (n_boot,) + t.by.shape, dtype=t.by.dtype)
+        ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
 
         def one(e_x, e_y):
             return l1_fit(t.bx + t.sx * e_x * t.xmask, t.by + t.sy * e_y, w, t.mask, t.xmask)
