@@ -40,6 +40,7 @@ from mrjax.ld.proxies import find_proxies, substitute_proxies  # noqa: E402
 from mrjax.permutation import permutation_test  # noqa: E402
 from mrjax.mr_presso import presso  # noqa: E402
 from mrjax.mv.api import mvmr, mvmr_heterogeneity, mvmr_strength  # noqa: E402
+from mrjax.mv.instruments import ld_matrix, mv_instruments  # noqa: E402
 from mrjax.simulation import Scenario, simulate, simulate_grid  # noqa: E402
 
 __version__ = "0.1.0"
@@ -61,8 +62,10 @@ __all__ = [
     "heterogeneity",
     "instrument_strength",
     "leave_one_out",
+    "ld_matrix",
     "make_instruments",
     "mr",
+    "mv_instruments",
     "mvmr",
     "mvmr_heterogeneity",
     "mvmr_strength",
