@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 import mrjax  # noqa: E402,F401  (turns on float64)
-from mrjax.pipeline import ScanConfig, run_scan  # noqa: E402
+from mrjax.scan import ScanConfig, run_scan  # noqa: E402
 from mrjax.outputs import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]

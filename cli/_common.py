@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
+import time
+import warnings
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Iterator
@@ -17,41 +21,101 @@ USER_ERROR = 2
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+def _method_ids() -> str:
+    from mrjax.methods import METHODS
+
+    return ", ".join(METHODS)
+
+
+def _formats() -> str:
+    from mrjax.gwas.formats import FORMATS
+
+    return ", ".join(FORMATS)
+
+
+def in_range(low: float | None, high: float | None, *, low_open: bool = False, high_open: bool = False):
+    """A typer option callback that rejects values outside ``low .. high`` (open ends where
+    asked): the one rule every numeric option of the CLI is checked with (exit 2, naming the
+    option)."""
+    def check(value):
+        if value is None:
+            return value
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            span = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+            raise typer.BadParameter(f"{value:g} is outside {span}")
+        return value
+
+    return check
+
+
+#: The largest seed (seeds are non-negative integers below 2^63).
+MAX_SEED = 2**63 - 1
+
+# Every numeric option is range-checked here, by typer, the same way in every command (a value
+# out of range exits 2 naming the option).
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback when something fails.")]
-Precision = Annotated[int, typer.Option("--precision", help="Floating-point precision of the estimation: 64 or 32.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of every random draw (bootstrap, MR-PRESSO); each trait's stream depends only on it and the trait.")]
-NBoot = Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates for the median, mode and Egger-bootstrap methods.")]
+Precision = Annotated[int, typer.Option("--precision", help="Floating-point precision of the estimation: 64 or 32.", min=32, max=64)]
+Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of every random draw (bootstrap, MR-PRESSO); each trait's stream depends only on it and the trait.")]
+NBoot = Annotated[int, typer.Option("--n-boot", min=1, help="Bootstrap replicates for the median, mode and Egger-bootstrap methods.")]
+PressoDraws = Annotated[int, typer.Option("--presso-draws", "--draws", min=0, help="MR-PRESSO null draws per trait (0 turns MR-PRESSO off).")]
 Methods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MR method id (repeat for several), e.g. ivw, egger_regression, weighted_median. Default: TwoSampleMR's default set."),
+    typer.Option("--method", "-m", help=f"MR method id (repeat for several). Default: TwoSampleMR's default set. Ids: {_method_ids()}."),
 ]
+Format = Annotated[str | None, typer.Option("--format", help=f"Force the GWAS reader (default: detected from the header): {_formats()}.")]
+OutFolder = Annotated[Path, typer.Option("--out", "-O", help="Output folder (created if needed).")]
+OutFile = Annotated[Path, typer.Option("--out", "-O", help="Output file; the format follows the extension: .tsv, .csv or .parquet.")]
+TABLE_SUFFIXES = (".tsv", ".csv", ".parquet")
 
 
 CacheDir = Annotated[
     Path | None,
-    typer.Option("--cache-dir", help="Private folder for JAX's persistent compilation cache: re-runs skip most compilation (trusted code only)."),
+    typer.Option("--cache-dir", help="Folder of JAX's persistent compilation cache (default: mrjax/jax in the user's cache folder, $XDG_CACHE_HOME or ~/.cache): re-runs skip most compilation."),
 ]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not use the persistent compilation cache.")]
+
+#: Environment variable that turns the persistent compilation cache off (the tests set it).
+NO_CACHE_ENV = "MRJAX_NO_CACHE"
 
 
-def configure_jax(precision: int, cache_dir: Path | None = None) -> None:
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mrjax/jax`` (``~/.cache/mrjax/jax`` when XDG_CACHE_HOME is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mrjax" / "jax"
+
+
+def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool = False) -> None:
     """The one place mrjax sets JAX's global configuration.
 
-    float64 stays enabled (``import mrjax`` turns it on, and the p-value code needs it); with
-    ``--precision 32`` the estimators receive float32 batches instead. Matrix products use
-    full precision so TF32 never creeps into float32 runs on GPUs. ``cache_dir`` turns on
-    JAX's persistent compilation cache there (the cache holds executable code: use a folder
-    only you can write).
+    float64 stays enabled (the p-value code needs it); with ``--precision 32`` the estimators
+    receive float32 batches instead. Matrix products use full precision so TF32 never creeps
+    into float32 runs on GPUs. JAX's persistent compilation cache is on by default in
+    :func:`default_cache_dir` (or ``cache_dir``), so a second run in a new process skips most
+    compilation; ``no_cache`` or ``MRJAX_NO_CACHE=1`` turns it off. The cache holds
+    executable code, so its folder is created private (0700); JAX writes each entry to a
+    temporary file and renames it, so two processes may share it.
     """
     import jax
 
     if precision not in (32, 64):
-        raise typer.BadParameter(f"precision must be 64 or 32, not {precision}", param_hint="--precision")
+        fail(f"--precision must be 64 or 32, not {precision}", "use --precision 64 (default) or 32")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_default_matmul_precision", "highest")
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if no_cache or os.environ.get(NO_CACHE_ENV):
+        return
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        if cache_dir is not None:
+            fail(f"cannot create the compilation cache folder {str(folder)!r}: {error.strerror}", "pass another --cache-dir or --no-cache")
+        return  # the default folder is a convenience: without it mrjax compiles as before
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def fail(message: str, hint: str = "") -> None:
@@ -70,7 +134,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     :data:`USER_ERROR`); anything else is a bug (exit 1, asking for ``--debug``). With
     ``debug`` the exception propagates with its traceback.
     """
-    from mrjax.pipeline import ScanError
+    from mrjax.scan import ScanError
 
     try:
         yield
@@ -85,6 +149,15 @@ def user_errors(debug: bool) -> Iterator[None]:
             raise
         name = error.filename or str(error)
         fail(f"file not found: {name}", "check the path")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        if debug:
+            raise
+        fail(f"a compressed input is corrupt or truncated ({_sentence(error)})", "check the file downloaded completely (gzip -t FILE)")
+    except OSError as error:  # read-only file system, no space, no permission
+        if debug:
+            raise
+        where = f" {error.filename!r}" if error.filename else ""
+        fail(f"cannot read or write{where}: {error.strerror or _sentence(error)}", "check the path, its permissions and the free space")
     except (ValueError, KeyError, IsADirectoryError, PermissionError) as error:
         if debug:
             raise
@@ -97,32 +170,107 @@ def user_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(1)
 
 
+def check_out_folder(out: Path, option: str = "--out") -> None:
+    """Fail (exit 2) before any computing when ``out`` cannot be an output folder: it is a
+    file, or it cannot be created or written (read-only file system, no permission)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        fail(f"{option} {str(out)!r} is an existing file, not a folder", f"give {option} a folder name (it is created)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".mrjax_write_test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        fail(f"cannot write to {option} {str(out)!r}: {error.strerror or error}", "choose a folder you can write to")
+
+
+def check_out_file(path: Path, option: str = "--out") -> None:
+    """Fail (exit 2) before any computing when ``path`` has no known table extension or its
+    folder cannot be written."""
+    path = Path(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        fail(f"{option} {str(path)!r} has no known table extension", f"end it in {', '.join(TABLE_SUFFIXES)}")
+    if path.is_dir():
+        fail(f"{option} {str(path)!r} is a folder, not a file", "give a file name ending in .tsv, .csv or .parquet")
+    check_out_folder(path.parent if str(path.parent) else Path("."), option=f"{option}'s folder")
+
+
+def report_failures(table, what: str) -> None:
+    """Say which estimates failed (rows with a non-empty ``reason``, grouped by method when
+    there is one) and exit 2 when nothing at all was estimated."""
+    if table is None or not len(table) or "reason" not in table.columns:
+        return
+    failed = table["reason"].fillna("").astype(str) != ""
+    if not failed.any():
+        return
+    group = "method" if "method" in table.columns else None
+    parts = (table[failed].groupby([group, "reason"], sort=False).size() if group
+             else table[failed].groupby("reason", sort=False).size())
+    for key, n in parts.items():
+        label = f"{key[0]}: {n} {what} ({key[1]})" if group else f"{n} {what} ({key})"
+        err_console.print(f"[yellow]not estimated[/] {label}")
+    if failed.all():
+        fail(f"no {what} could be estimated", "see the reason column; most often there are too few instruments")
+
+
+def print_drops(audit, what: str = "rows") -> None:
+    """One line per drop reason (``audit``: an audit table with ``step`` and ``reason``)."""
+    if audit is None or not len(audit):
+        return
+    counts = audit.groupby(["step", "reason"], sort=False).size()
+    err_console.print(f"dropped {int(counts.sum())} {what}:")
+    for (step, reason), n in counts.items():
+        err_console.print(f"  {step}: {n} {reason}")
+
+
 def _sentence(error: BaseException) -> str:
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return " ".join(text.split()) or type(error).__name__
 
 
 class ProgressBars:
-    """A callable ``progress(stage, done, total)`` drawing one rich bar per stage."""
+    """A callable ``progress(stage, done, total)``: in a terminal one rich bar per stage,
+    advancing as work completes; otherwise (piped, logged) one line per stage when it
+    completes, with its time."""
 
     def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.live = not quiet and (sys.stderr.isatty() or bool(os.environ.get("MRJAX_PROGRESS")))
         self.progress = Progress(
-            TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=False, disable=quiet or not sys.stderr.isatty() and not os.environ.get("MRJAX_PROGRESS"),
+            TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, transient=False, disable=not self.live,
         )
         self.tasks: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.logged: set[str] = set()
 
     def __enter__(self) -> "ProgressBars":
         self.progress.start()
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.showwarning = _note  # Python warnings become one-line notes
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
         return self
 
     def __exit__(self, *exc) -> None:
         self.progress.stop()
+        self._warnings.__exit__(*exc)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        self.started.setdefault(stage, now)
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=total)
         self.progress.update(self.tasks[stage], completed=done, total=total)
+        if not self.live and not self.quiet and done >= total and stage not in self.logged:
+            self.logged.add(stage)
+            err_console.print(f"{stage}: {done}/{total} done in {now - self.started[stage]:.1f} s")
+
+
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[dim]note:[/] {' '.join(str(message).split())}")
 
 
 def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str]:

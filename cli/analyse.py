@@ -7,15 +7,28 @@ from typing import Annotated
 
 import typer
 
-from mrjax_cli._common import Debug, Methods, NBoot, Precision, Seed, configure_jax, err_console, user_errors
+from mrjax_cli._common import (
+    in_range,
+    Debug,
+    Methods,
+    NBoot,
+    OutFolder,
+    Precision,
+    PressoDraws,
+    Seed,
+    check_out_folder,
+    configure_jax,
+    err_console,
+    report_failures,
+    user_errors,
+)
 
 Table = Annotated[Path, typer.Argument(help="Harmonised table (CSV/TSV/parquet); TwoSampleMR's `dat` written with write.csv works as is.")]
-Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
 
 
 def mr(
     table: Table,
-    out: Out,
+    out: OutFolder,
     method: Methods = None,
     n_boot: NBoot = 1000,
     seed: Seed = 0,
@@ -23,7 +36,8 @@ def mr(
     debug: Debug = False,
 ) -> None:
     """MR estimates, heterogeneity, pleiotropy, leave-one-out and single-SNP tables."""
-    from mrjax.pipeline import analyse_harmonised, read_harmonised, write_tables
+    check_out_folder(out)
+    from mrjax.scan import analyse_harmonised, read_harmonised, write_tables
 
     configure_jax(precision)
     with user_errors(debug):
@@ -32,19 +46,21 @@ def mr(
         files = write_tables(tables, out)
     n_traits = tables["results"][["exposure", "outcome"]].drop_duplicates().shape[0] if "results" in tables else 0
     err_console.print(f"{n_traits} traits; wrote {len(files)} files to {out}")
+    report_failures(tables.get("results"), "trait estimate(s)")
 
 
 def presso(
     table: Table,
-    out: Out,
-    draws: Annotated[int, typer.Option("--draws", help="Null draws per trait.")] = 10_000,
-    threshold: Annotated[float, typer.Option("--threshold", help="Global-test p below which the outlier test runs.")] = 0.05,
+    out: OutFolder,
+    draws: PressoDraws = 10_000,
+    threshold: Annotated[float, typer.Option("--threshold", callback=in_range(0, 1), help="Global-test p below which the outlier test runs.")] = 0.05,
     seed: Seed = 0,
     precision: Precision = 64,
     debug: Debug = False,
 ) -> None:
     """MR-PRESSO global, outlier and distortion tests for every trait of the table."""
-    from mrjax.pipeline import ScanError, read_harmonised, write_tables
+    check_out_folder(out)
+    from mrjax.scan import ScanError, read_harmonised, write_tables
 
     configure_jax(precision)
     with user_errors(debug):
@@ -57,11 +73,12 @@ def presso(
         fit = run_presso(data, n_draws=draws, signif_threshold=threshold, seed=seed)
         files = write_tables({"presso": fit.traits, "presso_instruments": fit.instruments}, out, parquet=())
     err_console.print(f"{len(fit.traits)} traits; wrote {len(files)} files to {out}")
+    report_failures(fit.traits, "trait(s)")
 
 
 def _check(data, source: str) -> None:
     from mrjax.batch import from_frame
-    from mrjax.pipeline import ScanError
+    from mrjax.scan import ScanError
 
     try:
         from_frame(data, source=source)

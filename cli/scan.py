@@ -8,13 +8,19 @@ from typing import Annotated
 import typer
 
 from mrjax_cli._common import (
+    in_range,
     CacheDir,
     Debug,
+    Format,
     Methods,
     NBoot,
+    NoCache,
+    OutFolder,
     Precision,
+    PressoDraws,
     ProgressBars,
     Seed,
+    check_out_folder,
     configure_jax,
     err_console,
     fail,
@@ -26,40 +32,43 @@ from mrjax_cli._common import (
 def scan(
     exposure: Annotated[list[str], typer.Option("--exposure", "-e", help="Exposure GWAS file or quoted glob (repeatable); one long table with a trait column also works.")],
     outcome: Annotated[Path, typer.Option("--outcome", "-o", help="Outcome GWAS file.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (created; a re-run resumes from its checkpoints).")],
+    out: OutFolder,
     ld_ref: Annotated[str | None, typer.Option("--ld-ref", help="PLINK .bed/.bim/.fam prefix of the LD reference panel.")] = None,
     already_clumped: Annotated[bool, typer.Option("--already-clumped", help="The exposure files hold clumped instruments: skip clumping (no --ld-ref needed).")] = False,
     trait_column: Annotated[str | None, typer.Option("--trait-column", help="Column naming the trait in a long exposure table.")] = None,
     outcome_name: Annotated[str | None, typer.Option("--outcome-name", help="Name of the outcome trait (default: its file name).")] = None,
     column: Annotated[list[str] | None, typer.Option("--column", help="Column mapping NAME=COLUMN for the readers (repeatable), e.g. --column beta=BETA.")] = None,
-    gwas_format: Annotated[str | None, typer.Option("--format", help="Force the GWAS reader (default: detected).")] = None,
-    p: Annotated[float, typer.Option("--p", help="Instrument p-value threshold (plink --clump-p1).")] = 1e-5,
-    clump_r2: Annotated[float, typer.Option("--clump-r2", help="Clumping r² threshold.")] = 0.001,
-    clump_kb: Annotated[float, typer.Option("--clump-kb", help="Clumping window in kb.")] = 10_000,
-    clump_p2: Annotated[float, typer.Option("--clump-p2", help="plink --clump-p2.")] = 1.0,
-    f_min: Annotated[float, typer.Option("--f-min", help="Drop instruments with F below this.")] = 10.0,
+    gwas_format: Format = None,
+    p: Annotated[float, typer.Option("--p", "--p1", callback=in_range(0, 1, low_open=True), help="Instrument p-value threshold (plink --clump-p1).")] = 1e-5,
+    clump_r2: Annotated[float, typer.Option("--clump-r2", "--r2", callback=in_range(0, 1, low_open=True), help="Clumping r² threshold.")] = 0.001,
+    clump_kb: Annotated[float, typer.Option("--clump-kb", "--kb", callback=in_range(0, None, low_open=True), help="Clumping window in kb.")] = 10_000,
+    clump_p2: Annotated[float, typer.Option("--clump-p2", "--p2", callback=in_range(0, 1, low_open=True), help="plink --clump-p2.")] = 1.0,
+    f_min: Annotated[float, typer.Option("--f-min", min=0, help="Drop instruments with F below this.")] = 10.0,
     proxies: Annotated[bool | None, typer.Option("--proxies/--no-proxies", help="Substitute LD proxies for instruments missing in the outcome (default: on with --ld-ref).")] = None,
-    proxy_r2: Annotated[float, typer.Option("--proxy-r2", help="Minimum r² of a proxy.")] = 0.8,
+    proxy_r2: Annotated[float, typer.Option("--proxy-r2", callback=in_range(0, 1, low_open=True), help="Minimum r² of a proxy.")] = 0.8,
     action: Annotated[int, typer.Option("--action", help="Harmonisation action (TwoSampleMR): 1, 2 or 3.")] = 2,
     method: Methods = None,
     n_boot: NBoot = 1000,
-    presso_draws: Annotated[int, typer.Option("--presso-draws", help="MR-PRESSO null draws (0 turns MR-PRESSO off).")] = 10_000,
+    presso_draws: PressoDraws = 10_000,
     seed: Seed = 0,
     precision: Precision = 64,
     bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Also run outcome → each exposure, instruments from the outcome GWAS.")] = False,
-    permutations: Annotated[int, typer.Option("--permutations", help="Permutation test with N permutations (0: none).")] = 0,
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level for the findings and figures.")] = 0.05,
+    permutations: Annotated[int, typer.Option("--permutations", min=0, help="Permutation test with N permutations (0: none).")] = 0,
+    alpha: Annotated[float, typer.Option("--alpha", callback=in_range(0, 1, low_open=True, high_open=True), help="Significance level for the findings and figures.")] = 0.05,
     correction: Annotated[str, typer.Option("--correction", help="Which p decides significance: fdr, bonferroni or none.")] = "fdr",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Exposures estimated (and checkpointed) together.")] = 64,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures estimated (and checkpointed) together.")] = 64,
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     debug: Debug = False,
 ) -> None:
-    """Scan exposures against an outcome: select, clump, harmonise, estimate, report."""
-    from mrjax.pipeline import ScanConfig, run_scan
+    """Scan exposures against an outcome: select, clump, harmonise, estimate, report.
+    The output folder is created; a re-run of the same command resumes from its checkpoints."""
+    from mrjax.scan import ScanConfig, run_scan
 
-    configure_jax(precision, cache_dir)
+    check_out_folder(out)
+    configure_jax(precision, cache_dir, no_cache)
     if permutations > 0:
         try:
             import mrjax.permutation  # noqa: F401
@@ -75,6 +84,7 @@ def scan(
         outcome_type=outcome_type, exposure_type=exposure_type,
     )
     with user_errors(debug), ProgressBars() as progress:
+        config.validate()
         result = run_scan(config, progress=progress)
     summarise(result, out)
 
@@ -89,6 +99,14 @@ def summarise(result, out: Path) -> None:
         traits = rows[["exposure", "outcome"]].drop_duplicates().shape[0]
         hits = int((result.significant["direction"] == direction).sum()) if len(result.significant) else 0
         err_console.print(f"{direction}: {traits} traits, {hits} significant by IVW")
+    failed = results[results["reason"].astype(str) != ""] if len(results) and "reason" in results.columns else results.iloc[:0]
+    if len(failed):
+        by_method = failed.groupby("method", sort=False).size()
+        err_console.print("not estimated: " + "; ".join(f"{m} for {n} trait(s)" for m, n in by_method.items())
+                          + " (the reason is in results.tsv)")
+    presso = result.tables.get("presso")
+    if presso is not None and len(presso) and "reason" in presso.columns and (presso["reason"].astype(str) != "").any():
+        err_console.print(f"MR-PRESSO not run for {int((presso['reason'].astype(str) != '').sum())} trait(s) (reason in presso.tsv)")
     if result.resumed_traits:
         err_console.print(f"resumed {result.resumed_traits} finished exposures from checkpoints")
     err_console.print(f"wrote {len(result.files)} files to {out} (open {out / 'report.html'})")

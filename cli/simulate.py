@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from mrjax_cli._common import Debug, ProgressBars, Seed, configure_jax, err_console, user_errors
+from mrjax_cli._common import in_range, Debug, ProgressBars, Seed, check_out_folder, configure_jax, err_console, user_errors
 
 
 def load_scenarios(spec: str) -> tuple[list, list[str]]:
@@ -102,17 +102,19 @@ def run_simulation(scenario: str, replicates: int, out: Path, methods: str | Non
 
 def simulate_command(
     scenario: Annotated[str, typer.Argument(help="A preset name (valid_ivs, balanced_pleiotropy, directional_pleiotropy, inside_violated, weak_instruments, outliers) or a TOML scenario file.")],
-    replicates: Annotated[int, typer.Option("--replicates", "-n", help="Replicates per scenario.")] = 10_000,
-    out: Annotated[Path, typer.Option("--out", help="Output folder for tables and figures.")] = Path("simulation"),
-    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated method ids (default: ivw,egger_regression,weighted_median,weighted_mode).")] = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=2, help="Replicates per scenario.")] = 10_000,
+    out: Annotated[Path, typer.Option("--out", "-O", help="Output folder for tables and figures.")] = Path("simulation"),
+    methods: Annotated[list[str] | None, typer.Option("--method", "-m", "--methods", help="Method id (repeat for several; a comma-separated list also works). Default: ivw, egger_regression, weighted_median, weighted_mode.")] = None,
     seed: Seed = 0,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap draws of the median and mode SEs (0: point estimates only).")] = 1000,
-    alpha: Annotated[float, typer.Option("--alpha", help="Level of the rejection rate (type-I error / power).")] = 0.05,
-    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Replicates per device call (default: sized to memory).")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws of the median and mode SEs (0: point estimates only).")] = 1000,
+    alpha: Annotated[float, typer.Option("--alpha", callback=in_range(0, 1, low_open=True, high_open=True), help="Level of the rejection rate (type-I error / power).")] = 0.05,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1, help="Replicates per device call (default: sized to memory).")] = None,
     debug: Debug = False,
 ) -> None:
     """Simulate summary-data MR studies and report bias, coverage and power of each method."""
+    check_out_folder(out)
     configure_jax(64)
+    methods = ",".join(methods) if methods else None
     with user_errors(debug):
         if replicates < 2:
             raise ValueError(f"--replicates must be at least 2, not {replicates}")

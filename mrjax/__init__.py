@@ -4,80 +4,90 @@ Batched, jit-compiled JAX implementations of the two-sample MR estimators of Two
 MendelianRandomization and MRPRESSO, plus the data layer (GWAS readers, LD clumping against a
 PLINK panel, harmonisation) and a scan pipeline that runs hundreds of traits in one device call.
 
-Importing mrjax turns on ``jax_enable_x64``: results are computed in float64 unless a function
-is asked for float32 (GPU option), because the numbers must agree with the R packages.
+Importing mrjax is cheap: the names below are loaded on first use (PEP 562), so
+``import mrjax.gwas`` or ``mrjax --help`` never loads JAX. Results are computed in float64
+(``jax_enable_x64`` is switched on before the first estimator runs) unless a function is asked
+for float32 (GPU option), because the numbers must agree with the R packages.
 
 The public API, by stage:
 
 * data: ``read_gwas``, ``select_instruments``, ``clump`` (against an ``LDPanel``),
   ``filter_weak``, ``substitute_proxies``, ``harmonise``, ``audit_of``;
-* estimation: ``mr``, ``heterogeneity``, ``pleiotropy``, ``leave_one_out``, ``single_snp``,
-  ``directionality``, ``instrument_strength``, ``odds_ratios``, ``presso``;
+* estimation: ``analyse`` (every table at once), ``mr``, ``heterogeneity``, ``pleiotropy``,
+  ``leave_one_out``, ``single_snp``, ``directionality``, ``instrument_strength``,
+  ``odds_ratios``, ``presso``;
 * studies: ``simulate``, ``simulate_grid``, ``Scenario``, ``permutation_test``;
 * tensors: ``from_frame`` -> ``TraitBatch`` -> padded ``Instruments``.
 """
 
-import jax as _jax
+from __future__ import annotations
 
-_jax.config.update("jax_enable_x64", True)
-
-from mrjax.api import (  # noqa: E402
-    directionality,
-    heterogeneity,
-    instrument_strength,
-    leave_one_out,
-    mr,
-    odds_ratios,
-    pleiotropy,
-    single_snp,
-)
-from mrjax.audit import audit_of, counts_of  # noqa: E402
-from mrjax.batch import Instruments, TraitBatch, from_frame, make_instruments  # noqa: E402
-from mrjax.gwas import filter_weak, harmonise, read_gwas, select_instruments, strength_columns  # noqa: E402
-from mrjax.ld.clump import clump  # noqa: E402
-from mrjax.ld.panel import LDPanel  # noqa: E402
-from mrjax.ld.proxies import find_proxies, substitute_proxies  # noqa: E402
-from mrjax.permutation import permutation_test  # noqa: E402
-from mrjax.mr_presso import presso  # noqa: E402
-from mrjax.mv.api import mvmr, mvmr_heterogeneity, mvmr_strength  # noqa: E402
-from mrjax.mv.instruments import ld_matrix, mv_instruments  # noqa: E402
-from mrjax.simulation import Scenario, simulate, simulate_grid  # noqa: E402
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Instruments",
-    "LDPanel",
-    "Scenario",
-    "TraitBatch",
-    "__version__",
-    "audit_of",
-    "clump",
-    "counts_of",
-    "directionality",
-    "filter_weak",
-    "find_proxies",
-    "from_frame",
-    "harmonise",
-    "heterogeneity",
-    "instrument_strength",
-    "leave_one_out",
-    "ld_matrix",
-    "make_instruments",
-    "mr",
-    "mv_instruments",
-    "mvmr",
-    "mvmr_heterogeneity",
-    "mvmr_strength",
-    "odds_ratios",
-    "permutation_test",
-    "pleiotropy",
-    "presso",
-    "read_gwas",
-    "select_instruments",
-    "simulate",
-    "simulate_grid",
-    "single_snp",
-    "strength_columns",
-    "substitute_proxies",
-]
+# public name -> module that defines it; modules marked with JAX enable float64 first.
+_HOST = {
+    "audit_of": "mrjax.audit",
+    "counts_of": "mrjax.audit",
+    "filter_weak": "mrjax.gwas",
+    "harmonise": "mrjax.gwas",
+    "read_gwas": "mrjax.gwas",
+    "select_instruments": "mrjax.gwas",
+    "strength_columns": "mrjax.gwas",
+    "clump": "mrjax.ld.clump",
+    "LDPanel": "mrjax.ld.panel",
+    "find_proxies": "mrjax.ld.proxies",
+    "substitute_proxies": "mrjax.ld.proxies",
+    "ld_matrix": "mrjax.mv.instruments",
+    "mv_instruments": "mrjax.mv.instruments",
+}
+_DEVICE = {
+    "analyse": "mrjax.api",
+    "directionality": "mrjax.api",
+    "heterogeneity": "mrjax.api",
+    "instrument_strength": "mrjax.api",
+    "leave_one_out": "mrjax.api",
+    "mr": "mrjax.api",
+    "odds_ratios": "mrjax.api",
+    "pleiotropy": "mrjax.api",
+    "single_snp": "mrjax.api",
+    "Instruments": "mrjax.batch",
+    "TraitBatch": "mrjax.batch",
+    "from_frame": "mrjax.batch",
+    "make_instruments": "mrjax.batch",
+    "permutation_test": "mrjax.permutation",
+    "presso": "mrjax.mr_presso",
+    "mvmr": "mrjax.mv.api",
+    "mvmr_heterogeneity": "mrjax.mv.api",
+    "mvmr_strength": "mrjax.mv.api",
+    "Scenario": "mrjax.simulation",
+    "simulate": "mrjax.simulation",
+    "simulate_grid": "mrjax.simulation",
+}
+
+__all__ = sorted(["__version__", *_HOST, *_DEVICE])
+
+
+def enable_float64() -> None:
+    """Switch JAX to 64-bit numbers (``jax_enable_x64``); idempotent. Called before any
+    JAX-using part of mrjax is loaded, so arrays built by mrjax are float64 by default."""
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+
+
+def __getattr__(name: str):
+    module = _HOST.get(name) or _DEVICE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mrjax' has no attribute {name!r}")
+    if name in _DEVICE:
+        enable_float64()
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

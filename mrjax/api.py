@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -75,10 +76,10 @@ def _over_buckets(kernel, buckets: list[Bucket]) -> list:
         return list(pool.map(kernel, buckets))
 
 
-def _diagnostics(batch: TraitBatch, dtype=np.float64):
-    """Run the diagnostics kernel over every bucket; yields ``(bucket, Diagnostics)``."""
+def _diagnostics(batch: TraitBatch, dtype=np.float64) -> list:
+    """Run the diagnostics kernel over every bucket once: ``[(bucket, Diagnostics), ...]``."""
     buckets = list(batch.buckets(dtype=dtype))
-    yield from zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets))
+    return list(zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets)))
 
 
 def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64") -> pd.DataFrame:
@@ -135,10 +136,14 @@ def heterogeneity(data, methods=None) -> pd.DataFrame:
     ``egger_regression, ivw`` (TwoSampleMR's default). Traits with too few instruments get NaN.
     """
     batch = as_batch(data)
+    return _heterogeneity_table(batch, _diagnostics(batch), methods)
+
+
+def _heterogeneity_table(batch: TraitBatch, diagnostics: list, methods=None) -> pd.DataFrame:
     methods = resolve(methods, allowed=HETEROGENEITY_METHODS, default=DEFAULT_HETEROGENEITY)
     n = batch.n_traits
     got = {m: {f: np.full(n, np.nan) for f in ("q", "df", "pval")} for m in methods}
-    for bucket, diag in _diagnostics(batch):
+    for bucket, diag in diagnostics:
         for m in methods:
             for f in ("q", "df", "pval"):
                 _scatter_traits(bucket, getattr(diag.heterogeneity[m], f), got[m][f])
@@ -166,9 +171,13 @@ def pleiotropy(data) -> pd.DataFrame:
     ``exposure, outcome, [ids], egger_intercept, se, pval`` (t with n − 2 df), plus ``i2gx``
     (Bowden's I²_GX, the Egger NOME check) and ``reason`` (NaN below 3 instruments)."""
     batch = as_batch(data)
+    return _pleiotropy_table(batch, _diagnostics(batch))
+
+
+def _pleiotropy_table(batch: TraitBatch, diagnostics: list) -> pd.DataFrame:
     n = batch.n_traits
     got = {f: np.full(n, np.nan) for f in ("b_i", "se_i", "pval_i", "reason", "i2gx")}
-    for bucket, diag in _diagnostics(batch):
+    for bucket, diag in diagnostics:
         for f in ("b_i", "se_i", "pval_i", "reason"):
             _scatter_traits(bucket, getattr(diag.egger, f), got[f])
         _scatter_traits(bucket, diag.i2gx, got["i2gx"])
@@ -212,11 +221,15 @@ def leave_one_out(data) -> pd.DataFrame:
     instrument, then the ``All`` row; only the ``All`` row for traits with n <= 2. Columns
     ``exposure, outcome, [ids], SNP, b, se, p``."""
     batch = as_batch(data)
+    return _leave_one_out_table(batch, _diagnostics(batch))
+
+
+def _leave_one_out_table(batch: TraitBatch, diagnostics: list) -> pd.DataFrame:
     m = len(batch.instruments)
     n = batch.n_traits
     per = {f: np.full(m, np.nan) for f in ("b", "se", "p")}
     full = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
-    for bucket, diag in _diagnostics(batch):
+    for bucket, diag in diagnostics:
         for f, src in (("b", "b"), ("se", "se"), ("p", "pval")):
             _scatter_instruments(batch, bucket, getattr(diag.loo, src), per[f])
             _scatter_traits(bucket, getattr(diag.ivw, src), full[f])
@@ -229,12 +242,16 @@ def single_snp(data) -> pd.DataFrame:
     ``All - Inverse variance weighted`` and ``All - MR Egger``. Columns ``exposure, outcome,
     [ids], SNP, b, se, p``."""
     batch = as_batch(data)
+    return _single_snp_table(batch, _diagnostics(batch))
+
+
+def _single_snp_table(batch: TraitBatch, diagnostics: list) -> pd.DataFrame:
     m = len(batch.instruments)
     n = batch.n_traits
     per = {f: np.full(m, np.nan) for f in ("b", "se", "p")}
     ivw_all = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
     egger_all = {f: np.full(n, np.nan) for f in ("b", "se", "p")}
-    for bucket, diag in _diagnostics(batch):
+    for bucket, diag in diagnostics:
         for f, src in (("b", "b"), ("se", "se"), ("p", "pval")):
             _scatter_instruments(batch, bucket, getattr(diag.single, src), per[f])
             _scatter_traits(bucket, getattr(diag.ivw, src), ivw_all[f])
@@ -323,3 +340,56 @@ def odds_ratios(results: pd.DataFrame) -> pd.DataFrame:
     res["or_lci95"] = np.exp(res["lo_ci"].to_numpy())
     res["or_uci95"] = np.exp(res["up_ci"].to_numpy())
     return res
+
+
+class Analysis(NamedTuple):
+    """Every table :func:`analyse` computes (TwoSampleMR's names in brackets): ``mr``
+    (``mr``), ``heterogeneity`` (``mr_heterogeneity``), ``pleiotropy``
+    (``mr_pleiotropy_test``), ``leave_one_out`` (``mr_leaveoneout``), ``single_snp``
+    (``mr_singlesnp``), ``directionality`` (``directionality_test``; None when the table lacks
+    the p-value and sample-size columns Steiger needs) and ``strength`` (per-instrument R² and F; None unless asked for)."""
+
+    mr: pd.DataFrame
+    heterogeneity: pd.DataFrame
+    pleiotropy: pd.DataFrame
+    leave_one_out: pd.DataFrame
+    single_snp: pd.DataFrame
+    directionality: pd.DataFrame | None
+    strength: pd.DataFrame | None
+
+
+OPTIONAL_TABLES = ("directionality", "strength")
+
+
+def analyse(data, methods=None, *, heterogeneity_methods=None, n_boot: int = 1000, seed=0, dtype="float64",
+            include=OPTIONAL_TABLES, **settings) -> Analysis:
+    """Every per-trait analysis of a harmonised table at once: the batch is built once, the
+    method panel and the diagnostics kernel run once each (concurrently), and every table is
+    cut from their results. Each table equals the one of the single-table function
+    (:func:`mr`, :func:`heterogeneity`, ...) on the same data; ``methods``, ``n_boot``,
+    ``seed``, ``dtype`` and the method ``settings`` go to :func:`mr`,
+    ``heterogeneity_methods`` to :func:`heterogeneity`. ``include`` names the host-side
+    tables wanted besides the estimates (those left out are None)."""
+    unknown = set(include) - set(OPTIONAL_TABLES)
+    if unknown:
+        raise ValueError(f"include: unknown table(s) {sorted(unknown)}; choose from {', '.join(OPTIONAL_TABLES)}")
+    batch = as_batch(data)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        panel = pool.submit(mr, batch, methods, n_boot=n_boot, seed=seed, dtype=dtype, **settings)
+        diagnostics = _diagnostics(batch)
+        estimates = panel.result()
+    steiger_table = None
+    if "directionality" in include:
+        try:
+            steiger_table = directionality(batch)
+        except ValueError:  # no p-value / sample-size columns: Steiger is not applicable
+            pass
+    return Analysis(
+        mr=estimates,
+        heterogeneity=_heterogeneity_table(batch, diagnostics, heterogeneity_methods),
+        pleiotropy=_pleiotropy_table(batch, diagnostics),
+        leave_one_out=_leave_one_out_table(batch, diagnostics),
+        single_snp=_single_snp_table(batch, diagnostics),
+        directionality=steiger_table,
+        strength=instrument_strength(batch) if "strength" in include else None,
+    )

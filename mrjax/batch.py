@@ -26,33 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mrjax import enable_float64
+from mrjax.columns import COLUMN_TWINS, normalise_columns  # noqa: F401  (re-exported)
+
+enable_float64()  # every device-side module imports this one: arrays are float64 from here on
+
 MIN_WIDTH = 4
 # Width groups smaller than this are padded into the next wider bucket (see TraitBatch.buckets).
 MIN_BUCKET_TRAITS = 64
 
 PAD_VALUES = {"bx": 1.0, "sx": 1.0, "by": 0.0, "sy": 1.0}
-
-# TwoSampleMR column names (canonical inside mrjax) and the snake_case twins users may give.
-COLUMN_TWINS = {
-    "beta.exposure": "beta_exposure",
-    "se.exposure": "se_exposure",
-    "beta.outcome": "beta_outcome",
-    "se.outcome": "se_outcome",
-    "id.exposure": "id_exposure",
-    "id.outcome": "id_outcome",
-    "eaf.exposure": "eaf_exposure",
-    "eaf.outcome": "eaf_outcome",
-    "samplesize.exposure": "samplesize_exposure",
-    "samplesize.outcome": "samplesize_outcome",
-    "pval.exposure": "pval_exposure",
-    "pval.outcome": "pval_outcome",
-    "effect_allele.exposure": "effect_allele_exposure",
-    "other_allele.exposure": "other_allele_exposure",
-    "effect_allele.outcome": "effect_allele_outcome",
-    "other_allele.outcome": "other_allele_outcome",
-    "units.exposure": "units_exposure",
-    "units.outcome": "units_outcome",
-}
 
 # The four summary statistics every estimator needs, with their short names in the tensors.
 REQUIRED_NUMERIC = {
@@ -146,10 +129,18 @@ def trait_uid(*identity: object) -> int:
 
 
 def as_key(seed_or_key) -> jax.Array:
-    """A PRNG key from an int seed or an existing key (the API edge's one conversion)."""
+    """A PRNG key from an int seed (0 <= seed < 2^63) or an existing key (the API edge's one
+    conversion); anything else is a ``TypeError``/``ValueError`` saying what a seed is."""
+    if isinstance(seed_or_key, (bool, np.bool_)):
+        raise TypeError("seed must be an integer or a JAX PRNG key, not a bool")
     if isinstance(seed_or_key, (int, np.integer)):
+        if not 0 <= int(seed_or_key) < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2^63), not {int(seed_or_key)}")
         return jax.random.key(int(seed_or_key))
-    return seed_or_key
+    if isinstance(seed_or_key, jax.Array) and (jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key)
+                                               or (seed_or_key.dtype == jnp.uint32 and seed_or_key.shape[-1:] == (2,))):
+        return seed_or_key
+    raise TypeError(f"seed must be an integer or a JAX PRNG key, not {type(seed_or_key).__name__} {seed_or_key!r}")
 
 
 def trait_keys(seed_or_key, uids) -> jax.Array:
@@ -157,20 +148,6 @@ def trait_keys(seed_or_key, uids) -> jax.Array:
     key = as_key(seed_or_key)
     uids = jnp.asarray(np.asarray(uids, dtype=np.uint32))
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, uids)
-
-
-def normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Rename snake_case twins (``beta_exposure`` …) to TwoSampleMR names (``beta.exposure``).
-
-    A frame that carries both spellings of one column is ambiguous and is rejected.
-    """
-    renames = {}
-    for dotted, snake in COLUMN_TWINS.items():
-        if snake in df.columns:
-            if dotted in df.columns:
-                raise ValueError(f"columns {dotted!r} and {snake!r} both given; keep one of them")
-            renames[snake] = dotted
-    return df.rename(columns=renames) if renames else df
 
 
 def _describe_rows(index: pd.Index, limit: int = 5) -> str:
@@ -352,7 +329,7 @@ def from_frame(data: pd.DataFrame, *, source: str = "input table") -> TraitBatch
             bad = values <= 0
             raise ValueError(
                 f"{source}: column {col!r} must be > 0; rows {_describe_rows(df.index[bad])} hold "
-                f"{values[bad][0]!r} (trait {df['exposure'].to_numpy()[bad][0]!r} -> {df['outcome'].to_numpy()[bad][0]!r})"
+                f"{float(values[bad][0]):g} (trait {df['exposure'].to_numpy()[bad][0]!r} -> {df['outcome'].to_numpy()[bad][0]!r})"
             )
     if len(df) == 0:
         raise ValueError(f"{source}: no rows with mr_keep TRUE")

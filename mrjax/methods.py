@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from mrjax.estimators.common import Estimate
+if TYPE_CHECKING:  # the registry itself loads no JAX (the CLI's --help lists the ids)
+    from mrjax.estimators.common import Estimate
 
 
 @dataclass(frozen=True)

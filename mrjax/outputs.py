@@ -84,6 +84,33 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed run left in ``folder`` (and below): the
+    ``.NAME.XXXX.tmp`` files of :func:`atomic_path` and the checkpoints' ``*.tmpPID``
+    files of processes that no longer run. Returns what was removed."""
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    for path in Path(folder).rglob("*.tmp[0-9]*"):
+        pid = path.suffix[len(".tmp"):]
+        if path.is_file() and pid.isdigit() and not _process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_with(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
     """Atomically create ``path`` by calling ``writer(temporary_path)``; returns ``path``."""
     with atomic_path(path) as tmp:

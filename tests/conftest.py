@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# CLI commands run in-process: keep JAX's persistent compilation cache (on by default for users)
+# out of the tests, so compile counts and timings stay per process.
+os.environ.setdefault("MRJAX_NO_CACHE", "1")
 
 from pathlib import Path  # noqa: E402
 

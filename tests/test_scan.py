@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mrjax.audit import audit_of, counts_of
-from mrjax.pipeline import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
+from mrjax.scan import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
 
 # Two causal exposures (007 with pleiotropic outliers, 014), one with a palindromic
 # intermediate-EAF instrument (025) and two nulls: small enough to run in seconds.
@@ -165,9 +165,16 @@ def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path,
     checkpoints = list((out / ".checkpoints").glob("*/forward__*.pkl")) + list((out / ".checkpoints").glob("*/reverse__*.pkl"))
     assert len(checkpoints) == 3
     assert not (out / "results.tsv").exists()
+    assert "stopped" in (out / "RUNNING").read_text()  # the folder says it is unfinished
+    stale = [out / ".results.tsv.abc123.tmp", out / "figures" / ".forest_plot.png.x1y2.tmp"]
+    for path in stale:  # what a kill during the writing leaves behind
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("partial")
     monkeypatch.delenv(STOP_AFTER_ENV)
     resumed = run_scan(config)
     assert resumed.resumed_traits == 1  # one exposure had both directions checkpointed
+    assert not (out / "RUNNING").exists() and (out / "manifest.json").is_file()
+    assert not any(path.exists() for path in stale)
     for name in TABLES:
         pd.testing.assert_frame_equal(resumed.tables[name], reference.tables[name], check_exact=True, obj=name)
 
@@ -256,7 +263,7 @@ def test_an_exposure_without_index_snps_is_data_not_a_warning(scan_inputs):
     from mrjax.ld import LDPanel
     from mrjax.ld.clump import NoIndexSNPWarning
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import select_and_clump
+    from mrjax.scan import select_and_clump
 
     exposures = pd.read_parquet(scan_inputs["exposures"])
     exposures = exposures[exposures["exposure"] == "trait_014"].rename(columns={"exposure": "trait", "samplesize": "n"})
@@ -278,7 +285,7 @@ def _trait_014_instruments(shared_data, scan_inputs):
     table: the set-up of the look-up tests below."""
     from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import select_and_clump
+    from mrjax.scan import select_and_clump
 
     panel = LDPanel.load(scan_inputs["ld_ref"])
     exposures = pd.read_parquet(scan_inputs["exposures"])
@@ -294,7 +301,7 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
     against an outcome holding only the others are all "missing in outcome", once, at the proxies step,
     and the empty result still carries the exposure's earlier records."""
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import look_up
+    from mrjax.scan import look_up
 
     panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
     chromosome = bim.loc[bim["SNP"].isin(instruments["SNP"]), "chr"].iloc[0]
@@ -319,7 +326,7 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     beta) the pair is empty, yet the proxies step's "missing in outcome" rows and harmonise's
     own reasons stay."""
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import look_up
+    from mrjax.scan import look_up
 
     panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
     first = bim.set_index("SNP").loc[instruments["SNP"].iloc[0]]
@@ -361,7 +368,7 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
     instruments and audit equal a look-up in the whole GWAS of each exposure."""
     from mrjax.ld import LDPanel
     from mrjax.outputs import StageTimer
-    from mrjax.pipeline import look_up, read_table, select_and_clump
+    from mrjax.scan import look_up, read_table, select_and_clump
 
     traits = ["trait_019", "trait_033"]  # both need a proxy for one outcome instrument
     exposures = pd.read_parquet(shared_data / "scan" / "exposures.parquet", filters=[("exposure", "in", traits)])
@@ -374,10 +381,10 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
     audit = result.tables["audit"]
 
     panel = LDPanel.load(config.ld_ref)
-    outcome_instruments = select_and_clump(read_table(config.outcome, config, trait="outcome"), config, panel, StageTimer())
+    outcome_instruments = select_and_clump(read_table(config.outcome, config.read_options, trait="outcome"), config, panel, StageTimer())
     used = 0
     for trait in traits:
-        whole = read_table(str(tmp_path / "exposures.parquet"), config)
+        whole = read_table(str(tmp_path / "exposures.parquet"), config.read_options)
         whole = whole[whole["trait"] == trait].reset_index(drop=True)
         whole.attrs = {}
         expected = look_up(outcome_instruments, whole, config, panel, StageTimer())
@@ -394,7 +401,8 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
 def test_effect_scale_per_reverse_row_follows_its_exposure_file(shared_data, scan_inputs):
     """Reverse rows (an exposure as outcome) take their own file's scale when the exposure
     files differ; --exposure-type / --outcome-type override the detection."""
-    from mrjax.pipeline import ExposureSource, _with_effect_scale
+    from mrjax.scan.assemble import with_effect_scale as _with_effect_scale
+    from mrjax.scan import ExposureSource
 
     binary, continuous = str(shared_data / "scan" / "outcome.parquet"), str(shared_data / "scan" / "exposures.parquet")
     sources = [ExposureSource("cases", binary, False), ExposureSource("levels", continuous, False)]

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from mrjax import audit
-from mrjax.batch import normalise_columns
+from mrjax.columns import normalise_columns
+from mrjax.errors import NoInstrumentError
 from mrjax.gwas._audit import record_step
 
 STEP = "harmonise"
@@ -127,14 +128,10 @@ def harmonise(
     return table
 
 
-class NoUsableSNPError(ValueError):
+class NoUsableSNPError(NoInstrumentError):
     """Raised by :func:`harmonise` when no exposure–outcome pair keeps a SNP. ``table`` is the
     harmonised table it would have returned (every row ``mr_keep`` FALSE), carrying the audit
     records of why each SNP was lost, so a caller that goes on can still report them."""
-
-    def __init__(self, message: str, table: pd.DataFrame):
-        super().__init__(message)
-        self.table = table
 
 
 # ---------------------------------------------------------------------------- inputs

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mrjax import audit
+from mrjax.errors import NoInstrumentError
 from mrjax.gwas._audit import record_step
 from mrjax.gwas.strength import strength_columns
 
@@ -142,7 +143,7 @@ def _check_not_empty(out: pd.DataFrame, traits, trait_col: str, step: str) -> No
     if len(traits) == 0:
         raise ValueError(f"{step}: the input table has no rows")
     if len(out) == 0:
-        raise ValueError(f"{step}: no instrument left for any of the {len(traits)} trait(s) {list(traits)[:5]}")
+        raise NoInstrumentError(f"{step}: no instrument left for any of the {len(traits)} trait(s) {list(traits)[:5]}")
     empty = sorted(set(traits) - set(out[trait_col]))
     if empty:
         warnings.warn(f"{step}: no instrument left for trait(s) {empty}", NoInstrumentWarning, stacklevel=3)

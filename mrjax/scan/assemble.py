@@ -1,0 +1,85 @@
+"""Putting a scan's tables together: a chunk's estimates cut into per-trait tables (what is
+checkpointed), the per-trait tables joined in exposure order, the effect scale of each row,
+and the scan-level tables (odds ratios, multiple-testing corrections, findings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mrjax.report import tables as report_tables
+from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
+from mrjax.scan.frames import NO_ROWS, nonempty, plain, rows_by
+from mrjax.scan.inputs import ExposureSource, effect_scale
+
+
+def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str,
+                   names: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
+    """Cut a chunk's tables into one dict of tables per trait; ``key`` is the column
+    (``exposure`` forward, ``outcome`` reverse) that names the scanned exposure."""
+    per_trait: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in names}
+    everything = dict(tables, instruments=harmonised)
+    for table_name, table in everything.items():
+        if table is None or key not in table.columns:
+            continue
+        table = plain(table)
+        rows_of = rows_by(table[key])
+        for name in names:
+            per_trait[name][table_name] = table.iloc[rows_of.get(name, NO_ROWS)].reset_index(drop=True)
+    return per_trait
+
+
+def concat_traits(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) -> dict[str, pd.DataFrame]:
+    """Join the per-trait tables in exposure order (forward first, then reverse)."""
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TRAIT_TABLES:
+        frames, labels = [], []
+        for direction in config.directions:
+            for source in sources:
+                part = per_trait.get((direction, source.trait), {}).get(name)
+                if part is not None and len(part):
+                    frames.append(part)
+                    labels.append(direction)
+        if not frames:
+            tables[name] = pd.DataFrame(columns=["direction"])
+            continue
+        labelled = ["direction" in f.columns for f in frames]
+        if any(labelled) and not all(labelled):
+            frames = [f if has else f.assign(direction=d) for f, d, has in zip(frames, labels, labelled)]
+        table = pd.concat(frames, ignore_index=True)
+        if not any(labelled):  # one column for the whole table instead of one per part
+            table["direction"] = np.repeat(np.array(labels, dtype=object), [len(f) for f in frames])
+        table.insert(0, "direction", table.pop("direction"))
+        tables[name] = table
+    return tables
+
+
+def with_effect_scale(results: pd.DataFrame, config: ScanConfig, sources: list[ExposureSource]) -> pd.DataFrame:
+    """``results`` with ``effect_scale`` per row: forward rows take the outcome file's scale,
+    reverse rows (whose outcome is an exposure) their exposure file's."""
+    if not len(results):
+        return results
+    options = config.read_options
+    forward = effect_scale(config.outcome, config.outcome_type, options)
+    by_file = {path: effect_scale(path, config.exposure_type, options) for path in dict.fromkeys(s.path for s in sources)}
+    if len(set(by_file.values())) == 1:  # the usual case: all exposures binary or all continuous
+        reverse = next(iter(by_file.values()))
+    else:
+        reverse = results["outcome"].astype(str).map({s.trait: by_file[s.path] for s in sources})
+    return results.assign(effect_scale=np.where(results["direction"] == REVERSE, reverse, forward))
+
+
+def assemble_tables(tables: dict[str, pd.DataFrame], config: ScanConfig) -> dict[str, pd.DataFrame]:
+    """The scan-level tables (``mrjax.report.tables``): ``results`` with odds ratios and, per
+    direction and method, BH-FDR q-values and Bonferroni p-values across traits;
+    ``findings`` (significant traits beside their sensitivity analyses) and
+    ``findings_paper`` (the same, formatted for a manuscript)."""
+    out = dict(tables)
+    out["results"] = report_tables.scan_results(tables["results"])
+    out["findings"] = report_tables.findings_table(
+        out["results"], heterogeneity=nonempty(tables, "heterogeneity"), pleiotropy=nonempty(tables, "pleiotropy"),
+        presso=nonempty(tables, "presso"), leave_one_out=nonempty(tables, "leave_one_out"),
+        alpha=config.alpha, by=config.significance_column,
+    )
+    out["findings_paper"] = report_tables.paper_table(out["findings"], out["results"])
+    return out

@@ -1,0 +1,95 @@
+"""Per-trait checkpoint files: how a killed scan resumes with identical outputs.
+
+Every finished exposure is written to ``DIR/.checkpoints/<fingerprint>/`` atomically
+(temporary file, then rename). The fingerprint hashes every setting that changes a number
+plus the inputs' checksums (:meth:`mrjax.scan.config.ScanConfig.fingerprint`), so a re-run
+with the same command reloads the finished exposures and recomputes only the chunks that were
+not complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from mrjax.scan.errors import ScanInterrupted
+
+#: Checkpoint of the outcome side (its read audit; bi-directional: its instrument selection).
+OUTCOME_SIDE = "outcome_instruments"
+
+#: Environment variable read by the scan: raise :class:`ScanInterrupted` after this many
+#: traits have been checkpointed (how the resumption test kills a scan half-way).
+STOP_AFTER_ENV = "MRJAX_SCAN_STOP_AFTER"
+
+
+class Checkpoints:
+    """Per-trait checkpoint files in ``DIR/.checkpoints/<fingerprint>/``.
+
+    Each finished trait is one pickle of its tables, written to a temporary file and then
+    renamed, so a killed scan leaves either the whole file or nothing.
+    """
+
+    def __init__(self, out: Path, fingerprint: str):
+        self.folder = Path(out) / ".checkpoints" / fingerprint
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.written = 0
+
+    def discard(self) -> None:
+        """Remove this fingerprint's checkpoints (a scan that failed for good)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def path(self, direction: str, trait: str) -> Path:
+        safe = hashlib.sha1(trait.encode()).hexdigest()[:10]
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in trait)[:60]
+        return self.folder / f"{direction}__{stem}__{safe}.pkl"
+
+    def load(self, direction: str, trait: str) -> dict[str, pd.DataFrame] | None:
+        path = self.path(direction, trait)
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame], *, count: bool = True) -> None:
+        """Write one trait's tables atomically; ``count`` it towards ``MRJAX_SCAN_STOP_AFTER``."""
+        path = self.path(direction, trait)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        if not count:
+            return
+        self.written += 1
+        limit = os.environ.get(STOP_AFTER_ENV)
+        if limit and self.written >= int(limit):
+            raise ScanInterrupted(f"stopped after {self.written} checkpointed traits ({STOP_AFTER_ENV}={limit})")
+
+
+#: Name of the marker file of a scan in progress (or killed, or failed).
+RUNNING_NAME = "RUNNING"
+
+
+class RunningMarker:
+    """``DIR/RUNNING`` while a scan writes into ``DIR``: created at the start (process id,
+    start time), rewritten with the error when the scan fails, removed once the manifest is
+    written — so a folder with every table but no report looks unfinished, as it is."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / RUNNING_NAME
+        self.path.write_text(f"scan running since {time.strftime('%Y-%m-%d %H:%M:%S')} (process {os.getpid()})\n")
+
+    def failed(self, error: BaseException) -> None:
+        message = " ".join(str(error).split()) or type(error).__name__
+        self.path.write_text(f"scan stopped at {time.strftime('%Y-%m-%d %H:%M:%S')}: {type(error).__name__}: {message}\n"
+                             "re-run the same command to resume\n")
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

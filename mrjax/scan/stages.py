@@ -1,0 +1,158 @@
+"""The per-chunk data stages of a scan, each a function from tables to tables whose audit
+records travel with the result: instrument selection and clumping, the outcome look-up with
+LD proxies and harmonisation, and the reverse direction's pairs.
+
+A step that leaves a trait without instruments is data in a scan, not an error: the data
+layer raises :class:`mrjax.errors.NoInstrumentError` (caught here by class) or warns, and the
+scan goes on with an empty table whose audit says why.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from mrjax.audit import COUNT_COLUMNS, attach, audit_of, counts_of
+from mrjax.errors import NoInstrumentError
+from mrjax.gwas import filter_weak, harmonise, select_instruments
+from mrjax.gwas.select import NoInstrumentWarning
+from mrjax.ld import clump, find_proxies, substitute_proxies
+from mrjax.ld.clump import NoIndexSNPWarning
+from mrjax.outputs import StageTimer
+from mrjax.scan.audits import trait_audit
+from mrjax.scan.config import REVERSE, ScanConfig
+from mrjax.scan.frames import empty_carrying, plain
+
+#: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
+#: ±500 kb); the reverse direction also uses it to keep only the exposure rows a proxy
+#: could come from.
+PROXY_KB = 500
+
+
+def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+    """Instruments of one or many traits: p < ``config.p``, clumped, F ≥ ``config.f_min``.
+
+    Uses ``mrjax.gwas.select_instruments``, ``mrjax.ld.clump`` (plink 1.9 ``--clump``
+    semantics; skipped when there is no panel) and ``mrjax.gwas.filter_weak``; each step
+    appends its audit records to the result. Traits left without instruments give an empty
+    result (its audit says why).
+    """
+    with timings("select"):
+        instruments = tolerate_empty(select_instruments, gwas, "select", p=config.p)
+    if panel is not None and len(instruments):
+        with timings("clump"):
+            instruments = tolerate_empty(
+                clump, instruments, "clump", ld_ref=panel, r2=config.clump_r2, kb=config.clump_kb, p1=config.p, p2=config.clump_p2
+            )
+    if len(instruments):
+        with timings("strength"):
+            instruments = tolerate_empty(filter_weak, instruments, "strength", f_min=config.f_min)
+    return instruments
+
+
+def tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", carry: tuple = (),
+                   **options) -> pd.DataFrame:
+    """Run a data-layer step whose :class:`~mrjax.errors.NoInstrumentError` is, inside a scan,
+    an empty result: the step's partial table when it has one (harmonise's, with its drop
+    records), otherwise all the step's input rows counted as dropped; the earlier records of
+    ``table`` and of the step's other inputs ``carry`` are kept.
+
+    The warnings a step gives for some traits left empty (``mrjax.ld.clump``'s
+    :class:`~mrjax.ld.clump.NoIndexSNPWarning`; ``select_instruments``/``filter_weak``'s
+    :class:`~mrjax.gwas.select.NoInstrumentWarning`) are expected in a scan: the step's audit
+    already counts those traits with no instrument kept, and the scan goes on with the others."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NoIndexSNPWarning)
+        warnings.filterwarnings("ignore", category=NoInstrumentWarning)
+        try:
+            return step(table, **options)
+        except NoInstrumentError as error:
+            partial = error.table
+    if partial is not None:
+        return empty_carrying(partial)
+    n_in = table[trait_column].astype(str).value_counts(sort=False)
+    counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
+    empty = empty_carrying(table, *carry)
+    return attach(empty, audit_counts=pd.concat([counts_of(empty), counts[COUNT_COLUMNS]], ignore_index=True))
+
+
+def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+    """Harmonise ``instruments`` against the ``outcome`` GWAS (TwoSampleMR
+    ``harmonise_data`` with ``config.action``), first substituting LD proxies for
+    instruments missing in the outcome when proxies are on. A pair with no usable SNP gives
+    an empty table (with the harmonise audit counts), not an error."""
+    if config.use_proxies and panel is not None:
+        with timings("proxies"):
+            outcome = substitute_proxies(instruments, outcome, panel, r2_min=config.proxy_r2, kb=PROXY_KB)
+            # The proxies step has recorded every instrument the outcome lacks ("missing in
+            # outcome"): only the others go on, so each loss is recorded once and harmonise's
+            # counts start where the proxies step's end. (A scan's outcome is one trait.)
+            instruments = instruments[snps_in(instruments["SNP"], outcome["SNP"])]
+        if len(instruments) == 0:
+            return empty_carrying(instruments, outcome)
+    with timings("harmonise"):
+        trait_column = "exposure" if "exposure" in instruments.columns else "trait"
+        return tolerate_empty(harmonise, instruments, "harmonise", trait_column=trait_column, carry=(outcome,),
+                              outcome=outcome, action=config.action)
+
+
+def snps_in(few: pd.Series, many: pd.Series) -> np.ndarray:
+    """``few.isin(many)`` for a short ``few`` and a long ``many``: pandas' string-array
+    ``isin`` converts every one of its *values* to a Python scalar, so the long side is
+    first cut down to the values the short side holds (≈ 0.4 s per 40 k-row GWAS saved)."""
+    found = many[many.isin(pd.unique(few.to_numpy(dtype=object)))]
+    return few.isin(pd.unique(found.to_numpy(dtype=object))).to_numpy()
+
+
+def reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: list[str], outcome_name: str,
+                  config: ScanConfig, panel, timings: StageTimer) -> tuple[pd.DataFrame, dict]:
+    """Outcome → exposure for a chunk: the outcome's instruments looked up in each exposure
+    GWAS, one harmonisation per exposure so every pair has its own audit. Returns the
+    harmonised pairs and each exposure's audit tables.
+
+    Each exposure GWAS is first cut down to the rows the look-up can use
+    (:func:`reachable_rows`), which leaves every result and audit record unchanged."""
+    frames, audits = [], {}
+    with timings("reverse_split"):
+        exposures = plain(exposures)  # the exposure-side records belong to the forward direction
+        # The outcome's own selection records are reported once (the outcome side), not per
+        # pair: without them every pair's audit bookkeeping stays small.
+        instruments = plain(instruments)
+        traits = exposures["trait"].astype(str)
+        present = set(traits.unique())
+        keep = reachable_rows(instruments, exposures, config, panel) if len(instruments) else np.zeros(len(exposures), bool)
+        near = exposures[keep]
+        rows_of = near.groupby(traits[keep].to_numpy(dtype=object), sort=False).indices
+    for name in names:
+        with timings("reverse_split"):
+            if name in rows_of:
+                gwas = near.iloc[rows_of[name]]
+            elif name in present:  # nothing reachable: the full GWAS, so the audit says why
+                gwas = exposures[(traits == name).to_numpy()]
+            else:
+                gwas = exposures.iloc[:0]
+        pair = look_up(instruments, gwas, config, panel, timings) if len(instruments) and len(gwas) else instruments.iloc[:0]
+        with timings("audit"):
+            audits[name] = trait_audit(audit_of(pair), counts_of(pair), outcome_name, steps=("harmonise", "proxies"),
+                                       direction=REVERSE, exposure=outcome_name, outcome=name)
+        if len(pair):
+            frames.append(plain(pair))
+    with timings("reverse_split"):
+        harmonised = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["exposure", "outcome"])
+    return harmonised, audits
+
+
+def reachable_rows(instruments: pd.DataFrame, gwas: pd.DataFrame, config: ScanConfig, panel) -> np.ndarray:
+    """Which rows of ``gwas`` :func:`look_up` can use for ``instruments`` (boolean mask): the
+    instruments' own SNPs and, with proxies on, every panel variant that
+    ``substitute_proxies`` could pick for one of them — ``mrjax.ld.find_proxies`` against the
+    whole panel (r² ≥ ``proxy_r2`` within ``PROXY_KB``). A proxy's r² depends only on the
+    panel, so the proxies found in the cut table, and their order, are the same as in the
+    whole GWAS. Harmonisation reads only the instruments' rows."""
+    targets = pd.unique(instruments["SNP"].to_numpy(dtype=object))
+    usable = set(targets)
+    if config.use_proxies and panel is not None:
+        usable |= set(find_proxies(panel, targets, panel.snp, r2_min=config.proxy_r2, kb=PROXY_KB)["proxy"])
+    return gwas["SNP"].isin(list(usable)).to_numpy(dtype=bool)

@@ -1,0 +1,128 @@
+"""Writing a scan's folder — tables, figures, ``report.html`` and, last, ``manifest.json`` —
+and single tables for the step commands, every file atomically (``mrjax.outputs``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from mrjax import outputs
+from mrjax.audit import audit_of
+from mrjax.outputs import StageTimer
+from mrjax.report import html, plots
+from mrjax.report import tables as report_tables
+from mrjax.scan.assemble import assemble_tables
+from mrjax.scan.config import ScanConfig, ScanResult
+from mrjax.scan.frames import nonempty
+from mrjax.scan.inputs import exposure_files, input_paths
+
+#: Tables written as TSV (``results`` also as parquet), in this order.
+OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
+                 "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations")
+
+
+def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0,
+                  progress=None) -> ScanResult:
+    """Write the scan's folder: the tables (TSV; ``results`` also parquet), the figures
+    (``mrjax.report.plots.scan_figures``, PNG + SVG), ``report.html``
+    (``mrjax.report.html``) and, last, ``manifest.json`` — every file atomically, so a folder
+    whose manifest exists is complete."""
+    out = Path(config.out)
+    by = config.significance_column
+    progress = progress or (lambda stage, done, total: None)
+    progress("tables", 0, 1)
+    with timings("tables"):
+        tables = assemble_tables(tables, config)
+    significant = report_tables.significant(tables["results"], alpha=config.alpha, by=by)
+    files: list[Path] = []
+    with timings("write"):
+        for name in OUTPUT_TABLES:
+            if name in tables:
+                formats = ("tsv", "parquet") if name == "results" else ("tsv",)
+                files += outputs.write_table(out, name, writable(tables[name]), formats=formats)
+    progress("tables", 1, 1)
+    figures: dict = {}
+    if config.figures:
+        progress("figures", 0, 1)
+        with timings("figures"):
+            figures = plots.scan_figures(
+                out / "figures", tables["results"], harmonised=nonempty(tables, "instruments"),
+                pleiotropy=nonempty(tables, "pleiotropy"), leave_one_out=nonempty(tables, "leave_one_out"),
+                single_snp=nonempty(tables, "single_snp"), alpha=config.alpha, by=by,
+            )
+        files += figure_paths(figures)
+        progress("figures", 1, 1)
+    inputs = outputs.input_checksums(input_paths(config))
+    if config.report:
+        with timings("report"):
+            files.append(html.write_report(
+                tables, significant, figures, out / "report.html", settings=settings_of(config), inputs=inputs,
+                timings=dict(timings.seconds), alpha=config.alpha, by=by,
+            ))
+    manifest = outputs.build_manifest(parameters=settings_of(config), seed=config.seed, inputs=[], timings=timings,
+                                      outputs=[Path(p).relative_to(out) for p in files])
+    manifest["inputs"] = inputs
+    manifest["outputs"] = sorted(str(Path(p).relative_to(out)) for p in files)
+    manifest["resumed_exposures"] = resumed
+    files.append(outputs.write_json(out / outputs.MANIFEST_NAME, manifest))
+    progress("report", 1, 1)
+    return ScanResult(tables=tables, significant=significant, files=files, timings=dict(timings.seconds),
+                      manifest=manifest, resumed_traits=resumed)
+
+
+def settings_of(config: ScanConfig) -> dict:
+    """The scan's settings as plain JSON-able values (for the manifest and the report)."""
+    settings = asdict(config)
+    settings["columns"] = dict(config.columns)
+    settings["proxies"] = config.use_proxies
+    settings["exposure_files"] = exposure_files(config.exposures)
+    return settings
+
+
+def figure_paths(figures: dict) -> list[Path]:
+    """Every file in ``plots.scan_figures``'s answer (scan level, then per trait)."""
+    paths = [p for group in figures.get("scan", {}).values() for p in group]
+    for entry in figures.get("traits", []):
+        paths += [p for key, group in entry.items() if key not in ("direction", "exposure", "outcome") for p in group]
+    return [Path(p) for p in paths]
+
+
+def writable(table: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding lists (e.g. PRESSO outlier sets) become ``;``-joined text."""
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object and table[column].map(lambda v: isinstance(v, (list, tuple))).any():
+            table[column] = table[column].map(lambda v: ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+    return table
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: tuple[str, ...] = ("results",)) -> list[Path]:
+    """Write each table as ``out/<name>.tsv`` (and parquet for the names in ``parquet``),
+    atomically; returns the paths."""
+    files: list[Path] = []
+    for name, table in tables.items():
+        formats = ("tsv", "parquet") if name in parquet else ("tsv",)
+        files += outputs.write_table(Path(out), name, writable(table), formats=formats)
+    return files
+
+
+def write_single_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write one table atomically; the format follows the suffix (``.parquet``, ``.csv``,
+    otherwise tab-separated). The audit records in ``table.attrs`` go to
+    ``<stem>.audit.tsv`` beside it when there are any."""
+    path = Path(path)
+    plain = writable(table)
+    plain.attrs = {}
+    if path.name.endswith(".parquet"):
+        outputs.write_parquet(path, plain)
+    elif path.name.endswith(".csv"):
+        outputs.write_with(path, lambda tmp: plain.to_csv(tmp, index=False, na_rep="NA"))
+    else:
+        outputs.write_tsv(path, plain)
+    records = audit_of(table)
+    if len(records):
+        stem = path.name.split(".")[0]
+        outputs.write_tsv(path.with_name(f"{stem}.audit.tsv"), records)
+    return path
