@@ -8,6 +8,7 @@ import mrjax
 from mrjax_cli.analyse import mr, presso
 from mrjax_cli.data import clump, harmonise
 from mrjax_cli.demo import demo
+from mrjax_cli.mvmr import mvmr
 from mrjax_cli.scan import scan
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.command()(mr)
 app.command()(presso)
 app.command()(clump)
 app.command()(harmonise)
+app.command()(mvmr)
 
 
 def _register_simulate() -> None:
