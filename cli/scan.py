@@ -59,6 +59,7 @@ def scan(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures estimated (and checkpointed) together.")] = 64,
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
+    adjust_for: Annotated[list[str] | None, typer.Option("--adjust-for", help="GWAS file every exposure is adjusted for (repeatable): one multivariable analysis per exposure, written to mvmr_results.tsv / mvmr_strength.tsv.")] = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -81,7 +82,7 @@ def scan(
         proxies=proxies, proxy_r2=proxy_r2, action=action, methods=tuple(method) if method else None, n_boot=n_boot,
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,
-        outcome_type=outcome_type, exposure_type=exposure_type,
+        outcome_type=outcome_type, exposure_type=exposure_type, adjust_for=tuple(adjust_for or ()),
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()

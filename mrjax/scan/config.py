@@ -111,9 +111,11 @@ class ScanConfig:
     report: bool = True
     outcome_type: str = "auto"
     exposure_type: str = "auto"
+    adjust_for: tuple[str, ...] = ()  # GWAS files every exposure is adjusted for (mrjax.scan.adjust)
 
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
+        object.__setattr__(self, "adjust_for", tuple(str(a) for a in self.adjust_for))
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(self.methods))
         if isinstance(self.columns, dict):
@@ -173,6 +175,9 @@ class ScanConfig:
                 )
         if not Path(self.outcome).is_file():
             raise ScanError(f"outcome file {self.outcome!r} not found", "check the path given to --outcome")
+        for path in self.adjust_for:
+            if not Path(path).is_file():
+                raise ScanError(f"adjust-for file {path!r} not found", "check the paths given to --adjust-for")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
         for name in ("outcome_type", "exposure_type"):
