@@ -8,6 +8,7 @@ import mrjax
 from mrjax_cli.analyse import mr, presso
 from mrjax_cli.data import clump, harmonise
 from mrjax_cli.demo import demo
+from mrjax_cli.mvmr import mvmr
 from mrjax_cli.scan import scan
 from mrjax_cli.store import ingest, store_app
 
@@ -47,6 +48,7 @@ app.command()(clump)
 app.command()(harmonise)
 app.command()(ingest)
 app.add_typer(store_app, name="store")
+app.command()(mvmr)
 
 
 def _register_simulate() -> None:

@@ -68,6 +68,7 @@ def scan(
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
     store: Annotated[Path | None, typer.Option("--store", help="GWAS store made by `mrjax ingest`: --exposure (globs) and --outcome are then its trait names; no whole table is read.")] = None,
+    adjust_for: Annotated[list[str] | None, typer.Option("--adjust-for", help="GWAS file every exposure is adjusted for (repeatable): one multivariable analysis per exposure, written to mvmr_results.tsv / mvmr_strength.tsv.")] = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -94,7 +95,7 @@ def scan(
         presso_draws=presso_draws, seed=seed, precision=precision, bidirectional=bidirectional,
         permutations=permutations, alpha=alpha, correction=correction, chunk_size=chunk_size,
         outcome_type=outcome_type, exposure_type=exposure_type, correct_per_outcome=correct_per_outcome,
-        store=None if store is None else str(store),
+        store=None if store is None else str(store), adjust_for=tuple(adjust_for or ()),
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()

@@ -43,6 +43,8 @@ _HOST = {
     "odds_ratios": "mrjax.effects",
     "GWASStore": "mrjax.store",
     "ingest": "mrjax.store",
+    "ld_matrix": "mrjax.mv.instruments",
+    "mv_instruments": "mrjax.mv.instruments",
 }
 _DEVICE = {
     "analyse": "mrjax.api",
@@ -59,6 +61,9 @@ _DEVICE = {
     "make_instruments": "mrjax.batch",
     "permutation_test": "mrjax.permutation",
     "presso": "mrjax.mr_presso",
+    "mvmr": "mrjax.mv.api",
+    "mvmr_heterogeneity": "mrjax.mv.api",
+    "mvmr_strength": "mrjax.mv.api",
     "Scenario": "mrjax.simulation",
     "simulate": "mrjax.simulation",
     "simulate_grid": "mrjax.simulation",

@@ -229,3 +229,42 @@ def run_diagnostics(instruments: Instruments, *, slot: int | None = None) -> dia
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
     return out
+
+
+# --- Multivariable MR (mrjax.mv): every analysis of a padded [A, S, K] batch in one call. ---
+
+
+@functools.partial(jax.jit, static_argnames=("specs",))
+def _run_mv(instruments, keys, *, specs):
+    from mrjax.mv.registry import MV_METHODS, spec_name
+
+    def one(t, key):
+        return {
+            spec_name(s): MV_METHODS[s[0]].fn(t, jax.random.fold_in(key, method_salt(s[0])), **dict(s[1]))
+            for s in specs
+        }
+
+    return jax.vmap(one)(instruments, keys)
+
+
+def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:
+    """Run MV method ``specs`` (``mrjax.mv.registry.resolve_specs``) on every analysis of a
+    batched :class:`mrjax.mv.data.MVInstruments` (``[A, S, K]``) with ``[A]`` keys in one jitted
+    call; returns ``{method_id: MVEstimate}`` with ``[A, K + 1]`` fields. Each method draws from
+    ``fold_in(analysis_key, method_salt(method))``."""
+    if keys.shape[0] != instruments.bx.shape[0]:
+        raise ValueError(f"{keys.shape[0]} keys for {instruments.bx.shape[0]} analyses; give one key per analysis")
+    return _run_mv(instruments, keys, specs=tuple(specs))
+
+
+@jax.jit
+def _run_mv_strength(instruments, sigma):
+    from mrjax.mv import strength
+
+    return jax.vmap(lambda t, s: (strength.strength(t, s), strength.pleiotropy(t, s)))(instruments, sigma)
+
+
+def run_mv_strength(instruments, sigma: jax.Array):
+    """Conditional F (MVMR and the conditional-F minimum) and the MVMR Q of every analysis;
+    ``sigma [A, S, K, K]`` the per-SNP covariance of the exposure effects."""
+    return _run_mv_strength(instruments, sigma)

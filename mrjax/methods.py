@@ -200,3 +200,6 @@ R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     "mendelianrandomization.cML_default": ("cml", {}),
     "mendelianrandomization.cML_noDP": ("cml", {"dp": False}),
 }
+
+
+from mrjax.mv.equivalents import MV_R_EQUIVALENTS  # noqa: E402,F401  (MV / correlated-instrument R labels)

@@ -128,8 +128,11 @@ class ScanConfig:
     correct_per_outcome: bool = False
     store: str | None = None
 
+    adjust_for: tuple[str, ...] = ()  # GWAS files every exposure is adjusted for (mrjax.scan.adjust)
+
     def __post_init__(self):
         object.__setattr__(self, "exposures", tuple(str(e) for e in self.exposures))
+        object.__setattr__(self, "adjust_for", tuple(str(a) for a in self.adjust_for))
         if not isinstance(self.outcome, (str, Path)):
             outcomes = tuple(str(o) for o in self.outcome)
             object.__setattr__(self, "outcome", outcomes[0] if len(outcomes) == 1 else outcomes)
@@ -226,6 +229,9 @@ class ScanConfig:
             if self.outcome_name and (len(self.outcome_patterns) > 1 or any(ch in self.outcome_patterns[0] for ch in "*?[")):
                 raise ScanError("--outcome-name names a single outcome, but several are given",
                                 "drop --outcome-name: each outcome is named after its file")
+        for path in self.adjust_for:
+            if not Path(path).is_file():
+                raise ScanError(f"adjust-for file {path!r} not found", "check the paths given to --adjust-for")
         if self.precision not in (32, 64):
             raise ScanError(f"precision must be 64 or 32, not {self.precision}", "use --precision 64 (default) or 32")
         for name in ("outcome_type", "exposure_type"):

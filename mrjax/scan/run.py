@@ -161,6 +161,11 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
             f"no instruments left in any of the {total} exposures (p < {config.p:g}, F ≥ {config.f_min:g})",
             f"relax --p or check the exposure files; {out / 'audit_counts.tsv'} shows where they were lost",
         )
+    if config.adjust_for:
+        from mrjax.scan.adjust import adjusted_tables
+
+        with timings("adjust_for"):
+            tables.update(adjusted_tables(tables["instruments"], config))
     if config.permutations > 0:
         with timings("permutations"):
             tables["permutations"] = permutation_table(tables["instruments"], config.directions, config.permutations, config.seed)

@@ -21,7 +21,8 @@ from mrjax.scan.inputs import exposure_keys, manifest_inputs
 
 #: Tables written as TSV (``results`` also as parquet), in this order.
 OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "pleiotropy", "presso", "presso_instruments",
-                 "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations")
+                 "leave_one_out", "single_snp", "instruments", "audit", "audit_counts", "permutations",
+                 "mvmr_results", "mvmr_strength", "mvmr_excluded")
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0,

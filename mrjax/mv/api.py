@@ -1,0 +1,164 @@
+"""Public MV functions: ``mvmr``, ``mvmr_strength``, ``mvmr_heterogeneity`` (host side: table in,
+one engine call for all analyses, table out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mrjax.batch import trait_keys
+from mrjax.estimators.common import Reason
+from mrjax.mv.data import MVBatch, from_mv_frame
+from mrjax.mv.registry import MV_METHODS, resolve_specs, spec_name
+
+INTERCEPT = "(intercept)"
+
+
+def as_mv_batch(data, on_missing: str = "error") -> MVBatch:
+    """An :class:`MVBatch` from a long MV table (validated) or an MVBatch as is."""
+    return data if isinstance(data, MVBatch) else from_mv_frame(data, on_missing=on_missing)
+
+
+def _label(batch: MVBatch, i: int) -> str:
+    row = batch.analyses.iloc[i]
+    return str(row["analysis"]) if "analysis" in batch.analyses.columns else str(row["outcome"])
+
+
+def _correlations(batch: MVBatch, correlation):
+    """Per-analysis SNP correlation matrices in each analysis's SNP order (or None)."""
+    if correlation is None:
+        return None
+    if not isinstance(correlation, dict):
+        if batch.n_analyses != 1:
+            raise ValueError("correlation: give a dict {analysis or outcome: matrix} when there are several analyses")
+        correlation = {_label(batch, 0): correlation}
+    out = []
+    for i in range(batch.n_analyses):
+        mat = correlation.get(_label(batch, i))
+        snps = batch.snps[i]
+        if mat is None:
+            out.append(None)
+            continue
+        if isinstance(mat, pd.DataFrame):
+            missing = [s for s in snps if s not in mat.index or s not in mat.columns]
+            if missing:
+                raise ValueError(f"correlation for analysis {_label(batch, i)!r} lacks SNP {missing[0]!r}")
+            mat = mat.loc[snps, snps].to_numpy(float)
+        mat = np.asarray(mat, float)
+        if mat.shape != (len(snps), len(snps)):
+            raise ValueError(f"correlation for analysis {_label(batch, i)!r} is {mat.shape}, expected "
+                             f"{len(snps)} x {len(snps)} (one row and column per SNP, in table order)")
+        if not np.allclose(mat, mat.T) or np.any(np.abs(np.diag(mat) - 1) > 1e-8):
+            raise ValueError(f"correlation for analysis {_label(batch, i)!r} must be symmetric with a unit diagonal")
+        out.append(mat)
+    return out
+
+
+def _analysis_columns(batch: MVBatch, i: int) -> dict:
+    row = batch.analyses.iloc[i]
+    cols = {"analysis": row["analysis"]} if "analysis" in batch.analyses.columns else {}
+    cols["outcome"] = row["outcome"]
+    return cols
+
+
+def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "error",
+         correlation=None) -> pd.DataFrame:
+    """Multivariable MR for every analysis of a long harmonised MV table (``mrjax.mv.data``).
+
+    ``methods``: ids of :data:`mrjax.mv.registry.MV_METHODS` or ``(id, {option: value})`` pairs
+    (default ``mv_ivw, mv_egger, mv_median``); ``correlation``: SNP correlation matrices (one
+    matrix for a single analysis, or ``{analysis/outcome: matrix or SNP-indexed DataFrame}``)
+    for the correlated-instrument (GLS) fits. All analyses run in one engine call; random
+    numbers come from ``seed`` and the analysis identity only.
+
+    Returns one row per analysis x exposure x method — ``[analysis,] exposure, outcome,
+    method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason`` — plus an ``(intercept)`` row
+    for methods with an intercept (MV-Egger). CIs are ``b -/+ q se`` with ``q`` the normal
+    or the method's t quantile at ``1 - alpha/2``.
+    """
+    from mrjax import engine
+
+    batch = as_mv_batch(data, on_missing)
+    specs = resolve_specs(methods)
+    inst, uids = batch.padded(rho=_correlations(batch, correlation))
+    out = engine.run_mv(inst, trait_keys(seed, uids), specs)
+    frames = []
+    for spec in specs:
+        name = spec_name(spec)
+        est = {f: np.asarray(getattr(out[name], f)) for f in ("b", "se", "pval", "ci_df", "nsnp", "reason")}
+        rows = []
+        for i in range(batch.n_analyses):
+            exps = batch.exposures[i]
+            slots = list(range(len(exps)))
+            has_int = np.isfinite(est["b"][i, -1]) or est["reason"][i, -1] != Reason.NOT_APPLICABLE
+            names = exps + ([INTERCEPT] if has_int else [])
+            slots += [est["b"].shape[1] - 1] if has_int else []
+            for exp, s in zip(names, slots):
+                b, se, df = est["b"][i, s], est["se"][i, s], est["ci_df"][i, s]
+                q = stats.norm.ppf(1 - alpha / 2) if not np.isfinite(df) else stats.t.ppf(1 - alpha / 2, max(df, 1e-300))
+                rows.append({**_analysis_columns(batch, i), "exposure": exp, "method_id": name,
+                             "method": MV_METHODS[spec[0]].label, "nsnp": int(est["nsnp"][i, s]),
+                             "b": b, "se": se, "pval": est["pval"][i, s], "lo_ci": b - q * se, "up_ci": b + q * se,
+                             "reason": Reason.TEXT.get(int(est["reason"][i, s]), "")})
+        frames.append(pd.DataFrame(rows))
+    cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
+        "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def _sigma(batch: MVBatch, gencov, width: int, nexp: int, rows: int) -> np.ndarray:
+    """Per-SNP covariance ``[rows, width, nexp, nexp]`` of the exposure effects: MVMR
+    ``gencov = 0`` gives ``diag(sx^2)``; ``"identity"`` or a ``K x K`` phenotypic correlation ``pcor`` gives
+    ``pcor o (sx sx')`` (MVMR ``phenocov_mvmr``); a list of ``[S, K, K]`` arrays is used as is."""
+    sigma = np.broadcast_to(np.eye(nexp), (rows, width, nexp, nexp)).copy()
+    for i, arr in enumerate(batch.arrays):
+        n, k = arr["sx"].shape
+        if isinstance(gencov, (list, tuple)):
+            given = np.asarray(gencov[i], float)
+            if given.shape != (n, k, k):
+                raise ValueError(f"gencov for analysis {_label(batch, i)!r} is {given.shape}, expected {(n, k, k)}")
+            sigma[i, :n, :k, :k] = given
+            continue
+        if isinstance(gencov, str) and gencov == "identity":
+            gencov = np.eye(k)
+        pcor = np.eye(k) if np.isscalar(gencov) and gencov == 0 else np.asarray(gencov, float)
+        if pcor.shape != (k, k):
+            raise ValueError(f"gencov must be 0, a {k} x {k} phenotypic correlation matrix or a list of [S, K, K] arrays")
+        sigma[i, :n, :k, :k] = pcor[None] * arr["sx"][:, :, None] * arr["sx"][:, None, :]
+    return sigma
+
+
+def _strength_run(data, gencov, on_missing):
+    from mrjax import engine
+
+    batch = as_mv_batch(data, on_missing)
+    inst, _ = batch.padded()
+    rows, width, nexp = inst.bx.shape
+    sigma = _sigma(batch, gencov, width, nexp, rows)
+    return batch, engine.run_mv_strength(inst, sigma)
+
+
+def mvmr_strength(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:
+    """Instrument strength of every exposure of every analysis: ``F`` = MVMR ``strength_mvmr``
+    conditional F (``gencov`` as in :func:`_sigma`), ``cond_f`` = the minimum of the
+    conditional-F objective (:func:`mrjax.mv.strength.cond_f_min`: the TRUE minimum, where
+    MendelianRandomization's ``nlminb`` stops early). One row per analysis x exposure."""
+    batch, (st, _) = _strength_run(data, gencov, on_missing)
+    f, cf = np.asarray(st.f), np.asarray(st.cond_f)
+    rows = []
+    for i in range(batch.n_analyses):
+        for k, exp in enumerate(batch.exposures[i]):
+            rows.append({**_analysis_columns(batch, i), "exposure": exp, "nsnp": int(batch.analyses["nsnp"].iloc[i]),
+                         "F": f[i, k], "cond_f": cf[i, k]})
+    return pd.DataFrame(rows)
+
+
+def mvmr_heterogeneity(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:
+    """MVMR ``pleiotropy_mvmr`` for every analysis: ``Q, Q_df, Q_pval`` with ``Q_df = nsnp - K - 1``
+    (the package's df as coded); one row per analysis."""
+    batch, (_, pl) = _strength_run(data, gencov, on_missing)
+    q, df, p = np.asarray(pl.q), np.asarray(pl.df), np.asarray(pl.pval)
+    return pd.DataFrame([{**_analysis_columns(batch, i), "nsnp": int(batch.analyses["nsnp"].iloc[i]),
+                          "nexp": int(batch.analyses["nexp"].iloc[i]), "Q": q[i], "Q_df": int(df[i]), "Q_pval": p[i]}
+                         for i in range(batch.n_analyses)])

@@ -1,0 +1,240 @@
+"""Multivariable (MV) instrument batches: a long harmonised MV table becomes padded tensors.
+
+The long table has one row per SNP x exposure with TwoSampleMR column names
+(``SNP, exposure, beta.exposure, se.exposure, [pval.exposure], outcome, beta.outcome,
+se.outcome``), the outcome columns repeated on every exposure row of a SNP. Rows are grouped
+into *analyses* by ``outcome`` (and by an optional ``analysis`` column when one outcome is
+analysed with several exposure sets). Inside an analysis exposures keep their order of first
+appearance, SNPs theirs.
+
+An analysis becomes ``[max_instruments, max_exposures]`` tensors (:class:`MVInstruments`):
+``mask`` marks real SNP rows, ``xmask`` real exposure columns. Padded rows hold ``bx = 0,
+by = 0, sx = sy = 1`` and never carry weight; padded exposure columns are zero columns that
+the estimators replace by identity rows in every normal-equation system, so their
+coefficients are 0 and a real exposure's result does not depend on the padding. Every
+analysis gets a stable ``analysis_uid`` (CRC-32 of its identity) from which its PRNG stream is
+derived, as in :mod:`mrjax.batch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mrjax.batch import bucket_rows, bucket_width, normalise_columns, trait_uid
+
+REQUIRED = ["SNP", "exposure", "beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
+NUMERIC = ["beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class MVInstruments:
+    """One MV analysis (fields ``[S, K]`` / ``[S]``) or a batch (a leading analysis axis).
+
+    ``bx, sx, px``: SNP-exposure effects, SEs and p-values ``[S, K]``; ``by, sy``: SNP-outcome
+    effect and SE ``[S]``; ``mask [S]`` real SNPs, ``xmask [K]`` real exposures; ``rho``:
+    the SNP correlation matrix ``[S, S]`` (identity when the instruments are independent).
+    """
+
+    bx: jax.Array
+    sx: jax.Array
+    px: jax.Array
+    by: jax.Array
+    sy: jax.Array
+    mask: jax.Array
+    xmask: jax.Array
+    rho: jax.Array
+
+    @property
+    def nsnp(self) -> jax.Array:
+        return jnp.sum(self.mask, axis=-1)
+
+    @property
+    def nexp(self) -> jax.Array:
+        return jnp.sum(self.xmask, axis=-1)
+
+
+def make_mv_instruments(bx, sx, by, sy, *, px=None, mask=None, xmask=None, rho=None) -> MVInstruments:
+    """An :class:`MVInstruments` for one analysis from array-likes (``bx, sx`` ``[S, K]``),
+    making padded slots inert whatever they held."""
+    bx = np.atleast_2d(np.asarray(bx, dtype=float).T).T
+    sx = np.atleast_2d(np.asarray(sx, dtype=float).T).T
+    n, k = bx.shape
+    mask = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
+    xmask = np.ones(k, bool) if xmask is None else np.asarray(xmask, bool)
+    px = 2 * stats.norm.sf(np.abs(bx / sx)) if px is None else np.atleast_2d(np.asarray(px, float).T).T
+    cell = mask[:, None] & xmask[None, :]
+    rho = np.eye(n) if rho is None else np.asarray(rho, dtype=float)
+    both = mask[:, None] & mask[None, :]
+    rho = np.where(both, rho, np.eye(n))
+    return MVInstruments(
+        bx=jnp.asarray(np.where(cell, bx, 0.0)),
+        sx=jnp.asarray(np.where(cell, sx, 1.0)),
+        px=jnp.asarray(np.where(cell, px, 1.0)),
+        by=jnp.asarray(np.where(mask, by, 0.0)),
+        sy=jnp.asarray(np.where(mask, sy, 1.0)),
+        mask=jnp.asarray(mask),
+        xmask=jnp.asarray(xmask),
+        rho=jnp.asarray(rho),
+    )
+
+
+@dataclass(frozen=True)
+class MVBatch:
+    """A long MV table split into analyses.
+
+    ``analyses``: one row per analysis (``analysis`` when given, ``outcome``, ``nsnp``,
+    ``nexp``, ``analysis_uid``); ``exposures``: per analysis the exposure names in column
+    order; ``snps``: per analysis the SNP ids in row order; ``arrays``: per analysis a dict of
+    ``bx, sx, px [S, K]`` and ``by, sy [S]`` numpy arrays; ``excluded``: rows dropped, with a
+    ``reason``.
+    """
+
+    analyses: pd.DataFrame
+    exposures: list[list[str]]
+    snps: list[list[str]]
+    arrays: list[dict]
+    excluded: pd.DataFrame
+
+    @property
+    def n_analyses(self) -> int:
+        return len(self.analyses)
+
+    def padded(self, width: int | None = None, nexp: int | None = None, rows: int | None = None,
+               rho: list | None = None) -> tuple[MVInstruments, np.ndarray]:
+        """All analyses in one ``[rows, width, nexp]`` batch (defaults: the smallest power-of-two
+        width, the largest exposure count, :func:`mrjax.batch.bucket_rows` rows; extra rows are
+        empty analyses). ``rho``: optional per-analysis SNP correlation matrices. Returns the
+        batch and the ``[rows]`` uids (0 for the empty rows)."""
+        a = self.n_analyses
+        width = width or bucket_width(int(self.analyses["nsnp"].max()))
+        nexp = nexp or int(self.analyses["nexp"].max())
+        rows = rows or bucket_rows(a)
+        if width < self.analyses["nsnp"].max() or nexp < self.analyses["nexp"].max() or rows < a:
+            raise ValueError(f"padding ({rows} x {width} x {nexp}) smaller than the data")
+        out = {k: np.zeros((rows, width, nexp)) for k in ("bx",)}
+        out.update(sx=np.ones((rows, width, nexp)), px=np.ones((rows, width, nexp)))
+        out.update(by=np.zeros((rows, width)), sy=np.ones((rows, width)))
+        mask = np.zeros((rows, width), bool)
+        xmask = np.zeros((rows, nexp), bool)
+        corr = np.broadcast_to(np.eye(width), (rows, width, width)).copy()
+        for i, arr in enumerate(self.arrays):
+            n, k = arr["bx"].shape
+            for name in ("bx", "sx", "px"):
+                out[name][i, :n, :k] = arr[name]
+            out["by"][i, :n] = arr["by"]
+            out["sy"][i, :n] = arr["sy"]
+            mask[i, :n] = True
+            xmask[i, :k] = True
+            if rho is not None and rho[i] is not None:
+                corr[i, :n, :n] = rho[i]
+        uids = np.zeros(rows, dtype=np.uint32)
+        uids[:a] = self.analyses["analysis_uid"].to_numpy()
+        inst = MVInstruments(**{k: jnp.asarray(v) for k, v in out.items()}, mask=jnp.asarray(mask),
+                             xmask=jnp.asarray(xmask), rho=jnp.asarray(corr))
+        return inst, uids
+
+
+def _numeric(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(df[col], errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype=float))
+    if bad.any():
+        row = df.index[bad][0]
+        raise ValueError(f"{source}: column {col!r} is missing or not a finite number in row {row} "
+                         f"(SNP {df.loc[row, 'SNP']!r}, exposure {df.loc[row, 'exposure']!r})")
+    if col.startswith("se.") and (values <= 0).any():
+        row = df.index[(values <= 0).to_numpy()][0]
+        raise ValueError(f"{source}: column {col!r} must be > 0; row {row} (SNP {df.loc[row, 'SNP']!r}) holds {values[row]!r}")
+    return values.to_numpy(dtype=float)
+
+
+def from_mv_frame(data: pd.DataFrame, *, on_missing: str = "error", source: str = "MV table") -> MVBatch:
+    """Split a long harmonised MV table into analyses (see the module docstring).
+
+    ``on_missing``: what to do with a SNP that lacks a row for one exposure of its analysis —
+    ``"error"`` (default: a ``ValueError`` naming the SNP, exposure and analysis) or ``"drop"``
+    (the SNP's rows go to ``excluded`` with the reason). A SNP whose outcome effect differs
+    between its exposure rows, a SNP listed twice for one exposure, a missing column and
+    non-finite values are errors naming the row.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"{source}: expected a pandas DataFrame, got {type(data).__name__}")
+    if on_missing not in ("error", "drop"):
+        raise ValueError(f"on_missing must be 'error' or 'drop', got {on_missing!r}")
+    df = normalise_columns(data).copy()
+    if "outcome" not in df.columns:
+        df["outcome"] = df["id.outcome"] if "id.outcome" in df.columns else "outcome"
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing required column(s) {missing}")
+    if len(df) == 0:
+        raise ValueError(f"{source}: the table has no rows")
+    df = df.reset_index(drop=True)
+    df.index = df.index + 1
+    for col in ("SNP", "exposure", "outcome"):
+        df[col] = df[col].astype(str)
+    keys = (["analysis"] if "analysis" in df.columns else []) + ["outcome"]
+    for col in keys:
+        df[col] = df[col].astype(str)
+    for col in NUMERIC:
+        df[col] = _numeric(df, col, source)
+    if "pval.exposure" in df.columns:
+        p = pd.to_numeric(df["pval.exposure"], errors="coerce").to_numpy(float)
+        fallback = 2 * stats.norm.sf(np.abs(df["beta.exposure"] / df["se.exposure"]))
+        df["pval.exposure"] = np.where(np.isfinite(p), p, fallback)
+    else:
+        df["pval.exposure"] = 2 * stats.norm.sf(np.abs(df["beta.exposure"] / df["se.exposure"]))
+
+    dup = df.duplicated(subset=keys + ["SNP", "exposure"], keep=False)
+    if dup.any():
+        row = df.index[dup.to_numpy()][0]
+        raise ValueError(f"{source}: SNP {df.loc[row, 'SNP']!r} appears more than once for exposure "
+                         f"{df.loc[row, 'exposure']!r} (rows {list(df.index[dup.to_numpy()][:5])})")
+
+    rows, exposures, snps, arrays, dropped = [], [], [], [], []
+    for ident, group in df.groupby(keys, sort=False):
+        ident = ident if isinstance(ident, tuple) else (ident,)
+        name = dict(zip(keys, ident))
+        label = " / ".join(f"{k} {v!r}" for k, v in name.items())
+        exp_order = list(dict.fromkeys(group["exposure"]))
+        snp_order = list(dict.fromkeys(group["SNP"]))
+        counts = group.groupby("SNP", sort=False)["exposure"].nunique()
+        incomplete = counts[counts < len(exp_order)].index
+        if len(incomplete):
+            snp = incomplete[0]
+            has = set(group.loc[group["SNP"] == snp, "exposure"])
+            lacking = [e for e in exp_order if e not in has]
+            if on_missing == "error":
+                raise ValueError(f"{source}: SNP {snp!r} has no row for exposure {lacking[0]!r} in analysis {label} "
+                                 f"({len(incomplete)} SNP(s) incomplete); give every SNP for every exposure or pass on_missing='drop'")
+            gone = group["SNP"].isin(incomplete)
+            dropped.append(group.loc[gone].assign(reason="SNP missing for another exposure of the analysis"))
+            group = group.loc[~gone]
+            snp_order = [s for s in snp_order if s not in set(incomplete)]
+        if not snp_order:
+            raise ValueError(f"{source}: analysis {label} has no SNP present for every exposure")
+        outcome = group.groupby("SNP", sort=False)[["beta.outcome", "se.outcome"]]
+        spread = (outcome.max() - outcome.min()).abs().max(axis=1)
+        if (spread > 1e-12 * outcome.max().abs().max(axis=1).clip(lower=1.0)).any():
+            snp = spread.index[spread.to_numpy() > 0][0]
+            raise ValueError(f"{source}: SNP {snp!r} has different outcome effects on its exposure rows in analysis {label}")
+        wide = group.pivot(index="SNP", columns="exposure")
+        wide = wide.loc[snp_order]
+        arr = {short: wide[col][exp_order].to_numpy(float) for col, short in
+               (("beta.exposure", "bx"), ("se.exposure", "sx"), ("pval.exposure", "px"))}
+        first = outcome.first().loc[snp_order]
+        arr["by"] = first["beta.outcome"].to_numpy(float)
+        arr["sy"] = first["se.outcome"].to_numpy(float)
+        rows.append({**name, "nsnp": len(snp_order), "nexp": len(exp_order),
+                     "analysis_uid": trait_uid("mv", *ident, *exp_order)})
+        exposures.append(exp_order)
+        snps.append(snp_order)
+        arrays.append(arr)
+    excluded = pd.concat(dropped) if dropped else df.iloc[:0].assign(reason=pd.Series(dtype=str))
+    return MVBatch(analyses=pd.DataFrame(rows), exposures=exposures, snps=snps, arrays=arrays, excluded=excluded)

@@ -1,0 +1,115 @@
+"""Masked (generalised) least squares for one MV analysis, and the result type of MV methods.
+
+Every linear MV estimator is a regression of the outcome effects on the exposure effects. With
+the instruments' correlation ``rho`` the outcome errors have covariance
+``Omega = (sy sy') o rho``; we whiten with its Cholesky factor ``L`` (``Omega = L L'``) and
+solve ordinary least squares on ``L^-1 X, L^-1 y``. With ``rho = I`` this is exactly
+``lm(y ~ X, weights = 1/sy^2)``. Padded SNP rows are zero rows; padded exposure columns are
+zero columns whose diagonal entry of ``X'X`` is set to 1 (so their coefficient is 0).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+from mrjax.estimators.common import Reason
+from mrjax.mv.data import MVInstruments
+from mrjax.stats import norm_pval, t_pval
+
+
+class MVEstimate(NamedTuple):
+    """One MV method's result for one analysis.
+
+    ``b, se, pval, nsnp, reason``: ``[K + 1]`` — slots ``0..K-1`` are the exposures, slot ``K``
+    the intercept (NaN for methods without one). ``ci_df [K + 1]``: degrees of freedom of the
+    t quantile for the confidence interval (``inf`` = normal; the interval is formed on the
+    host). ``q, q_df``: the method's heterogeneity statistic (R's ``Heter.Stat``), NaN if none.
+    """
+
+    b: jax.Array
+    se: jax.Array
+    pval: jax.Array
+    ci_df: jax.Array
+    nsnp: jax.Array
+    reason: jax.Array
+    q: jax.Array
+    q_df: jax.Array
+
+
+class LinearFit(NamedTuple):
+    """``coef [P]``, ``cov = (X' Omega^-1 X)^-1 [P, P]``, whitened ``rss``, ``n`` rows, ``p``
+    columns, ``sigma = sqrt(rss / (n - p))`` (R's residual standard error)."""
+
+    coef: jax.Array
+    cov: jax.Array
+    rss: jax.Array
+    n: jax.Array
+    p: jax.Array
+    sigma: jax.Array
+
+
+def whiten(t: MVInstruments, columns: jax.Array, y: jax.Array, rho: jax.Array | None = None):
+    """``L^-1 columns`` and ``L^-1 y`` with ``L L' = (sy sy') o rho`` (padded rows zero)."""
+    rho = t.rho if rho is None else rho
+    omega = rho * jnp.outer(t.sy, t.sy)
+    chol = jnp.linalg.cholesky(omega)
+    m = t.mask.astype(columns.dtype)
+    xw = solve_triangular(chol, columns * m[:, None], lower=True)
+    yw = solve_triangular(chol, y * m, lower=True)
+    return xw, yw
+
+
+def least_squares(xw, yw, rows, colmask) -> LinearFit:
+    """OLS of ``yw`` on the columns of ``xw`` where ``colmask``; only ``rows`` count (others
+    are zeroed)."""
+    r = rows.astype(xw.dtype)
+    c = colmask.astype(xw.dtype)
+    x = xw * r[:, None] * c[None, :]
+    y = yw * r
+    a = x.T @ x + jnp.diag(1.0 - c)
+    coef = jnp.linalg.solve(a, x.T @ y)
+    resid = y - x @ coef
+    rss = resid @ resid
+    n = jnp.sum(rows)
+    p = jnp.sum(colmask)
+    df = n - p
+    sigma = jnp.sqrt(rss / jnp.where(df > 0, df, jnp.nan))
+    return LinearFit(coef=coef, cov=jnp.linalg.inv(a), rss=rss, n=n, p=p, sigma=sigma)
+
+
+def pvalue(z, df):
+    """Two-sided p of ``z``: normal where ``df`` is inf, Student t otherwise."""
+    return jnp.where(jnp.isinf(df), norm_pval(z), t_pval(z, jnp.where(jnp.isinf(df), 1.0, df)))
+
+
+def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason=Reason.TOO_FEW_SNPS,
+             intercept=None, q=jnp.nan, q_df=jnp.nan) -> MVEstimate:
+    """Stack exposure results ``[K]`` (+ an optional intercept ``(b, se, p_df, ci_df)``) into an
+    :class:`MVEstimate`; padded exposures and failed analyses (``ok`` False) are NaN with a
+    reason code (``NOT_APPLICABLE`` for padding)."""
+    k = b.shape[0]
+    nan = jnp.full((), jnp.nan, dtype=b.dtype)
+    ib, ise, ip_df, ici_df = (nan, nan, jnp.inf, jnp.inf) if intercept is None else intercept
+    has_int = intercept is not None
+    b = jnp.append(b, ib)
+    se = jnp.append(se, ise)
+    p_df = jnp.append(jnp.broadcast_to(p_df, (k,)), ip_df)
+    ci_df = jnp.append(jnp.broadcast_to(ci_df, (k,)), ici_df).astype(b.dtype)
+    nsnp = jnp.broadcast_to(t.nsnp if nsnp is None else nsnp, (k,))
+    nsnp = jnp.append(nsnp, t.nsnp).astype(jnp.int32)
+    real = jnp.append(t.xmask, has_int)
+    ok = jnp.asarray(ok)
+    ok = jnp.append(ok, jnp.all(ok)) if ok.ndim == 1 else jnp.broadcast_to(ok, (k + 1,))
+    ok = ok & real
+    code = jnp.where(real, jnp.broadcast_to(reason, (k + 1,)), Reason.NOT_APPLICABLE)
+    b = jnp.where(ok, b, jnp.nan)
+    se = jnp.where(ok, se, jnp.nan)
+    pval = jnp.where(ok, pvalue(b / se, p_df), jnp.nan)
+    code = jnp.where(ok, jnp.where(jnp.isfinite(b) & jnp.isfinite(se), Reason.OK, Reason.NON_FINITE), code)
+    ok_any = jnp.any(ok)
+    return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, nsnp=nsnp, reason=code.astype(jnp.int32),
+                      q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype))

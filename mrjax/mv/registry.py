@@ -1,0 +1,69 @@
+"""MV method ids, labels and per-analysis functions (resolved lazily, like ``mrjax.methods``).
+
+A method spec is ``(method_id, options)``: ``options`` a sorted tuple of ``(name, value)``
+pairs passed to the function as static keyword arguments, so one id can run with several
+settings (``("mv_egger", (("orientate", 2),))``) in one engine call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+_M = "mrjax.mv."
+
+
+@dataclass(frozen=True)
+class MVMethod:
+    id: str
+    label: str
+    target: str
+    stochastic: bool = False
+
+    @property
+    def fn(self):
+        module, name = self.target.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+MV_METHODS: dict[str, MVMethod] = {
+    m.id: m
+    for m in [
+        MVMethod("mv_ivw", "MV-IVW", _M + "regression:mv_ivw"),
+        MVMethod("mv_ivw_lm", "MV-IVW (lm SE)", _M + "regression:mv_ivw_lm"),
+        MVMethod("mv_egger", "MV-Egger", _M + "regression:mv_egger"),
+        MVMethod("mv_median", "MV-median", _M + "median:mv_median", stochastic=True),
+        MVMethod("mv_basic", "MV residual (mv_basic)", _M + "regression:mv_basic"),
+        MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
+    ]
+}
+
+DEFAULT_MV_METHODS = ("mv_ivw", "mv_egger", "mv_median")
+
+Spec = tuple  # (method_id, ((option, value), ...))
+
+
+def resolve_specs(methods=None) -> tuple[Spec, ...]:
+    """Normalise ``methods`` — ids, or ``(id, {option: value})`` pairs — into hashable specs;
+    unknown ids raise ``ValueError`` listing the valid ones."""
+    if methods is None:
+        methods = DEFAULT_MV_METHODS
+    if isinstance(methods, (str, tuple)) and (isinstance(methods, str) or (len(methods) == 2 and isinstance(methods[1], dict))):
+        methods = [methods]
+    specs = []
+    for m in methods:
+        mid, opts = (m, {}) if isinstance(m, str) else (m[0], dict(m[1]))
+        if mid not in MV_METHODS:
+            raise ValueError(f"unknown MV method {mid!r}; choose from {', '.join(MV_METHODS)}")
+        spec = (mid, tuple(sorted(opts.items())))
+        if spec not in specs:
+            specs.append(spec)
+    if not specs:
+        raise ValueError("no methods given")
+    return tuple(specs)
+
+
+def spec_name(spec: Spec) -> str:
+    """``method_id`` of a spec in results: the id, with its options when it has any."""
+    mid, opts = spec
+    return mid if not opts else mid + "[" + ",".join(f"{k}={v}" for k, v in opts) + "]"

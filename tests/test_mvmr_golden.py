@@ -1,0 +1,232 @@
+"""MV methods against the R goldens (lipids -> CHD MVMR; calcium -> glucose correlated instruments)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize
+
+import mrjax
+from mrjax.methods import MV_R_EQUIVALENTS
+from mrjax.mv.equivalents import CORRELATED_R_EQUIVALENTS, MV_NOT_IMPLEMENTED
+from mrjax.mv.registry import resolve_specs, spec_name
+from tests._golden_data import rel_err
+
+RTOL = 1e-6
+N_BOOT = 2000
+EXPOSURES = ["ldlc", "hdlc", "trig"]
+
+
+def _long_table(df: pd.DataFrame, exposures, outcome="chd") -> pd.DataFrame:
+    return pd.concat(
+        [pd.DataFrame({"SNP": [f"snp{i}" for i in df["snp_index"]], "exposure": e, "beta.exposure": df[e],
+                       "se.exposure": df[e + "se"], "pval.exposure": 2 * __import__("scipy").stats.norm.sf(np.abs(df[e] / df[e + "se"])),
+                       "outcome": outcome, "beta.outcome": df["chdlodds"], "se.outcome": df["chdloddsse"]})
+         for e in exposures], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def golden(shared_data):
+    return json.loads((shared_data / "MendelianRandomization/golden_mvmr_lipids_chd.json").read_text())["results"]
+
+
+@pytest.fixture(scope="module")
+def lipids(shared_data):
+    return pd.read_csv(shared_data / "MendelianRandomization/lipids_chd.csv")
+
+
+@pytest.fixture(scope="module")
+def table(lipids):
+    return _long_table(lipids, EXPOSURES)
+
+
+def _labels(golden):
+    return [f"{pkg}.{key}" for pkg, sec in golden.items() for key in sec]
+
+
+def _fields(entry):
+    """(b, se, pval, lo, up) golden keys of an entry, by package convention."""
+    if "b" in entry:
+        return "b", "se", "pval", None, None
+    if "StdError.Est" in entry:
+        return "Estimate", "StdError.Est", "Pvalue.Est", "CILower.Est", "CIUpper.Est"
+    return "Estimate", "StdError", "Pvalue", ("CILower" if "CILower" in entry else None), ("CIUpper" if "CIUpper" in entry else None)
+
+
+def test_every_golden_label_is_mapped(golden):
+    for label in _labels(golden):
+        key = label.split(".", 1)[1]
+        if key.endswith("_diagnostics") or key.startswith(("mvgmm", "mvpcgmm")):
+            continue
+        assert label in MV_R_EQUIVALENTS or label in MV_NOT_IMPLEMENTED, label
+
+
+def _mvmr_labels(golden, stochastic: bool):
+    out = {}
+    for label in _labels(golden):
+        fn, kw = MV_R_EQUIVALENTS.get(label, (None, None))
+        pkg, key = label.split(".", 1)
+        if fn == "mvmr" and bool(golden[pkg][key].get("stochastic")) == stochastic:
+            out[label] = kw["methods"][0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def deterministic(golden, table):
+    labels = _mvmr_labels(golden, stochastic=False)
+    labels = {k: v for k, v in labels.items() if v[0] != "mv_median"}
+    res = mrjax.mvmr(table, methods=list(labels.values()))
+    return labels, res
+
+
+def test_deterministic_labels_match_r(golden, deterministic):
+    labels, res = deterministic
+    assert len(labels) >= 20
+    for label, method in labels.items():
+        pkg, key = label.split(".", 1)
+        entry = golden[pkg][key]
+        rows = res[res["method_id"] == spec_name(resolve_specs([method])[0])]
+        exp_rows = rows[rows["exposure"].isin(EXPOSURES)].set_index("exposure").loc[EXPOSURES]
+        for ours, theirs in zip(("b", "se", "pval", "lo_ci", "up_ci"), _fields(entry)):
+            if theirs is not None:
+                assert rel_err(exp_rows[ours], entry[theirs]).max() < RTOL, (label, ours)
+        if "Intercept" in entry:
+            icpt = rows[rows["exposure"] == "(intercept)"].iloc[0]
+            for ours, theirs in (("b", "Intercept"), ("se", "StdError.Int"), ("pval", "Pvalue.Int"),
+                                 ("lo_ci", "CILower.Int"), ("up_ci", "CIUpper.Int")):
+                assert rel_err(icpt[ours], entry[theirs]) < RTOL, (label, ours)
+        if "nsnp" in entry and "mv_ivw" in key or "mv_basic" in key:
+            assert list(exp_rows["nsnp"]) == entry["nsnp"], label
+
+
+def test_median(golden, table):
+    res = mrjax.mvmr(table, methods=[("mv_median", {"n_boot": 0}), ("mv_median", {"n_boot": N_BOOT})], seed=7)
+    entry = golden["mendelianrandomization"]["mvmedian_default"]
+    point = res[res["method_id"] == "mv_median[n_boot=0]"].set_index("exposure").loc[EXPOSURES]
+    assert rel_err(point["b"], golden["mendelianrandomization"]["mvmedian_noboot"]["Estimate"]).max() < RTOL
+    assert point["se"].isna().all()
+    boot = res[res["method_id"] == f"mv_median[n_boot={N_BOOT}]"].set_index("exposure").loc[EXPOSURES]
+    assert rel_err(boot["b"], entry["Estimate"]).max() < RTOL
+    # Monte-Carlo error of a bootstrap SD: R's seed replicates (10000 draws) scaled to N_BOOT,
+    # and never below the normal-theory 1/sqrt(2 N_BOOT); allow 4 of them.
+    reps = np.array(entry["seed_replicates"]["StdError"] + [entry["StdError"]])
+    mc = np.maximum(reps.std(axis=0, ddof=1) / reps.mean(axis=0) * np.sqrt(10000 / N_BOOT), 1 / np.sqrt(2 * N_BOOT))
+    assert np.all(rel_err(boot["se"], reps.mean(axis=0)) < 4 * mc), (boot["se"].to_numpy(), reps.mean(axis=0))
+
+
+def test_strength_and_heterogeneity(golden, table):
+    st = mrjax.mvmr_strength(table).set_index("exposure").loc[EXPOSURES]
+    for label in ("strength_mvmr_gencov0", "strength_mvmr_phenocov_identity"):
+        kw = MV_R_EQUIVALENTS["mvmr." + label][1]
+        got = mrjax.mvmr_strength(table, **kw).set_index("exposure").loc[EXPOSURES]
+        assert rel_err(got["F"], golden["mvmr"][label]["Fstat"]).max() < RTOL
+    het = mrjax.mvmr_heterogeneity(table).iloc[0]
+    g = golden["mvmr"]["pleiotropy_mvmr_gencov0"]
+    assert rel_err(het["Q"], g["Qstat"]) < RTOL and rel_err(het["Q_pval"], g["Qpval"]) < RTOL and het["Q_df"] == g["df"]
+    # The conditional-F minimum is the minimum of its objective (scipy from many starts) and lies
+    # below where R's nlminb stopped.
+    df = pd.DataFrame({e: table.loc[table.exposure == e, "beta.exposure"].to_numpy() for e in EXPOSURES})
+    sx = np.column_stack([table.loc[table.exposure == e, "se.exposure"].to_numpy() for e in EXPOSURES])
+    bx = df.to_numpy()
+
+    def q(v):
+        return np.sum((bx @ v) ** 2 / ((sx**2) @ (v**2))) / (len(bx) - 3 + 1)
+
+    best = min(optimize.minimize(lambda th: q(np.r_[1.0, -th]), x0, method="Nelder-Mead",
+                                 options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 20000}).fun
+               for x0 in ([0, 0], [3, 1], [-3, 1], [1, -3]))
+    assert rel_err(st["cond_f"], [best] * 3).max() < 1e-8
+    assert np.all(st["cond_f"] <= np.array(golden["mendelianrandomization"]["mvivw_condF"]["CondFstat"]))
+
+
+@pytest.mark.xfail(strict=True, reason="R rescales the first-stage effects by 1/(nx sx^2 + bx^2) inside condFstat; "
+                   "that objective is not reproduced, so the minimum differs by ~1.3% from the golden's true minimum")
+def test_cond_f_equals_r_true_minimum(golden, table):
+    st = mrjax.mvmr_strength(table)
+    diag = golden["mendelianrandomization"]["mvivw_condF_diagnostics"]["per_exposure"]
+    assert rel_err(st["cond_f"], [d["F_no_gradient"] for d in diag]).max() < 1e-6
+
+
+@pytest.fixture(scope="module")
+def calcium(shared_data):
+    g = json.loads((shared_data / "MendelianRandomization/golden_methods_calcium_fastgluc.json").read_text())
+    raw = pd.read_csv(shared_data / "MendelianRandomization/calcium_fastgluc.csv")
+    rho = pd.read_csv(shared_data / "MendelianRandomization/calcium_rho.csv").to_numpy()
+    table = pd.DataFrame({"SNP": [f"snp{i}" for i in raw["snp_index"]], "exposure": "calcium",
+                          "beta.exposure": raw["calcium"], "se.exposure": raw["calciumse"], "outcome": "fastgluc",
+                          "beta.outcome": raw["fastgluc"], "se.outcome": raw["fastglucse"]})
+    return g["mendelianrandomization"], table, rho
+
+
+def test_correlated_instruments(calcium):
+    golden, table, rho = calcium
+    methods = {label: kw["methods"][0] for label, (_, kw) in CORRELATED_R_EQUIVALENTS.items()}
+    res = mrjax.mvmr(table, methods=list(methods.values()), correlation=rho)
+    for label, method in methods.items():
+        entry = golden[label.split(".", 1)[1]]
+        row = res[(res["method_id"] == spec_name(resolve_specs([method])[0])) & (res["exposure"] == "calcium")].iloc[0]
+        tol = RTOL if method[0] != "maxlik" else 2e-3  # R's Nelder-Mead stops short (see below)
+        for ours, theirs in zip(("b", "se", "pval", "lo_ci", "up_ci"), _fields(entry)):
+            assert rel_err(row[ours], entry[theirs]) < tol, (label, ours, row[ours], entry[theirs])
+        if "Intercept" in entry:
+            icpt = res[(res["method_id"] == row["method_id"]) & (res["exposure"] == "(intercept)")].iloc[0]
+            assert rel_err(icpt["b"], entry["Intercept"]) < RTOL and rel_err(icpt["se"], entry["StdError.Int"]) < RTOL
+    # ML: our optimum of the exact joint likelihood is no worse than R's Nelder-Mead point.
+    b_r = golden["maxlik_default"]["Estimate"]
+    bx, sx = table["beta.exposure"].to_numpy(), table["se.exposure"].to_numpy()
+    by, sy = table["beta.outcome"].to_numpy(), table["se.outcome"].to_numpy()
+
+    def profile(b):
+        r = by - b * bx
+        return r @ np.linalg.solve(rho * np.outer(sy, sy) + b * b * rho * np.outer(sx, sx), r)
+
+    ours = res[res["method_id"] == "maxlik"].iloc[0]["b"]
+    ref = optimize.minimize_scalar(profile, bracket=(b_r - 0.5, b_r), tol=1e-12).x
+    assert rel_err(ours, ref) < 1e-7 and profile(ours) <= profile(b_r)
+
+
+def test_padding_and_batch_invariance(table, lipids):
+    from mrjax import engine
+    from mrjax.batch import trait_keys
+    from mrjax.mv.data import from_mv_frame
+
+    two = pd.concat([table, _long_table(lipids.iloc[:25], ["hdlc", "ldlc"], outcome="chd2")], ignore_index=True)
+    specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50})])
+    batch = from_mv_frame(two)
+    small, uids = batch.padded()
+    big, big_uids = batch.padded(width=64, nexp=5, rows=4)
+    a = engine.run_mv(small, trait_keys(3, uids), specs)
+    b = engine.run_mv(big, trait_keys(3, big_uids), specs)
+    alone_batch = from_mv_frame(table)
+    alone, alone_uids = alone_batch.padded()
+    c = engine.run_mv(alone, trait_keys(3, alone_uids), specs)
+    for name in a:
+        for f in ("b", "se", "pval"):
+            x, y, z = (np.asarray(getattr(o[name], f)) for o in (a, b, c))
+            np.testing.assert_allclose(x[:2, :3], y[:2, :3], rtol=1e-10, atol=0, err_msg=name)
+            np.testing.assert_allclose(x[:2, -1], y[:2, -1], rtol=1e-10, atol=0, err_msg=name)
+            np.testing.assert_allclose(x[0, :3], z[0, :3], rtol=1e-10, atol=0, err_msg=name)
+    assert batch.analyses["nsnp"].tolist() == [28, 25]
+
+
+def test_one_exposure_equals_univariable(table):
+    ldl = table[table["exposure"] == "ldlc"]
+    mv = mrjax.mvmr(ldl, methods=["mv_ivw", "mv_egger"]).set_index(["method_id", "exposure"])
+    uni = mrjax.mr(ldl, methods=["ivw", "egger_regression"]).set_index("method_id")
+    assert rel_err(mv.loc[("mv_ivw", "ldlc"), ["b", "se", "pval"]].to_numpy(float), uni.loc["ivw", ["b", "se", "pval"]].to_numpy(float)).max() < 1e-10
+    # TwoSampleMR Egger orientates with sign0 and uses t p-values; b and se agree (no SNP has bx = 0).
+    assert rel_err(mv.loc[("mv_egger", "ldlc"), ["b", "se"]].to_numpy(float), uni.loc["egger_regression", ["b", "se"]].to_numpy(float)).max() < 1e-10
+
+
+def test_missing_snp_is_an_error_or_dropped_with_a_reason(table):
+    holed = table.drop(index=table.index[(table["exposure"] == "hdlc") & (table["SNP"] == "snp5")])
+    with pytest.raises(ValueError, match="snp5.*hdlc"):
+        mrjax.mvmr(holed, methods=["mv_ivw"])
+    from mrjax.mv.data import from_mv_frame
+
+    batch = from_mv_frame(holed, on_missing="drop")
+    assert batch.analyses["nsnp"].iloc[0] == 27
+    assert set(batch.excluded["SNP"]) == {"snp5"} and batch.excluded["reason"].str.contains("missing").all()
