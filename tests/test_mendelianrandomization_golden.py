@@ -190,6 +190,23 @@ def test_maxlik_beats_nelder_mead(golden, batch, results, name):
     assert rel_err(results("mendelianrandomization.maxlik_default")["b"][i], entry["Estimate"]) < 0.1
 
 
+@pytest.mark.parametrize("label", [lab for lab in LABELS if R_EQUIVALENTS[lab][0] == "mregger"])
+def test_egger_intercept_matches_r(golden, batch, bucket, label):
+    """``mregger_intercept`` with the same settings gives R's ``Intercept`` and its SE, CI, p."""
+    settings = R_EQUIVALENTS[label][1]
+    rtol = 1e-5 if settings.get("robust") else 1e-6
+    out = run_methods(bucket.instruments, trait_keys(0, bucket.uids), ("mregger_intercept",), make_params(**settings))
+    ours = {f: np.asarray(v) for f, v in out["mregger_intercept"]._asdict().items()}
+    for name in NAMES:
+        if name in CORRELATED:
+            continue
+        entry = golden[name][0]["mendelianrandomization"][label.split(".", 1)[1]]
+        i = row_of(batch, name)
+        for field, key in (("b", "Intercept"), ("se", "StdError.Int"), ("lo_ci", "CILower.Int"), ("up_ci", "CIUpper.Int")):
+            assert rel_err(ours[field][i], entry[key]) < rtol, (name, field)
+        assert_p_close(ours["pval"][i], entry["Pvalue.Int"], rtol)
+
+
 def test_api_reproduces_r_calls_with_lo_ci_columns(golden):
     """``mrjax.mr(dat, methods=[id], **settings)`` as R_EQUIVALENTS says, through the public API."""
     g, frame = golden["ldl_chd"]

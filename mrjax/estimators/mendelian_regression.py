@@ -151,11 +151,14 @@ def mr_egger(t: Instruments, key: jax.Array, params: Params) -> Estimate:
     return estimate(slope.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
 
 
-def mr_egger_intercept(t: Instruments, params: Params) -> Estimate:
+def mr_egger_intercept(t: Instruments, key: jax.Array, params: Params) -> Estimate:
     """The intercept of MendelianRandomization ``mr_egger`` (``Intercept``, ``StdError.Int``,
-    ``CILower.Int``, ``CIUpper.Int``, ``Pvalue.Int``) as an :class:`Estimate`."""
+    ``CILower.Int``, ``CIUpper.Int``, ``Pvalue.Int``) as an :class:`Estimate`, with the same
+    settings as :func:`mr_egger`."""
+    del key
     n = t.nsnp
     lines = egger_lines(t, params)
     se, lo, up, p = _egger_inference(lines.intercept, n - 2, params)
     ok = (n >= EGGER_MIN_SNPS) & lines.intercept.ok
-    return estimate(lines.intercept.b, se, p, n, ok=ok, lo_ci=lo, up_ci=up)
+    reason = jnp.where(n < EGGER_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
+    return estimate(lines.intercept.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
