@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
-from mrjax.gwas import is_case_control, unlisted_of
+from mrjax.gwas import is_case_control
 from mrjax.gwas.formats import WHITESPACE, apply_override, by_synonyms, layout_for
 
 CHUNK = 1 << 22
@@ -48,13 +48,14 @@ def source_record(path: Path, checksum: str, detected_format: str | None) -> dic
     return {"path": str(path.resolve()), "size": int(stat.st_size), "sha256": checksum, "format": detected_format}
 
 
-def read_audit(table: pd.DataFrame, trait: str) -> tuple[dict, pd.DataFrame]:
-    """The read step's counts for ``trait`` (read, kept, dropped by reason) and its listed drops."""
-    counts = audit.counts_of(table)
+def read_audit(records: audit.Audit, trait: str) -> tuple[dict, pd.DataFrame]:
+    """The read step's counts for ``trait`` (read, kept, dropped by reason) and its listed
+    drops, from the read's records (``read_gwas(..., audited=True)``)."""
+    counts = records.counts
     mine = counts[(counts["step"] == "read") & (counts["trait"] == trait)]
-    listed = audit.audit_of(table)
+    listed = records.drops
     listed = listed[(listed["step"] == "read") & (listed["trait"] == trait)].reset_index(drop=True)
-    unlisted = unlisted_of(table)
+    unlisted = records.unlisted
     unlisted = unlisted[(unlisted["step"] == "read") & (unlisted["trait"] == trait)]
     reasons = {str(k): int(v) for k, v in listed["reason"].value_counts().sort_index().items()}
     for reason, n in zip(unlisted["reason"], unlisted["n"]):
