@@ -177,7 +177,7 @@ def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> t
     if table.empty:
         raise ValueError(f"{side} table has no rows")
     df = normalise_columns(table).copy(deep=False)  # copy-on-write: the caller's table is never changed
-    df.attrs = {}  # the inputs' audit records are carried forward explicitly (audit.record's inputs)
+    df.attrs = {}  # records in the input's attrs (deprecated path) are carried by harmonise() itself, once
     if f"beta.{side}" not in df.columns and f"beta.{other}" in df.columns:
         # a table written for the other side (bi-directional MR): rename its suffixes
         df = df.rename(columns=lambda c: c[: -len(other)] + side if c.endswith("." + other) else c)

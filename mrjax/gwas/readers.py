@@ -137,6 +137,13 @@ def read_gwas(
     return audit.deliver(reader.run(), audited)
 
 
+def detected_format(path, format: str | None = None, columns: dict | None = None, use_harmonised: bool = True,
+                    sep: str | None = None) -> str:
+    """The format ``read_gwas`` reads ``path`` as with these options (detected from the bytes
+    and header unless ``format`` is given; also in the table's ``attrs["format"]``)."""
+    return layout_for(Path(path), format, columns, use_harmonised, sep).format
+
+
 def read_gwas_catalog(path, p_max=None, trait=None, *, use_harmonised: bool = True, **options) -> pd.DataFrame:
     """GWAS Catalog summary statistics, both layouts; see ``read_gwas``.
 

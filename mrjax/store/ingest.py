@@ -121,7 +121,7 @@ class _Task:
             facts = metadata.study_facts(path, source.format, dict(source.columns) or None)
         except Exception as error:  # noqa: BLE001 - one bad file fails only its traits
             return [_outcome(source, source.label, "failed", reason=_one_line(error))]
-        record = metadata.source_record(path, checksum, frame.attrs.get("format"))
+        record = metadata.source_record(path, checksum, _format_of(source, self.settings))
         counts = {t: metadata.read_audit(records, t) for t in _traits_read(records)}
         parts = tables.split_traits(tables.sort_variants(tables.to_arrow(frame)))
         del frame
@@ -154,6 +154,12 @@ def _read(source: Source, settings: dict):
     return read_gwas(source.path, format=source.format, columns=dict(source.columns) or None, p_max=None,
                      trait=source.trait, use_harmonised=settings["use_harmonised"], n=source.n,
                      missing_id=settings["missing_id"], audited=True)
+
+
+def _format_of(source: Source, settings: dict) -> str:
+    from mrjax.gwas.readers import detected_format
+
+    return detected_format(source.path, source.format, dict(source.columns) or None, settings["use_harmonised"])
 
 
 def _traits_read(records) -> list[str]:
