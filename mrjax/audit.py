@@ -138,7 +138,8 @@ class Audit:
 class Audited(NamedTuple):
     """What a data step returns with ``audited=True``: its ``table`` and its ``audit``
     (``table, audit = step(..., audited=True)``). Give it to the next step as its input to
-    carry the records forward."""
+    carry the records forward. It is a pair: ``len(result)`` is 2, the rows are
+    ``len(result.table)``."""
 
     table: pd.DataFrame
     audit: Audit

@@ -76,7 +76,10 @@ def _baseline_code(dest: Path) -> Path:
         pytest.skip(f"baseline commit {BASELINE[:10]} is not in this clone's history (shallow clone?)")
     archive = _git("archive", "--format=tar", BASELINE, "mrjax", check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
     return dest
 
 
