@@ -115,7 +115,7 @@ def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool 
             fail(f"cannot create the compilation cache folder {str(folder)!r}: {error.strerror}", "pass another --cache-dir or --no-cache")
         return  # the default folder is a convenience: without it mrjax compiles as before
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def fail(message: str, hint: str = "") -> None:

@@ -18,6 +18,7 @@ only the rows that pass ever reach pandas.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -129,6 +130,11 @@ def read_gwas(
                        missing_id=missing_id, block_size=block_size, sep=sep, skip_bad_lines=skip_bad_lines)
         read = concat_tables(read_gwas(p, trait=name, audited=True, **options) for p, name in zip(path, names))
         return audit.deliver(read, audited)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"read_gwas reads a file (a path, or a list of paths), not a {type(path).__name__}; "
+            "write an in-memory table to a file first (e.g. table.to_parquet('gwas.parquet'))"
+        )
     path = Path(path)
     if missing_id not in ("chrpos", "drop"):
         raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
