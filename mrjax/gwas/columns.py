@@ -97,6 +97,32 @@ def add_counts(counter: dict, trait_column) -> None:
         counter[key] = counter.get(key, 0) + item["counts"]
 
 
+def any_bad_row(table: pa.Table) -> bool:
+    """Whether :func:`bad_rows` would find a problem in any row of ``table`` (the same checks,
+    on the arrow columns: most blocks have none and are never converted to pandas)."""
+    def floats(name):
+        return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+
+    def any_true(mask) -> bool:
+        return bool(pc.any(pc.fill_null(mask, False)).as_py())
+
+    pval, mlog10p, beta, se, eaf = (floats(c) for c in ("pval", "mlog10p", "beta", "se", "eaf"))
+    allele = table.column("effect_allele")
+    with np.errstate(invalid="ignore"):
+        return bool(
+            table.column("_note").null_count < table.num_rows
+            or table.column("SNP").null_count
+            or allele.null_count
+            or any_true(pc.equal(allele, ""))
+            or (np.isnan(pval) & np.isnan(mlog10p)).any()
+            or ((pval < 0) | (pval > 1)).any()
+            or not np.isfinite(beta).all()
+            or not np.isfinite(se).all()
+            or (se <= 0).any()
+            or ((eaf < 0) | (eaf > 1)).any()
+        )
+
+
 def bad_rows(frame: pd.DataFrame) -> pd.Series:
     """The first problem of each row (None when the row is usable), in order of precedence."""
     checks = [

@@ -31,6 +31,7 @@ from mrjax.gwas import textblocks, vcf
 from mrjax.gwas._audit import concat_tables, record_step
 from mrjax.gwas.columns import (
     add_counts,
+    any_bad_row,
     as_float,
     as_string,
     bad_rows,
@@ -571,6 +572,9 @@ class _Reader:
         """List the rows with bad values; keep the rest."""
         if table.num_rows == 0:
             return
+        if not any_bad_row(table):  # the usual block: no pandas conversion
+            self.kept.append(table)
+            return
         frame = table.to_pandas()
         reason = bad_rows(frame)
         bad = reason.notna()
@@ -583,11 +587,13 @@ class _Reader:
 
     def _finish(self) -> pd.DataFrame:
         if self.kept:
-            frame = pa.concat_tables(self.kept).to_pandas()
+            kept = pa.concat_tables(self.kept)
+            one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
+            dup = pd.Series(_repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
+            frame = kept.to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
-        one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
-        dup = frame["SNP"].duplicated(keep="first") if one_trait else frame.duplicated(["trait", "SNP"], keep="first")
+            dup = pd.Series(False, index=frame.index)
         listed = list(self.bad)
         if dup.any():
             first = frame.loc[~dup].drop_duplicates(["trait", "SNP"]).set_index(["trait", "SNP"])["_row"]
@@ -683,3 +689,16 @@ def _record(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, p
 
 def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
+
+
+
+def _repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
+    pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:
+        encoded = pc.dictionary_encode(table.column(key).combine_chunks(), null_encoding="encode")
+        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
+    repeats = np.ones(table.num_rows, dtype=bool)
+    repeats[np.unique(code, return_index=True)[1]] = False
+    return repeats
