@@ -203,3 +203,38 @@ def test_prefiltered_reads_equal_a_filtered_full_read_at_any_block_size(tmp_path
         pd.testing.assert_frame_equal(part, full[keep].reset_index(drop=True))
         counts = counts_of(part)
         assert counts["n_in"].tolist() == [n] and (counts["n_in"] == counts["n_kept"] + counts["n_dropped"]).all()
+
+
+def test_bad_row_mask_flags_exactly_the_rows_bad_rows_gives_a_reason():
+    """The arrow pre-check that spares clean rows the pandas conversion flags the same rows."""
+    import pyarrow as pa
+
+    from mrjax.gwas.columns import bad_row_mask, bad_rows
+
+    nan, inf = float("nan"), float("inf")
+    rows = [  # (_note, SNP, effect_allele, pval, mlog10p, beta, se, eaf)
+        (None, "rs1", "A", 0.5, None, 0.1, 0.01, 0.3),
+        ("hm_code 15", "rs2", "A", 0.5, None, 0.1, 0.01, 0.3),
+        (None, None, "A", 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs3", None, 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs4", "", 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs5", "A", None, None, 0.1, 0.01, 0.3),
+        (None, "rs6", "A", nan, nan, 0.1, 0.01, 0.3),
+        (None, "rs7", "A", None, 300.0, 0.1, 0.01, None),
+        (None, "rs8", "A", 1.5, None, 0.1, 0.01, 0.3),
+        (None, "rs9", "A", -0.1, None, 0.1, 0.01, 0.3),
+        (None, "rs10", "A", 0.5, None, inf, 0.01, 0.3),
+        (None, "rs11", "A", 0.5, None, None, 0.01, 0.3),
+        (None, "rs12", "A", 0.5, None, 0.1, nan, 0.3),
+        (None, "rs13", "A", 0.5, None, 0.1, 0.0, 0.3),
+        (None, "rs14", "A", 0.5, None, 0.1, -1.0, 0.3),
+        (None, "rs15", "A", 0.5, None, 0.1, 0.01, 1.2),
+        (None, "rs16", "A", 0.5, None, 0.1, 0.01, nan),
+        (None, "rs17", "A", 0.0, None, 0.1, 0.01, 1.0),
+    ]
+    names = ["_note", "SNP", "effect_allele", "pval", "mlog10p", "beta", "se", "eaf"]
+    types = [pa.string()] * 3 + [pa.float64()] * 5
+    table = pa.table({n: pa.array([r[i] for r in rows], type=t) for i, (n, t) in enumerate(zip(names, types))})
+    expected = bad_rows(table.to_pandas()).notna().to_numpy()
+    assert expected.sum() == 14
+    np.testing.assert_array_equal(bad_row_mask(table), expected)

@@ -97,29 +97,25 @@ def add_counts(counter: dict, trait_column) -> None:
         counter[key] = counter.get(key, 0) + item["counts"]
 
 
-def any_bad_row(table: pa.Table) -> bool:
-    """Whether :func:`bad_rows` would find a problem in any row of ``table`` (the same checks,
-    on the arrow columns: most blocks have none and are never converted to pandas)."""
+def bad_row_mask(table: pa.Table) -> np.ndarray:
+    """The rows in which :func:`bad_rows` finds a problem (the same checks on the arrow
+    columns, without a pandas conversion: the reasons are then found for these rows only)."""
     def floats(name):
         return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
 
-    def any_true(mask) -> bool:
-        return bool(pc.any(pc.fill_null(mask, False)).as_py())
+    def flags(mask) -> np.ndarray:
+        return pc.fill_null(mask, True).to_numpy(zero_copy_only=False)
 
     pval, mlog10p, beta, se, eaf = (floats(c) for c in ("pval", "mlog10p", "beta", "se", "eaf"))
-    allele = table.column("effect_allele")
     with np.errstate(invalid="ignore"):
-        return bool(
-            table.column("_note").null_count < table.num_rows
-            or table.column("SNP").null_count
-            or allele.null_count
-            or any_true(pc.equal(allele, ""))
-            or (np.isnan(pval) & np.isnan(mlog10p)).any()
-            or ((pval < 0) | (pval > 1)).any()
-            or not np.isfinite(beta).all()
-            or not np.isfinite(se).all()
-            or (se <= 0).any()
-            or ((eaf < 0) | (eaf > 1)).any()
+        return (
+            flags(pc.is_valid(table.column("_note")))
+            | flags(pc.is_null(table.column("SNP")))
+            | flags(pc.equal(table.column("effect_allele"), ""))  # null -> True: missing
+            | (np.isnan(pval) & np.isnan(mlog10p))
+            | (pval < 0) | (pval > 1)
+            | ~np.isfinite(beta) | ~np.isfinite(se) | (se <= 0)
+            | (eaf < 0) | (eaf > 1)
         )
 
 

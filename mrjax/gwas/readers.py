@@ -31,9 +31,9 @@ from mrjax.gwas import textblocks, vcf
 from mrjax.gwas._audit import concat_tables, record_step
 from mrjax.gwas.columns import (
     add_counts,
-    any_bad_row,
     as_float,
     as_string,
+    bad_row_mask,
     bad_rows,
     first_id,
     float_or_null,
@@ -572,18 +572,15 @@ class _Reader:
         """List the rows with bad values; keep the rest."""
         if table.num_rows == 0:
             return
-        if not any_bad_row(table):  # the usual block: no pandas conversion
-            self.kept.append(table)
-            return
-        frame = table.to_pandas()
-        reason = bad_rows(frame)
-        bad = reason.notna()
+        bad = bad_row_mask(table)
         if bad.any():
-            rows = frame.loc[bad]
+            rows = table.filter(pa.array(bad)).to_pandas()
+            reason = bad_rows(rows)
             ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
-            detail = reason[bad] + " (data row " + rows["_row"].astype(str) + ")"
+            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
             self.bad.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
-        self.kept.append(table.filter(pa.array(~bad.to_numpy())))
+            table = table.filter(pa.array(~bad))
+        self.kept.append(table)
 
     def _finish(self) -> pd.DataFrame:
         if self.kept:
