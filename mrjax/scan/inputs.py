@@ -11,7 +11,7 @@ import glob
 import itertools
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +53,7 @@ class ReadOptions:
         the specific mapping names takes its column; the others keep theirs)."""
         merged = dict(self.columns)
         merged.update(dict(columns))
-        return ReadOptions(format=format or self.format, columns=tuple(sorted(merged.items())),
-                           trait_column=self.trait_column, sep=self.sep, skip_bad_lines=self.skip_bad_lines)
+        return replace(self, format=format or self.format, columns=tuple(sorted(merged.items())))
 
     @property
     def reader_columns(self) -> dict | None:

@@ -89,7 +89,9 @@ def selection_table(store_path: str, trait: str, p: float, *, whole: bool) -> tu
     :func:`count_rows_not_read`; otherwise as ``read_gwas(p_max=p)`` (nothing left out).
     """
     store = open_store(store_path)
-    keep_p = store.metadata(trait)["ingest"]["keep_p"]
+    info = store.metadata(trait)
+    keep_p = info["ingest"]["keep_p"]
+    whole = whole or bool(info.get("long_table"))  # the scan reads a long multi-trait file whole
     if p > keep_p:
         raise ScanError(f"the store keeps top hits at p <= {keep_p:g}, below the scan's p {p:g} (trait {trait!r})",
                         f"re-ingest with --keep-p {p:g} or lower --p")

@@ -198,6 +198,7 @@ def _write_trait(folder: Path, table, trait: str, audited: tuple, facts: dict, s
         "n_cases": n_cases,
         "n_controls": n_controls,
         "case_control": case_control,
+        "long_table": bool(facts.get("long_table")),
         "effect_scale": None if case_control is None else ("OR" if case_control else "beta"),
         "genome_build": build,
         "genome_build_from": build_from,

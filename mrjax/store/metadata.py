@@ -87,7 +87,7 @@ def study_facts(path: Path, format: str | None, columns: dict | None) -> dict:
     """
     layout = layout_for(path, format, columns)
     facts = {"case_control": bool(is_case_control(path, format, columns)), "n_cases": {}, "n_controls": {},
-             "genome_build": None, "genome_build_from": None}
+             "genome_build": None, "genome_build_from": None, "long_table": _has_trait_column(path, layout, columns)}
     if layout.format == "vcf":
         facts.update(_vcf_facts(path, layout))
     else:
@@ -102,6 +102,15 @@ def study_facts(path: Path, format: str | None, columns: dict | None) -> dict:
             facts["genome_build"] = _BUILD_NAMES.get(match.group(1).lower(), match.group(1))
             facts["genome_build_from"] = "file name"
     return facts
+
+
+def _has_trait_column(path: Path, layout, columns: dict | None) -> bool:
+    """Whether the file is a long multi-trait table (a column names each row's trait), which
+    a scan from the files reads whole (``mrjax.scan.inputs.looks_long``)."""
+    if layout.format == "parquet":
+        header = tuple(pq.read_schema(path).names)
+        return "trait" in apply_override(path, header, by_synonyms(header), columns)
+    return "trait" in layout.columns
 
 
 def _vcf_facts(path: Path, layout) -> dict:
