@@ -701,7 +701,6 @@ def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
 
 
-
 def _repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
     """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
     pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
