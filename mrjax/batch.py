@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mrjax.audit import Audited
 from mrjax.columns import COLUMN_TWINS, normalise_columns  # noqa: F401  (re-exported)
 
 MIN_WIDTH = 4
@@ -392,9 +393,14 @@ def from_frame(data: pd.DataFrame, *, source: str = "input table") -> TraitBatch
     (absent names default to ``"exposure"``/``"outcome"``, absent SNP ids to ``snp<row>``).
     Traits are grouped by (exposure, outcome) — and by the id columns when given.
 
+    ``data`` may also be what ``harmonise(..., audited=True)`` returns (an ``Audited`` pair):
+    its table is used (the audit belongs to the data steps, not to the estimates).
+
     Raises ``ValueError`` naming the column, trait and rows for a missing column,
     non-numeric or non-finite values, SE <= 0, or a SNP listed twice within one trait.
     """
+    if isinstance(data, Audited):
+        data = data.table
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(data).__name__}")
     df = normalise_columns(data).copy()

@@ -152,3 +152,13 @@ def test_a_scan_writes_its_audit_from_values_alone(tmp_path, monkeypatch):
     assert forward == {"read", "select", "clump", "strength", "proxies", "harmonise"}
     assert {"select", "clump", "harmonise"} <= set(counts.loc[counts["direction"] == "reverse", "step"])
     assert len(drops_written) and set(drops_written["direction"]) == {"forward", "reverse"}
+
+
+def test_the_estimators_take_the_harmonised_value_as_it_comes(chains):
+    """``mr(harmonise(..., audited=True))`` estimates the pair's table (no unpacking needed)."""
+    new, _ = chains
+    from_value = mrjax.mr(new["harmonise"], methods=["ivw", "egger_regression"])
+    from_table = mrjax.mr(new["harmonise"].table, methods=["ivw", "egger_regression"])
+    pd.testing.assert_frame_equal(from_value, from_table)
+    assert len(from_value) > 0
+    pd.testing.assert_frame_equal(mrjax.heterogeneity(new["harmonise"]), mrjax.heterogeneity(new["harmonise"].table))
