@@ -34,12 +34,12 @@ def clump(
         from mrjax.ld import LDPanel
         from mrjax.ld import clump as run_clump
 
-        table = read_table(str(gwas), options, p_max=None if p2 >= 1 else max(p1, p2))
-        index = run_clump(table, LDPanel.load(ld_ref), r2=r2, kb=kb, p1=p1, p2=p2)
-        if len(index) == 0:
+        table = read_table(str(gwas), options, p_max=None if p2 >= 1 else max(p1, p2), audited=True)
+        index = run_clump(table, LDPanel.load(ld_ref), r2=r2, kb=kb, p1=p1, p2=p2, audited=True)
+        if len(index.table) == 0:
             raise ScanError(f"no variant of {str(gwas)!r} passes p < {p1:g} and is in the panel", "relax --p1 or check the file")
         write_single_table(index, out)
-    err_console.print(f"{len(index)} index variants written to {out}")
+    err_console.print(f"{len(index.table)} index variants written to {out}")
     _print_audit(index, out)
 
 
@@ -64,24 +64,23 @@ def harmonise(
         from mrjax.gwas import harmonise as run_harmonise
         from mrjax.gwas import select_instruments
 
-        instruments = read_table(str(exposure), options)
+        instruments = read_table(str(exposure), options, audited=True)
         if p is not None:
-            instruments = select_instruments(instruments, p=p)
-        if len(instruments) == 0:
+            instruments = select_instruments(instruments, p=p, audited=True)
+        if len(instruments.table) == 0:
             raise ScanError(f"no instruments in {str(exposure)!r}" + (f" with p < {p:g}" if p else ""), "relax --p or check the file")
-        outcome_table = read_table(str(outcome), options)
-        table = run_harmonise(instruments, outcome_table, action=action)
-        write_single_table(table, out)
+        outcome_table = read_table(str(outcome), options, audited=True)
+        harmonised = run_harmonise(instruments, outcome_table, action=action, audited=True)
+        write_single_table(harmonised, out)
+    table = harmonised.table
     kept = int(table["mr_keep"].astype(bool).sum()) if "mr_keep" in table.columns else len(table)
     err_console.print(f"{len(table)} variants harmonised ({kept} usable) written to {out}")
-    _print_audit(table, out)
+    _print_audit(harmonised, out)
 
 
-def _print_audit(table, out: Path) -> None:
+def _print_audit(result, out: Path) -> None:
     """Every dropped row's reason, counted (the records themselves are beside the output)."""
-    from mrjax.audit import audit_of
-
-    records = audit_of(table)
+    records = result.audit.drops
     print_drops(records)
     if len(records):
         err_console.print(f"each dropped row and its reason: {out.with_name(out.name.split('.')[0] + '.audit.tsv')}")

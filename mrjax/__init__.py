@@ -12,7 +12,8 @@ function is asked for float32 (GPU option), because the numbers must agree with 
 The public API, by stage:
 
 * data: ``read_gwas``, ``select_instruments``, ``clump`` (against an ``LDPanel``),
-  ``filter_weak``, ``substitute_proxies``, ``harmonise``, ``audit_of``;
+  ``filter_weak``, ``substitute_proxies``, ``harmonise`` (each with ``audited=True`` for
+  ``Audited(table, Audit)``; see ``mrjax.audit``), ``audit_of``;
 * estimation: ``analyse`` (every table at once), ``mr``, ``heterogeneity``, ``pleiotropy``,
   ``leave_one_out``, ``single_snp``, ``directionality``, ``instrument_strength``,
   ``odds_ratios``, ``presso``;
@@ -29,6 +30,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it (host-side modules load no JAX; the device-side ones
 # do, and ``mrjax.engine.ensure_x64`` switches float64 on before their first array).
 _HOST = {
+    "Audit": "mrjax.audit",
+    "Audited": "mrjax.audit",
     "audit_of": "mrjax.audit",
     "counts_of": "mrjax.audit",
     "filter_weak": "mrjax.gwas",

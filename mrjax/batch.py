@@ -28,11 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from mrjax.audit import Audited
 from mrjax.columns import COLUMN_TWINS, normalise_columns  # noqa: F401  (re-exported)
 
 MIN_WIDTH = 4
 # Width groups smaller than this are padded into the next wider bucket (see TraitBatch.buckets).
 MIN_BUCKET_TRAITS = 64
+# Width groups above this are never merged with narrower ones (see BucketPolicy).
+MAX_MERGE_WIDTH = 1024
 # Elements (float64 slots, ~64 MiB) that the largest array of one device call may hold: it caps
 # the traits of a bucket, the replicates of a simulation chunk and the permutations of a
 # permutation chunk. Override it for a smaller or larger device (``mrjax.batch.MEMORY_BUDGET_ELEMENTS = ...``);
@@ -138,7 +141,10 @@ class BucketPolicy:
       holds a trait's instruments; with ``half_steps`` the ladder also has 1.5× rungs from
       ``2 min_width`` on (8, 16, 24, 32, 48, 64, 96, … for ``min_width`` 8);
     * groups: a width group of fewer than ``min_traits`` traits joins the next wider group
-      (every shape costs a compilation);
+      (every shape costs a compilation), but never one wider than ``max_merge_width``: there
+      the run time grows with the padded width (a few 5-instrument traits padded into one
+      20,000-instrument trait's bucket would cost thousands of times their own), so wide
+      groups are buckets of their own;
     * rows: a bucket of n traits has the next power of two rows up to ``row_step``, then the
       next multiple of ``row_step`` (dummy rows are all padding);
     * size: at most ``budget / row_elements(width)`` traits per bucket (rounded down to a
@@ -154,6 +160,7 @@ class BucketPolicy:
     half_steps: bool = False
     min_traits: int = MIN_BUCKET_TRAITS
     row_step: int = 64
+    max_merge_width: int = MAX_MERGE_WIDTH
 
     def width(self, n: int) -> int:
         """Padded width for ``n`` instruments."""
@@ -184,6 +191,10 @@ class BucketPolicy:
         merged: list[np.ndarray] = []
         carry = np.zeros(0, dtype=np.int64)
         for i, group in enumerate(groups):
+            if self.width(nsnp[group].max()) > self.max_merge_width:
+                merged.extend([carry, group] if len(carry) else [group])  # wide: run time is padding-bound
+                carry = np.zeros(0, dtype=np.int64)
+                continue
             carry = np.concatenate([carry, group])
             if len(carry) >= self.min_traits or i == len(groups) - 1:
                 merged.append(carry)
@@ -382,9 +393,14 @@ def from_frame(data: pd.DataFrame, *, source: str = "input table") -> TraitBatch
     (absent names default to ``"exposure"``/``"outcome"``, absent SNP ids to ``snp<row>``).
     Traits are grouped by (exposure, outcome) — and by the id columns when given.
 
+    ``data`` may also be what ``harmonise(..., audited=True)`` returns (an ``Audited`` pair):
+    its table is used (the audit belongs to the data steps, not to the estimates).
+
     Raises ``ValueError`` naming the column, trait and rows for a missing column,
     non-numeric or non-finite values, SE <= 0, or a SNP listed twice within one trait.
     """
+    if isinstance(data, Audited):
+        data = data.table
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(data).__name__}")
     df = normalise_columns(data).copy()

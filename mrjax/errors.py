@@ -11,10 +11,11 @@ class NoInstrumentError(ValueError):
     """A data step left no instrument for any of its traits.
 
     ``table``, when the step has one, is the result it would have returned (empty, or with
-    every row unusable) carrying the audit records of why each SNP was lost, so a caller
-    that goes on (a scan) can still report them.
+    every row unusable) and ``audit`` (a :class:`mrjax.audit.Audit`) the records of why each
+    SNP was lost, so a caller that goes on (a scan) can still report them.
     """
 
-    def __init__(self, message: str, table=None):
+    def __init__(self, message: str, table=None, audit=None):
         super().__init__(message)
         self.table = table
+        self.audit = audit

@@ -76,3 +76,15 @@ def test_missing_mr_keep_counts_as_false():
     assert list(batch.excluded["SNP"]) == ["rs2"]
     df = _table().assign(mr_keep=[True, np.nan, True, True, True])
     assert list(mrjax.from_frame(df).excluded["SNP"]) == ["rs2"]
+
+
+def test_wide_groups_are_never_merged_with_narrow_traits():
+    """A few 5-instrument traits beside one 20,000-instrument trait keep their own narrow
+    bucket (padding them to 32,768 would cost thousands of times their own work); groups up to
+    MAX_MERGE_WIDTH still merge."""
+    from mrjax.batch import MAX_MERGE_WIDTH, PANEL_BUCKETS
+
+    plan = PANEL_BUCKETS.plan(np.array([5] * 10 + [20_000]))
+    assert [(int((index >= 0).sum()), width) for index, width in plan] == [(10, 8), (1, 32_768)]
+    merged = PANEL_BUCKETS.plan(np.array([5] * 10 + [MAX_MERGE_WIDTH]))
+    assert [(int((index >= 0).sum()), width) for index, width in merged] == [(11, MAX_MERGE_WIDTH)]

@@ -180,3 +180,61 @@ def test_prefilter_reads_only_candidate_lines_and_agrees_with_a_full_read(shared
     full = read_gwas(path)
     expected = full[full["pval"] <= 1e-6].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, expected)
+
+
+def test_prefiltered_reads_equal_a_filtered_full_read_at_any_block_size(tmp_path):
+    """Blocks cut anywhere, p text that underflows, missing p, -log10 p beside p: the
+    p-filtered read equals filtering the full read."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    p = np.where(rng.random(n) < 0.02, rng.random(n) * 1e-7, rng.random(n))
+    text = np.char.mod("%.3g", p).astype(object)
+    text[rng.random(n) < 0.01] = "NA"
+    text[::701] = "1e-400"
+    lines = ["SNP\tA1\tA2\tBETA\tSE\tP\tMLOG10P"] + [
+        f"rs{i}\tA\tG\t{rng.normal():.4f}\t0.01\t{t}\t{'NA' if t == 'NA' else (400.0 if t == '1e-400' else -np.log10(float(t)))}"
+        for i, t in enumerate(text)
+    ]
+    path = _write(tmp_path / "p.tsv.gz", "\n".join(lines) + "\n", compress=True)
+    full = read_gwas(path)
+    for p_max, block_size in ((1e-6, 997), (1e-6, 1 << 20), (0.2, 1 << 14)):
+        part = read_gwas(path, p_max=p_max, block_size=block_size)
+        keep = (full["pval"] <= p_max) | ((full["pval"] == 0) & (full["mlog10p"] >= -np.log10(p_max)))
+        pd.testing.assert_frame_equal(part, full[keep].reset_index(drop=True))
+        counts = counts_of(part)
+        assert counts["n_in"].tolist() == [n] and (counts["n_in"] == counts["n_kept"] + counts["n_dropped"]).all()
+
+
+def test_bad_row_mask_flags_exactly_the_rows_bad_rows_gives_a_reason():
+    """The arrow pre-check that spares clean rows the pandas conversion flags the same rows."""
+    import pyarrow as pa
+
+    from mrjax.gwas.columns import bad_row_mask, bad_rows
+
+    nan, inf = float("nan"), float("inf")
+    rows = [  # (_note, SNP, effect_allele, pval, mlog10p, beta, se, eaf)
+        (None, "rs1", "A", 0.5, None, 0.1, 0.01, 0.3),
+        ("hm_code 15", "rs2", "A", 0.5, None, 0.1, 0.01, 0.3),
+        (None, None, "A", 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs3", None, 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs4", "", 0.5, None, 0.1, 0.01, 0.3),
+        (None, "rs5", "A", None, None, 0.1, 0.01, 0.3),
+        (None, "rs6", "A", nan, nan, 0.1, 0.01, 0.3),
+        (None, "rs7", "A", None, 300.0, 0.1, 0.01, None),
+        (None, "rs8", "A", 1.5, None, 0.1, 0.01, 0.3),
+        (None, "rs9", "A", -0.1, None, 0.1, 0.01, 0.3),
+        (None, "rs10", "A", 0.5, None, inf, 0.01, 0.3),
+        (None, "rs11", "A", 0.5, None, None, 0.01, 0.3),
+        (None, "rs12", "A", 0.5, None, 0.1, nan, 0.3),
+        (None, "rs13", "A", 0.5, None, 0.1, 0.0, 0.3),
+        (None, "rs14", "A", 0.5, None, 0.1, -1.0, 0.3),
+        (None, "rs15", "A", 0.5, None, 0.1, 0.01, 1.2),
+        (None, "rs16", "A", 0.5, None, 0.1, 0.01, nan),
+        (None, "rs17", "A", 0.0, None, 0.1, 0.01, 1.0),
+    ]
+    names = ["_note", "SNP", "effect_allele", "pval", "mlog10p", "beta", "se", "eaf"]
+    types = [pa.string()] * 3 + [pa.float64()] * 5
+    table = pa.table({n: pa.array([r[i] for r in rows], type=t) for i, (n, t) in enumerate(zip(names, types))})
+    expected = bad_rows(table.to_pandas()).notna().to_numpy()
+    assert expected.sum() == 14
+    np.testing.assert_array_equal(bad_row_mask(table), expected)

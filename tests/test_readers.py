@@ -453,3 +453,8 @@ def test_case_control_files_are_told_from_their_headers(shared_data, tmp_path):
     plain.write_text("SNP\tA1\tA2\tBETA\tSE\tP\tN_CASES\tN_CONTROLS\nrs1\tA\tG\t0.1\t0.01\t1e-8\t10\t20\n")
     assert is_case_control(plain)
     assert not is_case_control(plain, columns={"n_cases": None})
+
+
+def test_a_table_instead_of_a_path_is_named():
+    with pytest.raises(TypeError, match="read_gwas reads a file .* not a DataFrame.*to_parquet"):
+        read_gwas(pd.DataFrame({"SNP": ["rs1"]}))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mrjax.audit import audit_of, counts_of
+from mrjax.audit import Audited, audit_of, counts_of
 from mrjax.scan import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
 
 # Two causal exposures (007 with pleiotropic outliers, 014), one with a palindromic
@@ -275,7 +275,7 @@ def test_an_exposure_without_index_snps_is_data_not_a_warning(scan_inputs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoIndexSNPWarning)
         instruments = select_and_clump(table, config, LDPanel.load(scan_inputs["ld_ref"]), StageTimer())
-    assert set(instruments["trait"]) == {"trait_014"}
+    assert set(instruments.table["trait"]) == {"trait_014"}
     clumped = counts_of(instruments).set_index(["step", "trait"]).loc[("clump", "not_in_panel")]
     assert clumped["n_kept"] == 0 and clumped["n_dropped"] == clumped["n_in"] == len(unknown)
 
@@ -303,20 +303,20 @@ def test_an_exposure_with_every_instrument_missing_in_the_outcome(shared_data, s
     from mrjax.outputs import StageTimer
     from mrjax.scan import look_up
 
-    panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
+    panel, config, (instruments, records), bim = _trait_014_instruments(shared_data, scan_inputs)
     chromosome = bim.loc[bim["SNP"].isin(instruments["SNP"]), "chr"].iloc[0]
-    instruments = instruments[instruments["SNP"].isin(bim.loc[bim["chr"] == chromosome, "SNP"])]  # keeps attrs
+    instruments = Audited(instruments[instruments["SNP"].isin(bim.loc[bim["chr"] == chromosome, "SNP"])], records)
     elsewhere = set(bim.loc[bim["chr"] != chromosome, "SNP"])
     outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet")
     outcome = outcome[outcome["SNP"].isin(elsewhere)].assign(trait="outcome").reset_index(drop=True)
-    assert len(outcome) and len(instruments)
+    assert len(outcome) and len(instruments.table)
     pairs = look_up(instruments, outcome, config, panel, StageTimer())
-    assert len(pairs) == 0
+    assert len(pairs.table) == 0
     audit, counts = audit_of(pairs), counts_of(pairs)
     missing = audit[audit["reason"] == "missing in outcome"]
-    assert sorted(missing["SNP"]) == sorted(instruments["SNP"]) and set(missing["step"]) == {"proxies"}
+    assert sorted(missing["SNP"]) == sorted(instruments.table["SNP"]) and set(missing["step"]) == {"proxies"}
     by_step = counts.set_index("step")
-    assert by_step.loc["proxies", "n_in"] == by_step.loc["proxies", "n_dropped"] == len(instruments)
+    assert by_step.loc["proxies", "n_in"] == by_step.loc["proxies", "n_dropped"] == len(instruments.table)
     assert "harmonise" not in by_step.index  # nothing entered it
     assert {"select", "clump", "strength"} <= set(by_step.index)
 
@@ -328,14 +328,14 @@ def test_a_pair_with_no_usable_snp_keeps_the_proxies_records(shared_data, scan_i
     from mrjax.outputs import StageTimer
     from mrjax.scan import look_up
 
-    panel, config, instruments, bim = _trait_014_instruments(shared_data, scan_inputs)
+    panel, config, (instruments, records), bim = _trait_014_instruments(shared_data, scan_inputs)
     first = bim.set_index("SNP").loc[instruments["SNP"].iloc[0]]
     near = bim.loc[(bim["chr"] == first["chr"]) & ((bim["pos"] - first["pos"]).abs() <= 600_000), "SNP"]
     outcome = pd.read_parquet(shared_data / "scan" / "outcome.parquet").assign(trait="outcome")
     outcome = outcome[~outcome["SNP"].isin(near)].reset_index(drop=True)
     outcome.loc[outcome["SNP"].isin(instruments["SNP"]), "beta"] = np.nan
-    pairs = look_up(instruments, outcome, config, panel, StageTimer())
-    assert len(pairs) == 0
+    pairs = look_up(Audited(instruments, records), outcome, config, panel, StageTimer())
+    assert len(pairs.table) == 0
     missing = audit_of(pairs).query("reason == 'missing in outcome'")
     gone = set(instruments["SNP"]) & set(near)
     assert 0 < len(gone) < len(instruments)
@@ -387,11 +387,10 @@ def test_reverse_lookup_with_proxies_equals_the_whole_exposure_gwas(shared_data,
         whole = read_table(str(tmp_path / "exposures.parquet"), config.read_options)
         whole = whole[whole["trait"] == trait].reset_index(drop=True)
         whole.attrs = {}
-        expected = look_up(outcome_instruments, whole, config, panel, StageTimer())
+        expected, records = look_up(outcome_instruments, whole, config, panel, StageTimer())
         got = reverse[reverse["outcome"] == trait].drop(columns="direction").reset_index(drop=True)
         pd.testing.assert_frame_equal(got[expected.columns], expected.reset_index(drop=True), check_dtype=False)
-        records = audit_of(expected)
-        records = records[records["step"].isin(["proxies", "harmonise"])]
+        records = records.for_steps(["proxies", "harmonise"]).drops
         mine = audit[(audit["direction"] == "reverse") & (audit["outcome"] == trait)]
         assert sorted(zip(mine["SNP"], mine["reason"])) == sorted(zip(records["SNP"], records["reason"]))
         used += int((records["reason"] == "proxy used").sum())

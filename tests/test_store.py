@@ -362,3 +362,76 @@ def test_store_imports_no_jax():
     code = "import sys, mrjax.store, mrjax_cli.store\nprint('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- mrjax scan --store ------------------------------------------------------------------------
+
+SCAN_SETTINGS = dict(n_boot=20, presso_draws=50, figures=False, report=False, seed=3,
+                     methods=("ivw", "egger_regression", "weighted_median"))
+
+
+def _assert_same_scan(from_files, from_store):
+    assert sorted(from_files.tables) == sorted(from_store.tables)
+    for name, table in from_files.tables.items():
+        pd.testing.assert_frame_equal(from_store.tables[name].reset_index(drop=True), table.reset_index(drop=True),
+                                      obj=name)
+    assert len(from_files.tables["results"]) > 0
+
+
+def _no_whole_tables(monkeypatch):
+    """A scan from the store must not read a whole table (nor any GWAS file)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a scan from the store read a whole table")
+
+    monkeypatch.setattr(GWASStore, "table", refuse)
+    monkeypatch.setattr("mrjax.scan.inputs.read_gwas", refuse)
+
+
+@pytest.mark.slow
+def test_demo_scan_from_store_equals_scan_from_files(tmp_path, monkeypatch):
+    """Bi-directional, clumped against the demo panel, LD proxies on: every table identical."""
+    from mrjax.scan import run_scan
+    from mrjax.scan.demo import demo_config, example_data_folder
+
+    folder = example_data_folder()
+    from_files = run_scan(demo_config(tmp_path / "files", **SCAN_SETTINGS))
+    ingest([str(folder / "exposures.parquet"), str(folder / "outcome.tsv.gz")], store=tmp_path / "store", workers=0,
+           progress=False)
+    _no_whole_tables(monkeypatch)
+    from_store = run_scan(demo_config(tmp_path / "from_store", exposures=("exp_*",), outcome="outcome",
+                                      outcome_name=None, store=str(tmp_path / "store"), **SCAN_SETTINGS))
+    _assert_same_scan(from_files, from_store)
+    assert {r["trait"] for r in from_store.manifest["inputs"] if "trait" in r} == {f"exp_{i:02d}" for i in range(1, 11)} | {"outcome"}
+
+
+@pytest.mark.slow
+def test_shared_scan_from_store_equals_scan_from_files(tmp_path, shared_data, monkeypatch):
+    """The shared scan fixture (6 of its 50 exposures), forward only without proxies, chunks
+    of 2: the long exposure table's read records are the whole table's, as a scan of the file
+    reads it whole."""
+    import pyarrow.parquet as pq
+
+    from mrjax.scan import ScanConfig, run_scan
+
+    traits = ["trait_004", "trait_007", "trait_014", "trait_018", "trait_026", "trait_033"]
+    table = pq.read_table(shared_data / "scan" / "exposures.parquet", filters=[("exposure", "in", traits)])
+    pq.write_table(table, tmp_path / "exposures.parquet")
+    outcome = str(shared_data / "scan" / "outcome.parquet")
+    settings = dict(ld_ref=str(shared_data / "ldref" / "eur_sim"), action=1, proxies=False, chunk_size=2, **SCAN_SETTINGS)
+    from_files = run_scan(ScanConfig(exposures=(str(tmp_path / "exposures.parquet"),), outcome=outcome,
+                                     out=str(tmp_path / "files"), outcome_name="outcome", **settings))
+    ingest([str(tmp_path / "exposures.parquet"), outcome], store=tmp_path / "store", workers=0, progress=False)
+    _no_whole_tables(monkeypatch)
+    from_store = run_scan(ScanConfig(exposures=("trait_0[01]*", "trait_02*", "trait_03*"), outcome="outcome",
+                                     out=str(tmp_path / "from_store"), store=str(tmp_path / "store"), **settings))
+    _assert_same_scan(from_files, from_store)
+
+
+def test_scan_from_store_names_missing_traits(tmp_path, gwas_dir):
+    from mrjax.scan import ScanConfig, ScanError
+
+    ingest([str(gwas_dir / "exposure_c.tsv")], store=tmp_path / "s", workers=0, progress=False)
+    config = ScanConfig(exposures=("exposure_*",), outcome="nope", out=str(tmp_path / "o"), already_clumped=True,
+                        store=str(tmp_path / "s"))
+    with pytest.raises(ScanError, match="outcome 'nope' is not a trait of the store"):
+        config.validate()

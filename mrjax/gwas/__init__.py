@@ -1,7 +1,8 @@
 """From GWAS files to harmonised instruments (host side: pandas/pyarrow).
 
 ``read_gwas`` (and one reader per format) -> ``select_instruments`` -> (``mrjax.clump``) ->
-``filter_weak`` -> ``harmonise``; each step's audit rides in the result's ``attrs``.
+``filter_weak`` -> ``harmonise``; with ``audited=True`` each step returns ``Audited(table,
+audit)`` and takes the previous step's ``Audited`` (see ``mrjax.audit``).
 """
 
 from mrjax.gwas._audit import concat_tables, unlisted_of

@@ -97,6 +97,28 @@ def add_counts(counter: dict, trait_column) -> None:
         counter[key] = counter.get(key, 0) + item["counts"]
 
 
+def bad_row_mask(table: pa.Table) -> np.ndarray:
+    """The rows in which :func:`bad_rows` finds a problem (the same checks on the arrow
+    columns, without a pandas conversion: the reasons are then found for these rows only)."""
+    def floats(name):
+        return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+
+    def flags(mask) -> np.ndarray:
+        return pc.fill_null(mask, True).to_numpy(zero_copy_only=False)
+
+    pval, mlog10p, beta, se, eaf = (floats(c) for c in ("pval", "mlog10p", "beta", "se", "eaf"))
+    with np.errstate(invalid="ignore"):
+        return (
+            flags(pc.is_valid(table.column("_note")))
+            | flags(pc.is_null(table.column("SNP")))
+            | flags(pc.equal(table.column("effect_allele"), ""))  # null -> True: missing
+            | (np.isnan(pval) & np.isnan(mlog10p))
+            | (pval < 0) | (pval > 1)
+            | ~np.isfinite(beta) | ~np.isfinite(se) | (se <= 0)
+            | (eaf < 0) | (eaf > 1)
+        )
+
+
 def bad_rows(frame: pd.DataFrame) -> pd.Series:
     """The first problem of each row (None when the row is usable), in order of precedence."""
     checks = [

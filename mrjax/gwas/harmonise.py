@@ -33,7 +33,6 @@ import pandas as pd
 from mrjax import audit
 from mrjax.columns import normalise_columns
 from mrjax.errors import NoInstrumentError
-from mrjax.gwas._audit import record_step
 
 STEP = "harmonise"
 # SNP ids that name no variant: such rows never pair with the other side's (two '#NA' rows are
@@ -59,7 +58,8 @@ def harmonise(
     *,
     palindrome_band: tuple[float, float] = (0.42, 0.58),
     eaf_tolerance: float | None = None,
-) -> pd.DataFrame:
+    audited: bool = False,
+):
     """Align outcome effects to the exposure effect allele — TwoSampleMR ``harmonise_data``.
 
     ``exposure``/``outcome``: TwoSampleMR tables (``SNP, beta.exposure, se.exposure,
@@ -81,8 +81,13 @@ def harmonise(
     ``action``, ``mr_keep``) sorted by ``id.exposure, id.outcome, SNP`` as R's merges leave
     them. Audit (step ``harmonise``, trait = ``exposure``, outcome named in ``detail``):
     "missing in outcome", "allele mismatch", "palindromic ambiguous", "bad value"; rows with
-    ``mr_keep`` FALSE stay in the table and count as dropped.
+    ``mr_keep`` FALSE stay in the table and count as dropped. ``audited=True`` returns
+    ``Audited(table, audit)``: the records of ``Audited`` inputs (exposure's, then outcome's),
+    then this step's; the default returns the table, records in ``attrs`` (deprecated; see
+    ``mrjax.audit``).
     """
+    exposure, exposure_records = audit.unwrap(exposure, audited)
+    outcome, outcome_records = audit.unwrap(outcome, audited)
     lo, hi = (float(x) for x in palindrome_band)
     if not (0.0 <= lo < 0.5 < hi <= 1.0):
         raise ValueError(f"palindrome_band must be (lo, hi) with lo < 0.5 < hi, not {palindrome_band!r}")
@@ -129,27 +134,29 @@ def harmonise(
     n_in = exp["exposure"].value_counts(sort=False) * len(outcomes)
     if len(unnamed):
         n_in = n_in.add(unnamed["exposure"].value_counts(sort=False) * len(outcomes), fill_value=0).astype("int64")
-    record_step(table, STEP, n_in, pd.concat(listed, ignore_index=True) if listed else None,
-                inputs=(exposure, outcome), trait_column="exposure", kept=table.loc[table["mr_keep"]])
+    kept = audit.kept_per_trait(table.loc[table["mr_keep"]], n_in.index, "exposure")
+    mine = audit.step_audit(STEP, n_in, kept, pd.concat(listed, ignore_index=True) if listed else None)
     trusted = (one_allele.notna() & table["mr_keep"]).to_numpy()
     if trusted.any():  # kept on the effect allele and frequencies alone: said so, as proxies say "proxy used"
         rows = table.loc[trusted]
         details = [f"{note}; kept: matched on the effect allele and allele frequencies (outcome {o!r})"
                    for note, o in zip(one_allele[trusted], rows["outcome"])]
         noted = audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), ONE_ALLELE, details)
-        audit.attach(table, audit=pd.concat([audit.audit_of(table), noted], ignore_index=True))
+        mine = mine + audit.Audit(drops=noted)
+    records = audit.Audit.combine(exposure_records, outcome_records, mine)
+    result = audit.deliver(audit.Audited(table, records), audited)
     if not table["mr_keep"].any():
         raise NoUsableSNPError(
             f"harmonise: no SNP usable for MR (of {int(n_in.sum())} exposure SNP x outcome pairs, "
             f"{sum(len(m) for m in missing)} missing in the outcome, {int(flagged.sum())} with mr_keep FALSE)",
-            table,
+            table, records,
         )
-    return table
+    return result
 
 
 class NoUsableSNPError(NoInstrumentError):
     """Raised by :func:`harmonise` when no exposure–outcome pair keeps a SNP. ``table`` is the
-    harmonised table it would have returned (every row ``mr_keep`` FALSE), carrying the audit
+    harmonised table it would have returned (every row ``mr_keep`` FALSE) and ``audit`` the
     records of why each SNP was lost, so a caller that goes on can still report them."""
 
 
@@ -170,7 +177,7 @@ def _as_side(table: pd.DataFrame, side: str, only: pd.Series | None = None) -> t
     if table.empty:
         raise ValueError(f"{side} table has no rows")
     df = normalise_columns(table).copy(deep=False)  # copy-on-write: the caller's table is never changed
-    df.attrs = {}  # the inputs' audit records are carried forward explicitly (audit.record's inputs)
+    df.attrs = {}  # records in the input's attrs (deprecated path) are carried by harmonise() itself, once
     if f"beta.{side}" not in df.columns and f"beta.{other}" in df.columns:
         # a table written for the other side (bi-directional MR): rename its suffixes
         df = df.rename(columns=lambda c: c[: -len(other)] + side if c.endswith("." + other) else c)

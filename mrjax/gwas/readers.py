@@ -7,7 +7,9 @@ Output columns (one row per variant and trait)::
 ``beta``/``eaf`` are for ``effect_allele``; ``mlog10p`` is −log10 p, kept because p underflows
 to 0 below ~1e-308 (a file's own −log10 p column is used when it has one; otherwise it is
 computed from the p-value text, so ``P = 1e-400`` gives ``mlog10p = 400``). Alleles are
-upper-case. The audit trail of the ``read`` step rides in ``attrs`` (see ``mrjax.audit``).
+upper-case. ``audited=True`` returns ``Audited(table, audit)`` with the ``read`` step's records
+(see ``mrjax.audit``; the default returns the table, records in its ``attrs``, deprecated).
+``table.attrs`` also holds the file's ``source``, detected ``format`` and ``read_notes``.
 
 Files are read in blocks with pyarrow (text through ``pyarrow.csv.open_csv``, parquet by
 record batch); each block is normalised and filtered on ``p_max`` before the next is read, so
@@ -16,6 +18,7 @@ only the rows that pass ever reach pandas.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -28,11 +31,12 @@ import pyarrow.parquet as pq
 
 from mrjax import audit
 from mrjax.gwas import textblocks, vcf
-from mrjax.gwas._audit import concat_tables, record_step
+from mrjax.gwas._audit import concat_tables
 from mrjax.gwas.columns import (
     add_counts,
     as_float,
     as_string,
+    bad_row_mask,
     bad_rows,
     first_id,
     float_or_null,
@@ -76,7 +80,8 @@ def read_gwas(
     block_size: int = BLOCK_SIZE,
     sep: str | None = None,
     skip_bad_lines: bool = False,
-) -> pd.DataFrame:
+    audited: bool = False,
+) -> pd.DataFrame | audit.Audited:
     """Read one GWAS file (any supported format) into the normalised table.
 
     ``path`` may also be a list of files, read with the same options into one table (one trait
@@ -114,6 +119,9 @@ def read_gwas(
     and listed in the audit. File-level problems raise ``ValueError`` naming the file and
     column: unreadable, corrupt or truncated file, unknown format, missing required column,
     non-numeric text in a numeric column (with its rows), or no row surviving.
+
+    ``audited=True`` returns ``Audited(table, audit)`` (the ``read`` step's records); the
+    default returns the table with the records in ``attrs`` (deprecated; see ``mrjax.audit``).
     """
     if isinstance(path, (list, tuple)):
         names = [None] * len(path) if trait is None else list(trait)
@@ -121,13 +129,26 @@ def read_gwas(
             raise ValueError(f"read_gwas: {len(path)} paths but {len(names)} trait names; give one name per file")
         options = dict(format=format, columns=columns, p_max=p_max, use_harmonised=use_harmonised, n=n,
                        missing_id=missing_id, block_size=block_size, sep=sep, skip_bad_lines=skip_bad_lines)
-        return concat_tables(read_gwas(p, trait=name, **options) for p, name in zip(path, names))
+        read = concat_tables(read_gwas(p, trait=name, audited=True, **options) for p, name in zip(path, names))
+        return audit.deliver(read, audited)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"read_gwas reads a file (a path, or a list of paths), not a {type(path).__name__}; "
+            "write an in-memory table to a file first (e.g. table.to_parquet('gwas.parquet'))"
+        )
     path = Path(path)
     if missing_id not in ("chrpos", "drop"):
         raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
     layout = layout_for(path, format, columns, use_harmonised, sep)
     reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines)
-    return reader.run()
+    return audit.deliver(reader.run(), audited)
+
+
+def detected_format(path, format: str | None = None, columns: dict | None = None, use_harmonised: bool = True,
+                    sep: str | None = None) -> str:
+    """The format ``read_gwas`` reads ``path`` as with these options (detected from the bytes
+    and header unless ``format`` is given; also in the table's ``attrs["format"]``)."""
+    return layout_for(Path(path), format, columns, use_harmonised, sep).format
 
 
 def read_gwas_catalog(path, p_max=None, trait=None, *, use_harmonised: bool = True, **options) -> pd.DataFrame:
@@ -201,7 +222,7 @@ class _Reader:
         self.sample_sizes = vcf_sample_sizes(path, layout) if layout.format == "vcf" else {}
 
     # -- driving ---------------------------------------------------------------------------
-    def run(self) -> pd.DataFrame:
+    def run(self) -> audit.Audited:
         if self.layout.format == "parquet":
             self._run_parquet()
         else:
@@ -571,23 +592,25 @@ class _Reader:
         """List the rows with bad values; keep the rest."""
         if table.num_rows == 0:
             return
-        frame = table.to_pandas()
-        reason = bad_rows(frame)
-        bad = reason.notna()
+        bad = bad_row_mask(table)
         if bad.any():
-            rows = frame.loc[bad]
+            rows = table.filter(pa.array(bad)).to_pandas()
+            reason = bad_rows(rows)
             ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
-            detail = reason[bad] + " (data row " + rows["_row"].astype(str) + ")"
+            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
             self.bad.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
-        self.kept.append(table.filter(pa.array(~bad.to_numpy())))
+            table = table.filter(pa.array(~bad))
+        self.kept.append(table)
 
-    def _finish(self) -> pd.DataFrame:
+    def _finish(self) -> audit.Audited:
         if self.kept:
-            frame = pa.concat_tables(self.kept).to_pandas()
+            kept = pa.concat_tables(self.kept)
+            one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
+            dup = pd.Series(_repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
+            frame = kept.to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
-        one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
-        dup = frame["SNP"].duplicated(keep="first") if one_trait else frame.duplicated(["trait", "SNP"], keep="first")
+            dup = pd.Series(False, index=frame.index)
         listed = list(self.bad)
         if dup.any():
             first = frame.loc[~dup].drop_duplicates(["trait", "SNP"]).set_index(["trait", "SNP"])["_row"]
@@ -608,7 +631,8 @@ class _Reader:
             raise ValueError(f"{self.path}: the file has a header but no data rows")
         unlisted = pd.Series(self.not_significant, dtype="int64")
         dropped = pd.concat(listed, ignore_index=True) if listed else None
-        _record(frame, n_in, dropped, {"not significant": unlisted, OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
+        records = _read_audit(frame, n_in, dropped, {"not significant": unlisted,
+                                                     OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
         if len(frame) == 0:
             why = f"none has p <= {self.p_max}" if self.p_max is not None and unlisted.sum() else "every row was dropped"
             raise ValueError(
@@ -622,7 +646,7 @@ class _Reader:
         frame.attrs["format"] = self.layout.format
         if self.notes:
             frame.attrs["read_notes"] = list(self.notes)
-        return frame
+        return audit.Audited(frame, records)
 
     def _explain(self, err: Exception, types: dict) -> None:
         """Turn a CSV conversion error into a ValueError naming the column, lines and values."""
@@ -662,24 +686,28 @@ def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, 
     return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
 
 
-def _record(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> None:
-    """``record_step`` with drops counted (not listed) for several reasons."""
+def _read_audit(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> audit.Audit:
+    """The read step's records, with drops counted (not listed) for several reasons."""
     unlisted = {reason: counts.reindex(n_in.index, fill_value=0) for reason, counts in unlisted.items()}
-    total = sum(unlisted.values())
-    record_step(frame, STEP, n_in, dropped, total, "not significant")
-    others = {reason: counts for reason, counts in unlisted.items() if reason != "not significant" and counts.sum()}
-    if others:
-        from mrjax.gwas._audit import unlisted_of
-
-        rows = unlisted_of(frame)
-        mine = rows["step"].eq(STEP) & rows["reason"].eq("not significant")
-        significant = unlisted["not significant"]
-        fixed = rows.loc[mine].assign(n=lambda f: f["trait"].map(significant).fillna(0).astype("int64"))
-        extra = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy()})
-                 for reason, c in others.items()]
-        frames = [rows.loc[~mine], fixed[fixed["n"] > 0], *[e[e["n"] > 0] for e in extra]]
-        audit.attach(frame, audit_unlisted=pd.concat([f for f in frames if len(f)], ignore_index=True))
+    records = audit.step_audit(STEP, n_in, audit.kept_per_trait(frame, n_in.index), dropped, sum(unlisted.values()))
+    if any(counts.sum() for reason, counts in unlisted.items() if reason != "not significant"):
+        rows = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy().astype("int64")})
+                for reason, c in unlisted.items() if reason == "not significant" or c.sum()]
+        records = records.replace(unlisted=pd.concat([r[r["n"] > 0] for r in rows], ignore_index=True))
+    return records
 
 
 def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
+
+
+def _repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
+    pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:
+        encoded = pc.dictionary_encode(table.column(key).combine_chunks(), null_encoding="encode")
+        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
+    repeats = np.ones(table.num_rows, dtype=bool)
+    repeats[np.unique(code, return_index=True)[1]] = False
+    return repeats

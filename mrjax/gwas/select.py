@@ -9,7 +9,6 @@ import pandas as pd
 
 from mrjax import audit
 from mrjax.errors import NoInstrumentError
-from mrjax.gwas._audit import record_step
 from mrjax.gwas.strength import strength_columns
 
 TRAIT_COLUMNS = ("trait", "exposure", "id.exposure", "id_exposure")
@@ -35,7 +34,7 @@ def _traits(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return table.assign(trait=table.attrs.get("trait", "trait")), "trait"
 
 
-def select_instruments(gwas: pd.DataFrame, p: float = 1e-5) -> pd.DataFrame:
+def select_instruments(gwas: pd.DataFrame | audit.Audited, p: float = 1e-5, *, audited: bool = False):
     """Keep the variants with p < ``p`` (strict), per trait; rows keep their order and columns.
 
     Accepts the normalised table of ``read_gwas`` (``pval``, ``mlog10p``, ``trait``) or a
@@ -45,14 +44,17 @@ def select_instruments(gwas: pd.DataFrame, p: float = 1e-5) -> pd.DataFrame:
     confused with a missing value (TwoSampleMR issue 173).
 
     Audit (step ``select``): "not significant" is by far the largest drop — millions of
-    variants for a genome-wide file — so it is *counted* (``attrs["audit_counts"]``, and
-    ``attrs["audit_unlisted"]`` per trait) but not listed variant by variant. Rows without a
-    usable p-value are listed in ``attrs["audit"]`` as "bad value". Raises ``ValueError`` when
+    variants for a genome-wide file — so it is *counted* (``Audit.counts``, and
+    ``Audit.unlisted`` per trait) but not listed variant by variant. Rows without a
+    usable p-value are listed in ``Audit.drops`` as "bad value". ``audited=True`` returns
+    ``Audited(table, audit)`` (after the records of an ``Audited`` input); the default returns
+    the table, records in ``attrs`` (deprecated; see ``mrjax.audit``). Raises ``ValueError`` when
     no trait keeps an instrument (never a silent empty result); warns naming the traits left
     with none when only some are empty.
     """
     if not (0.0 < float(p) <= 1.0):
         raise ValueError(f"p must lie in (0, 1], not {p!r}")
+    gwas, upstream = audit.unwrap(gwas, audited)
     table, trait_col = _traits(gwas)
     pcol = _first(table, ("pval", "pval.exposure", "pval_exposure", "p"), "select_instruments")
     mcol = _first(table, ("mlog10p", "mlog10p.exposure"), "select_instruments", required=False)
@@ -73,13 +75,13 @@ def select_instruments(gwas: pd.DataFrame, p: float = 1e-5) -> pd.DataFrame:
         listed = audit.drops("select", rows[trait_col].tolist(), rows["SNP"].tolist(), "bad value",
                              f"no p-value in column {pcol!r}")
     out = table.loc[significant].copy()
-    record_step(out, "select", n_in, listed, not_significant, "not significant",
-                inputs=(gwas,), trait_column=trait_col)
+    mine = audit.step_audit("select", n_in, audit.kept_per_trait(out, n_in.index, trait_col), listed, not_significant)
     _check_not_empty(out, n_in.index, trait_col, f"select_instruments(p={p})")
-    return out
+    return audit.deliver(audit.Audited(out, upstream + mine), audited)
 
 
-def filter_weak(instruments: pd.DataFrame, f_min: float = 10.0, form: str = "auto") -> pd.DataFrame:
+def filter_weak(instruments: pd.DataFrame | audit.Audited, f_min: float = 10.0, form: str = "auto", *,
+                audited: bool = False):
     """Drop weak instruments (F < ``f_min``), per trait, adding ``r2``, ``f_stat``, ``f_stat_z2``.
 
     F comes from ``strength_columns``: ``form="r2"`` uses ``F = R²(N−2)/(1−R²)`` with
@@ -87,11 +89,12 @@ def filter_weak(instruments: pd.DataFrame, f_min: float = 10.0, form: str = "aut
     (default) uses the R² form where EAF and N are known and ``β²/se²`` elsewhere. The added
     ``f_stat`` is always the R² form and ``f_stat_z2`` the z² form; the audit detail says which
     one decided. Rows whose F cannot be computed in the chosen form are dropped as "bad value".
-    Audit step ``strength``, reason "weak instrument".
+    Audit step ``strength``, reason "weak instrument"; ``audited=`` as in ``select_instruments``.
     Accepts normalised (``beta, se, eaf, n``) or TwoSampleMR exposure columns.
     """
     if form not in ("auto", "r2", "z2"):
         raise ValueError(f"form must be 'auto', 'r2' or 'z2', not {form!r}")
+    instruments, upstream = audit.unwrap(instruments, audited)
     table, trait_col = _traits(instruments)
     names = {}
     for field, twins in {
@@ -129,9 +132,9 @@ def filter_weak(instruments: pd.DataFrame, f_min: float = 10.0, form: str = "aut
     out = table.loc[~weak & ~unknown].copy()
     n_in = table[trait_col].value_counts(sort=False)
     listed = pd.concat(frames, ignore_index=True) if frames else None
-    record_step(out, "strength", n_in, listed, inputs=(instruments,), trait_column=trait_col)
+    mine = audit.step_audit("strength", n_in, audit.kept_per_trait(out, n_in.index, trait_col), listed)
     _check_not_empty(out, n_in.index, trait_col, f"filter_weak(f_min={f_min})")
-    return out
+    return audit.deliver(audit.Audited(out, upstream + mine), audited)
 
 
 class NoInstrumentWarning(UserWarning):

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from mrjax import audit
-from mrjax.gwas._audit import record_step
 from mrjax.ld.haplotype import ld_from_counts
 from mrjax.ld.panel import LDPanel, clump_radius_bp, tables_from_planes
 
@@ -51,7 +50,8 @@ def clump(
     keep_missing: bool = False,
     *,
     trait_column: str | None = None,
-) -> pd.DataFrame:
+    audited: bool = False,
+):
     """Index SNPs of plink 1.9 ``--clump`` for one or many traits, with the audit of every drop.
 
     Reproduces ``plink1.9 --bfile REF --clump F --clump-p1 p1 --clump-p2 p2 --clump-r2 r2
@@ -82,8 +82,11 @@ def clump(
         (:func:`mrjax.gwas.unlisted_of`), not listed. :func:`mrjax.audit.counts_of`
         balances per trait (trait "all" when the table has no trait column). A trait left
         with no index SNP raises a :class:`NoIndexSNPWarning` naming the reasons; the result
-        is then empty for it.
+        is then empty for it. With ``audited=True`` (``gwas`` may then be an ``Audited``):
+        ``Audited(table, audit)``, the records in the value instead (see ``mrjax.audit``;
+        the default form, records in ``attrs``, is deprecated).
     """
+    gwas, upstream = audit.unwrap(gwas, audited)
     _check_parameters(r2, kb, p1, p2)
     if not isinstance(gwas, pd.DataFrame):
         raise ValueError(f"clump: gwas must be a pandas DataFrame, got {type(gwas).__name__}")
@@ -147,8 +150,9 @@ def clump(
     traits = pd.Index(labels, dtype=object)
     n_in = pd.Series(np.bincount(codes, minlength=len(labels)), index=traits)
     # "not significant" rows (millions in a whole GWAS) are counted, not listed one by one
-    return record_step(out, STEP, n_in, dropped_frame, pd.Series(not_significant, index=traits), "not significant",
-                       inputs=(gwas,), trait_column=trait_column or "trait")
+    mine = audit.step_audit(STEP, n_in, audit.kept_per_trait(out, traits, trait_column or "trait"), dropped_frame,
+                            pd.Series(not_significant, index=traits))
+    return audit.deliver(audit.Audited(out, upstream + mine), audited)
 
 
 def _trait_codes(gwas, trait_column):

@@ -182,7 +182,8 @@ def substitute_proxies(
     *,
     palindromes: bool = True,
     maf_threshold: float = 0.3,
-) -> pd.DataFrame:
+    audited: bool = False,
+):
     """The outcome table plus, for each instrument it lacks, the best usable proxy's row.
 
     For every instrument SNP absent from ``outcome`` (per outcome trait, when ``outcome`` has a
@@ -199,8 +200,13 @@ def substitute_proxies(
     detail "rsTARGET via rsPROXY r2=…" (informational; the instrument is kept) and "missing in
     outcome" rows for instruments with neither their own row nor a usable proxy. The counts
     balance: instruments in = with outcome data + missing. Earlier records of ``outcome`` are
-    carried forward (those of ``instruments`` stay with ``instruments``).
+    carried forward (those of ``instruments`` stay with ``instruments``). ``audited=True``
+    returns ``Audited(table, audit)`` (``outcome`` may be an ``Audited``; ``instruments`` too,
+    its records are not carried); the default returns the table, records in ``attrs``
+    (deprecated; see ``mrjax.audit``).
     """
+    instruments = instruments.table if isinstance(instruments, audit.Audited) else instruments
+    outcome, upstream = audit.unwrap(outcome, audited)
     panel = panel if isinstance(panel, LDPanel) else LDPanel.load(panel)
     for name, table in (("instruments", instruments), ("outcome", outcome)):
         if "SNP" not in table.columns:
@@ -286,7 +292,6 @@ def substitute_proxies(
                     )
 
     result = outcome.copy()
-    result.attrs = {}  # the audit is rebuilt below (outcome's records carried forward)
     result["proxy"] = False
     for col in ("proxy_snp", "proxy_r2", "proxy_effect_allele", "proxy_other_allele"):
         result[col] = pd.Series(np.nan if col == "proxy_r2" else None, index=result.index, dtype=float if col == "proxy_r2" else object)
@@ -300,14 +305,11 @@ def substitute_proxies(
     # substitution, not a loss, so they must not enter the balance.
     dropped = _audit_rows(missing, "missing in outcome")
     lost = pd.Series([m[0] for m in missing], dtype=object).value_counts()
-    kept = [label for label, count in n_in.items() for _ in range(count - int(lost.get(label, 0)))]
-    counted = audit.record(pd.DataFrame({"trait": pd.Series(kept, dtype=object)}), STEP, n_in, dropped, inputs=(outcome,))
-    frames = [f for f in (audit.audit_of(counted), _audit_rows(used, "proxy used")) if len(f)]
-    return audit.attach(
-        result,
-        audit=pd.concat(frames, ignore_index=True) if frames else audit.audit_of(counted),
-        audit_counts=audit.counts_of(counted),
-    )
+    n_in = pd.Series(n_in, dtype="int64")
+    kept = pd.Series({label: count - int(lost.get(label, 0)) for label, count in n_in.items()}, dtype="int64")
+    mine = audit.step_audit(STEP, n_in, kept, dropped)
+    records = audit.Audit.combine(upstream, mine, audit.Audit(drops=_audit_rows(used, "proxy used")))
+    return audit.deliver(audit.Audited(result, records), audited)
 
 
 def _first_present(table, names, what):

@@ -47,7 +47,7 @@ def _normalised(gwas: pd.DataFrame, trait_column: str | None, what: str) -> pd.D
 
 def mv_instruments(exposures: pd.DataFrame, outcome: pd.DataFrame, ld_ref, *, p1: float = 5e-8,
                    r2: float = 0.001, kb: float = 10_000, action: int = 2, outcome_name: str | None = None,
-                   trait_column: str | None = None) -> pd.DataFrame:
+                   trait_column: str | None = None, audited: bool = False):
     """The long harmonised MV table (``mrjax.mv.data``) of ``exposures`` on ``outcome``.
 
     ``exposures``: normalised GWAS rows of several exposures (``SNP, beta, se, pval,
@@ -55,19 +55,25 @@ def mv_instruments(exposures: pd.DataFrame, outcome: pd.DataFrame, ld_ref, *, p1
     exposure; full summary statistics, so every exposure's effect can be looked up at every
     instrument). ``outcome``: the outcome GWAS, same columns. ``ld_ref``: an ``LDPanel`` or a
     .bed/.bim/.fam prefix. Returns one row per SNP x exposure with TwoSampleMR columns, the
-    first exposure's effect allele for every row; ``mrjax.audit_of`` lists every dropped SNP.
+    first exposure's effect allele for every row. Its audit lists every dropped SNP (the drops
+    of selection, clumping, harmonisation and this step; no counts): ``audited=True`` returns
+    ``Audited(table, audit)`` (after the records of ``Audited`` inputs), the default the table
+    with the drops in ``attrs`` (``mrjax.audit_of``; deprecated, see ``mrjax.audit``).
     """
+    exposures, exposure_records = audit.unwrap(exposures, audited)
+    outcome, outcome_records = audit.unwrap(outcome, audited)
     exp = _normalised(exposures, trait_column, "exposures")
     names = list(dict.fromkeys(exp["trait"]))
     if len(names) < 2:
         raise ValueError(f"exposures: need at least 2 exposures for an MV analysis, got {names}")
     out = _normalised(outcome, None, "outcome")
     out["trait"] = outcome_name or (out["trait"].iloc[0] if "trait" in outcome.columns else "outcome")
-    hits = select_instruments(exp, p=p1)
+    hits, selected = select_instruments(exp, p=p1, audited=True)
     union = hits.sort_values("pval", kind="stable").drop_duplicates("SNP")[["SNP", "pval"]]
-    index = clump(union.reset_index(drop=True), ld_ref, r2=r2, kb=kb, p1=1.0)
+    index, clumped = clump(audit.Audited(union.reset_index(drop=True), selected), ld_ref, r2=r2, kb=kb, p1=1.0,
+                           audited=True)
     snps = index["SNP"].tolist()
-    records = [audit.audit_of(index)]
+    records = [exposure_records.drops, outcome_records.drops, clumped.drops]
 
     first = exp[(exp["trait"] == names[0]) & exp["SNP"].isin(snps)]
     lost = [s for s in snps if s not in set(first["SNP"])]
@@ -76,8 +82,8 @@ def mv_instruments(exposures: pd.DataFrame, outcome: pd.DataFrame, ld_ref, *, p1
     usable = set(first["SNP"])
     for other, table in [(n, exp[exp["trait"] == n]) for n in names[1:]] + [("__outcome__", out)]:
         label = out["trait"].iloc[0] if other == "__outcome__" else other
-        h = harmonise(first, table[table["SNP"].isin(usable)], action=action)
-        records.append(audit.audit_of(h))
+        h, harmonised = harmonise(first, table[table["SNP"].isin(usable)], action=action, audited=True)
+        records.append(harmonised.drops)
         keep = h.loc[h["mr_keep"], "SNP"]
         gone = sorted(usable - set(keep))
         records.append(audit.drops(STEP, label, gone, "mr_keep false", f"not usable for {label!r}: dropped from the MV analysis"))
@@ -104,7 +110,8 @@ def mv_instruments(exposures: pd.DataFrame, outcome: pd.DataFrame, ld_ref, *, p1
             "pval.outcome": y["pval.outcome"].to_numpy(float)}))
     table = pd.concat(rows, ignore_index=True)
     frames = [f for f in records if len(f)]
-    return audit.attach(table, audit=pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=audit.AUDIT_COLUMNS))
+    drops = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=audit.AUDIT_COLUMNS)
+    return audit.deliver(audit.Audited(table, audit.Audit(drops=drops)), audited)
 
 
 def ld_matrix(snps, effect_alleles, ld_ref, other_alleles=None) -> pd.DataFrame:

@@ -5,7 +5,7 @@ module             responsibility
 =================  ==========================================================================
 ``config``         :class:`ScanConfig` (every setting) and its validation, errors, result
 ``inputs``         finding and reading inputs (:class:`ReadOptions`, exposure sources)
-``stages``         select/clump, outcome look-up with proxies, reverse pairs: tables → tables
+``stages``         select/clump, outcome look-up with proxies, reverse pairs: Audited → Audited
 ``estimate``       methods, diagnostics, MR-PRESSO (and permutations) of harmonised pairs
 ``audits``         per-pair audit tables
 ``checkpoints``    per-trait checkpoints (resumption)

@@ -51,7 +51,7 @@ def mv_table(instruments: pd.DataFrame, adjusters: dict[str, pd.DataFrame], acti
         if name in set(forward["exposure"].astype(str)):
             raise ScanError(f"--adjust-for trait {name!r} is also a scan exposure", "rename the file or drop it from --adjust-for")
         try:
-            h = harmonise(exp_side, gwas.assign(trait=name), action=action)
+            h = harmonise(exp_side, gwas.assign(trait=name), action=action, audited=True).table
         except NoUsableSNPError:
             continue  # every analysis then lacks this trait's rows: dropped with a reason below
         h = h[h["mr_keep"]]
@@ -71,7 +71,8 @@ def adjusted_tables(instruments: pd.DataFrame, config) -> dict[str, pd.DataFrame
     from mrjax.mv.api import mvmr, mvmr_strength
     from mrjax.mv.data import from_mv_frame
 
-    adjusters = {trait_name_of(path): read_table(path, config.read_options, trait=trait_name_of(path)) for path in config.adjust_for}
+    adjusters = {trait_name_of(path): read_table(path, config.read_options, trait=trait_name_of(path), audited=True).table
+                 for path in config.adjust_for}
     long = mv_table(instruments, adjusters, action=config.action)
     batch = from_mv_frame(long, on_missing="drop", source="--adjust-for MV table")
     incomplete = batch.analyses["nexp"] < 1 + len(adjusters)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mrjax.report import tables as report_tables
 from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
-from mrjax.scan.frames import NO_ROWS, nonempty, plain, rows_by
+from mrjax.scan.frames import NO_ROWS, nonempty, rows_by
 from mrjax.scan.inputs import ExposureSource, OutcomeSource, effect_scale, options_for
 
 
@@ -22,7 +22,6 @@ def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, ke
     for table_name, table in everything.items():
         if table is None or key not in table.columns:
             continue
-        table = plain(table)
         rows_of = rows_by(table[key])
         for name in names:
             per_trait[name][table_name] = table.iloc[rows_of.get(name, NO_ROWS)].reset_index(drop=True)

@@ -1,11 +1,12 @@
 """Per-pair audit tables: the drop records and step counts of each exposure–outcome pair,
-cut from a chunk's records and labelled with direction, exposure and outcome."""
+cut from a chunk's records (an :class:`mrjax.audit.Audit`) and labelled with direction,
+exposure and outcome."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mrjax.audit import audit_of, counts_of
+from mrjax.audit import Audit
 from mrjax.scan.config import FORWARD
 from mrjax.scan.frames import NO_ROWS, rows_by
 
@@ -23,30 +24,27 @@ def audit_rows(records: pd.DataFrame, trait: str, *, direction: str, exposure: s
     if steps is not None:
         rows = rows[rows["step"].isin(steps)]
     rows = rows.copy()
-    rows.attrs = {}
     rows.insert(0, "outcome", outcome)
     rows.insert(0, "exposure", exposure)
     rows.insert(0, "direction", direction)
     return rows.reset_index(drop=True)
 
 
-def trait_audit(drops: pd.DataFrame, counts: pd.DataFrame, trait: str, *, rows_of: tuple = (None, None),
+def trait_audit(records: Audit, trait: str, *, steps=None, rows_of: tuple = (None, None),
                 **label) -> dict[str, pd.DataFrame]:
     """``{"audit": drops, "audit_counts": counts}`` of one trait, labelled (see :func:`audit_rows`)."""
-    return {"audit": audit_rows(drops, trait, rows_of=rows_of[0], **label),
-            "audit_counts": audit_rows(counts, trait, rows_of=rows_of[1], **label)}
+    return {"audit": audit_rows(records.drops, trait, steps=steps, rows_of=rows_of[0], **label),
+            "audit_counts": audit_rows(records.counts, trait, steps=steps, rows_of=rows_of[1], **label)}
 
 
-def forward_audits(harmonised: pd.DataFrame, names: list[str], outcome_name: str) -> dict[str, dict[str, pd.DataFrame]]:
+def forward_audits(records: Audit, names: list[str], outcome_name: str) -> dict[str, dict[str, pd.DataFrame]]:
     """Each exposure's forward audit tables, cut from the chunk's records in one pass."""
-    drops, counts = audit_of(harmonised), counts_of(harmonised)
-    rows_of = tuple(rows_by(r["trait"]) if len(r) and "trait" in r.columns else {} for r in (drops, counts))
-    return {name: trait_audit(drops, counts, name, rows_of=rows_of, direction=FORWARD, exposure=name, outcome=outcome_name)
+    rows_of = tuple(rows_by(r["trait"]) if len(r) and "trait" in r.columns else {} for r in (records.drops, records.counts))
+    return {name: trait_audit(records, name, rows_of=rows_of, direction=FORWARD, exposure=name, outcome=outcome_name)
             for name in names}
 
 
-def side_audit(table: pd.DataFrame, trait: str, *, steps=None, **label) -> dict[str, pd.DataFrame]:
+def side_audit(records: Audit, trait: str, *, steps=None, **label) -> dict[str, pd.DataFrame]:
     """The audit tables of one side of the scan (the outcome's read, or its instrument
     selection in the reverse direction), labelled."""
-    return {"audit": audit_rows(audit_of(table), trait, steps=steps, **label),
-            "audit_counts": audit_rows(counts_of(table), trait, steps=steps, **label)}
+    return trait_audit(records, trait, steps=steps, **label)

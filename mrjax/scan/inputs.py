@@ -11,19 +11,19 @@ import glob
 import itertools
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mrjax.audit import carry
+from mrjax.audit import Audit, Audited
 from mrjax.gwas import is_case_control, read_gwas
 from mrjax.gwas.formats import is_gzip, is_parquet, read_head, split_header
 from mrjax.outputs import sha256_file
 from mrjax.scan.errors import ScanError
-from mrjax.scan.frames import NO_ROWS, plain, rows_by
+from mrjax.scan.frames import NO_ROWS, rows_by
 
 #: Header names that mark a long table holding many traits.
 TRAIT_COLUMN_NAMES = {"trait", "exposure", "phenotype"}
@@ -53,8 +53,7 @@ class ReadOptions:
         the specific mapping names takes its column; the others keep theirs)."""
         merged = dict(self.columns)
         merged.update(dict(columns))
-        return ReadOptions(format=format or self.format, columns=tuple(sorted(merged.items())),
-                           trait_column=self.trait_column, sep=self.sep, skip_bad_lines=self.skip_bad_lines)
+        return replace(self, format=format or self.format, columns=tuple(sorted(merged.items())))
 
     @property
     def reader_columns(self) -> dict | None:
@@ -256,25 +255,29 @@ def exposure_keys(config) -> list[str]:
     return scan_exposure_files(config)
 
 
-def read_outcome(config, outcome: OutcomeSource) -> pd.DataFrame:
-    """One outcome GWAS as the scan uses it: the whole file, or from a store its top hits
-    carrying the whole file's read records (the forward look-ups read the rest by SNP)."""
+def read_outcome(config, outcome: OutcomeSource) -> tuple[Audited, dict[str, int]]:
+    """One outcome GWAS as the scan uses it, with its read records: the whole file, or from a
+    store its top hits with the whole file's read records (the forward look-ups read the
+    rest by SNP). Also returns the rows of the full table left out (``{trait: n}``, from a
+    store; see :func:`mrjax.scan.store_source.count_rows_not_read`)."""
     if config.store:
         from mrjax.scan import store_source
 
         return store_source.selection_table(config.store, outcome.name, config.p, whole=True)
-    return read_table(outcome.path, options_for(config, outcome.path, "outcome"), trait=outcome.name)
+    return read_table(outcome.path, options_for(config, outcome.path, "outcome"), trait=outcome.name, audited=True), {}
 
 
-def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_max: float | None = None) -> pd.DataFrame:
+def read_table(path: str, options: ReadOptions, *, trait: str | None = None, p_max: float | None = None,
+               audited: bool = False):
     """Read one GWAS file into mrjax's normalised table (:func:`mrjax.gwas.read_gwas`).
 
     ``trait`` names a single-trait file (default: the file name without its suffixes); a
-    long table keeps its own trait column. Reader errors become :class:`ScanError`.
+    long table keeps its own trait column. ``audited=True`` returns ``Audited(table, audit)``
+    (see :mod:`mrjax.audit`). Reader errors become :class:`ScanError`.
     """
     try:
         return read_gwas(path, format=options.format, columns=options.reader_columns, p_max=p_max, trait=trait,
-                         sep=options.sep, skip_bad_lines=options.skip_bad_lines)
+                         sep=options.sep, skip_bad_lines=options.skip_bad_lines, audited=audited)
     except FileNotFoundError as error:
         raise ScanError(f"GWAS file {path!r} not found", "check the path") from error
     except (EOFError, zlib.error) as error:
@@ -311,9 +314,9 @@ def list_exposures(config, cache: dict) -> list[ExposureSource]:
     for path in scan_exposure_files(config):
         options = options_for(config, path, "exposure")
         if options.trait_column or looks_long(path):
-            table = read_table(path, options)
-            cache[path] = table
-            names = pd.unique(table["trait"].astype(str))
+            read = read_table(path, options, audited=True)
+            cache[path] = read
+            names = pd.unique(read.table["trait"].astype(str))
             if len(names) > 1 or options.trait_column:
                 sources += [ExposureSource(str(n), path, True) for n in names]
                 continue
@@ -343,8 +346,10 @@ def looks_long(path: str) -> bool:
     return bool({n.strip().lower() for n in names} & TRAIT_COLUMN_NAMES)
 
 
-def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) -> pd.DataFrame:
-    """The GWAS rows of a chunk's exposures, in chunk order, with their read-time audit.
+def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) -> tuple[Audited, dict[str, int]]:
+    """The GWAS rows of a chunk's exposures, in chunk order, with their read-time audit, and
+    the rows of the full tables left out (``{trait: n}``; from a store, see
+    :func:`mrjax.scan.store_source.count_rows_not_read`; from files, none).
 
     ``full``: every row (the reverse direction looks up the outcome's instruments in them);
     otherwise only rows with p below the threshold, unless proxies need the rest. The
@@ -354,26 +359,25 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
         from mrjax.scan import store_source
 
         whole = full or config.use_proxies  # as the files would be read
-        return store_source.concat([store_source.selection_table(config.store, s.trait, config.p, whole=whole)
-                                    for s in chunk])
+        parts = [store_source.selection_table(config.store, s.trait, config.p, whole=whole) for s in chunk]
+        return store_source.concat([read for read, _ in parts]), {k: v for _, left in parts for k, v in left.items()}
     frames = []
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)
         options = options_for(config, path, "exposure")
         if not long_table:
             p_max = None if full or config.use_proxies else config.p
-            frames += [read_table(s.path, options, trait=s.trait, p_max=p_max) for s in group]
+            frames += [read_table(s.path, options, trait=s.trait, p_max=p_max, audited=True) for s in group]
             continue
-        table = cache[path]
+        table, records = cache[path]
         rows_of = _trait_rows(cache, path)
         rows = np.concatenate([rows_of.get(s.trait, NO_ROWS) for s in group])
         whole = len(rows) == len(table) and bool(np.all(rows == np.arange(len(table))))
         part = table.reset_index(drop=True) if whole else table.iloc[rows].reset_index(drop=True)
-        part.attrs = dict(table.attrs)
-        frames.append(part)
+        frames.append(Audited(part, records))
     if len(frames) == 1:
-        return frames[0]
-    return carry(pd.concat([plain(f) for f in frames], ignore_index=True), *frames)
+        return frames[0], {}
+    return Audited(pd.concat([f.table for f in frames], ignore_index=True), Audit.combine(*(f.audit for f in frames))), {}
 
 
 def _trait_rows(cache: dict, path: str) -> dict[str, np.ndarray]:
@@ -381,7 +385,7 @@ def _trait_rows(cache: dict, path: str) -> dict[str, np.ndarray]:
     in ``cache`` under ``(path, "rows")``)."""
     key = (path, "rows")
     if key not in cache:
-        cache[key] = rows_by(cache[path]["trait"])
+        cache[key] = rows_by(cache[path].table["trait"])
     return cache[key]
 
 

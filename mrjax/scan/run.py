@@ -21,11 +21,12 @@ uninterrupted run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from mrjax.audit import Audited
 from mrjax.ld import LDPanel
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
@@ -33,7 +34,6 @@ from mrjax.scan.audits import forward_audits, side_audit
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
-from mrjax.scan.frames import plain
 from mrjax.scan import store_source
 from mrjax.scan.inputs import (
     ExposureSource,
@@ -78,12 +78,14 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
 
 @dataclass
 class Outcome:
-    """One outcome of a scan while it runs: its file and name, its GWAS (None when every
-    chunk was resumed from checkpoints) and, bi-directional, its own instruments."""
+    """One outcome of a scan while it runs: its file and name, its GWAS with its read records
+    (None when every chunk was resumed from checkpoints) and the rows of the full table a
+    store left out, and, bi-directional, its own instruments."""
 
     source: OutcomeSource
-    gwas: pd.DataFrame | None = None
-    instruments: pd.DataFrame | None = None
+    gwas: Audited | None = None
+    not_read: dict = field(default_factory=dict)
+    instruments: Audited | None = None
 
     @property
     def name(self) -> str:
@@ -122,9 +124,9 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
         outcome, side = Outcome(source), checkpoints.load(OUTCOME_SIDE, source.name)
         if todo or side is None:
             with timings("read"):
-                outcome.gwas = read_outcome(config, source)
+                outcome.gwas, outcome.not_read = read_outcome(config, source)
             if config.bidirectional:
-                outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings)
+                outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings, outcome.not_read)
             side = _outcome_side_audit(outcome, config)
             checkpoints.save(OUTCOME_SIDE, source.name, side, count=False)
         outcomes.append(outcome)
@@ -177,9 +179,9 @@ def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
     """The outcome's own audit: its read step (forward only: shared by every exposure) or, in
     a bi-directional scan, its instrument selection."""
     if config.bidirectional:
-        return side_audit(outcome.instruments, outcome.name, direction=REVERSE, exposure=outcome.name,
+        return side_audit(outcome.instruments.audit, outcome.name, direction=REVERSE, exposure=outcome.name,
                           outcome="(each exposure)")
-    return side_audit(outcome.gwas, outcome.name, steps=("read",), direction=FORWARD, exposure="(each exposure)",
+    return side_audit(outcome.gwas.audit, outcome.name, steps=("read",), direction=FORWARD, exposure="(each exposure)",
                       outcome=outcome.name)
 
 
@@ -189,26 +191,27 @@ def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, out
     call: returns ``{direction: {trait: tables}}`` with each exposure's tables (all its
     outcomes) and audit. The exposures' instruments are selected and clumped once."""
     with timings("read"):
-        exposures = read_chunk(chunk, config, cache, full=config.bidirectional)
+        exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional)
     names = [s.trait for s in chunk]
-    forward = select_and_clump(exposures, config, panel, timings)
+    forward = select_and_clump(exposures, config, panel, timings, not_read)
     pairs: dict[str, list] = {d: [] for d in config.directions}
     audits: dict[str, dict[str, list]] = {d: {name: [] for name in names} for d in config.directions}
     for outcome in outcomes:
         gwas = outcome.gwas
-        if config.store and len(forward):  # the outcome's rows these instruments can use
+        if config.store and len(forward.table):  # the outcome's rows these instruments can use
             with timings("read"):
-                gwas = store_source.rows_for(config.store, outcome.name, reachable_snps(forward, config, panel))
-        harmonised = look_up(forward, gwas, config, panel, timings) if len(forward) else forward
+                gwas = store_source.rows_for(config.store, outcome.name, reachable_snps(forward.table, config, panel))
+        harmonised = look_up(forward, gwas, config, panel, timings) if len(forward.table) else forward
         with timings("audit"):
-            for name, tables in forward_audits(harmonised, names, outcome.name).items():
+            for name, tables in forward_audits(harmonised.audit, names, outcome.name).items():
                 audits[FORWARD][name].append(tables)
-        pairs[FORWARD].append(plain(harmonised))
+        pairs[FORWARD].append(harmonised.table)
         if config.bidirectional:
             looked_up = exposures
             if config.store:  # each exposure's rows the outcome's instruments can use
                 with timings("read"):
-                    wanted = reachable_snps(outcome.instruments, config, panel) if len(outcome.instruments) else set()
+                    some = len(outcome.instruments.table) > 0
+                    wanted = reachable_snps(outcome.instruments.table, config, panel) if some else set()
                     looked_up = store_source.concat([store_source.rows_for(config.store, name, wanted) for name in names])
             reverse, reverse_audits = reverse_pairs(outcome.instruments, looked_up, names, outcome.name, config, panel,
                                                     timings)

@@ -1,6 +1,7 @@
-"""The per-chunk data stages of a scan, each a function from tables to tables whose audit
-records travel with the result: instrument selection and clumping, the outcome look-up with
-LD proxies and harmonisation, and the reverse direction's pairs.
+"""The per-chunk data stages of a scan, each a function from audited tables to an audited
+table (:class:`mrjax.audit.Audited`: the table and its records, passed on explicitly):
+instrument selection and clumping, the outcome look-up with LD proxies and harmonisation,
+and the reverse direction's pairs.
 
 A step that leaves a trait without instruments is data in a scan, not an error: the data
 layer raises :class:`mrjax.errors.NoInstrumentError` (caught here by class) or warns, and the
@@ -14,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from mrjax.audit import COUNT_COLUMNS, attach, audit_of, counts_of
+from mrjax.audit import COUNT_COLUMNS, Audit, Audited, unwrap
 from mrjax.errors import NoInstrumentError
 from mrjax.gwas import filter_weak, harmonise, select_instruments
 from mrjax.gwas.select import NoInstrumentWarning
@@ -23,7 +24,6 @@ from mrjax.ld.clump import NoIndexSNPWarning
 from mrjax.outputs import StageTimer
 from mrjax.scan.audits import trait_audit
 from mrjax.scan.config import REVERSE, ScanConfig
-from mrjax.scan.frames import empty_carrying, plain
 from mrjax.scan.store_source import count_rows_not_read
 
 #: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
@@ -32,30 +32,39 @@ from mrjax.scan.store_source import count_rows_not_read
 PROXY_KB = 500
 
 
-def select_and_clump(gwas: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+def select_and_clump(gwas: Audited, config: ScanConfig, panel, timings: StageTimer,
+                     not_read: dict | None = None) -> Audited:
     """Instruments of one or many traits: p < ``config.p``, clumped, F ≥ ``config.f_min``.
 
     Uses ``mrjax.gwas.select_instruments``, ``mrjax.ld.clump`` (plink 1.9 ``--clump``
     semantics; skipped when there is no panel) and ``mrjax.gwas.filter_weak``; each step
-    appends its audit records to the result. Traits left without instruments give an empty
-    result (its audit says why).
+    appends its audit records to those of ``gwas``. ``not_read``: per trait, the rows a
+    store-backed ``gwas`` left out (:func:`~mrjax.scan.store_source.count_rows_not_read`).
+    Traits left without instruments give an empty result (its audit says why). A plain
+    table for ``gwas`` counts as one without records.
     """
+    gwas = Audited(*unwrap(gwas, True))
     with timings("select"):
         instruments = tolerate_empty(select_instruments, gwas, "select", p=config.p)
-        instruments = count_rows_not_read(instruments, gwas)  # a store's rows above its keep_p
-    if panel is not None and len(instruments):
+        instruments = count_rows_not_read(instruments, not_read)  # a store's rows above its keep_p
+    if panel is not None and len(instruments.table):
         with timings("clump"):
             instruments = tolerate_empty(
                 clump, instruments, "clump", ld_ref=panel, r2=config.clump_r2, kb=config.clump_kb, p1=config.p, p2=config.clump_p2
             )
-    if len(instruments):
+    if len(instruments.table):
         with timings("strength"):
             instruments = tolerate_empty(filter_weak, instruments, "strength", f_min=config.f_min)
     return instruments
 
 
-def tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "trait", carry: tuple = (),
-                   **options) -> pd.DataFrame:
+def empty_carrying(*inputs: Audited) -> Audited:
+    """No rows (the first table's columns), with the records of every input in order."""
+    return Audited(inputs[0].table.iloc[:0], Audit.combine(*(i.audit for i in inputs)))
+
+
+def tolerate_empty(step, table: Audited, name: str, trait_column: str = "trait", carry: tuple[Audited, ...] = (),
+                   **options) -> Audited:
     """Run a data-layer step whose :class:`~mrjax.errors.NoInstrumentError` is, inside a scan,
     an empty result: the step's partial table when it has one (harmonise's, with its drop
     records), otherwise all the step's input rows counted as dropped; the earlier records of
@@ -69,33 +78,37 @@ def tolerate_empty(step, table: pd.DataFrame, name: str, trait_column: str = "tr
         warnings.filterwarnings("ignore", category=NoIndexSNPWarning)
         warnings.filterwarnings("ignore", category=NoInstrumentWarning)
         try:
-            return step(table, **options)
+            return step(table, audited=True, **options)
         except NoInstrumentError as error:
-            partial = error.table
-    if partial is not None:
-        return empty_carrying(partial)
-    n_in = table[trait_column].astype(str).value_counts(sort=False)
+            partial = error
+    if partial.table is not None:
+        return Audited(partial.table.iloc[:0], partial.audit)
+    n_in = table.table[trait_column].astype(str).value_counts(sort=False)
     counts = pd.DataFrame({"step": name, "trait": n_in.index, "n_in": n_in.to_numpy(), "n_kept": 0, "n_dropped": n_in.to_numpy()})
     empty = empty_carrying(table, *carry)
-    return attach(empty, audit_counts=pd.concat([counts_of(empty), counts[COUNT_COLUMNS]], ignore_index=True))
+    return Audited(empty.table, empty.audit + Audit(counts=counts[COUNT_COLUMNS]))
 
 
-def look_up(instruments: pd.DataFrame, outcome: pd.DataFrame, config: ScanConfig, panel, timings: StageTimer) -> pd.DataFrame:
+def look_up(instruments: Audited, outcome: Audited, config: ScanConfig, panel, timings: StageTimer) -> Audited:
     """Harmonise ``instruments`` against the ``outcome`` GWAS (TwoSampleMR
     ``harmonise_data`` with ``config.action``), first substituting LD proxies for
     instruments missing in the outcome when proxies are on. A pair with no usable SNP gives
-    an empty table (with the harmonise audit counts), not an error."""
+    an empty table (with the harmonise audit counts), not an error. Plain tables count as
+    ones without records."""
+    instruments, outcome = Audited(*unwrap(instruments, True)), Audited(*unwrap(outcome, True))
     if config.use_proxies and panel is not None:
         with timings("proxies"):
-            outcome = substitute_proxies(instruments, outcome, panel, r2_min=config.proxy_r2, kb=PROXY_KB)
+            outcome = substitute_proxies(instruments.table, outcome, panel, r2_min=config.proxy_r2, kb=PROXY_KB,
+                                         audited=True)
             # The proxies step has recorded every instrument the outcome lacks ("missing in
             # outcome"): only the others go on, so each loss is recorded once and harmonise's
             # counts start where the proxies step's end. (A scan's outcome is one trait.)
-            instruments = instruments[snps_in(instruments["SNP"], outcome["SNP"])]
-        if len(instruments) == 0:
+            found = snps_in(instruments.table["SNP"], outcome.table["SNP"])
+            instruments = Audited(instruments.table[found], instruments.audit)
+        if len(instruments.table) == 0:
             return empty_carrying(instruments, outcome)
     with timings("harmonise"):
-        trait_column = "exposure" if "exposure" in instruments.columns else "trait"
+        trait_column = "exposure" if "exposure" in instruments.table.columns else "trait"
         return tolerate_empty(harmonise, instruments, "harmonise", trait_column=trait_column, carry=(outcome,),
                               outcome=outcome, action=config.action)
 
@@ -108,7 +121,7 @@ def snps_in(few: pd.Series, many: pd.Series) -> np.ndarray:
     return few.isin(pd.unique(found.to_numpy(dtype=object))).to_numpy()
 
 
-def reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: list[str], outcome_name: str,
+def reverse_pairs(instruments: Audited, exposures: Audited, names: list[str], outcome_name: str,
                   config: ScanConfig, panel, timings: StageTimer) -> tuple[pd.DataFrame, dict]:
     """Outcome → exposure for a chunk: the outcome's instruments looked up in each exposure
     GWAS, one harmonisation per exposure so every pair has its own audit. Returns the
@@ -118,13 +131,14 @@ def reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: lis
     (:func:`reachable_rows`), which leaves every result and audit record unchanged."""
     frames, audits = [], {}
     with timings("reverse_split"):
-        exposures = plain(exposures)  # the exposure-side records belong to the forward direction
+        exposures = exposures.table  # the exposure-side records belong to the forward direction
         # The outcome's own selection records are reported once (the outcome side), not per
         # pair: without them every pair's audit bookkeeping stays small.
-        instruments = plain(instruments)
+        instruments = Audited(instruments.table, Audit.empty())
         traits = exposures["trait"].astype(str)
         present = set(traits.unique())
-        keep = reachable_rows(instruments, exposures, config, panel) if len(instruments) else np.zeros(len(exposures), bool)
+        some = len(instruments.table) > 0
+        keep = reachable_rows(instruments.table, exposures, config, panel) if some else np.zeros(len(exposures), bool)
         near = exposures[keep]
         rows_of = near.groupby(traits[keep].to_numpy(dtype=object), sort=False).indices
     for name in names:
@@ -135,12 +149,15 @@ def reverse_pairs(instruments: pd.DataFrame, exposures: pd.DataFrame, names: lis
                 gwas = exposures[(traits == name).to_numpy()]
             else:
                 gwas = exposures.iloc[:0]
-        pair = look_up(instruments, gwas, config, panel, timings) if len(instruments) and len(gwas) else instruments.iloc[:0]
+        if some and len(gwas):
+            pair = look_up(instruments, Audited(gwas, Audit.empty()), config, panel, timings)
+        else:
+            pair = empty_carrying(instruments)
         with timings("audit"):
-            audits[name] = trait_audit(audit_of(pair), counts_of(pair), outcome_name, steps=("harmonise", "proxies"),
+            audits[name] = trait_audit(pair.audit, outcome_name, steps=("harmonise", "proxies"),
                                        direction=REVERSE, exposure=outcome_name, outcome=name)
-        if len(pair):
-            frames.append(plain(pair))
+        if len(pair.table):
+            frames.append(pair.table)
     with timings("reverse_split"):
         harmonised = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["exposure", "outcome"])
     return harmonised, audits

@@ -4,9 +4,9 @@ Exposures and the outcome are trait names (globs allowed for exposures). Per tra
 takes, from :class:`mrjax.store.GWASStore`:
 
 * for instrument selection, the top-hits table (p <= the store's ``keep_p``, which must be at
-  least the scan's ``p``), carrying the read step's records of the whole file; the rows above
-  ``keep_p`` that were not read are counted as "not significant" by the select step, as they
-  would have been had the whole table been read (:func:`count_rows_not_read`);
+  least the scan's ``p``) with the read step's records of the whole file, and per trait the
+  number of rows above ``keep_p`` that were not read: the select step counts them as "not
+  significant", as it would have had the whole table been read (:func:`count_rows_not_read`);
 * for the other side of a pair (the outcome in the forward direction, each exposure in the
   reverse one), a look-up of the instruments' SNPs and of every panel variant that could be
   their LD proxy (``mrjax.scan.stages.reachable_snps``), reading only the row groups that hold
@@ -22,12 +22,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from mrjax.audit import COUNT_COLUMNS, attach, carry, counts_of
+from mrjax.audit import COUNT_COLUMNS, Audit, Audited
 from mrjax.scan.errors import ScanError
-from mrjax.scan.frames import plain
-
-#: attrs key: per trait, the rows of the full table a store-backed table left out (all above keep_p).
-NOT_READ = "store_rows_not_read"
 
 
 @lru_cache(maxsize=8)
@@ -84,58 +80,46 @@ def effect_scale(store_path: str, trait: str) -> str:
     return open_store(store_path).metadata(trait)["effect_scale"] or "beta"
 
 
-def selection_table(store_path: str, trait: str, p: float, *, whole: bool) -> pd.DataFrame:
-    """The rows instrument selection at ``p`` can use, with the read records of the file.
+def selection_table(store_path: str, trait: str, p: float, *, whole: bool) -> tuple[Audited, dict[str, int]]:
+    """The rows instrument selection at ``p`` can use, with the read records of the file, and
+    the rows of the trait's full table left out (``{trait: n}``; all above ``keep_p``).
 
     ``whole``: as the scan reads a file whole (bi-directional, or with proxies): the read
-    step's counts are the whole file's and the rows left out are marked for
-    :func:`count_rows_not_read`; otherwise as ``read_gwas(p_max=p)``.
+    step's counts are the whole file's and the rows left out are given for
+    :func:`count_rows_not_read`; otherwise as ``read_gwas(p_max=p)`` (nothing left out).
     """
     store = open_store(store_path)
-    keep_p = store.metadata(trait)["ingest"]["keep_p"]
+    info = store.metadata(trait)
+    keep_p = info["ingest"]["keep_p"]
+    whole = whole or bool(info.get("long_table"))  # the scan reads a long multi-trait file whole
     if p > keep_p:
         raise ScanError(f"the store keeps top hits at p <= {keep_p:g}, below the scan's p {p:g} (trait {trait!r})",
                         f"re-ingest with --keep-p {p:g} or lower --p")
     if not whole:
-        return store.top_hits(trait, p=p)
-    table = store.top_hits(trait)
-    return _as_whole(table, store, trait)
+        return store.top_hits(trait, p=p, audited=True), {}
+    table = store.top_hits(trait, audited=True).table
+    return Audited(table, store.read_audit(trait)), {trait: store.metadata(trait)["rows"]["kept"] - len(table)}
 
 
-def _as_whole(table: pd.DataFrame, store, trait: str) -> pd.DataFrame:
-    """``table`` (a subset of the trait's rows) carrying the records of a whole-file read."""
-    whole = store.table_audit(trait)
-    attach(table, audit=whole["audit"], audit_counts=whole["audit_counts"], audit_unlisted=whole["audit_unlisted"])
-    table.attrs[NOT_READ] = {trait: store.metadata(trait)["rows"]["kept"] - len(table)}
-    return table
-
-
-def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Stack per-trait store tables, their records and their not-read counts."""
+def concat(frames: list[Audited]) -> Audited:
+    """Stack per-trait store tables and their records."""
     if len(frames) == 1:
         return frames[0]
-    not_read = {k: v for f in frames for k, v in f.attrs.get(NOT_READ, {}).items()}
-    table = carry(pd.concat([plain(f) for f in frames], ignore_index=True), *frames)
-    if not_read:
-        table.attrs[NOT_READ] = not_read
-    return table
+    return Audited(pd.concat([f.table for f in frames], ignore_index=True), Audit.combine(*(f.audit for f in frames)))
 
 
-def count_rows_not_read(selected: pd.DataFrame, gwas: pd.DataFrame) -> pd.DataFrame:
-    """Add the rows a store-backed ``gwas`` left out to the select step's "not significant"
-    counts (``n_in``, ``n_dropped`` and ``audit_unlisted``), as a whole-table read counts them."""
-    not_read = gwas.attrs.get(NOT_READ)
-    selected.attrs.pop(NOT_READ, None)
+def count_rows_not_read(selected: Audited, not_read: dict[str, int] | None) -> Audited:
+    """Add the rows a store-backed table left out (``not_read``: trait -> rows) to the select
+    step's "not significant" counts (``n_in``, ``n_dropped`` and the unlisted drops), as a
+    whole-table read counts them."""
     if not not_read:
         return selected
-    from mrjax.gwas._audit import unlisted_of
-
-    counts = counts_of(selected).copy()
+    counts = selected.audit.counts.copy()
     mine = (counts["step"] == "select") & counts["trait"].isin(list(not_read))
     extra = counts.loc[mine, "trait"].map(not_read).astype("int64")
     counts.loc[mine, "n_in"] += extra
     counts.loc[mine, "n_dropped"] += extra
-    unlisted = unlisted_of(selected).copy()
+    unlisted = selected.audit.unlisted.copy()
     for trait, n in not_read.items():
         if not n or not ((counts["step"] == "select") & (counts["trait"] == trait)).any():
             continue
@@ -145,10 +129,10 @@ def count_rows_not_read(selected: pd.DataFrame, gwas: pd.DataFrame) -> pd.DataFr
         else:
             unlisted = pd.concat([unlisted, pd.DataFrame([{"step": "select", "trait": trait, "reason": "not significant",
                                                            "n": n}])], ignore_index=True)
-    return attach(selected, audit_counts=counts[COUNT_COLUMNS], audit_unlisted=unlisted)
+    return Audited(selected.table, selected.audit.replace(counts=counts[COUNT_COLUMNS], unlisted=unlisted))
 
 
-def rows_for(store_path: str, trait: str, snps) -> pd.DataFrame:
+def rows_for(store_path: str, trait: str, snps) -> Audited:
     """The trait's rows at ``snps`` (row-group pruned), with the read records of the file.
 
     When none is there, the trait's first row stands in (it matches no instrument), so the
@@ -158,5 +142,4 @@ def rows_for(store_path: str, trait: str, snps) -> pd.DataFrame:
     table = store.lookup(trait, snps=list(snps))
     if table.empty:
         table = store.head(trait)
-    whole = store.table_audit(trait)
-    return attach(table, audit=whole["audit"], audit_counts=whole["audit_counts"], audit_unlisted=whole["audit_unlisted"])
+    return Audited(table, store.read_audit(trait))

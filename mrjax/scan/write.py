@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mrjax import outputs
-from mrjax.audit import audit_of
+from mrjax.audit import Audited
 from mrjax.outputs import StageTimer
 from mrjax.report import html, plots
 from mrjax.report.heatmap import outcome_heatmap
@@ -114,21 +114,20 @@ def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: tupl
     return files
 
 
-def write_single_table(table: pd.DataFrame, path: str | Path) -> Path:
+def write_single_table(table: pd.DataFrame | Audited, path: str | Path) -> Path:
     """Write one table atomically; the format follows the suffix (``.parquet``, ``.csv``,
-    otherwise tab-separated). The audit records in ``table.attrs`` go to
+    otherwise tab-separated). The drop records of an :class:`~mrjax.audit.Audited` go to
     ``<stem>.audit.tsv`` beside it when there are any."""
     path = Path(path)
+    table, records = table if isinstance(table, Audited) else (table, None)
     plain = writable(table)
-    plain.attrs = {}
     if path.name.endswith(".parquet"):
         outputs.write_parquet(path, plain)
     elif path.name.endswith(".csv"):
         outputs.write_with(path, lambda tmp: plain.to_csv(tmp, index=False, na_rep="NA"))
     else:
         outputs.write_tsv(path, plain)
-    records = audit_of(table)
-    if len(records):
+    if records is not None and len(records.drops):
         stem = path.name.split(".")[0]
-        outputs.write_tsv(path.with_name(f"{stem}.audit.tsv"), records)
+        outputs.write_tsv(path.with_name(f"{stem}.audit.tsv"), records.drops)
     return path

@@ -117,12 +117,12 @@ class _Task:
             return [_outcome(source, trait, "skipped", reason="same source checksum and options")
                     for trait in self.complete[key]]
         try:
-            frame = _read(source, self.settings)
+            frame, records = _read(source, self.settings)
             facts = metadata.study_facts(path, source.format, dict(source.columns) or None)
         except Exception as error:  # noqa: BLE001 - one bad file fails only its traits
             return [_outcome(source, source.label, "failed", reason=_one_line(error))]
-        record = metadata.source_record(path, checksum, frame.attrs.get("format"))
-        counts = {t: metadata.read_audit(frame, t) for t in _traits_read(frame)}
+        record = metadata.source_record(path, checksum, _format_of(source, self.settings))
+        counts = {t: metadata.read_audit(records, t) for t in _traits_read(records)}
         parts = tables.split_traits(tables.sort_variants(tables.to_arrow(frame)))
         del frame
         outcomes = [_outcome(source, trait, "failed", reason=(
@@ -147,18 +147,23 @@ class _Task:
         return outcomes
 
 
-def _read(source: Source, settings: dict) -> pd.DataFrame:
+def _read(source: Source, settings: dict):
+    """The source's table and its read records (``mrjax.audit.Audited``)."""
     from mrjax.gwas import read_gwas
 
     return read_gwas(source.path, format=source.format, columns=dict(source.columns) or None, p_max=None,
                      trait=source.trait, use_harmonised=settings["use_harmonised"], n=source.n,
-                     missing_id=settings["missing_id"])
+                     missing_id=settings["missing_id"], audited=True)
 
 
-def _traits_read(frame: pd.DataFrame) -> list[str]:
-    from mrjax import audit
+def _format_of(source: Source, settings: dict) -> str:
+    from mrjax.gwas.readers import detected_format
 
-    counts = audit.counts_of(frame)
+    return detected_format(source.path, source.format, dict(source.columns) or None, settings["use_harmonised"])
+
+
+def _traits_read(records) -> list[str]:
+    counts = records.counts
     return sorted(counts.loc[counts["step"] == "read", "trait"].astype(str).unique())
 
 
@@ -193,6 +198,7 @@ def _write_trait(folder: Path, table, trait: str, audited: tuple, facts: dict, s
         "n_cases": n_cases,
         "n_controls": n_controls,
         "case_control": case_control,
+        "long_table": bool(facts.get("long_table")),
         "effect_scale": None if case_control is None else ("OR" if case_control else "beta"),
         "genome_build": build,
         "genome_build_from": build_from,

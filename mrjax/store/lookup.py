@@ -3,8 +3,10 @@
 Every table returned has ``mrjax.read_gwas``'s columns and dtypes, rows in the source file's
 order, so code written for ``read_gwas`` runs unchanged on store tables. Each carries
 ``attrs["store_read"]``: row groups and rows read against the totals (what a look-up cost).
-``table`` and ``top_hits`` also carry the read step's audit records, rebuilt from the store as
-``read_gwas(path)`` / ``read_gwas(path, p_max=p)`` attach them (``mrjax.audit_of``/``counts_of``).
+``table`` and ``top_hits`` also give the read step's audit records, rebuilt from the store as
+``read_gwas(path)`` / ``read_gwas(path, p_max=p)`` give them: ``audited=True`` returns
+``Audited(table, audit)``, the default the table with the records in ``attrs`` (deprecated;
+see ``mrjax.audit``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mrjax import audit as audits
 from mrjax.store import layout, tables
 
 
@@ -93,7 +96,7 @@ class GWASStore:
         return frame
 
     # -- reading rows -----------------------------------------------------------------------
-    def top_hits(self, trait: str, p: float | None = None) -> pd.DataFrame:
+    def top_hits(self, trait: str, p: float | None = None, *, audited: bool = False):
         """Rows with p <= ``p`` (default: the store's ``keep_p``), as ``read_gwas(p_max=p)``
         returns them; ``p`` above the ``keep_p`` of the ingest raises ``ValueError``."""
         keep_p = self.metadata(trait)["ingest"]["keep_p"]
@@ -103,16 +106,16 @@ class GWASStore:
                              f"re-ingest with a larger keep_p (mrjax ingest --keep-p {p:g})")
         table = pq.read_table(self._folder(trait) / layout.TOP_HITS)
         table = table.filter(tables.significant(table, p))
-        frame = self._with_read_audit(tables.to_pandas(table), trait, p)
-        frame.attrs["store_read"] = {"table": layout.TOP_HITS, "rows_read": table.num_rows}
-        return frame
+        read = self._with_read_audit(tables.to_pandas(table), trait, p)
+        read.table.attrs["store_read"] = {"table": layout.TOP_HITS, "rows_read": table.num_rows}
+        return audits.deliver(read, audited)
 
-    def table(self, trait: str) -> pd.DataFrame:
+    def table(self, trait: str, *, audited: bool = False):
         """Every row of the trait (a full read: what a scan from the store avoids)."""
         handle = pq.ParquetFile(self._folder(trait) / layout.VARIANTS)
         data = handle.read()
         frame = _in_read_order(data, _cost(handle, list(range(handle.num_row_groups)), data.num_rows))
-        return self._with_read_audit(frame, trait, None)
+        return audits.deliver(self._with_read_audit(frame, trait, None), audited)
 
     def head(self, trait: str, n: int = 1) -> pd.DataFrame:
         """The trait's first ``n`` rows in store order (reads the first row group only)."""
@@ -120,38 +123,33 @@ class GWASStore:
         data = handle.read_row_group(0).slice(0, n)
         return _in_read_order(data, _cost(handle, [0], data.num_rows))
 
-    def table_audit(self, trait: str) -> dict[str, pd.DataFrame]:
-        """The records ``read_gwas`` attaches for a whole-file read of the trait
-        (``audit``, ``audit_counts``, ``audit_unlisted``), without reading the table."""
-        from mrjax.audit import COUNT_COLUMNS, UNLISTED_COLUMNS
-
+    def read_audit(self, trait: str) -> audits.Audit:
+        """The records ``read_gwas`` gives for a whole-file read of the trait, without
+        reading the table."""
         rows = self.metadata(trait)["rows"]
         counts = pd.DataFrame([{"step": "read", "trait": trait, "n_in": rows["read"], "n_kept": rows["kept"],
-                                "n_dropped": rows["dropped"]}], columns=COUNT_COLUMNS)
+                                "n_dropped": rows["dropped"]}], columns=audits.COUNT_COLUMNS)
         for column in ("n_in", "n_kept", "n_dropped"):
             counts[column] = counts[column].astype("int64")
-        return {"audit": self.audit(trait), "audit_counts": counts, "audit_unlisted": pd.DataFrame(columns=UNLISTED_COLUMNS)}
+        return audits.Audit(drops=self.audit(trait), counts=counts)
 
-    def _with_read_audit(self, frame: pd.DataFrame, trait: str, p: float | None) -> pd.DataFrame:
-        """Attach the read step's records as ``read_gwas`` does (``mrjax.gwas._audit.record_step``).
+    def _with_read_audit(self, frame: pd.DataFrame, trait: str, p: float | None) -> audits.Audited:
+        """``frame`` with the read step's records as ``read_gwas`` gives them.
 
         For ``p`` the rows above it count as "not significant". Difference from
         ``read_gwas(p_max=p)``: rows dropped for a bad value are listed whatever their p (the
         file's reader lists only those passing p and counts the others as not significant), and
         a SNP repeated in the file keeps its first row even when only a later one passes p.
         """
-        from mrjax.gwas._audit import record_step
-
         info = self.metadata(trait)
         n_in = pd.Series({trait: info["rows"]["read"]}, dtype="int64")
         listed = self.audit(trait)
         unlisted = None if p is None else pd.Series({trait: info["rows"]["kept"] - len(frame)}, dtype="int64")
-        attrs = dict(frame.attrs)
-        record_step(frame, "read", n_in, listed if len(listed) else None, unlisted, "not significant")
-        frame.attrs.update({k: v for k, v in attrs.items() if k not in frame.attrs})
+        records = audits.step_audit("read", n_in, audits.kept_per_trait(frame, n_in.index), listed if len(listed) else None,
+                                    unlisted)
         frame.attrs["source"] = info["source"]["path"]
         frame.attrs["format"] = info["source"]["format"]
-        return frame
+        return audits.Audited(frame, records)
 
     def lookup(self, trait: str, snps=None, positions=None) -> pd.DataFrame:
         """The trait's rows for the given SNP ids or positions (give one of them).

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mrjax import audit
-from mrjax.gwas import is_case_control, unlisted_of
+from mrjax.gwas import is_case_control
 from mrjax.gwas.formats import WHITESPACE, apply_override, by_synonyms, layout_for
 
 CHUNK = 1 << 22
@@ -48,13 +48,14 @@ def source_record(path: Path, checksum: str, detected_format: str | None) -> dic
     return {"path": str(path.resolve()), "size": int(stat.st_size), "sha256": checksum, "format": detected_format}
 
 
-def read_audit(table: pd.DataFrame, trait: str) -> tuple[dict, pd.DataFrame]:
-    """The read step's counts for ``trait`` (read, kept, dropped by reason) and its listed drops."""
-    counts = audit.counts_of(table)
+def read_audit(records: audit.Audit, trait: str) -> tuple[dict, pd.DataFrame]:
+    """The read step's counts for ``trait`` (read, kept, dropped by reason) and its listed
+    drops, from the read's records (``read_gwas(..., audited=True)``)."""
+    counts = records.counts
     mine = counts[(counts["step"] == "read") & (counts["trait"] == trait)]
-    listed = audit.audit_of(table)
+    listed = records.drops
     listed = listed[(listed["step"] == "read") & (listed["trait"] == trait)].reset_index(drop=True)
-    unlisted = unlisted_of(table)
+    unlisted = records.unlisted
     unlisted = unlisted[(unlisted["step"] == "read") & (unlisted["trait"] == trait)]
     reasons = {str(k): int(v) for k, v in listed["reason"].value_counts().sort_index().items()}
     for reason, n in zip(unlisted["reason"], unlisted["n"]):
@@ -86,7 +87,7 @@ def study_facts(path: Path, format: str | None, columns: dict | None) -> dict:
     """
     layout = layout_for(path, format, columns)
     facts = {"case_control": bool(is_case_control(path, format, columns)), "n_cases": {}, "n_controls": {},
-             "genome_build": None, "genome_build_from": None}
+             "genome_build": None, "genome_build_from": None, "long_table": _has_trait_column(path, layout, columns)}
     if layout.format == "vcf":
         facts.update(_vcf_facts(path, layout))
     else:
@@ -101,6 +102,15 @@ def study_facts(path: Path, format: str | None, columns: dict | None) -> dict:
             facts["genome_build"] = _BUILD_NAMES.get(match.group(1).lower(), match.group(1))
             facts["genome_build_from"] = "file name"
     return facts
+
+
+def _has_trait_column(path: Path, layout, columns: dict | None) -> bool:
+    """Whether the file is a long multi-trait table (a column names each row's trait), which
+    a scan from the files reads whole (``mrjax.scan.inputs.looks_long``)."""
+    if layout.format == "parquet":
+        header = tuple(pq.read_schema(path).names)
+        return "trait" in apply_override(path, header, by_synonyms(header), columns)
+    return "trait" in layout.columns
 
 
 def _vcf_facts(path: Path, layout) -> dict:
