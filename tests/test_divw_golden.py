@@ -87,3 +87,55 @@ def test_padding_and_batch_invariance(data, fits):
     one = jax.jit(jax.vmap(divw.pivw_fit))(small.instruments, keys)
     for field in ("b", "se", "lo", "up", "pval", "tau2"):
         np.testing.assert_allclose(getattr(one, field)[0], getattr(fits["pivw_default"], field)[i], rtol=1e-12)
+
+
+# ---- pivw_lambda (mr_pivw's lambda): the goldens all use R's default lambda = 1; for other
+# values a plain numpy transcription of mr_pivw's estimate and SE (Xu, Wang, Shao 2022, eq. 3
+# and the package's se formula), written per variant.
+
+def _np_pivw(bx, by, sx, sy, lam):
+    mu1 = np.sum(bx * by / sy**2)
+    mu2 = np.sum((bx**2 - sx**2) / sy**2)
+    v2 = np.sum((4 * bx**2 * sx**2 - 2 * sx**4) / sy**4)
+    v12 = np.sum(2 * bx * by * sx**2 / sy**4)
+    mu2p = mu2 / 2 + np.sign(mu2) * np.sqrt(mu2**2 / 4 + lam * v2)
+    mu1p = mu1 + v12 / v2 * (mu2p - mu2)
+    b = mu1p / mu2p
+    tau2 = max(0.0, np.sum(((by - b * bx) ** 2 - sy**2 - b**2 * sx**2) / sy**2) / np.sum(1 / sy**2))
+    se = np.sqrt(np.sum(bx**2 / sy**2 * (1 + tau2 / sy**2) + b**2 * sx**2 / sy**4 * (bx**2 + sx**2))) / abs(mu2p)
+    return b, se
+
+
+@pytest.mark.parametrize("lam", [0.25, 1.0, 4.0])
+def test_pivw_lambda_matches_numpy(data, lam):
+    t = data.bucket.instruments
+    keys = trait_keys(20240101, data.bucket.uids)
+    fit = jax.jit(jax.vmap(lambda s, k: divw.pivw_fit(s, k, lam=lam, n_boot=200)))(t, keys)
+    for name in NAMES:
+        i = data.row(name)
+        m = np.asarray(t.mask[i])
+        b, se = _np_pivw(*(np.asarray(a[i])[m] for a in (t.bx, t.by, t.sx, t.sy)), lam)
+        assert rel_err(fit.b[i], b) <= 1e-10 and rel_err(fit.se[i], se) <= 1e-10, name
+        if lam == 1.0:
+            assert rel_err(b, data.entry(name, "mendelianrandomization", "pivw_default")["Estimate"]) <= 1e-10
+        assert fit.lo[i] < fit.b[i] < fit.up[i]
+
+
+def test_pivw_lambda_through_mr(shared_data, data):
+    from _golden_data import load_golden
+    import mrjax
+
+    frame = load_golden(shared_data, "ldl_chd")[1]
+    t, i = data.bucket.instruments, data.row("ldl_chd")
+    m = np.asarray(t.mask[i])
+    b, se = _np_pivw(*(np.asarray(a[i])[m] for a in (t.bx, t.by, t.sx, t.sy)), 2.5)
+    out = mrjax.mr(frame, methods=["pivw"], pivw_lambda=2.5, n_boot=200)
+    assert rel_err(out["b"].iloc[0], b) <= 1e-10 and rel_err(out["se"].iloc[0], se) <= 1e-10
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "1", True, None, [1.0]])
+def test_bad_pivw_lambda_is_a_clear_error(bad):
+    from mrjax.estimators.common import make_params
+
+    with pytest.raises(ValueError, match="pivw_lambda"):
+        make_params(pivw_lambda=bad)

@@ -96,15 +96,21 @@ def cml_estimate(bx, by, sx, sy, mask, k) -> KFit:
     return KFit(theta=theta, se=se, negl=negl)
 
 
-def _all_k(bx, by, sx, sy, mask) -> KFit:
-    """``cml_estimate`` for every ``K = 0 .. width-2`` (``[width - 1]`` arrays)."""
-    ks = jnp.arange(bx.shape[-1] - 1)
+def _k_values(width: int, k_vec) -> jax.Array:
+    """The K to fit: R's default ``0 .. width-2``, or ``k_vec`` less those a trait of this
+    width cannot have (at least one entry, so shapes stay non-empty; ``k_ok`` masks it)."""
+    if k_vec is None:
+        return jnp.arange(width - 1)
+    return jnp.asarray([k for k in k_vec if k <= width - 2] or [0])
+
+
+def _all_k(bx, by, sx, sy, mask, ks) -> KFit:
+    """``cml_estimate`` for every K of ``ks`` (``[len(ks)]`` arrays)."""
     return jax.vmap(lambda k: cml_estimate(bx, by, sx, sy, mask, k))(ks)
 
 
-def _bic_weights(negl, n_sample, k_ok):
-    ks = jnp.arange(negl.shape[-1], dtype=negl.dtype)
-    bic = jnp.where(k_ok, jnp.log(n_sample) * ks + 2.0 * negl, jnp.inf)
+def _bic_weights(negl, n_sample, ks, k_ok):
+    bic = jnp.where(k_ok, jnp.log(n_sample) * ks.astype(negl.dtype) + 2.0 * negl, jnp.inf)
     bic = bic - jnp.min(bic)
     w = jnp.where(k_ok, jnp.exp(-0.5 * bic), 0.0)
     return w / jnp.sum(w), jnp.argmin(bic)
@@ -117,14 +123,16 @@ def _average(theta, se, w):
 
 
 def cml_fit(t: Instruments, n_sample, key: jax.Array | None = None, dp: bool = True, num_pert: int = NUM_PERT,
-            alpha: float = 0.05) -> CMLFit:
-    """MendelianRandomization ``mr_cML(object, n = n_sample, MA = TRUE, DP = dp)`` (module
-    docstring); ``key`` gives the DP draws."""
+            alpha: float = 0.05, k_vec: tuple[int, ...] | None = None) -> CMLFit:
+    """MendelianRandomization ``mr_cML(object, n = n_sample, MA = TRUE, DP = dp, K_vec =
+    k_vec)`` (module docstring; ``k_vec = None`` is R's default ``0:(length(Bx) - 2)``; K above
+    the trait's ``nsnp - 2`` are left out, where R would fit them); ``key`` gives the DP draws."""
     m = t.mask
     n = t.nsnp
-    k_ok = jnp.arange(t.bx.shape[-1] - 1) <= n - 2
-    fits = _all_k(t.bx, t.by, t.sx, t.sy, m)
-    w, best = _bic_weights(fits.negl, n_sample, k_ok)
+    ks = _k_values(t.bx.shape[-1], k_vec)
+    k_ok = ks <= n - 2
+    fits = _all_k(t.bx, t.by, t.sx, t.sy, m, ks)
+    w, best = _bic_weights(fits.negl, n_sample, ks, k_ok)
     nan = jnp.full((), jnp.nan, t.bx.dtype)
     if not dp:
         b, se = _average(fits.theta, fits.se, w)
@@ -136,12 +144,12 @@ def cml_fit(t: Instruments, n_sample, key: jax.Array | None = None, dp: bool = T
         zy = slot_normals(ky, num_pert, width, t.bx.dtype).T
 
         def perturbed(z):
-            return _all_k(t.bx + z[0] * t.sx, t.by + z[1] * t.sy, t.sx, t.sy, m)
+            return _all_k(t.bx + z[0] * t.sx, t.by + z[1] * t.sy, t.sx, t.sy, m, ks)
 
         pert = jax.lax.map(perturbed, (zx, zy))  # fields [num_pert, width - 1]
         theta_bar = jnp.mean(pert.theta, axis=0)
         sd_pert = jnp.std(pert.theta, axis=0, ddof=1)
-        w_dp, _ = _bic_weights(jnp.mean(pert.negl, axis=0), n_sample, k_ok)
+        w_dp, _ = _bic_weights(jnp.mean(pert.negl, axis=0), n_sample, ks, k_ok)
         b, se = _average(theta_bar, sd_pert, w_dp)
         x = pert.theta[:, best]
         var_x = jnp.var(x, ddof=1)
@@ -157,8 +165,8 @@ def cml_fit(t: Instruments, n_sample, key: jax.Array | None = None, dp: bool = T
 
 
 def mr_cml(t: Instruments, key: jax.Array, params: Params) -> Estimate:
-    """Method ``cml``: MendelianRandomization ``mr_cML(object, n, MA = TRUE, DP = params.dp)``
-    with ``n = params.n`` or else the trait's ``samplesize`` (NaN, "not applicable", without
+    """Method ``cml``: MendelianRandomization ``mr_cML(object, n, MA = TRUE, DP = params.dp,
+    K_vec = params.k_vec)`` with ``n = params.n`` or else the trait's ``samplesize`` (NaN, "not applicable", without
     either); ``params.n_boot`` is unused (R's ``num_pert = 200``)."""
     if params.n is not None:
         n_sample = jnp.asarray(params.n, t.bx.dtype)
@@ -166,7 +174,7 @@ def mr_cml(t: Instruments, key: jax.Array, params: Params) -> Estimate:
         n_sample = t.samplesize
     else:
         n_sample = jnp.asarray(jnp.nan, t.bx.dtype)
-    fit = cml_fit(t, n_sample, key, dp=params.dp)
+    fit = cml_fit(t, n_sample, key, dp=params.dp, k_vec=params.k_vec)
     reason = jnp.where(t.nsnp < MIN_SNPS, Reason.TOO_FEW_SNPS,
                        jnp.where(jnp.isfinite(n_sample), Reason.NOT_CONVERGED, Reason.NOT_APPLICABLE))
     return estimate(fit.b, fit.se, fit.pval, t.nsnp, ok=fit.ok, reason=reason, lo_ci=fit.lo, up_ci=fit.up)

@@ -8,6 +8,8 @@ NaN with a non-zero ``reason`` code. ``mrjax.engine`` vmaps and jits these funct
 
 from __future__ import annotations
 
+import numbers
+
 from typing import NamedTuple
 
 import jax
@@ -62,7 +64,10 @@ class Params(NamedTuple):
     ``over_dispersion`` and ``loss`` (mr.raps / ``mr_divw`` / ``mr_pivw``): ``None`` means the
     R function's own default. ``n`` and ``dp`` (``mr_cML``'s ``n`` and ``DP``): the GWAS sample
     size for every trait (``None``: each trait's ``Instruments.samplesize``, from the
-    ``samplesize.*`` columns) and data perturbation.
+    ``samplesize.*`` columns) and data perturbation. ``k_vec`` (``mr_cML``'s ``K_vec``): the
+    numbers of invalid instruments to average over (``None``: R's ``0:(length(Bx) - 2)``; values
+    above a trait's ``nsnp - 2`` are skipped for that trait). ``pivw_lambda`` (``mr_pivw``'s
+    ``lambda``): the penalty in the penalised IVW denominator.
     """
 
     n_boot: int = 1000
@@ -81,6 +86,8 @@ class Params(NamedTuple):
     loss: str | None = None
     n: float | None = None
     dp: bool = True
+    k_vec: tuple[int, ...] | None = None
+    pivw_lambda: float = 1.0
 
 
 #: Allowed values of the string settings of :class:`Params` (R's spelling accepted as an alias).
@@ -102,8 +109,10 @@ def make_params(**settings) -> Params:
     if unknown:
         raise ValueError(f"unknown method setting(s) {', '.join(unknown)}; known settings: {', '.join(Params._fields)}")
     for name, value in list(settings.items()):
+        if name not in SETTING_CHOICES:
+            continue
         value = SETTING_ALIASES.get((name, value), value)
-        if name in SETTING_CHOICES and value not in SETTING_CHOICES[name]:
+        if value not in SETTING_CHOICES[name]:
             raise ValueError(f"setting {name}={value!r} is not one of {SETTING_CHOICES[name]}")
         settings[name] = value
     defaults = Params()
@@ -119,10 +128,30 @@ def make_params(**settings) -> Params:
     for name in ("phi", "penk", "psi"):
         if name in settings:
             settings[name] = float(settings[name])
+    if "pivw_lambda" in settings:
+        lam = settings["pivw_lambda"]
+        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not lam > 0:
+            raise ValueError(f"setting pivw_lambda (mr_pivw's lambda) must be a number > 0, not {lam!r}")
+        settings["pivw_lambda"] = float(lam)
+    if settings.get("k_vec") is not None:
+        settings["k_vec"] = _k_vec(settings["k_vec"])
     for name in ("penalized", "robust", "dp"):
         if name in settings and not isinstance(settings[name], (bool,)):
             raise ValueError(f"setting {name} must be True or False, not {settings[name]!r}")
     return defaults._replace(**settings)
+
+
+def _k_vec(value) -> tuple[int, ...]:
+    """``mr_cML``'s ``K_vec`` as a sorted tuple of distinct integers >= 0 (hashable: a static setting)."""
+    scalar = isinstance(value, str) or not hasattr(value, "__iter__")
+    values = [value] if scalar else list(value)
+    try:
+        ok = bool(values) and all(not isinstance(k, (bool, str)) and float(k).is_integer() and k >= 0 for k in values)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"setting k_vec (mr_cML's K_vec) must be one or more non-negative integers, not {value!r}")
+    return tuple(sorted({int(k) for k in values}))
 
 
 class Estimate(NamedTuple):

@@ -183,7 +183,7 @@ def mr_divw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
 
 
 def mr_pivw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
-    """Method ``pivw``: MendelianRandomization ``mr_pivw(lambda = 1, over.dispersion = TRUE)``
-    (:func:`pivw_fit`) with ``params.n_boot`` bootstrap-Fieller draws (R: 1000) from ``key``;
+    """Method ``pivw``: MendelianRandomization ``mr_pivw(lambda = params.pivw_lambda (R: 1),
+    over.dispersion = TRUE)`` (:func:`pivw_fit`) with ``params.n_boot`` bootstrap-Fieller draws (R: 1000) from ``key``;
     the p-value is the bootstrap one, the CI the Fieller hull."""
-    return _finish(t, pivw_fit(t, key, over_dispersion=_setting(params.over_dispersion, True), n_boot=params.n_boot))
+    return _finish(t, pivw_fit(t, key, lam=params.pivw_lambda, over_dispersion=_setting(params.over_dispersion, True), n_boot=params.n_boot))
