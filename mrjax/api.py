@@ -90,7 +90,9 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
 
     Returns ``exposure, outcome, [id.exposure, id.outcome], method_id, method, nsnp, b, se,
     pval, lo_ci, up_ci, reason`` (``reason`` is "" when estimated; ``lo_ci, up_ci`` the
-    method's own 95% CI), one row per trait and method, traits in order of first appearance,
+    method's own 95% CI; when ``conmix`` is among the methods a last column ``ci_disjoint``
+    (nullable boolean: whether its likelihood CI is a union of intervals, of which ``lo_ci,
+    up_ci`` is the hull; <NA> on the other methods' rows and unestimated traits)), one row per trait and method, traits in order of first appearance,
     methods in the order given (default: TwoSampleMR's default set ``wald_ratio,
     egger_regression, weighted_median, ivw, simple_mode, weighted_mode``; ``"all"``: every
     registered method).
@@ -115,9 +117,12 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
     buckets = list(batch.buckets(dtype=dt))
     outputs = _over_buckets(lambda b: run_methods(b.instruments, trait_keys(seed, b.uids), methods, params), buckets)
+    flagged = [m for m in methods if outputs and outputs[0][m].ci_disjoint is not None]
+    for m in flagged:
+        cols[m]["ci_disjoint"] = np.zeros(n)
     for bucket, out in zip(buckets, outputs):
         for m in methods:
-            for f in ESTIMATE_FIELDS:
+            for f in cols[m]:
                 _scatter_traits(bucket, getattr(out[m], f), cols[m][f])
 
     trait_cols = _trait_columns(batch)
@@ -133,6 +138,10 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
         for f in ("b", "se", "pval", "lo_ci", "up_ci"):
             frame[f] = cols[m][f]
         frame["reason"] = _reason_text(cols[m]["reason"])
+        if flagged:
+            disjoint = pd.array(cols[m]["ci_disjoint"] > 0 if m in flagged else [pd.NA] * n, dtype="boolean")
+            disjoint[cols[m]["reason"] != 0] = pd.NA
+            frame["ci_disjoint"] = disjoint
         if m == "wald_ratio" and len(methods) > 1:
             frame = frame[nsnp_trait <= 1]
         frames.append(frame)

@@ -127,3 +127,39 @@ def test_conmix_padding_invariance(data, conmix_fits):
     one = jax.jit(jax.vmap(conmix.conmix_fit))(small.instruments)
     for field in ("b", "lo", "up", "pval", "psi"):
         np.testing.assert_allclose(getattr(one, field)[0], getattr(conmix_fits, field)[i], rtol=1e-13)
+
+
+def _frame(name, bx, sx, by, sy):
+    import pandas as pd
+
+    return pd.DataFrame({"SNP": [f"{name}_{j}" for j in range(len(bx))], "beta.exposure": bx, "se.exposure": sx,
+                         "beta.outcome": by, "se.outcome": sy, "exposure": name, "outcome": "y"})
+
+
+def test_mr_reports_the_disjoint_ci_flag(data):
+    """mrjax.mr: with conmix among the methods, a nullable-boolean ``ci_disjoint`` column (True
+    for the two-cluster trait, False for ldl_chd, <NA> for a 2-SNP trait and for other
+    methods' rows); without conmix the table is exactly what it was (no such column)."""
+    import pandas as pd
+
+    import mrjax
+
+    rng = np.random.default_rng(11)
+    bx, sx, sy = rng.uniform(0.05, 0.1, 24), np.full(24, 0.005), np.full(24, 0.01)
+    by = np.where(np.arange(24) < 12, 0.4, -0.4) * bx + rng.normal(0, 0.002, 24)
+    t, i = data.bucket.instruments, data.row("ldl_chd")
+    m = np.asarray(t.mask[i])
+    ldl = [np.asarray(a[i])[m] for a in (t.bx, t.sx, t.by, t.sy)]
+    frame = pd.concat([_frame("clusters", bx, sx, by, sy), _frame("ldl", *ldl),
+                       _frame("two", bx[:2], sx[:2], by[:2], sy[:2])], ignore_index=True)
+    both = mrjax.mr(frame, methods=["ivw", "conmix"])
+    assert both.columns[-1] == "ci_disjoint" and str(both["ci_disjoint"].dtype) == "boolean"
+    flag = both.set_index(["exposure", "method_id"])["ci_disjoint"]
+    assert bool(flag[("clusters", "conmix")]) is True
+    assert bool(flag[("ldl", "conmix")]) is False
+    assert pd.isna(flag[("two", "conmix")])
+    assert both.loc[both["method_id"] == "ivw", "ci_disjoint"].isna().all()
+    alone = mrjax.mr(frame, methods=["ivw"])
+    assert "ci_disjoint" not in alone.columns
+    pd.testing.assert_frame_equal(alone, both[both["method_id"] == "ivw"].drop(columns="ci_disjoint")
+                                  .reset_index(drop=True))

@@ -156,7 +156,9 @@ def _k_vec(value) -> tuple[int, ...]:
 
 class Estimate(NamedTuple):
     """One method's result for one trait (scalars; ``[traits]`` once vmapped): estimate,
-    SE, p-value, instruments used, reason code, and the method's own 95% CI."""
+    SE, p-value, instruments used, reason code, and the method's own 95% CI. ``ci_disjoint``
+    (``mr_conmix`` only; ``None`` for every other method): the CI is a union of intervals and
+    ``lo_ci``/``up_ci`` its hull."""
 
     b: jax.Array
     se: jax.Array
@@ -165,6 +167,7 @@ class Estimate(NamedTuple):
     reason: jax.Array
     lo_ci: jax.Array
     up_ci: jax.Array
+    ci_disjoint: jax.Array | None = None
 
 
 #: ``qnorm(0.975)``: the half-width of a normal 95% CI in SEs.

@@ -119,10 +119,10 @@ def conmix_fit(t: Instruments) -> ConmixFit:
 
 def mr_conmix(t: Instruments, key: jax.Array, params: Params) -> Estimate:
     """Method ``conmix``: MendelianRandomization ``mr_conmix`` (:func:`conmix_fit`). R reports no
-    SE; ``se`` is NaN, ``lo_ci``/``up_ci`` the likelihood CI's hull (``ConmixFit.disjoint`` flags
-    a CI made of several intervals)."""
+    SE; ``se`` is NaN, ``lo_ci``/``up_ci`` the likelihood CI's hull and ``ci_disjoint`` whether
+    that CI is several intervals (R prints each; False where the trait is not estimated)."""
     del key, params
     fit = conmix_fit(t)
     reason = jnp.where(t.nsnp >= MIN_SNPS, Reason.ZERO_WEIGHT, Reason.TOO_FEW_SNPS)
     est = estimate(fit.b, jnp.nan * fit.b, fit.pval, t.nsnp, ok=fit.ok, reason=reason, lo_ci=fit.lo, up_ci=fit.up)
-    return est
+    return est._replace(ci_disjoint=fit.ok & fit.disjoint)
