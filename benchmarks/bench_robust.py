@@ -196,18 +196,203 @@ def np_mr_maxlik(bx, sx, by, sy, rng, s):
     return _finish(beta, se if fixed else se * max(1.0, np.sqrt(2 * res.fun / (n - 1))), n - 1, s)
 
 
-BASELINES = {"mrivw": np_mr_ivw, "mregger": np_mr_egger, "mrmedian": np_mr_median, "mrmbe": np_mr_mbe,
-             "mrmaxlik": np_mr_maxlik}
+def np_mr_divw(bx, sx, by, sy, rng, s):
+    """MendelianRandomization mr_divw: b = sum(by bx/sy^2) / sum((bx^2 - sx^2)/sy^2), tau2 untruncated."""
+    b = np.sum(by * bx / sy**2) / np.sum((bx**2 - sx**2) / sy**2)
+    tau2 = np.sum(((by - b * bx) ** 2 - sy**2 - b**2 * sx**2) / sy**2) / np.sum(sy**-2.0) if s.get(
+        "over_dispersion", True) else 0.0
+    k2, mu2 = (sx / sy) ** 2, (bx / sx) ** 2
+    se = np.sqrt(np.sum(k2 * mu2 + b**2 * k2**2 * (mu2 + 1) + tau2 * k2 / sy**2 * mu2)) / np.sum(k2 * (mu2 - 1))
+    return _finish(b, se, None, {})
+
+
+def _np_pivw_moments(bx, by, sx, sy, lam):
+    """Sums over axis 0 ([n] or [n, draws])."""
+    mu1, mu2 = np.sum(bx * by / sy**2, 0), np.sum((bx**2 - sx**2) / sy**2, 0)
+    v2 = np.sum((4 * bx**2 * sx**2 - 2 * sx**4) / sy**4, 0)
+    v12 = np.sum(2 * bx * by * sx**2 / sy**4, 0)
+    mu2p = mu2 / 2 + np.sign(mu2) * np.sqrt(mu2**2 / 4 + lam * v2)
+    return mu1 + v12 / v2 * (mu2p - mu2), mu2p, mu2, v2, v12
+
+
+def np_mr_pivw(bx, sx, by, sy, rng, s, n_boot=1000, lam=1.0):
+    """MendelianRandomization mr_pivw (lambda = 1, over.dispersion = TRUE, bootstrap Fieller, 1000 draws)."""
+    mu1p, mu2p, mu2, v2, v12 = _np_pivw_moments(bx, by, sx, sy, lam)
+    b = mu1p / mu2p
+    tau2 = max(0.0, np.sum(((by - b * bx) ** 2 - sy**2 - b**2 * sx**2) / sy**2) / np.sum(sy**-2.0))
+    se = np.sqrt(np.sum(bx**2 / sy**2 * (1 + tau2 / sy**2) + b**2 * sx**2 / sy**4 * (bx**2 + sx**2))) / abs(mu2p)
+
+    def v1p(bx_, by_, sx_, sy_):
+        return np.sum((by_**2 * bx_**2 - (by_**2 - sy_**2 - tau2) * (bx_**2 - sx_**2)) / sy_**4, 0)
+
+    def fieller(m1p, m2p, m2, vv2, vv12, vv1p, beta):
+        w = m2p / (2 * m2p - m2)
+        return (m1p - beta * m2p) ** 2 / (vv1p - 2 * beta * w * vv12 + beta**2 * w**2 * vv2)
+
+    sx_, sy_ = sx[:, None], sy[:, None]
+    bx_b = bx[:, None] + sx_ * rng.standard_normal((len(bx), n_boot))
+    by_b = bx[:, None] * b + np.sqrt(tau2) * rng.standard_normal((len(bx), n_boot)) + sy_ * rng.standard_normal(
+        (len(bx), n_boot))
+    stat = fieller(*_np_pivw_moments(bx_b, by_b, sx_, sy_, lam), v1p(bx_b, by_b, sx_, sy_), b)
+    stat = np.sort(stat[stat >= 0])
+    q = stat[int(round(len(stat) * 0.95)) - 1]
+    v1 = v1p(bx, by, sx, sy)
+    w = mu2p / (2 * mu2p - mu2)
+    a, bq, c = mu2p**2 - q * w**2 * v2, 2 * (q * w * v12 - mu1p * mu2p), mu1p**2 - q * v1
+    root = np.sqrt(max(bq**2 - 4 * a * c, 0.0))
+    lo, up = ((-bq - root) / (2 * a), (-bq + root) / (2 * a)) if a > 0 else (-np.inf, np.inf)
+    return b, se, lo, up, np.mean(stat > mu1p**2 / v1)
+
+
+def np_mr_conmix(bx, sx, by, sy, rng, s):
+    """MendelianRandomization mr_conmix: profile likelihood on its 0.01 grid, LR CI (hull)."""
+    ratio, rse = by / bx, np.abs(sy / bx)
+    lo, hi = np.min((by - 2 * sy) / bx), np.max((by + 2 * sy) / bx)
+    psi = 1.5 * np.std(ratio, ddof=1)
+    theta = np.minimum(lo + np.arange(int(np.floor((hi - lo) / 0.01 + 1e-10)) + 1) * 0.01, hi)
+    inc = -((theta[:, None] - ratio) ** 2) / 2 / rse**2 - np.log(np.sqrt(2 * np.pi * rse**2))
+    exc = -(ratio**2) / 2 / (psi**2 + rse**2) - np.log(np.sqrt(2 * np.pi * (psi**2 + rse**2)))
+    loglik = np.where(inc > exc, inc, exc).sum(axis=1)
+    best = int(np.argmax(loglik))
+    valid = inc[best] > exc
+    w = rse[valid] ** -2
+    mean = np.sum(ratio[valid] * w) / np.sum(w)
+    phi = 1.0 if valid.sum() < 1.5 else max(np.sqrt(np.sum((ratio[valid] - mean) ** 2 * w) / (valid.sum() - 1)), 1.0)
+    inside = np.nonzero(2 * loglik > 2 * loglik.max() - sps.chi2.isf(0.05, 1) * phi**2)[0]
+    l0 = np.sum(np.maximum(-(ratio**2) / 2 / rse**2 - np.log(np.sqrt(2 * np.pi * rse**2)), exc))
+    p = sps.chi2.sf(2 * (loglik.max() - l0) * phi**2, 1)
+    return lo + 0.01 * best, np.nan, lo + 0.01 * inside.min(), lo + 0.01 * inside.max(), p
+
+
+def _np_cml_k(bx, by, sx, sy, k, maxit=100, tol=1e-7):
+    """R's cML_estimate (as written in MendelianRandomization) + cML_SdTheta for k invalid SNPs."""
+    p = len(bx)
+    theta, theta_old, mu, it = 0.0, -1.0, np.zeros(p), 0
+    invalid = np.array([], dtype=int)
+    while abs(theta_old - theta) > tol and it < maxit:
+        theta_old, it = theta, it + 1
+        r = np.zeros(p)
+        if k > 0:
+            invalid = np.sort(np.argsort(-((by - theta * mu) ** 2 / sy**2), kind="stable")[:k])
+            r[invalid] = (by - theta * mu)[invalid]
+        mu = (bx / sx**2 + theta * (by - r) / sy**2) / (1 / sx**2 + theta**2 / sy**2)
+        theta = np.sum((by - r) * mu / sy**2) / np.sum(mu**2 / sy**2)
+    if k > 0:
+        mu[invalid] = bx[invalid]
+        r[invalid] = by[invalid] - theta * mu[invalid]
+    negl = np.sum((bx - mu) ** 2 / (2 * sx**2)) + np.sum((by - theta * mu - r) ** 2 / (2 * sy**2))
+    v = np.ones(p, bool)
+    v[invalid] = False
+    info = np.sum(mu[v] ** 2 / sy[v] ** 2 - (2 * theta * mu[v] - by[v]) ** 2 / sy[v] ** 4 / (
+        1 / sx[v] ** 2 + theta**2 / sy[v] ** 2))
+    return theta, (np.sqrt(1 / info) if info > 0 else np.nan), negl
+
+
+def _np_cml_all(bx, by, sx, sy):
+    return np.array([_np_cml_k(bx, by, sx, sy, k) for k in range(len(bx) - 1)])
+
+
+def _np_bic_average(theta, se, negl, n):
+    bic = np.log(n) * np.arange(len(theta)) + 2 * negl
+    w = np.exp(-0.5 * (bic - bic.min()))
+    w /= w.sum()
+    b = np.sum(w * theta)
+    return b, np.nansum(w * np.sqrt(se**2 + (theta - b) ** 2))
+
+
+def np_mr_cml(bx, sx, by, sy, rng, s, n=17723.0, num_pert=200):
+    """MendelianRandomization mr_cML(n = n, MA = TRUE, DP = s['dp']): BIC averaging over K = 0..n-2."""
+    if not s.get("dp", True):
+        f = _np_cml_all(bx, by, sx, sy)
+        b, se = _np_bic_average(f[:, 0], f[:, 1], f[:, 2], n)
+    else:
+        pert = np.array([_np_cml_all(bx + sx * rng.standard_normal(len(bx)), by + sy * rng.standard_normal(len(bx)),
+                                     sx, sy) for _ in range(num_pert)])
+        b, se = _np_bic_average(pert[:, :, 0].mean(0), pert[:, :, 0].std(0, ddof=1), pert[:, :, 2].mean(0), n)
+    return _finish(b, se, None, {})
+
+
+def np_raps_mle(bx, sx, by, sy, rng, s):
+    """mr.raps.mle(over.dispersion = FALSE, loss = "l2") (mr.raps.simple): optimize of the profile
+    likelihood on [-B, B] (B doubled while the optimum is within 5% of it), sandwich SE."""
+    def neg_profile(beta):
+        return 0.5 * np.sum((by - beta * bx) ** 2 / (sy**2 + beta**2 * sx**2))
+
+    bound = 2 * np.quantile(np.abs(by / bx), 0.95)
+    while True:
+        beta = optimize.minimize_scalar(neg_profile, bounds=(-bound, bound), method="bounded",
+                                        options={"xatol": 1e-10}).x
+        if abs(beta) < 0.95 * bound:
+            break
+        bound *= 2
+    v = sy**2 + beta**2 * sx**2
+    a = np.sum(((bx**2 - sx**2) * sy**2 + (by**2 - sy**2) * sx**2) / v**2)
+    se = np.sqrt(a + np.sum(sx**2 * sy**2 / v**2)) / abs(a)
+    return _finish(beta, se, None, {})
+
+
+BASELINES = {"mrivw": np_mr_ivw, "mregger": np_mr_egger, "mregger_intercept": None, "mrmedian": np_mr_median,
+             "mrmbe": np_mr_mbe, "mrmaxlik": np_mr_maxlik, "divw": np_mr_divw, "pivw": np_mr_pivw,
+             "conmix": np_mr_conmix, "cml": np_mr_cml, "raps_mle": np_raps_mle}
+BASELINES = {k: v for k, v in BASELINES.items() if v is not None}
+#: Settings a baseline covers (others: no baseline, shown as "–").
+COVERS = {"raps_mle": lambda s: s.get("loss") == "l2" and s.get("over_dispersion") is False}
+
+
+def has_baseline(method_id, settings):
+    return method_id in BASELINES and COVERS.get(method_id, lambda s: True)(settings)
 
 
 def baseline(groups, method_id, settings, stride):
     fn = BASELINES[method_id]
+    if method_id == "cml" and settings.get("dp", True):
+        stride = max(stride, len(groups) // 12)  # 200 perturbations x every K in a Python loop
     chosen = groups[::stride]
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    for g in chosen:
-        fn(*g, rng, settings)
+    for *g, n in chosen:
+        if method_id == "cml":
+            fn(*g, rng, settings, n=n)
+        else:
+            fn(*g, rng, settings)
     return (time.perf_counter() - t0) * len(groups) / len(chosen)
+
+
+# Golden checks of the baselines: (method_id, settings, golden label, dataset, tolerance; None:
+# Monte-Carlo, checked to a quarter of R's SE).
+BASELINE_CHECKS = [
+    ("divw", {}, "divw_default", "ldl_chd", 1e-8),
+    ("divw", {"over_dispersion": False}, "divw_no_overdispersion", "hdl_chd", 1e-8),
+    ("pivw", {}, "pivw_default", "ldl_chd", 1e-8),
+    ("conmix", {}, "conmix_default", "trig_chd", 1e-10),
+    ("cml", {"dp": False}, "cML_noDP", "ldl_chd", 1e-8),
+    ("cml", {}, "cML_default", "ldl_chd", None),
+    ("raps_mle", {"loss": "l2", "over_dispersion": False}, "mle_l2_odFALSE", "bmi_chd", 1e-6),
+]
+
+
+def check_baselines(shared_data: Path) -> None:
+    """Each new baseline on a golden dataset against R's Estimate (and SE where deterministic)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from _golden_data import load_golden
+
+    for mid, settings, label, name, tol in BASELINE_CHECKS:
+        golden, frame = load_golden(shared_data, name)
+        section = "mr_raps" if mid.startswith("raps") else "mendelianrandomization"
+        want = golden[section][label]
+        args = [frame[c].to_numpy(float) for c in ("beta.exposure", "se.exposure", "beta.outcome", "se.outcome")]
+        extra = {"n": float(golden["dataset"]["n_for_cML"])} if mid == "cml" else {}
+        b, se, *_ = BASELINES[mid](*args, np.random.default_rng(1), settings, **extra)
+        r_b = want.get("Estimate", want.get("beta.hat"))
+        r_se = want.get("StdError", want.get("beta.se"))
+        if tol is None:
+            ok = abs(b - r_b) <= 0.25 * r_se and abs(se - r_se) <= 0.25 * r_se
+        else:
+            ok = abs(b - r_b) <= tol * abs(r_b) and (np.isnan(se) or abs(se - r_se) <= tol * abs(r_se))
+        print(f"baseline check {mid:8s} {label:24s} on {name}: b {b:.8g} (R {r_b:.8g}), se {se:.6g} "
+              f"(R {r_se}) {'ok' if ok else 'MISMATCH'}")
+        if not ok:
+            raise SystemExit(f"numpy baseline {mid} does not reproduce R's {label} on {name}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -229,13 +414,15 @@ def main() -> None:
     parser.add_argument("--baseline-stride", type=int, default=10)
     parser.add_argument("--only", nargs="*", help="method ids to run (default: all of R_EQUIVALENTS)")
     args = parser.parse_args()
+    check_baselines(Path(__file__).resolve().parents[1].parent / "shared" / "data")
     frame = load_fixture()
     batch = from_frame(frame)
     buckets = list(batch.buckets())
     keys = [trait_keys(0, b.uids) for b in buckets]
     inst = batch.instruments
+    samplesize = batch.trait_samplesize(np.arange(batch.n_traits))
     groups = [tuple(g[c].to_numpy() for c in ("beta.exposure", "se.exposure", "beta.outcome", "se.outcome"))
-              for _, g in inst.groupby("trait", sort=True)]
+              + (samplesize[trait],) for trait, g in inst.groupby("trait", sort=True)]
     print(f"fixture: {batch.n_traits} traits, {len(inst)} instruments; buckets "
           f"{', '.join(f'{b.instruments.bx.shape[0]}x{b.instruments.bx.shape[1]}' for b in buckets)}")
     print(f"machine: nproc={os.cpu_count()}, {cpu_model()}, jax {jax.__version__} on {jax.devices()[0].platform}")
@@ -250,7 +437,7 @@ def main() -> None:
 
         cold, _ = timed(go)
         warm, _ = timed(go, args.repeats)
-        if mid in BASELINES:
+        if has_baseline(mid, settings):
             base = baseline(groups, mid, settings, args.baseline_stride)
             tail = f"{base:9.2f} {base / warm:9.1f}"
         else:
