@@ -9,7 +9,9 @@ mr_median / mr_mbe). The baseline is a plain numpy/scipy transcription of the sa
 per trait (for lmrob: robustbase's fast-S on the elemental subsets (all of them for a slope, at
 most 500 pairs for Egger) + IRWLS + avar1; bootstraps vectorised within a trait; ML by Brent on
 the profile likelihood), timed on every ``--baseline-stride``-th trait and scaled to all traits.
-Methods without a baseline here (the other half of issue 14) show only their own times.
+``warm cpu`` is the process CPU-seconds per warm run (all threads). Each new baseline is first
+checked against its R golden (``BASELINE_CHECKS``). Methods without a baseline (lasso, mr.raps,
+robust/over-dispersed mr.raps.mle) show only their own times.
 
 Usage (from the project root)::
 
@@ -428,7 +430,7 @@ def main() -> None:
     print(f"machine: nproc={os.cpu_count()}, {cpu_model()}, jax {jax.__version__} on {jax.devices()[0].platform}")
     print(f"load average at start: {os.getloadavg()}")
     print()
-    print(f"{'R call (golden label)':34s} {'method':10s} {'cold s':>8s} {'warm s':>8s} {'numpy s':>9s} {'loop/warm':>9s}")
+    print(f"{'R call (golden label)':34s} {'method':10s} {'cold s':>8s} {'warm s':>8s} {'warm cpu':>8s} {'numpy s':>9s} {'loop/warm':>9s}")
     for label, mid, settings in configurations(args.only):
         params = make_params(**settings)
 
@@ -436,13 +438,15 @@ def main() -> None:
             return [run_methods(b.instruments, k, (mid,), params) for b, k in zip(buckets, keys)]
 
         cold, _ = timed(go)
+        cpu0 = time.process_time()
         warm, _ = timed(go, args.repeats)
+        warm_cpu = (time.process_time() - cpu0) / args.repeats
         if has_baseline(mid, settings):
             base = baseline(groups, mid, settings, args.baseline_stride)
             tail = f"{base:9.2f} {base / warm:9.1f}"
         else:
             tail = f"{'–':>9s} {'–':>9s}"
-        print(f"{label:34s} {mid:10s} {cold:8.2f} {warm:8.3f} {tail}", flush=True)
+        print(f"{label:34s} {mid:10s} {cold:8.2f} {warm:8.3f} {warm_cpu:8.2f} {tail}", flush=True)
     print()
     print(f"load average at end: {os.getloadavg()}; baseline timed on every {args.baseline_stride}th of "
           f"{len(groups)} traits and scaled")
