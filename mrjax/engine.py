@@ -258,13 +258,21 @@ def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:
 
 
 @jax.jit
-def _run_mv_strength(instruments, sigma):
+def _run_mv_strength(instruments, sigma, inv_nx, cor_x):
     from mrjax.mv import strength
 
-    return jax.vmap(lambda t, s: (strength.strength(t, s), strength.pleiotropy(t, s)))(instruments, sigma)
+    def one(t, s, u, c):
+        return strength.strength(t, s, u, c), strength.pleiotropy(t, s)
+
+    return jax.vmap(one)(instruments, sigma, inv_nx, cor_x)
 
 
-def run_mv_strength(instruments, sigma: jax.Array):
+def run_mv_strength(instruments, sigma: jax.Array, inv_nx=None, cor_x=None):
     """Conditional F (MVMR and the conditional-F minimum) and the MVMR Q of every analysis;
-    ``sigma [A, S, K, K]`` the per-SNP covariance of the exposure effects."""
-    return _run_mv_strength(instruments, sigma)
+    ``sigma [A, S, K, K]`` the per-SNP covariance of the exposure effects; ``inv_nx [A, K]``
+    (1 / exposure sample size, 0 = unknown) and ``cor_x [A, K, K]`` (default identity) for
+    MendelianRandomization's ``CondFstat`` (``mrjax.mv.strength.condfstat_sigma``)."""
+    a, _, k = instruments.bx.shape
+    inv_nx = jnp.zeros((a, k), instruments.bx.dtype) if inv_nx is None else jnp.asarray(inv_nx, instruments.bx.dtype)
+    cor_x = jnp.broadcast_to(jnp.eye(k, dtype=instruments.bx.dtype), (a, k, k)) if cor_x is None else jnp.asarray(cor_x)
+    return _run_mv_strength(instruments, sigma, inv_nx, cor_x)

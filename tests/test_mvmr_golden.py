@@ -126,11 +126,10 @@ def test_strength_and_heterogeneity(golden, table):
     het = mrjax.mvmr_heterogeneity(table).iloc[0]
     g = golden["mvmr"]["pleiotropy_mvmr_gencov0"]
     assert rel_err(het["Q"], g["Qstat"]) < RTOL and rel_err(het["Q_pval"], g["Qpval"]) < RTOL and het["Q_df"] == g["df"]
-    # The conditional-F minimum is the minimum of its objective (scipy from many starts) and lies
-    # below where R's nlminb stopped.
-    df = pd.DataFrame({e: table.loc[table.exposure == e, "beta.exposure"].to_numpy() for e in EXPOSURES})
+    # Without a sample size cond_f is the nx -> inf limit: the minimum of the conditional F with
+    # sigma = diag(sx^2) (scipy from many starts), below where R's nlminb stopped.
     sx = np.column_stack([table.loc[table.exposure == e, "se.exposure"].to_numpy() for e in EXPOSURES])
-    bx = df.to_numpy()
+    bx = np.column_stack([table.loc[table.exposure == e, "beta.exposure"].to_numpy() for e in EXPOSURES])
 
     def q(v):
         return np.sum((bx @ v) ** 2 / ((sx**2) @ (v**2))) / (len(bx) - 3 + 1)
@@ -138,16 +137,91 @@ def test_strength_and_heterogeneity(golden, table):
     best = min(optimize.minimize(lambda th: q(np.r_[1.0, -th]), x0, method="Nelder-Mead",
                                  options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 20000}).fun
                for x0 in ([0, 0], [3, 1], [-3, 1], [1, -3]))
+    assert st["nx"].isna().all()
     assert rel_err(st["cond_f"], [best] * 3).max() < 1e-8
     assert np.all(st["cond_f"] <= np.array(golden["mendelianrandomization"]["mvivw_condF"]["CondFstat"]))
 
 
-@pytest.mark.xfail(strict=True, reason="R rescales the first-stage effects by 1/(nx sx^2 + bx^2) inside condFstat; "
-                   "that objective is not reproduced, so the minimum differs by ~1.3% from the golden's true minimum")
-def test_cond_f_equals_r_true_minimum(golden, table):
-    st = mrjax.mvmr_strength(table)
+NX = 17723  # the golden's mr_mvivw(inp, nx = 17723)
+
+
+def _r_condfstat_objective(bx, sx, nx, j):
+    """Q.nr(tet) / (J - K + 1) of MendelianRandomization 0.10.0's condFstat (ld = I,
+    cor.x = I), transcribed statement by statement in plain numpy."""
+    J, K = bx.shape
+    nx = np.full(K, float(nx))
+    ax = 1 / (nx * sx**2 + bx**2)
+    Ax = [np.outer(np.sqrt(ax[:, k]), np.sqrt(ax[:, k])) * np.eye(J) for k in range(K)]
+    Bx = ax * bx
+
+    def msqrt(a):
+        val, vec = np.linalg.eigh(a)
+        return vec @ np.diag(np.sqrt(val)) @ vec.T
+
+    sqrt_ax = [msqrt(a) for a in Ax]
+
+    def sig(k, l):
+        inv = np.linalg.inv(sqrt_ax[k] @ sqrt_ax[l].T)
+        return inv * (float(k == l) - Bx[:, k] @ inv @ Bx[:, l]) / (np.sqrt(nx[k] - J + 1) * np.sqrt(nx[l] - J + 1))
+
+    sigx = np.block([[sig(k, l) for l in range(K)] for k in range(K)])
+    gam = np.column_stack([np.linalg.solve(Ax[k], Bx[:, k]) for k in range(K)])
+    order = np.r_[np.arange(j * J, (j + 1) * J), np.delete(np.arange(J * K), np.arange(j * J, (j + 1) * J))]
+    sigxx = sigx[np.ix_(order, order)]
+    others = [k for k in range(K) if k != j]
+
+    def q_nr(tet):
+        g = gam[:, j] - gam[:, others] @ tet
+        m = np.hstack([np.eye(J), np.kron(-np.asarray(tet)[None, :], np.eye(J))])
+        return g @ np.linalg.solve(m @ sigxx @ m.T, g) / (J - K + 1)
+
+    return q_nr
+
+
+@pytest.mark.parametrize("via", ["argument", "column"])
+def test_cond_f_equals_r_true_minimum(golden, table, via):
+    """CondFstat of mr_mvivw(nx = 17723) at the minimum of R's own objective: the golden's
+    F_no_gradient (nlminb without the inexact gradient) and scipy on a transcription of R's
+    Q.nr; R's reported values (where nlminb stopped) are evaluations of the same objective."""
+    if via == "argument":
+        st = mrjax.mvmr_strength(table, nx=NX)
+    else:
+        st = mrjax.mvmr_strength(table.assign(**{"samplesize.exposure": NX}))
+    st = st.set_index("exposure").loc[EXPOSURES]
+    assert (st["nx"] == NX).all()
     diag = golden["mendelianrandomization"]["mvivw_condF_diagnostics"]["per_exposure"]
     assert rel_err(st["cond_f"], [d["F_no_gradient"] for d in diag]).max() < 1e-6
+    bx = np.column_stack([table.loc[table.exposure == e, "beta.exposure"].to_numpy() for e in EXPOSURES])
+    sx = np.column_stack([table.loc[table.exposure == e, "se.exposure"].to_numpy() for e in EXPOSURES])
+    for j, d in enumerate(diag):
+        q_nr = _r_condfstat_objective(bx, sx, NX, j)
+        # the transcription is R's objective: it reproduces R's values at R's stopping points
+        assert rel_err(q_nr(np.array(d["stopped_theta"])), d["F_reported"]) < 1e-9
+        assert rel_err(q_nr(np.array(d["no_gradient_theta"])), d["F_no_gradient"]) < 1e-9
+        best = min(optimize.minimize(q_nr, x0, method="Nelder-Mead",
+                                     options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 20000}).fun
+                   for x0 in (d["start_theta"], [0.0, 0.0]))
+        assert rel_err(st["cond_f"].iloc[j], best) < 1e-8
+        assert st["cond_f"].iloc[j] <= d["F_reported"]
+
+
+def test_cond_f_padding_and_small_nx(table):
+    """Padding does not change cond_f; an nx no larger than nsnp - 1 (R: negative F -> NA) is NaN."""
+    from mrjax import engine
+    from mrjax.mv.api import as_mv_batch
+
+    batch = as_mv_batch(table)
+    inv = np.full((1, 3), 1.0 / NX)
+    tight, _ = batch.padded()
+    wide, _ = batch.padded(width=64, nexp=5, rows=3)
+    sigma = lambda inst: np.broadcast_to(np.eye(inst.bx.shape[2]), inst.bx.shape + (inst.bx.shape[2],))  # noqa: E731
+    a = engine.run_mv_strength(tight, sigma(tight), np.repeat(inv, tight.bx.shape[0], 0))[0].cond_f
+    b = engine.run_mv_strength(wide, sigma(wide), np.pad(np.repeat(inv, 3, 0), ((0, 0), (0, 2))))[0].cond_f
+    np.testing.assert_allclose(np.asarray(b)[0, :3], np.asarray(a)[0, :3], rtol=1e-10)
+    assert np.isnan(np.asarray(b)[0, 3:]).all()
+    assert mrjax.mvmr_strength(table, nx=27)["cond_f"].isna().all()
+    with pytest.raises(ValueError, match="no sample size for exposure 'trig'"):
+        mrjax.mvmr_strength(table, nx={"ldlc": NX, "hdlc": NX})
 
 
 @pytest.fixture(scope="module")

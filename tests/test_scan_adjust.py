@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mrjax.report.html import multivariable_section
 from mrjax.scan import ScanConfig, ScanError, run_scan
 
 TRAITS = ["trait_007", "trait_014"]
@@ -34,6 +35,14 @@ def test_one_mv_analysis_per_exposure(adjusted):
     assert (folder / "out" / "mvmr_results.tsv").is_file() and (folder / "out" / "mvmr_strength.tsv").is_file()
     strength = result.tables["mvmr_strength"]
     assert strength["F"].notna().all() and len(strength) == 2 * len(TRAITS)
+    # the GWAS sample sizes reach the conditional F (MendelianRandomization's nx), and the
+    # CondFstat minimum lies at or below its value at the OLS start of R's nlminb
+    expected_nx = gwas_sizes(folder, adjust_gwas)
+    assert strength.set_index("exposure")["nx"].groupby(level=0).first().to_dict() == expected_nx
+    assert strength["cond_f"].notna().all() and (strength["cond_f"] > 0).all()
+    section = "\n".join(multivariable_section(result.tables))
+    assert "Multivariable MR" in section and "CondFstat" in section
+    assert all(name in section for name in TRAITS + [ADJUST])
     # MV-IVW of one analysis against numpy: the scan's instruments plus the adjust-for GWAS at
     # the same SNPs, its effect sign-flipped where its effect allele is the other allele.
     inst = result.tables["instruments"]
@@ -46,6 +55,13 @@ def test_one_mv_analysis_per_exposure(adjusted):
     coef = np.linalg.solve((x * w[:, None]).T @ x, (x * w[:, None]).T @ inst["beta.outcome"].to_numpy())
     ivw = res[(res["analysis"] == TRAITS[0]) & (res["method_id"] == "mv_ivw")].set_index("exposure")
     np.testing.assert_allclose(ivw.loc[[TRAITS[0], ADJUST], "b"], coef, rtol=1e-9)
+
+
+def gwas_sizes(folder, adjust_gwas):
+    """The smallest GWAS sample size of each trait (what the MV table carries as nx)."""
+    scan = pd.read_parquet(folder / "exposures.parquet")
+    sizes = scan.groupby("exposure")["samplesize"].min().astype(float).to_dict()
+    return {**{t: sizes[t] for t in TRAITS}, ADJUST: float(adjust_gwas["samplesize"].min())}
 
 
 def test_missing_adjust_file_is_a_user_error(tmp_path):

@@ -129,35 +129,82 @@ def _sigma(batch: MVBatch, gencov, width: int, nexp: int, rows: int) -> np.ndarr
     return sigma
 
 
-def _strength_run(data, gencov, on_missing):
+def _condf_inputs(batch: MVBatch, nx, cor_x, nexp: int, rows: int):
+    """``nx [rows, nexp]`` and ``cor_x [rows, nexp, nexp]`` for ``CondFstat``: ``nx`` a number
+    (every exposure), ``{exposure: n}``, or None (the table's ``samplesize.exposure``; NaN when
+    absent); ``cor_x`` None (identity), a ``K x K`` matrix for analyses of K exposures, or a
+    DataFrame indexed and columned by exposure name."""
+    sizes = np.full((rows, nexp), np.nan)
+    corr = np.broadcast_to(np.eye(nexp), (rows, nexp, nexp)).copy()
+    for i, exps in enumerate(batch.exposures):
+        k = len(exps)
+        if nx is None:
+            sizes[i, :k] = batch.arrays[i].get("nx", np.full(k, np.nan))
+        elif isinstance(nx, dict):
+            lacking = [e for e in exps if e not in nx]
+            if lacking:
+                raise ValueError(f"nx gives no sample size for exposure {lacking[0]!r} (analysis {_label(batch, i)!r})")
+            sizes[i, :k] = [float(nx[e]) for e in exps]
+        else:
+            sizes[i, :k] = float(nx)
+        if cor_x is None:
+            continue
+        if isinstance(cor_x, pd.DataFrame):
+            lacking = [e for e in exps if e not in cor_x.index or e not in cor_x.columns]
+            if lacking:
+                raise ValueError(f"cor_x has no row/column for exposure {lacking[0]!r} (analysis {_label(batch, i)!r})")
+            corr[i, :k, :k] = cor_x.loc[exps, exps].to_numpy(float)
+        else:
+            mat = np.asarray(cor_x, float)
+            if mat.shape != (k, k):
+                raise ValueError(f"cor_x is {mat.shape} but analysis {_label(batch, i)!r} has {k} exposures; "
+                                 "give a DataFrame indexed by exposure name for analyses of different sizes")
+            corr[i, :k, :k] = mat
+    bad = np.isfinite(sizes) & (sizes <= 0)
+    if bad.any():
+        i = int(np.nonzero(bad.any(axis=1))[0][0])
+        raise ValueError(f"nx must be > 0; analysis {_label(batch, i)!r} has {sizes[i][bad[i]][0]!r}")
+    return sizes, corr
+
+
+def _strength_run(data, gencov, on_missing, nx=None, cor_x=None):
     from mrjax import engine
 
     batch = as_mv_batch(data, on_missing)
     inst, _ = batch.padded()
     rows, width, nexp = inst.bx.shape
     sigma = _sigma(batch, gencov, width, nexp, rows)
-    return batch, engine.run_mv_strength(inst, sigma)
+    sizes, corr = _condf_inputs(batch, nx, cor_x, nexp, rows)
+    inv_nx = np.where(np.isfinite(sizes), 1.0 / np.where(np.isfinite(sizes), sizes, 1.0), 0.0)
+    return batch, sizes, engine.run_mv_strength(inst, sigma, inv_nx, corr)
 
 
-def mvmr_strength(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:
-    """Instrument strength of every exposure of every analysis: ``F`` = MVMR ``strength_mvmr``
-    conditional F (``gencov`` as in :func:`_sigma`), ``cond_f`` = the minimum of the
-    conditional-F objective (:func:`mrjax.mv.strength.cond_f_min`: the TRUE minimum, where
-    MendelianRandomization's ``nlminb`` stops early). One row per analysis x exposure."""
-    batch, (st, _) = _strength_run(data, gencov, on_missing)
+def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "error") -> pd.DataFrame:
+    """Instrument strength of every exposure of every analysis, one row per analysis x exposure:
+
+    - ``F``: MVMR ``strength_mvmr`` conditional F (``gencov`` as in :func:`_sigma`);
+    - ``cond_f``: MendelianRandomization's ``CondFstat`` (``mr_mvivw(..., nx, correl.x)``) at the
+      TRUE minimum of its objective, where R's ``nlminb`` stops early
+      (:func:`mrjax.mv.strength.cond_f_min`). ``nx``: exposure sample sizes (a number,
+      ``{exposure: n}``, or None for the table's ``samplesize.exposure``); ``cor_x``: the
+      exposures' phenotypic correlation (None = identity, R's default). R returns NA without
+      ``nx``; mrjax then reports the ``nx -> inf`` limit of the same objective (``nx`` NaN in
+      the output), whose minimum is the conditional F with ``sigma = cor_x o (sx sx')``.
+    """
+    batch, sizes, (st, _) = _strength_run(data, gencov, on_missing, nx, cor_x)
     f, cf = np.asarray(st.f), np.asarray(st.cond_f)
     rows = []
     for i in range(batch.n_analyses):
         for k, exp in enumerate(batch.exposures[i]):
             rows.append({**_analysis_columns(batch, i), "exposure": exp, "nsnp": int(batch.analyses["nsnp"].iloc[i]),
-                         "F": f[i, k], "cond_f": cf[i, k]})
+                         "F": f[i, k], "cond_f": cf[i, k], "nx": sizes[i, k]})
     return pd.DataFrame(rows)
 
 
 def mvmr_heterogeneity(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:
     """MVMR ``pleiotropy_mvmr`` for every analysis: ``Q, Q_df, Q_pval`` with ``Q_df = nsnp - K - 1``
     (the package's df as coded); one row per analysis."""
-    batch, (_, pl) = _strength_run(data, gencov, on_missing)
+    batch, _, (_, pl) = _strength_run(data, gencov, on_missing)
     q, df, p = np.asarray(pl.q), np.asarray(pl.df), np.asarray(pl.pval)
     return pd.DataFrame([{**_analysis_columns(batch, i), "nsnp": int(batch.analyses["nsnp"].iloc[i]),
                           "nexp": int(batch.analyses["nexp"].iloc[i]), "Q": q[i], "Q_df": int(df[i]), "Q_pval": p[i]}

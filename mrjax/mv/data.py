@@ -92,7 +92,8 @@ class MVBatch:
     ``analyses``: one row per analysis (``analysis`` when given, ``outcome``, ``nsnp``,
     ``nexp``, ``analysis_uid``); ``exposures``: per analysis the exposure names in column
     order; ``snps``: per analysis the SNP ids in row order; ``arrays``: per analysis a dict of
-    ``bx, sx, px [S, K]`` and ``by, sy [S]`` numpy arrays; ``excluded``: rows dropped, with a
+    ``bx, sx, px [S, K]`` and ``by, sy [S]`` numpy arrays (and ``nx [K]``, the smallest
+    ``samplesize.exposure`` of each exposure, when the table has that column); ``excluded``: rows dropped, with a
     ``reason``.
     """
 
@@ -228,6 +229,9 @@ def from_mv_frame(data: pd.DataFrame, *, on_missing: str = "error", source: str 
         wide = wide.loc[snp_order]
         arr = {short: wide[col][exp_order].to_numpy(float) for col, short in
                (("beta.exposure", "bx"), ("se.exposure", "sx"), ("pval.exposure", "px"))}
+        if "samplesize.exposure" in wide.columns.get_level_values(0):
+            # One sample size per exposure (MendelianRandomization's nx): the smallest given.
+            arr["nx"] = pd.DataFrame(wide["samplesize.exposure"][exp_order]).apply(pd.to_numeric, errors="coerce").min().to_numpy(float)
         first = outcome.first().loc[snp_order]
         arr["by"] = first["beta.outcome"].to_numpy(float)
         arr["sy"] = first["se.outcome"].to_numpy(float)

@@ -26,7 +26,9 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "mvivw_fixed": _mv("mv_ivw", model="fixed"),
     _MR + "mvivw_random": _mv("mv_ivw", model="random"),
     _MR + "mvivw_tdist": _mv("mv_ivw", distribution="t-dist"),
-    _MR + "mvivw_condF": _mv("mv_ivw"),  # its CondFstat: mvmr_strength's cond_f (the true minimum)
+    # Its estimates are mv_ivw's; its CondFstat is mvmr_strength(table, nx=17723)'s cond_f at
+    # the true minimum (mvivw_condF_diagnostics' F_no_gradient), not where R's nlminb stopped.
+    _MR + "mvivw_condF": _mv("mv_ivw"),
     _MR + "mvivw_correlation_identity": _mv("mv_ivw"),  # GLS with rho = I is the weighted lm
     _MR + "mvegger_default": _mv("mv_egger"),
     _MR + "mvegger_orientate2": _mv("mv_egger", orientate=2),

@@ -1,12 +1,14 @@
 """MV-median (MendelianRandomization ``mr_mvmedian``): weighted L1 regression and its bootstrap.
 
 R: ``quantreg::rq(By ~ Bx - 1, weights = Byse^-2)``, i.e. ``b = argmin sum_j w_j |By_j - Bx_j b|``
-with ``w = Byse^-2`` (rq multiplies the rows by the weights). We solve the L1 problem with a
-fixed number of iteratively reweighted least-squares steps (weights ``w / max(|r|, eps)``) and
-then *polish*: an L1 optimum interpolates K instruments (a vertex of the LP), so we refit the
-K instruments with the smallest residuals exactly and keep that fit when its objective is not
-larger. This reproduces the simplex (Barrodale–Roberts) solution of ``rq`` whenever the
-optimum is unique.
+with ``w = Byse^-2`` (rq multiplies the rows by the weights). We solve the L1 problem exactly
+in a fixed number of steps: a few iteratively reweighted least-squares steps (weights
+``w / max(|r|, eps)``) to get near the optimum, then descent along the edges of the LP from the
+vertex interpolating the K instruments with the smallest residuals (each step frees one basis
+instrument and moves to the weighted median of the breakpoints on that edge, so the loss never
+increases; a vertex without an improving edge is optimal). This reproduces the simplex
+(Barrodale–Roberts) solution of ``rq`` whenever the optimum is unique (checked against
+scipy's HiGHS on 200 bootstrap draws of the lipids data: 1e-12).
 
 SE: standard deviation of ``n_boot`` parametric-bootstrap fits with ``By* ~ N(By, Byse^2)``,
 ``Bx* ~ N(Bx, Bxse^2)`` (weights stay ``Byse^-2``), drawn from the analysis key — so it
@@ -47,7 +49,8 @@ def _weighted_median_step(r, a, w):
 
 
 def l1_fit(x, y, w, mask, colmask, irls_steps: int = IRLS_STEPS, vertex_steps: int = VERTEX_STEPS):
-    """``argmin_b sum(w |y - x b|)`` over the rows in ``mask`` (see the module docstring):
+    """``(b, converged)``: ``argmin_b sum(w |y - x b|)`` over the rows in ``mask`` (see the
+    module docstring; ``converged``: the last of the ``vertex_steps`` found no improving edge):
     IRLS to get near the optimum, then exact descent along the edges of the LP from the vertex
     of the K smallest residuals (each step moves along the best edge to the weighted median of
     its breakpoints, so the loss never increases; a vertex with no improving edge is optimal)."""
@@ -72,7 +75,8 @@ def l1_fit(x, y, w, mask, colmask, irls_steps: int = IRLS_STEPS, vertex_steps: i
         rhs = jnp.where(colmask, y[basis], 0.0)
         return m, jnp.linalg.solve(m, rhs)
 
-    def descend(_, basis):
+    def descend(_, carry):
+        basis, _ = carry
         m, b = vertex(basis)
         d = jnp.linalg.inv(m)  # column s: the edge that frees basis row s
         res = y - xm @ b
@@ -81,13 +85,13 @@ def l1_fit(x, y, w, mask, colmask, irls_steps: int = IRLS_STEPS, vertex_steps: i
         gain = jnp.where(colmask, here - loss, -jnp.inf)
         s = jnp.argmax(gain)
         better = gain[s] > 1e-14 * here
-        return jnp.where(better, basis.at[s].set(row[s]), basis)
+        return jnp.where(better, basis.at[s].set(row[s]), basis), better
 
-    basis = jax.lax.fori_loop(0, vertex_steps, descend, basis)
+    basis, moved = jax.lax.fori_loop(0, vertex_steps, descend, (basis, jnp.asarray(True)))
     _, polished = vertex(basis)
     loss = lambda beta: jnp.sum(w * jnp.abs(y - xm @ beta))  # noqa: E731
     ok = jnp.all(jnp.isfinite(polished)) & (loss(polished) <= loss(b))
-    return jnp.where(ok, polished, b)
+    return jnp.where(ok, polished, b), ok & ~moved
 
 
 def _draws(key, n_boot: int, shape, dtype):
@@ -108,16 +112,17 @@ def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:
     """MV-median estimate (deterministic) with bootstrap SE (``n_boot = 0``: estimate only,
     SE NaN); needs ``nsnp > K``."""
     w = 1.0 / (t.sy * t.sy)
-    b = l1_fit(t.bx, t.by, w, t.mask, t.xmask)
-    ok = t.nsnp > t.nexp
+    b, converged = l1_fit(t.bx, t.by, w, t.mask, t.xmask)
+    enough = t.nsnp > t.nexp
     if n_boot > 0:
         ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
 
         def one(e_x, e_y):
-            return l1_fit(t.bx + t.sx * e_x * t.xmask, t.by + t.sy * e_y, w, t.mask, t.xmask)
+            return l1_fit(t.bx + t.sx * e_x * t.xmask, t.by + t.sy * e_y, w, t.mask, t.xmask)[0]
 
         draws = jax.vmap(one)(ex, ey)
         se = jnp.std(draws, axis=0, ddof=1)
     else:
         se = jnp.full_like(b, jnp.nan)
-    return assemble(t, b, se, p_df=jnp.inf, ci_df=jnp.inf, ok=ok, reason=Reason.TOO_FEW_SNPS)
+    return assemble(t, b, se, p_df=jnp.inf, ci_df=jnp.inf, ok=enough & converged,
+                    reason=jnp.where(enough, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS))

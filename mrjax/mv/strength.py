@@ -66,20 +66,46 @@ def conditional_f(t: MVInstruments, sigma) -> jax.Array:
     return jnp.where(t.xmask & (t.nsnp > t.nexp), f, jnp.nan)
 
 
-def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
-    """The minimum over ``theta`` of the conditional-F objective
-    ``Q_j(theta) = sum_s (bx_sj - bx_s,-j theta)^2 / (v' sigma_s v) / (nsnp - K + 1)`` with
-    ``v = e_j - theta`` (Sanderson, Spiller & Bowden 2021; MendelianRandomization's internal
-    ``condFstat`` minimises an objective of this form with ``nlminb``).
+def condfstat_sigma(t: MVInstruments, inv_nx, cor_x) -> jax.Array:
+    """The per-SNP covariance ``[S, K, K]`` that MendelianRandomization's internal
+    ``condFstat(bx, sx, nx, ld = I, cor.x)`` (called by ``mr_mvivw(..., nx)``) puts in its
+    objective. With ``a_sk = 1 / (nx_k sx_sk^2 + bx_sk^2)`` and the J x J blocks of its
+    ``SigX`` diagonal (independent SNPs), ``SigX(k, l)`` at SNP ``s`` is
 
-    We report the TRUE minimum, found by damped Newton steps from the OLS start. R's
-    ``nlminb`` is given a gradient that ignores ``d sigma / d theta`` and stops early ("false
-    convergence") at or near the start, so R's ``CondFstat`` is not the minimum; its golden
-    diagnostics record both. Because ``Q`` is invariant to rescaling ``v``, the minimum is the
-    same for every exposure ``j``. Differences from R: MendelianRandomization first rescales
-    the exposure effects with ``1/(nx sx^2 + bx^2)``; this function uses ``bx`` and ``sigma``
-    as given, so its minimum differs from R's true minimum by the effect of that rescaling
-    (1.3% on the lipids golden).
+        (cor.x_kl - c_kl) / sqrt(a_sk a_sl (nx_k - J + 1) (nx_l - J + 1)),
+        c_kl = sum_s sqrt(a_sk a_sl) bx_sk bx_sl          (J = nsnp),
+
+    the first-stage estimates ``solve(Ax) (a bx)`` being ``bx`` again. Written with
+    ``u = 1 / nx`` (``inv_nx [K]``) so that ``u = 0`` (no sample size) is the ``nx -> inf``
+    limit ``cor.x o (sx sx')``. ``nx <= J - 1`` or a ``cor.x - c`` that is not positive
+    definite (R's objective then goes negative: ``mr_mvivw`` reports NA) gives NaN."""
+    x = t.xmask
+    w = jnp.where(x, t.sx * t.sx + inv_nx * t.bx * t.bx, 1.0)
+    z = jnp.where(t.mask[:, None] & x, t.bx / jnp.sqrt(w), 0.0)
+    c = jnp.sqrt(jnp.outer(inv_nx, inv_nx)) * (z.T @ z)
+    shrink = 1.0 - (t.nsnp - 1) * inv_nx
+    d = w / jnp.where(x, shrink, 1.0)
+    middle = jnp.where(jnp.outer(x, x), cor_x - c, jnp.eye(x.shape[0], dtype=w.dtype))
+    # Not positive definite (or nx too small): Q has no finite minimum; R reports NA.
+    ok = jnp.all(jnp.where(x, shrink, 1.0) > 0) & (jnp.linalg.eigvalsh(middle)[0] > 0)
+    return jnp.where(ok, middle[None] * jnp.sqrt(d[:, :, None] * d[:, None, :]), jnp.nan)
+
+
+def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
+    """MendelianRandomization's ``CondFstat`` at the TRUE minimum of its objective: for
+    exposure ``j``, ``min_theta Q_j(theta) / (nsnp - K + 1)`` with
+    ``Q_j(theta) = sum_s (bx_sj - bx_s,-j theta)^2 / (v' sigma_s v)``, ``v = e_j - theta``
+    (Sanderson, Spiller & Bowden 2021; ``sigma`` from :func:`condfstat_sigma` gives exactly
+    R's ``Q.nr``, which is ``g' Om(theta)^-1 g`` with ``Om`` diagonal for independent SNPs).
+
+    Where we differ from R: ``condFstat`` minimises ``Q.nr`` with ``nlminb`` from the OLS start
+    but passes the gradient ``2 G' Om^-1 g``, which ignores ``d Om / d theta``; ``nlminb`` then
+    stops with "false convergence (8)" at or near the start (lipids -> CHD golden,
+    ``mvivw_condF_diagnostics``: R reports 20.26, 12.95, 13.35 where the minimum is 12.1866 for
+    all three). We report the minimum — damped Newton steps with the exact derivatives, from
+    the OLS start and again from the best direction found for any exposure (``Q`` is not convex).
+    ``Q`` is invariant to rescaling ``v``, so wherever the minimising ``v`` has ``v_j != 0`` the
+    minimum is the same for every exposure ``j``. SNP correlation (R's ``ld``) is not used.
     """
     k = t.bx.shape[-1]
     df = t.nsnp - t.nexp + 1
@@ -125,9 +151,10 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
     return jnp.where(t.xmask & (t.nsnp > t.nexp), f, jnp.nan)
 
 
-def strength(t: MVInstruments, sigma) -> Strength:
-    """Both strength statistics of one analysis."""
-    return Strength(f=conditional_f(t, sigma), cond_f=cond_f_min(t, sigma))
+def strength(t: MVInstruments, sigma, inv_nx, cor_x) -> Strength:
+    """Both strength statistics of one analysis: MVMR's with ``sigma``, R's ``CondFstat`` with
+    ``inv_nx [K]`` (``1 / nx``, 0 when unknown) and ``cor_x [K, K]``."""
+    return Strength(f=conditional_f(t, sigma), cond_f=cond_f_min(t, condfstat_sigma(t, inv_nx, cor_x)))
 
 
 def pleiotropy(t: MVInstruments, sigma) -> Pleiotropy:

@@ -334,6 +334,30 @@ def _diagnostics(tables: Mapping, results: pd.DataFrame, primary: pd.DataFrame, 
     return parts
 
 
+def multivariable_section(tables: Mapping, max_rows: int = 2000) -> list[str]:
+    """``scan --adjust-for``: every exposure's MV estimates (``mvmr_results``) with the
+    exposures' conditional F (``mvmr_strength``: MVMR ``F`` and ``cond_f``, the minimum of
+    MendelianRandomization's CondFstat objective); empty when the scan had no adjustment."""
+    res = tables.get("mvmr_results")
+    if res is None or not len(res):
+        return []
+    keys = [c for c in ("analysis", "exposure") if c in res.columns]
+    strength = tables.get("mvmr_strength")
+    if strength is not None and len(strength):
+        res = res.merge(strength[keys + ["F", "cond_f"]].rename(columns={"F": "conditional F", "cond_f": "CondFstat (minimum)"}),
+                        on=keys, how="left")
+    shown = res.drop(columns=["outcome", "method_id"], errors="ignore")
+    parts = ["<h2>Multivariable MR (adjusted exposures)</h2>",
+             '<p class="muted">Each exposure adjusted for the --adjust-for traits at its own instruments '
+             "(MV-IVW, MV-Egger, MV-median); conditional F per exposure (MVMR strength_mvmr and the minimum "
+             "of MendelianRandomization's CondFstat objective).</p>",
+             _folded(f"Estimates ({len(shown)} rows)", table_html(shown, max_rows=max_rows))]
+    excluded = tables.get("mvmr_excluded")
+    if excluded is not None and len(excluded):
+        parts.append(_folded(f"Instruments dropped from the MV analyses ({len(excluded)} rows)", table_html(excluded, max_rows=max_rows)))
+    return parts
+
+
 def _run_details(inputs, settings, timings, versions) -> list[str]:
     timing_rows = {k: f"{v:.2f}" for k, v in (timings or {}).items()}
     return [
@@ -402,6 +426,7 @@ def render_report(
     parts += ["<h2>Significant findings</h2>", *_findings(results, hits, findings, direction_rows, method)]
     parts += ["<h2>Figures</h2>", *_figures(figures, hits, by, alpha)]
     parts += ["<h2>Instruments and diagnostics</h2>", *_diagnostics(tables, results, primary, max_rows)]
+    parts += multivariable_section(tables, max_rows)
     parts += ["<h2>Run details</h2>", *_run_details(inputs, settings, timings, versions)]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -46,7 +46,9 @@ def mv_table(instruments: pd.DataFrame, adjusters: dict[str, pd.DataFrame], acti
         raise ScanError("--adjust-for: no forward instruments to adjust", "check the scan's audit_counts.tsv")
     forward = forward.assign(analysis=_analysis_names(forward))
     exp_side = forward[[c for c in EXPOSURE_COLUMNS if c in forward.columns]]
-    rows = [forward[MV_COLUMNS]]
+    # sample sizes, where known, give the conditional F its nx (MendelianRandomization CondFstat)
+    sizes = ["samplesize.exposure"] if "samplesize.exposure" in forward.columns else []
+    rows = [forward[MV_COLUMNS + sizes]]
     for name, gwas in adjusters.items():
         if name in set(forward["exposure"].astype(str)):
             raise ScanError(f"--adjust-for trait {name!r} is also a scan exposure", "rename the file or drop it from --adjust-for")
@@ -56,12 +58,15 @@ def mv_table(instruments: pd.DataFrame, adjusters: dict[str, pd.DataFrame], acti
             continue  # every analysis then lacks this trait's rows: dropped with a reason below
         h = h[h["mr_keep"]]
         outcome_cols = forward[["exposure", "SNP", "outcome", "beta.outcome", "se.outcome"]]
-        merged = h[["exposure", "SNP", "beta.outcome", "se.outcome", "pval.outcome"]].rename(
-            columns={"beta.outcome": "beta.exposure", "se.outcome": "se.exposure", "pval.outcome": "pval.exposure"}
+        if sizes and "samplesize.outcome" not in h.columns:
+            h = h.assign(**{"samplesize.outcome": float("nan")})
+        merged = h[["exposure", "SNP", "beta.outcome", "se.outcome", "pval.outcome"] + (["samplesize.outcome"] if sizes else [])].rename(
+            columns={"beta.outcome": "beta.exposure", "se.outcome": "se.exposure", "pval.outcome": "pval.exposure",
+                     "samplesize.outcome": "samplesize.exposure"}
         ).merge(outcome_cols, on=["exposure", "SNP"], how="inner")
         merged["analysis"] = _analysis_names(merged, many_outcomes=forward["outcome"].nunique() > 1)
         merged["exposure"] = name
-        rows.append(merged[MV_COLUMNS])
+        rows.append(merged[MV_COLUMNS + sizes])
     return pd.concat(rows, ignore_index=True)
 
 
