@@ -78,7 +78,7 @@ def _assert_bounded(seen):
     assert set(seen) >= {"block", "run", "batch"}
     assert seen["block"] < ROWS / 10  # many blocks ...
     assert seen["run"] <= seen["block"]  # ... and no step saw more than one of them
-    assert seen["batch"] <= SMALL
+    assert seen["batch"] <= streaming.ROWS_PER_BATCH <= SMALL
 
 
 def _assert_same_as_read_gwas(store, path, trait, **options):
@@ -112,7 +112,9 @@ def _assert_row_groups(store, trait):
         assert all(size == SMALL for size in group_sizes[:-1]) and 0 < group_sizes[-1] <= SMALL
 
 
-def test_ingest_in_blocks_equals_read_gwas(tmp_path, bounded):
+@pytest.mark.parametrize("batch", [SMALL, 3])  # 3: runs of a repeated SNP cross batches
+def test_ingest_in_blocks_equals_read_gwas(tmp_path, bounded, monkeypatch, batch):
+    monkeypatch.setattr(streaming, "ROWS_PER_BATCH", batch)
     path = _write_gwas(tmp_path / "study.tsv")
     store = _ingest_one(path, tmp_path / "s")
     _assert_bounded(bounded)

@@ -65,6 +65,7 @@ class _TraitRun:
         self.rows_writer = pq.ParquetWriter(self.rows_path, ROWS_SCHEMA, compression="zstd", compression_level=1,
                                             use_dictionary=False, column_encoding={"_row": "DELTA_BINARY_PACKED"})
         self.top = None
+        self.index_path = None  # the SNP index, when written while finding duplicates
         self.in_order = True
         self.last = None  # (segment key, position) of the last row written in order
         self.chromosomes: set[str] = set()
@@ -148,19 +149,8 @@ class StoreSink:
         _row, first_row`` in read order), as ``stream_gwas`` asks of its sink."""
         for run in self.runs.values():
             run.close()
-        found = []
-        for trait, run in self.runs.items():
-            dups = self.sql(f"""
-                WITH v AS (SELECT SNP, {ORDER_COLUMN} AS k, file_row_number AS p FROM read_parquet('{run.path}',
-                                                                                                   file_row_number=true)),
-                     d AS (SELECT SNP FROM v GROUP BY SNP HAVING count(*) > 1),
-                     r AS (SELECT _row, file_row_number AS p FROM read_parquet('{run.rows_path}', file_row_number=true)),
-                     x AS (SELECT v.SNP, v.k, r._row FROM v JOIN d USING (SNP) JOIN r USING (p))
-                SELECT SNP, k, _row, first_value(_row) OVER (PARTITION BY SNP ORDER BY k) AS first_row,
-                       row_number() OVER (PARTITION BY SNP ORDER BY k) AS repeat
-                FROM x QUALIFY repeat > 1""").to_arrow_table()
-            if dups.num_rows:
-                found.append(dups.to_pandas().assign(trait=trait))
+        found = [self._duplicates(trait, run) for trait, run in self.runs.items()]
+        found = [f for f in found if len(f)]
         kept = pd.Series({trait: run.rows for trait, run in self.runs.items()}, dtype="int64")
         if not found:
             return kept, None
@@ -168,6 +158,48 @@ class StoreSink:
         self.duplicates = duplicates["k"].to_numpy(dtype=np.int64)
         kept = kept.sub(duplicates.groupby("trait").size(), fill_value=0).astype("int64")
         return kept, duplicates[["trait", "SNP", "_row", "first_row"]]
+
+    def _duplicates(self, trait: str, run: _TraitRun) -> pd.DataFrame:
+        """A trait's repeated SNPs, from duckdb's external sort of its run by (SNP, read
+        order), where repeats are neighbours. The same sorted stream is the trait's SNP index
+        when the run is already final (in store order; written next to it)."""
+        index = None
+        if run.in_order:
+            run.index_path = self.work / f"index_{run.path.stem}.parquet"
+            index = tables.GroupedWriter(run.index_path, tables.INDEX_SCHEMA, tables.INDEX_GROUP_ROWS,
+                                         **tables.INDEX_ENCODING)
+        found, previous = [], None
+        for batch in self._batches(f"""SELECT SNP, {ORDER_COLUMN} AS k, file_row_number AS row
+                                       FROM read_parquet('{run.path}', file_row_number=true) ORDER BY SNP, k"""):
+            if index is not None:
+                index.write(pa.Table.from_batches([batch]).select(["SNP", "row"]))
+            table = pa.Table.from_batches([batch])
+            if previous is not None:
+                table = pa.concat_tables([previous, table])
+            snp = table.column("SNP").combine_chunks()
+            repeat = np.r_[False, pc.equal(snp.slice(1), snp.slice(0, len(snp) - 1)).to_numpy(zero_copy_only=False)]
+            if repeat.any():
+                starts = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(repeat))))
+                rows = table.column("row").to_numpy()
+                hits = np.flatnonzero(repeat)
+                if previous is not None:
+                    hits = hits[hits > 0]
+                found.append(pd.DataFrame({"SNP": snp.take(pa.array(hits)).to_pylist(), "k": table.column("k").to_numpy()[hits],
+                                           "row": rows[hits], "first": rows[starts[hits]]}))
+            # carried into the next batch: the first row of the last run of equal SNPs
+            last_start = int(np.flatnonzero(~repeat)[-1])
+            previous = table.slice(last_start, 1)
+        if index is not None:
+            index.close()
+        if not found:
+            return pd.DataFrame(columns=["trait", "SNP", "k", "_row", "first_row"])
+        repeats = pd.concat(found, ignore_index=True)
+        if index is not None:
+            run.index_path.unlink()
+            run.index_path = None
+        numbers = _rows_at(run.rows_path, np.union1d(repeats["row"], repeats["first"]))
+        return pd.DataFrame({"trait": trait, "SNP": repeats["SNP"], "k": repeats["k"],
+                             "_row": [numbers[r] for r in repeats["row"]], "first_row": [numbers[r] for r in repeats["first"]]})
 
     # -- step 3: a trait's final tables ------------------------------------------------------
     def write_trait(self, trait: str, folder: Path) -> dict:
@@ -182,9 +214,13 @@ class StoreSink:
             chromosomes, sizes = self._rewrite(run, target)
         metadata = pq.read_metadata(target)
         variants = {"rows": metadata.num_rows, "row_groups": metadata.num_row_groups, "bytes": target.stat().st_size}
-        index = tables.write_snp_index(self._batches(f"""
-            SELECT SNP, file_row_number AS row FROM read_parquet('{target}', file_row_number=true) ORDER BY SNP"""),
-            folder / "snp_index.parquet")
+        if run.index_path is not None:  # the run was final: its index was written with the duplicate check
+            index = {"rows": pq.read_metadata(run.index_path).num_rows, "bytes": run.index_path.stat().st_size}
+            os.replace(run.index_path, folder / "snp_index.parquet")
+        else:
+            index = tables.write_snp_index(self._batches(f"""
+                SELECT SNP, file_row_number AS row FROM read_parquet('{target}', file_row_number=true) ORDER BY SNP"""),
+                folder / "snp_index.parquet")
         top = self._batches(f"SELECT * FROM read_parquet('{run.top_path}') ORDER BY {ORDER_COLUMN}") \
             if run.top is not None else iter(())
         hits = tables.write_top_hits((self._renumbered(pa.Table.from_batches([b])) for b in top),
@@ -254,6 +290,17 @@ class StoreSink:
             self._duckdb.close()
             self._duckdb = None
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _rows_at(path: Path, positions: np.ndarray) -> dict:
+    """Data row numbers of the run rows at ``positions`` (sorted), read a batch at a time."""
+    found, offset = {}, 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=ROWS_PER_BATCH):
+        values = batch.column(0).to_numpy()
+        mine = positions[(positions >= offset) & (positions < offset + len(values))]
+        found.update(zip(mine.tolist(), values[mine - offset].tolist()))
+        offset += len(values)
+    return found
 
 
 def segment_keys(order: list[str]) -> list[tuple]:
