@@ -238,7 +238,7 @@ class _Reader:
         self.not_significant: dict[str, int] = {}
         self.kept: list[pa.Table] = []
         self.sink = None
-        self.bad: list[pd.DataFrame] = []
+        self.bad: list = []  # audit rows of malformed lines, and (arrow) the rows with bad values
         self.skip_bad_lines = bool(skip_bad_lines)
         self.other_test: dict[str, int] = {}
         self.notes: list[str] = []
@@ -624,12 +624,8 @@ class _Reader:
         if table.num_rows == 0:
             return
         bad = bad_row_mask(table)
-        if bad.any():
-            rows = table.filter(pa.array(bad)).to_pandas()
-            reason = bad_rows(rows)
-            ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
-            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
-            self.bad.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
+        if bad.any():  # their reasons are found at the end, in one pandas pass over all blocks'
+            self.bad.append(table.filter(pa.array(bad)).select(_SCREENED))
             table = table.filter(pa.array(~bad))
         if self.sink is None:
             self.kept.append(table)
@@ -661,7 +657,7 @@ class _Reader:
     def _records(self, kept: pd.Series, duplicates: pd.DataFrame | None) -> audit.Audit:
         """The read step's records from the rows kept per trait and the duplicated rows
         (``trait, SNP, _row, first_row``, in output order); raises when nothing is kept."""
-        listed = list(self.bad)
+        listed = _bad_value_drops(self.bad)
         if duplicates is not None and len(duplicates):
             detail = [f"data row {r} repeats data row {f}; the first is kept"
                       for r, f in zip(duplicates["_row"], duplicates["first_row"])]
@@ -734,6 +730,33 @@ def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, 
     shown = ", ".join(found[:limit])
     more = " and more" if len(found) > limit else ""
     return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
+
+
+_SCREENED = ["SNP", "effect_allele", "pval", "mlog10p", "beta", "se", "eaf", "trait", "_row", "_note"]
+
+
+def _bad_value_drops(found: list) -> list[pd.DataFrame]:
+    """Audit rows in reading order: malformed lines as listed, and the rows with bad values
+    (arrow tables of ``_SCREENED`` columns) with the first problem of each (``bad_rows``)."""
+    listed, pending = [], []
+
+    def flush():
+        if pending:
+            rows = pa.concat_tables(pending, promote_options="permissive").to_pandas()
+            reason = bad_rows(rows)
+            ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
+            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
+            listed.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
+            pending.clear()
+
+    for item in found:
+        if isinstance(item, pa.Table):
+            pending.append(item)
+        else:
+            flush()
+            listed.append(item)
+    flush()
+    return listed
 
 
 def _read_audit(kept: pd.Series, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> audit.Audit:
