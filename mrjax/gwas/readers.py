@@ -31,16 +31,16 @@ import pyarrow.parquet as pq
 
 from mrjax import audit
 from mrjax.gwas import textblocks, vcf
-from mrjax.gwas._audit import concat_tables
+from mrjax.gwas._audit import SCREENED, bad_value_drops, concat_tables, read_records
 from mrjax.gwas.columns import (
     add_counts,
     as_float,
     as_string,
     bad_row_mask,
-    bad_rows,
     first_id,
     float_or_null,
     p_columns,
+    repeats,
     set_column,
     tidy,
 )
@@ -625,7 +625,7 @@ class _Reader:
             return
         bad = bad_row_mask(table)
         if bad.any():  # their reasons are found at the end, in one pandas pass over all blocks'
-            self.bad.append(table.filter(pa.array(bad)).select(_SCREENED))
+            self.bad.append(table.filter(pa.array(bad)).select(SCREENED))
             table = table.filter(pa.array(~bad))
         if self.sink is None:
             self.kept.append(table)
@@ -637,7 +637,7 @@ class _Reader:
         if self.kept:
             kept = pa.concat_tables(self.kept)
             one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
-            dup = pd.Series(_repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
+            dup = pd.Series(repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
             frame = kept.to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
@@ -657,7 +657,7 @@ class _Reader:
     def _records(self, kept: pd.Series, duplicates: pd.DataFrame | None) -> audit.Audit:
         """The read step's records from the rows kept per trait and the duplicated rows
         (``trait, SNP, _row, first_row``, in output order); raises when nothing is kept."""
-        listed = _bad_value_drops(self.bad)
+        listed = bad_value_drops(STEP, self.bad)
         if duplicates is not None and len(duplicates):
             detail = [f"data row {r} repeats data row {f}; the first is kept"
                       for r, f in zip(duplicates["_row"], duplicates["first_row"])]
@@ -675,7 +675,7 @@ class _Reader:
         unlisted = pd.Series(self.not_significant, dtype="int64")
         dropped = pd.concat(listed, ignore_index=True) if listed else None
         kept = pd.Series(kept, dtype="int64").reindex(n_in.index, fill_value=0)
-        records = _read_audit(kept, n_in, dropped, {"not significant": unlisted,
+        records = read_records(STEP, kept, n_in, dropped, {"not significant": unlisted,
                                                     OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
         if kept.sum() == 0:
             why = f"none has p <= {self.p_max}" if self.p_max is not None and unlisted.sum() else "every row was dropped"
@@ -706,7 +706,7 @@ class _Reader:
             raise ValueError(
                 f"{self.path}: cannot parse the file ({message}); it is corrupt, truncated or not a delimited table"
             ) from err
-        found = _find_non_numeric(self.path, self.layout, column, self.block_size)
+        found = textblocks.find_non_numeric(self.path, self.layout, column, self.block_size)
         raise ValueError(
             f"{self.path}: column {column!r} must be numeric but holds {found}"
         ) from err
@@ -715,73 +715,5 @@ class _Reader:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, limit: int = 5) -> str:
-    """Second pass over one column as text: the first rows whose value is not a number."""
-    found, offset = [], 0
-    for block in textblocks.iter_blocks(path, layout, block_size):
-        table = textblocks.parse(block.data, layout, [column], {column: pa.string()}, lambda *a: "skip")
-        values = pd.Series(table.column(0).to_pylist(), dtype=object)
-        parsed = pd.to_numeric(values, errors="coerce")
-        for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
-            found.append(f"data row {offset + i} (line {block.first_line + i}): {values.iloc[i]!r}")
-        offset += table.num_rows
-        if len(found) > limit:
-            break
-    shown = ", ".join(found[:limit])
-    more = " and more" if len(found) > limit else ""
-    return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
-
-
-_SCREENED = ["SNP", "effect_allele", "pval", "mlog10p", "beta", "se", "eaf", "trait", "_row", "_note"]
-
-
-def _bad_value_drops(found: list) -> list[pd.DataFrame]:
-    """Audit rows in reading order: malformed lines as listed, and the rows with bad values
-    (arrow tables of ``_SCREENED`` columns) with the first problem of each (``bad_rows``)."""
-    listed, pending = [], []
-
-    def flush():
-        if pending:
-            rows = pa.concat_tables(pending, promote_options="permissive").to_pandas()
-            reason = bad_rows(rows)
-            ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
-            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
-            listed.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
-            pending.clear()
-
-    for item in found:
-        if isinstance(item, pa.Table):
-            pending.append(item)
-        else:
-            flush()
-            listed.append(item)
-    flush()
-    return listed
-
-
-def _read_audit(kept: pd.Series, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> audit.Audit:
-    """The read step's records (``kept``: rows kept per trait), with drops counted (not
-    listed) for several reasons."""
-    unlisted = {reason: counts.reindex(n_in.index, fill_value=0) for reason, counts in unlisted.items()}
-    records = audit.step_audit(STEP, n_in, kept, dropped, sum(unlisted.values()))
-    if any(counts.sum() for reason, counts in unlisted.items() if reason != "not significant"):
-        rows = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy().astype("int64")})
-                for reason, c in unlisted.items() if reason == "not significant" or c.sum()]
-        records = records.replace(unlisted=pd.concat([r[r["n"] > 0] for r in rows], ignore_index=True))
-    return records
-
-
 def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
-
-
-def _repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
-    """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
-    pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
-    code = np.zeros(table.num_rows, dtype=np.int64)
-    for key in keys:
-        encoded = pc.dictionary_encode(table.column(key).combine_chunks(), null_encoding="encode")
-        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
-    repeats = np.ones(table.num_rows, dtype=bool)
-    repeats[np.unique(code, return_index=True)[1]] = False
-    return repeats
