@@ -124,7 +124,7 @@ def measure(case: str, path: Path, store: Path) -> dict:
                           capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{case}: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def cluster_ingest(paths: list[Path], workers: int, store: Path) -> dict:
@@ -200,6 +200,7 @@ def main() -> None:
                         help="comma-separated row counts: in-process ingest's peak memory per file size "
                              "(default: rows/4 and rows)")
     parser.add_argument("--lookups-only", action="store_true", help="only the look-ups (stores of an earlier run)")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak memory against file size")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     source = generate(args.rows, WORK / f"catalog_{args.rows}_s1.h.tsv.gz", seed=1)
@@ -211,6 +212,8 @@ def main() -> None:
     store = WORK / "store_bench"
     if args.lookups_only:
         return lookups(args, source, small, store, rng)
+    if args.memory_only:
+        return memory_by_size(args, store)
     for case in CASES:
         if args.skip_baselines and case != "ingest, in process (workers=0)":
             continue

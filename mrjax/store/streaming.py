@@ -275,6 +275,7 @@ class StoreSink:
             spill.mkdir(exist_ok=True)
             self._duckdb = duckdb.connect(config={"threads": 1, "memory_limit": DUCKDB_MEMORY,
                                                   "temp_directory": str(spill), "preserve_insertion_order": False})
+            self._duckdb.execute("SET enable_progress_bar = false")  # it would print on the worker's stdout
         return self._duckdb
 
     def sql(self, query: str):
