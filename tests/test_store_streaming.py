@@ -59,6 +59,7 @@ def bounded(monkeypatch):
     monkeypatch.setattr(tables, "VARIANT_GROUP_ROWS", SMALL)
     monkeypatch.setattr(tables, "INDEX_GROUP_ROWS", SMALL)
     monkeypatch.setattr(tables, "TOP_HITS_GROUP_ROWS", SMALL)
+    monkeypatch.setattr(streaming, "SMALL_RUN", SMALL)  # larger runs: duckdb's external sort
     return seen
 
 
@@ -79,6 +80,7 @@ def _assert_bounded(seen):
     assert seen["block"] < ROWS / 10  # many blocks ...
     assert seen["run"] <= seen["block"]  # ... and no step saw more than one of them
     assert seen["batch"] <= streaming.ROWS_PER_BATCH <= SMALL
+    assert seen.get("in-memory sort", 0) <= streaming.SMALL_RUN
 
 
 def _assert_same_as_read_gwas(store, path, trait, **options):

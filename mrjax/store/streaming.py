@@ -44,6 +44,9 @@ from mrjax.store.tables import ORDER_COLUMN, SCHEMA
 
 #: Rows per batch read back from runs and from duckdb.
 ROWS_PER_BATCH = 1 << 16
+#: Runs up to this many rows are sorted in memory (duckdb's per-query cost dominates them:
+#: a long table of 731 small traits).
+SMALL_RUN = 1 << 16
 #: duckdb's memory limit per ingest task (it spills to the work folder above it): on a 22 M-row
 #: file its sort used the whole 1 GB it was once given, for the same CPU time as with 256 MB.
 DUCKDB_MEMORY = "256MB"
@@ -57,18 +60,12 @@ def observe(step: str, rows: int) -> None:
 
 class _TraitRun:
     """One trait's rows as they arrive: the run file, the side file of data row numbers, the
-    top-hits run, and what the metadata needs (chromosomes, sample-size counts)."""
+    and what the metadata needs (chromosomes, sample-size counts)."""
 
-    def __init__(self, work: Path, index: int, keep_p: float):
+    def __init__(self, work: Path, index: int):
         self.work = work
-        self.keep_p = keep_p
         self.path = work / f"run{index}.parquet"
-        self.rows_path = work / f"rows{index}.parquet"
-        self.top_path = work / f"top{index}.parquet"
         self.writer = tables.variants_writer(self.path)
-        self.rows_writer = pq.ParquetWriter(self.rows_path, ROWS_SCHEMA, compression="zstd", compression_level=1,
-                                            use_dictionary=False, column_encoding={"_row": "DELTA_BINARY_PACKED"})
-        self.top = None
         self.index_path = None  # the SNP index, when written while finding duplicates
         self.in_order = True
         self.last = None  # (segment key, position) of the last row written in order
@@ -76,19 +73,12 @@ class _TraitRun:
         self.sizes: dict[float, int] = {}
         self.rows = 0
 
-    def add(self, table: pa.Table, rows: pa.Array) -> None:
+    def add(self, table: pa.Table) -> None:
         observe("run", table.num_rows)
         self.rows += table.num_rows
         codes, order = tables.segment_codes(table)
         self.chromosomes.update(order)
         _count_sizes(self.sizes, table.column("n"))
-        self.rows_writer.write_table(pa.table({"_row": rows}))
-        hits = table.filter(tables.significant(table, self.keep_p))
-        if hits.num_rows:
-            if self.top is None:
-                self.top = tables.GroupedWriter(self.top_path, SCHEMA, tables.TOP_HITS_GROUP_ROWS,
-                                                **tables.VARIANT_ENCODING)
-            self.top.write(hits)
         if self.in_order:
             self.in_order = self._write_in_order(table, codes, order)
         else:
@@ -110,9 +100,6 @@ class _TraitRun:
 
     def close(self) -> None:
         self.writer.close()
-        self.rows_writer.close()
-        if self.top is not None:
-            self.top.close()
 
 
 class StoreSink:
@@ -124,6 +111,13 @@ class StoreSink:
         self.work.mkdir(parents=True, exist_ok=True)
         self.keep_p = float(keep_p)
         self.runs: dict[str, _TraitRun] = {}
+        # shared by the traits (one open file each, however many traits a long table holds):
+        # every kept row's data row number (row k of the file: read_order k) and the top hits
+        self.rows_path, self.top_path = self.work / "rows.parquet", self.work / "top.parquet"
+        self.rows_writer = pq.ParquetWriter(self.rows_path, ROWS_SCHEMA, compression="zstd", compression_level=1,
+                                            use_dictionary=False, column_encoding={"_row": "DELTA_BINARY_PACKED"})
+        self.top = tables.GroupedWriter(self.top_path, SCHEMA, ROWS_PER_BATCH, **tables.VARIANT_ENCODING)
+        self._top_hits = None
         self.read = 0  # kept rows so far: the next row's read_order
         self.duplicates: np.ndarray = np.zeros(0, dtype=np.int64)  # read_order of every duplicated row
         self._duckdb = None
@@ -135,17 +129,12 @@ class StoreSink:
         arrays.append(pa.array(np.arange(self.read, self.read + block.num_rows, dtype=np.int64)))
         table = pa.Table.from_arrays(arrays, schema=SCHEMA)
         self.read += block.num_rows
-        rows = block.column("_row")
-        traits = pc.unique(table.column("trait")).to_pylist()
-        for trait in traits:
-            if len(traits) == 1:
-                part, part_rows = table, rows
-            else:
-                mine = pc.equal(table.column("trait"), trait)
-                part, part_rows = table.filter(mine), rows.filter(mine)
+        self.rows_writer.write_table(pa.table({"_row": _as_column(block.column("_row"), pa.int64())}))
+        self.top.write(table.filter(tables.significant(table, self.keep_p)))
+        for trait, part in _by_trait(table):
             if trait not in self.runs:
-                self.runs[trait] = _TraitRun(self.work, len(self.runs), self.keep_p)
-            self.runs[trait].add(part, part_rows)
+                self.runs[trait] = _TraitRun(self.work, len(self.runs))
+            self.runs[trait].add(part)
 
     # -- step 2: duplicates ------------------------------------------------------------------
     def finish(self) -> tuple[pd.Series, pd.DataFrame | None]:
@@ -153,6 +142,8 @@ class StoreSink:
         _row, first_row`` in read order), as ``stream_gwas`` asks of its sink."""
         for run in self.runs.values():
             run.close()
+        self.rows_writer.close()
+        self.top.close()
         found = [self._duplicates(trait, run) for trait, run in self.runs.items()]
         found = [f for f in found if len(f)]
         kept = pd.Series({trait: run.rows for trait, run in self.runs.items()}, dtype="int64")
@@ -173,8 +164,7 @@ class StoreSink:
             index = tables.GroupedWriter(run.index_path, tables.INDEX_SCHEMA, tables.INDEX_GROUP_ROWS,
                                          **tables.INDEX_ENCODING)
         found, previous = [], None
-        for batch in self._batches(f"""SELECT SNP, {ORDER_COLUMN} AS k, file_row_number AS row
-                                       FROM read_parquet('{run.path}', file_row_number=true) ORDER BY SNP, k"""):
+        for batch in self._sorted(run.path, ["SNP", ORDER_COLUMN], run.rows):
             if index is not None:
                 index.write(pa.Table.from_batches([batch]).select(["SNP", "row"]))
             table = pa.Table.from_batches([batch])
@@ -184,12 +174,10 @@ class StoreSink:
             repeat = np.r_[False, pc.equal(snp.slice(1), snp.slice(0, len(snp) - 1)).to_numpy(zero_copy_only=False)]
             if repeat.any():
                 starts = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(repeat))))
-                rows = table.column("row").to_numpy()
+                order = table.column(ORDER_COLUMN).to_numpy()
                 hits = np.flatnonzero(repeat)
-                if previous is not None:
-                    hits = hits[hits > 0]
-                found.append(pd.DataFrame({"SNP": snp.take(pa.array(hits)).to_pylist(), "k": table.column("k").to_numpy()[hits],
-                                           "row": rows[hits], "first": rows[starts[hits]]}))
+                found.append(pd.DataFrame({"SNP": snp.take(pa.array(hits)).to_pylist(), "k": order[hits],
+                                           "first": order[starts[hits]]}))
             # carried into the next batch: the first row of the last run of equal SNPs
             last_start = int(np.flatnonzero(~repeat)[-1])
             previous = table.slice(last_start, 1)
@@ -201,9 +189,9 @@ class StoreSink:
         if index is not None:
             run.index_path.unlink()
             run.index_path = None
-        numbers = _rows_at(run.rows_path, np.union1d(repeats["row"], repeats["first"]))
+        numbers = _rows_at(self.rows_path, np.union1d(repeats["k"], repeats["first"]))
         return pd.DataFrame({"trait": trait, "SNP": repeats["SNP"], "k": repeats["k"],
-                             "_row": [numbers[r] for r in repeats["row"]], "first_row": [numbers[r] for r in repeats["first"]]})
+                             "_row": [numbers[k] for k in repeats["k"]], "first_row": [numbers[k] for k in repeats["first"]]})
 
     # -- step 3: a trait's final tables ------------------------------------------------------
     def write_trait(self, trait: str, folder: Path) -> dict:
@@ -222,15 +210,45 @@ class StoreSink:
             index = {"rows": pq.read_metadata(run.index_path).num_rows, "bytes": run.index_path.stat().st_size}
             os.replace(run.index_path, folder / "snp_index.parquet")
         else:
-            index = tables.write_snp_index(self._batches(f"""
-                SELECT SNP, file_row_number AS row FROM read_parquet('{target}', file_row_number=true) ORDER BY SNP"""),
-                folder / "snp_index.parquet")
-        top = self._batches(f"SELECT * FROM read_parquet('{run.top_path}') ORDER BY {ORDER_COLUMN}") \
-            if run.top is not None else iter(())
-        hits = tables.write_top_hits((self._renumbered(pa.Table.from_batches([b])) for b in top),
+            index = tables.write_snp_index((b.select(["SNP", "row"]) for b in self._sorted(target, ["SNP"], run.rows)),
+                                           folder / "snp_index.parquet")
+        hits = tables.write_top_hits((self._renumbered(pa.Table.from_batches([b])) for b in self._top_batches(trait)),
                                      folder / "top_hits.parquet")
         return {"variants": variants, "snp_index": index, "top_hits": hits, "chromosomes": chromosomes,
                 "sizes": sizes}
+
+    def _sorted(self, path: Path, keys: list[str], rows: int):
+        """Batches of ``keys`` and ``row`` (the position in the file) of a run sorted by
+        ``keys``: in memory for a run of at most ``SMALL_RUN`` rows, else duckdb's external sort."""
+        if rows <= SMALL_RUN:
+            table = pq.read_table(path, columns=keys)
+            observe("in-memory sort", table.num_rows)
+            table = table.append_column("row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+            table = table.take(pc.sort_indices(table, sort_keys=[(key, "ascending") for key in keys]))
+            for batch in table.to_batches(max_chunksize=ROWS_PER_BATCH):
+                observe("batch", batch.num_rows)
+                yield batch
+            return
+        yield from self._batches(f"""SELECT {", ".join(keys)}, file_row_number AS row
+                                     FROM read_parquet('{path}', file_row_number=true) ORDER BY {", ".join(keys)}""")
+
+    def _top_batches(self, trait: str):
+        """The trait's top hits in read order: from the shared top-hits run (held sorted in
+        memory when it has at most ``SMALL_RUN`` rows, else one duckdb query per trait)."""
+        total = pq.read_metadata(self.top_path).num_rows
+        if total <= SMALL_RUN:
+            if self._top_hits is None:
+                table = pq.read_table(self.top_path)
+                observe("in-memory sort", table.num_rows)
+                self._top_hits = table.take(pc.sort_indices(table, sort_keys=[("trait", "ascending"),
+                                                                             (ORDER_COLUMN, "ascending")]))
+            mine = self._top_hits.filter(pc.equal(self._top_hits.column("trait"), trait))
+            yield from mine.to_batches(max_chunksize=ROWS_PER_BATCH)
+            return
+        query = f"SELECT * FROM read_parquet('{self.top_path}') WHERE trait = $trait ORDER BY {ORDER_COLUMN}"
+        for batch in self.duckdb.sql(query, params={"trait": trait}).to_arrow_reader(ROWS_PER_BATCH):
+            observe("batch", batch.num_rows)
+            yield batch
 
     def _rewrite(self, run: _TraitRun, target: Path) -> tuple[list[str], dict]:
         """The run in store order, duplicates dropped, through the variants writer."""
@@ -291,10 +309,30 @@ class StoreSink:
             yield batch
 
     def close(self) -> None:
+        for writer in (self.rows_writer.close, self.top.writer.close):
+            try:
+                writer()
+            except Exception:  # noqa: BLE001 - already closed, or never written
+                pass
         if self._duckdb is not None:
             self._duckdb.close()
             self._duckdb = None
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _by_trait(table: pa.Table):
+    """(trait, its rows in read order) for each trait of a block, in order of appearance: one
+    stable sort of the trait codes (a long table's block may hold hundreds of traits)."""
+    encoded = pc.dictionary_encode(table.column("trait")).combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    if len(names) == 1:
+        yield names[0], table
+        return
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    grouped = table.take(pa.array(np.argsort(codes, kind="stable")))
+    counts = np.bincount(codes, minlength=len(names))
+    for name, start, count in zip(names, np.r_[0, np.cumsum(counts)[:-1]], counts):
+        yield name, grouped.slice(int(start), int(count))
 
 
 def _rows_at(path: Path, positions: np.ndarray) -> dict:
