@@ -106,7 +106,7 @@ class StoreSink:
     """Takes the kept blocks of ``stream_gwas`` (see the module docstring); ``finish`` finds
     the duplicates, ``write_trait`` writes a trait's final tables."""
 
-    def __init__(self, work: Path, keep_p: float, connect=None):
+    def __init__(self, work: Path, keep_p: float):
         self.work = Path(work)
         self.work.mkdir(parents=True, exist_ok=True)
         self.keep_p = float(keep_p)
@@ -230,7 +230,8 @@ class StoreSink:
                 yield batch
             return
         yield from self._batches(f"""SELECT {", ".join(keys)}, file_row_number AS row
-                                     FROM read_parquet('{path}', file_row_number=true) ORDER BY {", ".join(keys)}""")
+                                     FROM read_parquet($path, file_row_number=true) ORDER BY {", ".join(keys)}""",
+                                     {"path": str(path)})
 
     def _top_batches(self, trait: str):
         """The trait's top hits in read order: from the shared top-hits run (held sorted in
@@ -245,10 +246,8 @@ class StoreSink:
             mine = self._top_hits.filter(pc.equal(self._top_hits.column("trait"), trait))
             yield from mine.to_batches(max_chunksize=ROWS_PER_BATCH)
             return
-        query = f"SELECT * FROM read_parquet('{self.top_path}') WHERE trait = $trait ORDER BY {ORDER_COLUMN}"
-        for batch in self.duckdb.sql(query, params={"trait": trait}).to_arrow_reader(ROWS_PER_BATCH):
-            observe("batch", batch.num_rows)
-            yield batch
+        query = f"SELECT * FROM read_parquet($path) WHERE trait = $trait ORDER BY {ORDER_COLUMN}"
+        yield from self._batches(query, {"path": str(self.top_path), "trait": trait})
 
     def _rewrite(self, run: _TraitRun, target: Path) -> tuple[list[str], dict]:
         """The run in store order, duplicates dropped, through the variants writer."""
@@ -259,9 +258,9 @@ class StoreSink:
             ranks = pa.table({"chr": chromosomes, "rank": np.arange(len(chromosomes), dtype=np.int64)})
             self.duckdb.register("chromosome_ranks", ranks)
             batches = self._batches(f"""
-                SELECT v.* FROM read_parquet('{run.path}') v LEFT JOIN chromosome_ranks c ON v.chr = c.chr
+                SELECT v.* FROM read_parquet($path) v LEFT JOIN chromosome_ranks c ON v.chr = c.chr
                 ORDER BY CASE WHEN v.pos IS NULL OR c.rank IS NULL THEN {len(chromosomes)} ELSE c.rank END,
-                         coalesce(v.pos, 0), v.{ORDER_COLUMN}""")
+                         coalesce(v.pos, 0), v.{ORDER_COLUMN}""", {"path": str(run.path)})
         writer = tables.variants_writer(target)
         chromosomes, sizes, last = set(), {}, None
         for batch in batches:
@@ -300,11 +299,11 @@ class StoreSink:
             self._duckdb.execute("SET enable_progress_bar = false")  # it would print on the worker's stdout
         return self._duckdb
 
-    def sql(self, query: str):
-        return self.duckdb.sql(query)
 
-    def _batches(self, query: str):
-        for batch in self.sql(query).to_arrow_reader(ROWS_PER_BATCH):
+    def _batches(self, query: str, params: dict):
+        """A duckdb query's result, ``ROWS_PER_BATCH`` rows at a time (file paths and trait
+        names passed as parameters, never pasted into the SQL)."""
+        for batch in self.duckdb.sql(query, params=params).to_arrow_reader(ROWS_PER_BATCH):
             observe("batch", batch.num_rows)
             yield batch
 
