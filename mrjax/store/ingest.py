@@ -131,7 +131,7 @@ class _Task:
 
     def _write(self, source, path, checksum, key, records, facts, sink, started) -> list[dict]:
         record = metadata.source_record(path, checksum, _format_of(source, self.settings))
-        counts = {t: metadata.read_audit(records, t) for t in _traits_read(records)}
+        counts = metadata.read_audits(records)
         outcomes = [_outcome(source, trait, "failed", reason=(
                         f"{path}: no variant of trait {trait!r} left after reading {rows['read']} rows "
                         f"({rows['dropped_by_reason']})"))
@@ -167,11 +167,6 @@ def _format_of(source: Source, settings: dict) -> str:
     from mrjax.gwas.readers import detected_format
 
     return detected_format(source.path, source.format, dict(source.columns) or None, settings["use_harmonised"])
-
-
-def _traits_read(records) -> list[str]:
-    counts = records.counts
-    return sorted(counts.loc[counts["step"] == "read", "trait"].astype(str).unique())
 
 
 def _write_trait(folder: Path, sink: streaming.StoreSink, trait: str, audited: tuple, facts: dict, source: Source,
