@@ -4,10 +4,12 @@ Input: files in the GWAS Catalog harmonised layout from ``make_catalog_gwas.py``
 real size; ``--rows`` scales down), under ``benchmarks/_work/``. In one run:
 
 * baselines, each in a fresh subprocess: gunzip alone (zlib via pyarrow, python-isal), pyarrow's
-  CSV reader and polars' on the columns ``read_gwas`` needs, and ``read_gwas`` itself (no p
-  filter: what ingest reads);
-* ``mrjax.ingest`` of one file in this process's child (``workers=0``): rows per CPU-second and
-  wall-second, peak memory;
+  CSV reader and polars' on the columns ``read_gwas`` needs, ``read_gwas`` itself (no p
+  filter), and ingest's text path alone (``stream_gwas`` into a sink that drops the blocks);
+* ``mrjax.ingest`` of one file in a fresh process (``workers=0``): rows per CPU-second and
+  wall-second, peak memory (VmHWM of that process; RSS after imports beside it);
+* peak memory of that ingest against the file's size (``--rss-rows``: it streams, so it
+  should stay flat);
 * ``mrjax.ingest`` of ``--files`` files on a ``distributed.LocalCluster`` of 1 and of 2 workers
   (cluster started and workers warmed before the clock; CPU summed over the worker processes);
 * store size against the gzip file;
@@ -16,7 +18,8 @@ real size; ``--rows`` scales down), under ``benchmarks/_work/``. In one run:
   uniformly (scattered), and for positions; row groups read against the total; the same
   50-SNP look-up in a trait a quarter the size (cost follows the rows looked up, not the table).
 
-Usage: ``python benchmarks/bench_store.py [--rows 2000000] [--files 2] [--repeats 5]``.
+Usage: ``python benchmarks/bench_store.py [--rows 2000000] [--files 2] [--repeats 5]
+[--rss-rows 500000,2000000,22000000]``.
 """
 
 from __future__ import annotations
@@ -74,6 +77,17 @@ frame = pl.read_csv(PATH, separator="\\t", columns={NEEDED!r}, null_values=["NA"
 import mrjax
 table = mrjax.read_gwas(PATH)
 """,
+    "ingest's text path (stream_gwas, blocks dropped)": """
+import pandas as pd
+from mrjax.gwas import readers
+class Drop:
+    rows = 0
+    def add(self, block):
+        Drop.rows += block.num_rows
+    def finish(self):
+        return pd.Series({readers.default_trait_name(__import__("pathlib").Path(PATH)): Drop.rows}), None
+readers.stream_gwas(PATH, Drop())
+""",
     "ingest, in process (workers=0)": """
 import mrjax, shutil
 shutil.rmtree(STORE, ignore_errors=True)
@@ -82,18 +96,25 @@ assert (summary["status"] == "written").all(), summary
 """,
 }
 
+# Peak memory is the process's VmHWM (/proc/self/status), not ru_maxrss: Linux carries the
+# parent's RSS at fork over exec into the child's ru_maxrss, which made every case of earlier
+# runs report the benchmark process's own ~570 MB.
 RUNNER = """
 import json, resource, sys, time
 import pyarrow as pa, pyarrow.csv as csv
-import mrjax.store  # imports (jax included) before the clock
+import mrjax.store  # imports before the clock (mrjax.store imports no JAX)
 PATH, STORE = sys.argv[1], sys.argv[2]
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+def status_mb(field):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field)) / 1024
+imported_mb = status_mb("VmRSS:")
 start, start_cpu = time.perf_counter(), cpu()
 {body}
 print(json.dumps({{"seconds": time.perf_counter() - start, "cpu_seconds": cpu() - start_cpu,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "max_rss_mb": status_mb("VmHWM:"), "imported_rss_mb": imported_mb}}))
 """
 
 
@@ -103,7 +124,7 @@ def measure(case: str, path: Path, store: Path) -> dict:
                           capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{case}: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def cluster_ingest(paths: list[Path], workers: int, store: Path) -> dict:
@@ -125,8 +146,15 @@ def cluster_ingest(paths: list[Path], workers: int, store: Path) -> dict:
         start, start_cpu = time.perf_counter(), cpu()
         summary = mrjax.ingest([str(p) for p in paths], store=store, scheduler=cluster.scheduler_address, progress=False)
         seconds, used = time.perf_counter() - start, cpu() - start_cpu
+        peak = max(_peak_rss_mb(p) for p in pids)
     assert (summary["status"] == "written").all(), summary
-    return {"seconds": seconds, "cpu_seconds": used}
+    return {"seconds": seconds, "cpu_seconds": used, "max_rss_mb": peak}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM) in MB."""
+    with open(f"/proc/{pid}/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024
 
 
 def lookup_latency(store_path: Path, trait: str, repeats: int, rng) -> list[dict]:
@@ -168,7 +196,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2, help="files ingested on the LocalCluster")
     parser.add_argument("--repeats", type=int, default=5, help="look-up repeats (median reported)")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--rss-rows", default="",
+                        help="comma-separated row counts: in-process ingest's peak memory per file size "
+                             "(default: rows/4 and rows)")
     parser.add_argument("--lookups-only", action="store_true", help="only the look-ups (stores of an earlier run)")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak memory against file size")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     source = generate(args.rows, WORK / f"catalog_{args.rows}_s1.h.tsv.gz", seed=1)
@@ -180,6 +212,8 @@ def main() -> None:
     store = WORK / "store_bench"
     if args.lookups_only:
         return lookups(args, source, small, store, rng)
+    if args.memory_only:
+        return memory_by_size(args, store)
     for case in CASES:
         if args.skip_baselines and case != "ingest, in process (workers=0)":
             continue
@@ -197,18 +231,36 @@ def main() -> None:
         print(f"  workers={workers}: {results[f'ingest, LocalCluster {workers} worker(s), {args.files} files']}", flush=True)
     print(f"load average after ingest: {os.getloadavg()}")
 
-    print(f"\n| case ({args.rows:,}-row Catalog file) | wall s | M rows/s (wall) | CPU s | M rows/CPU-s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| case ({args.rows:,}-row Catalog file) | wall s | M rows/s (wall) | CPU s | M rows/CPU-s | peak RSS MB |"
+          " RSS after imports MB |")
+    print("|---|---|---|---|---|---|---|")
     for case, r in results.items():
         rows = args.rows * (args.files if "LocalCluster" in case else 1)
-        rss = f"{r['max_rss_mb']:.0f}" if "max_rss_mb" in r else ""
+        rss = f"{r['max_rss_mb']:.0f}" + (" (largest worker)" if "LocalCluster" in case else "")
+        imported = f"{r['imported_rss_mb']:.0f}" if "imported_rss_mb" in r else ""
         print(f"| {case} | {r['seconds']:.2f} | {rows / r['seconds'] / 1e6:.2f} | {r['cpu_seconds']:.2f} | "
-              f"{rows / r['cpu_seconds'] / 1e6:.2f} | {rss} |")
+              f"{rows / r['cpu_seconds'] / 1e6:.2f} | {rss} | {imported} |")
+    memory_by_size(args, store)
     one = results[f"ingest, LocalCluster 1 worker(s), {args.files} files"]["seconds"]
     two = results[f"ingest, LocalCluster 2 worker(s), {args.files} files"]["seconds"]
     print(f"\nscaling 1 -> 2 workers (rows per wall-second): {one / two:.2f}x")
 
     lookups(args, source, small, store, rng)
+
+
+def memory_by_size(args, store: Path) -> None:
+    """In-process ingest of files of several sizes, each in a fresh process: peak memory
+    should not grow with the file (the ingest streams)."""
+    sizes = [int(float(x)) for x in args.rss_rows.split(",") if x] or [args.rows // 4, args.rows]
+    print(f"\n| rows | gzip MB | peak RSS MB | RSS after imports MB | CPU s | M rows/CPU-s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for rows in sizes:
+        seed = 2 if rows == args.rows // 4 else 1
+        path = generate(rows, WORK / f"catalog_{rows}_s{seed}.h.tsv.gz", seed=seed)
+        r = measure("ingest, in process (workers=0)", path, WORK / "store_memory")  # store_bench stays for look-ups
+        print(f"| {rows:,} | {path.stat().st_size / 1e6:.0f} | {r['max_rss_mb']:.0f} | {r['imported_rss_mb']:.0f} | "
+              f"{r['cpu_seconds']:.2f} | {rows / r['cpu_seconds'] / 1e6:.2f} |", flush=True)
+    print(f"load average after the memory runs: {os.getloadavg()}")
 
 
 def lookups(args, source: Path, small: Path, store: Path, rng) -> None:

@@ -158,3 +158,15 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+def repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
+    pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:
+        encoded = pc.dictionary_encode(table.column(key).combine_chunks(), null_encoding="encode")
+        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
+    repeats = np.ones(table.num_rows, dtype=bool)
+    repeats[np.unique(code, return_index=True)[1]] = False
+    return repeats

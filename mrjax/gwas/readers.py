@@ -31,16 +31,16 @@ import pyarrow.parquet as pq
 
 from mrjax import audit
 from mrjax.gwas import textblocks, vcf
-from mrjax.gwas._audit import concat_tables
+from mrjax.gwas._audit import SCREENED, bad_value_drops, concat_tables, read_records
 from mrjax.gwas.columns import (
     add_counts,
     as_float,
     as_string,
     bad_row_mask,
-    bad_rows,
     first_id,
     float_or_null,
     p_columns,
+    repeats,
     set_column,
     tidy,
 )
@@ -144,6 +144,28 @@ def read_gwas(
     return audit.deliver(reader.run(), audited)
 
 
+def stream_gwas(path, sink, format: str | None = None, columns: dict | None = None, p_max: float | None = None,
+                trait=None, *, use_harmonised: bool = True, n: float | None = None, missing_id: str = "chrpos",
+                block_size: int = BLOCK_SIZE, sep: str | None = None, skip_bad_lines: bool = False) -> audit.Audited:
+    """``read_gwas`` in bounded memory: the same blocks, normalisation and row checks, but each
+    block of kept rows goes to ``sink.add(table)`` instead of into one table.
+
+    ``table`` holds the normalised columns (arrow) plus ``_row``, each row's data row number,
+    and ``_note``; blocks arrive in the order ``read_gwas`` stacks them. Duplicated SNPs
+    (within a trait; the first kept) span blocks, so the sink finds them: ``sink.finish()``
+    returns ``(kept, duplicates)`` — rows kept per trait after dropping duplicates, and the
+    duplicated rows as a frame ``trait, SNP, _row, first_row`` in output order (or ``None``).
+    Returns ``Audited(empty table, records)``: the read step's records equal ``read_gwas``'s
+    for the same file and options, and the table's ``attrs`` its ``source``/``format``/notes.
+    """
+    path = Path(path)
+    if missing_id not in ("chrpos", "drop"):
+        raise ValueError(f"missing_id must be 'chrpos' or 'drop', not {missing_id!r}")
+    layout = layout_for(path, format, columns, use_harmonised, sep)
+    reader = _Reader(path, layout, columns, p_max, trait, n, missing_id, block_size, skip_bad_lines)
+    return reader.run(sink)
+
+
 def detected_format(path, format: str | None = None, columns: dict | None = None, use_harmonised: bool = True,
                     sep: str | None = None) -> str:
     """The format ``read_gwas`` reads ``path`` as with these options (detected from the bytes
@@ -215,19 +237,28 @@ class _Reader:
         self.n_in: dict[str, int] = {}
         self.not_significant: dict[str, int] = {}
         self.kept: list[pa.Table] = []
-        self.bad: list[pd.DataFrame] = []
+        self.sink = None
+        self.bad: list = []  # audit rows of malformed lines, and (arrow) the rows with bad values
         self.skip_bad_lines = bool(skip_bad_lines)
         self.other_test: dict[str, int] = {}
         self.notes: list[str] = []
         self.sample_sizes = vcf_sample_sizes(path, layout) if layout.format == "vcf" else {}
 
     # -- driving ---------------------------------------------------------------------------
-    def run(self) -> audit.Audited:
+    def run(self, sink=None) -> audit.Audited:
+        """Read the file; ``sink`` (see :func:`stream_gwas`) takes the kept blocks instead of
+        this reader collecting them."""
+        self.sink = sink
         if self.layout.format == "parquet":
             self._run_parquet()
         else:
             self._run_text()
-        return self._finish()
+        if sink is None:
+            return self._finish()
+        kept, duplicates = sink.finish()
+        frame = pd.DataFrame(columns=OUTPUT_COLUMNS)
+        frame.attrs.update(self._attrs())
+        return audit.Audited(frame, self._records(kept, duplicates))
 
     def _text_columns(self) -> tuple[list[str], dict]:
         """The file columns to read and their arrow types."""
@@ -593,33 +624,45 @@ class _Reader:
         if table.num_rows == 0:
             return
         bad = bad_row_mask(table)
-        if bad.any():
-            rows = table.filter(pa.array(bad)).to_pandas()
-            reason = bad_rows(rows)
-            ids = rows["SNP"].where(rows["SNP"].notna(), "data row " + rows["_row"].astype(str))
-            detail = reason + " (data row " + rows["_row"].astype(str) + ")"
-            self.bad.append(audit.drops(STEP, rows["trait"].tolist(), ids.tolist(), "bad value", detail.tolist()))
+        if bad.any():  # their reasons are found at the end, in one pandas pass over all blocks'
+            self.bad.append(table.filter(pa.array(bad)).select(SCREENED))
             table = table.filter(pa.array(~bad))
-        self.kept.append(table)
+        if self.sink is None:
+            self.kept.append(table)
+        else:
+            self.sink.add(table)
 
     def _finish(self) -> audit.Audited:
+        """The collected blocks as one table: duplicates dropped, dtypes tidied, records built."""
         if self.kept:
             kept = pa.concat_tables(self.kept)
             one_trait = len(self.n_in) <= 1 and "trait" not in self.layout.columns
-            dup = pd.Series(_repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
+            dup = pd.Series(repeats(kept, ["SNP"] if one_trait else ["trait", "SNP"]))
             frame = kept.to_pandas()
         else:
             frame = pd.DataFrame(columns=OUTPUT_COLUMNS + ["_row"])
             dup = pd.Series(False, index=frame.index)
-        listed = list(self.bad)
+        duplicates = None
         if dup.any():
             first = frame.loc[~dup].drop_duplicates(["trait", "SNP"]).set_index(["trait", "SNP"])["_row"]
-            rows = frame.loc[dup]
-            firsts = first.reindex(pd.MultiIndex.from_frame(rows[["trait", "SNP"]])).to_numpy()
-            detail = [f"data row {r} repeats data row {f}; the first is kept" for r, f in zip(rows["_row"], firsts)]
-            listed.append(audit.drops(STEP, rows["trait"].tolist(), rows["SNP"].tolist(), "duplicate", detail))
+            duplicates = frame.loc[dup, ["trait", "SNP", "_row"]].reset_index(drop=True)
+            duplicates["first_row"] = first.reindex(pd.MultiIndex.from_frame(duplicates[["trait", "SNP"]])).to_numpy()
             frame = frame.loc[~dup]
         frame = tidy(frame)
+        kept_counts = frame.groupby("trait", sort=False).size()
+        records = self._records(kept_counts, duplicates)
+        frame.attrs.update(self._attrs())
+        return audit.Audited(frame, records)
+
+    def _records(self, kept: pd.Series, duplicates: pd.DataFrame | None) -> audit.Audit:
+        """The read step's records from the rows kept per trait and the duplicated rows
+        (``trait, SNP, _row, first_row``, in output order); raises when nothing is kept."""
+        listed = bad_value_drops(STEP, self.bad)
+        if duplicates is not None and len(duplicates):
+            detail = [f"data row {r} repeats data row {f}; the first is kept"
+                      for r, f in zip(duplicates["_row"], duplicates["first_row"])]
+            listed.append(audit.drops(STEP, duplicates["trait"].tolist(), duplicates["SNP"].tolist(), "duplicate",
+                                      detail))
         for name, count in self.other_test.items():  # counted apart from the variants' rows
             self.n_in[name] = self.n_in.get(name, 0) + count
         n_in = pd.Series(self.n_in, dtype="int64")
@@ -631,22 +674,25 @@ class _Reader:
             raise ValueError(f"{self.path}: the file has a header but no data rows")
         unlisted = pd.Series(self.not_significant, dtype="int64")
         dropped = pd.concat(listed, ignore_index=True) if listed else None
-        records = _read_audit(frame, n_in, dropped, {"not significant": unlisted,
-                                                     OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
-        if len(frame) == 0:
+        kept = pd.Series(kept, dtype="int64").reindex(n_in.index, fill_value=0)
+        records = read_records(STEP, kept, n_in, dropped, {"not significant": unlisted,
+                                                    OTHER_TEST: pd.Series(self.other_test, dtype="int64")})
+        if kept.sum() == 0:
             why = f"none has p <= {self.p_max}" if self.p_max is not None and unlisted.sum() else "every row was dropped"
             raise ValueError(
                 f"{self.path}: no variant left after reading {int(n_in.sum())} rows: {why} "
                 f"({int(unlisted.sum())} not significant, {0 if dropped is None else len(dropped)} bad or duplicated)"
             )
-        empty = sorted(set(n_in.index) - set(frame["trait"].unique()))  # unique(): iterating 2 M arrow strings takes seconds
+        empty = sorted(kept.index[kept == 0])
         if empty:
-            warnings.warn(f"{self.path}: no variant kept for trait(s) {empty}", stacklevel=3)
-        frame.attrs["source"] = str(self.path)
-        frame.attrs["format"] = self.layout.format
+            warnings.warn(f"{self.path}: no variant kept for trait(s) {empty}", stacklevel=4)
+        return records
+
+    def _attrs(self) -> dict:
+        attrs = {"source": str(self.path), "format": self.layout.format}
         if self.notes:
-            frame.attrs["read_notes"] = list(self.notes)
-        return audit.Audited(frame, records)
+            attrs["read_notes"] = list(self.notes)
+        return attrs
 
     def _explain(self, err: Exception, types: dict) -> None:
         """Turn a CSV conversion error into a ValueError naming the column, lines and values."""
@@ -660,7 +706,7 @@ class _Reader:
             raise ValueError(
                 f"{self.path}: cannot parse the file ({message}); it is corrupt, truncated or not a delimited table"
             ) from err
-        found = _find_non_numeric(self.path, self.layout, column, self.block_size)
+        found = textblocks.find_non_numeric(self.path, self.layout, column, self.block_size)
         raise ValueError(
             f"{self.path}: column {column!r} must be numeric but holds {found}"
         ) from err
@@ -669,45 +715,5 @@ class _Reader:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, limit: int = 5) -> str:
-    """Second pass over one column as text: the first rows whose value is not a number."""
-    found, offset = [], 0
-    for block in textblocks.iter_blocks(path, layout, block_size):
-        table = textblocks.parse(block.data, layout, [column], {column: pa.string()}, lambda *a: "skip")
-        values = pd.Series(table.column(0).to_pylist(), dtype=object)
-        parsed = pd.to_numeric(values, errors="coerce")
-        for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
-            found.append(f"data row {offset + i} (line {block.first_line + i}): {values.iloc[i]!r}")
-        offset += table.num_rows
-        if len(found) > limit:
-            break
-    shown = ", ".join(found[:limit])
-    more = " and more" if len(found) > limit else ""
-    return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"
-
-
-def _read_audit(frame: pd.DataFrame, n_in: pd.Series, dropped, unlisted: dict[str, pd.Series]) -> audit.Audit:
-    """The read step's records, with drops counted (not listed) for several reasons."""
-    unlisted = {reason: counts.reindex(n_in.index, fill_value=0) for reason, counts in unlisted.items()}
-    records = audit.step_audit(STEP, n_in, audit.kept_per_trait(frame, n_in.index), dropped, sum(unlisted.values()))
-    if any(counts.sum() for reason, counts in unlisted.items() if reason != "not significant"):
-        rows = [pd.DataFrame({"step": STEP, "trait": c.index, "reason": reason, "n": c.to_numpy().astype("int64")})
-                for reason, c in unlisted.items() if reason == "not significant" or c.sum()]
-        records = records.replace(unlisted=pd.concat([r[r["n"] > 0] for r in rows], ignore_index=True))
-    return records
-
-
 def _count_before(sorted_values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.searchsorted(sorted_values, index) if len(sorted_values) else 0
-
-
-def _repeats(table: pa.Table, keys: list[str]) -> np.ndarray:
-    """Rows whose ``keys`` repeat an earlier row's (pandas ``duplicated(keep="first")``) from
-    pyarrow's dictionary codes: pandas factorises 2 M arrow strings in over a second."""
-    code = np.zeros(table.num_rows, dtype=np.int64)
-    for key in keys:
-        encoded = pc.dictionary_encode(table.column(key).combine_chunks(), null_encoding="encode")
-        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
-    repeats = np.ones(table.num_rows, dtype=bool)
-    repeats[np.unique(code, return_index=True)[1]] = False
-    return repeats

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -183,3 +184,20 @@ def take_lines(block: Block, index: np.ndarray) -> bytes:
     data = block.data
     text = b"".join(data[starts[i]:ends[i]] for i in index)
     return text if text.endswith(b"\n") else text + b"\n"
+
+
+def find_non_numeric(path: Path, layout: Layout, column: str, block_size: int, limit: int = 5) -> str:
+    """Second pass over one column as text: the first rows whose value is not a number."""
+    found, offset = [], 0
+    for block in iter_blocks(path, layout, block_size):
+        table = parse(block.data, layout, [column], {column: pa.string()}, lambda *a: "skip")
+        values = pd.Series(table.column(0).to_pylist(), dtype=object)
+        parsed = pd.to_numeric(values, errors="coerce")
+        for i in np.flatnonzero(values.notna().to_numpy() & parsed.isna().to_numpy()):
+            found.append(f"data row {offset + i} (line {block.first_line + i}): {values.iloc[i]!r}")
+        offset += table.num_rows
+        if len(found) > limit:
+            break
+    shown = ", ".join(found[:limit])
+    more = " and more" if len(found) > limit else ""
+    return f"non-numeric values at {shown}{more}" if found else "a value that is not a number"

@@ -4,7 +4,9 @@ Per source file, one task (on a Dask worker, see :mod:`mrjax.store.engine`):
 
 1. SHA-256 of the file; with the same checksum and reader options already in the store
    (every trait it produced present) the source is *skipped* — nothing is read;
-2. ``mrjax.read_gwas(path, p_max=None, ...)`` — the normalised table and its read audit;
+2. ``mrjax.gwas.readers.stream_gwas(path, ...)`` — ``read_gwas``'s blocks and read audit, in
+   memory bounded by the block size (:mod:`mrjax.store.streaming`: sorted runs, duplicates
+   and the external sort by duckdb);
 3. per trait: the sorted variants, SNP index, top hits (p <= ``keep_p``), audit and metadata
    are written into a fresh folder under ``STORE/.tmp`` (metadata last).
 
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mrjax.store import layout, metadata, tables
+from mrjax.store import layout, metadata, streaming, tables
 from mrjax.store.engine import run_tasks
 from mrjax.store.sources import Source, plan_sources
 
@@ -116,24 +118,29 @@ class _Task:
         if key in self.complete:
             return [_outcome(source, trait, "skipped", reason="same source checksum and options")
                     for trait in self.complete[key]]
+        sink = streaming.StoreSink(layout.new_temporary(Path(self.root)), self.settings["keep_p"])
         try:
-            frame, records = _read(source, self.settings)
-            facts = metadata.study_facts(path, source.format, dict(source.columns) or None)
-        except Exception as error:  # noqa: BLE001 - one bad file fails only its traits
-            return [_outcome(source, source.label, "failed", reason=_one_line(error))]
+            try:
+                records = _read(source, self.settings, sink).audit
+                facts = metadata.study_facts(path, source.format, dict(source.columns) or None)
+            except Exception as error:  # noqa: BLE001 - one bad file fails only its traits
+                return [_outcome(source, source.label, "failed", reason=_one_line(error))]
+            return self._write(source, path, checksum, key, records, facts, sink, started)
+        finally:
+            sink.close()
+
+    def _write(self, source, path, checksum, key, records, facts, sink, started) -> list[dict]:
         record = metadata.source_record(path, checksum, _format_of(source, self.settings))
-        counts = {t: metadata.read_audit(records, t) for t in _traits_read(records)}
-        parts = tables.split_traits(tables.sort_variants(tables.to_arrow(frame)))
-        del frame
+        counts = metadata.read_audits(records)
         outcomes = [_outcome(source, trait, "failed", reason=(
                         f"{path}: no variant of trait {trait!r} left after reading {rows['read']} rows "
                         f"({rows['dropped_by_reason']})"))
-                    for trait, (rows, _) in counts.items() if trait not in parts]
-        names = sorted(parts)
+                    for trait, (rows, _) in counts.items() if trait not in sink.runs]
+        names = sorted(sink.runs)
         for trait in names:
             temporary = layout.new_temporary(Path(self.root))
             try:
-                info = _write_trait(temporary, parts[trait], trait, counts[trait], facts, source, record,
+                info = _write_trait(temporary, sink, trait, counts[trait], facts, source, record,
                                     {"key": key, "options": source.options(), "source_traits": names, **self.settings})
             except Exception as error:  # noqa: BLE001 - this trait fails; the source's others go on
                 shutil.rmtree(temporary, ignore_errors=True)
@@ -147,13 +154,13 @@ class _Task:
         return outcomes
 
 
-def _read(source: Source, settings: dict):
-    """The source's table and its read records (``mrjax.audit.Audited``)."""
-    from mrjax.gwas import read_gwas
+def _read(source: Source, settings: dict, sink):
+    """The source's blocks into ``sink``; returns its read records (``mrjax.audit.Audited``)."""
+    from mrjax.gwas import readers
 
-    return read_gwas(source.path, format=source.format, columns=dict(source.columns) or None, p_max=None,
-                     trait=source.trait, use_harmonised=settings["use_harmonised"], n=source.n,
-                     missing_id=settings["missing_id"], audited=True)
+    return readers.stream_gwas(source.path, sink, format=source.format, columns=dict(source.columns) or None,
+                               p_max=None, trait=source.trait, use_harmonised=settings["use_harmonised"],
+                               n=source.n, missing_id=settings["missing_id"], block_size=readers.BLOCK_SIZE)
 
 
 def _format_of(source: Source, settings: dict) -> str:
@@ -162,22 +169,15 @@ def _format_of(source: Source, settings: dict) -> str:
     return detected_format(source.path, source.format, dict(source.columns) or None, settings["use_harmonised"])
 
 
-def _traits_read(records) -> list[str]:
-    counts = records.counts
-    return sorted(counts.loc[counts["step"] == "read", "trait"].astype(str).unique())
-
-
-def _write_trait(folder: Path, table, trait: str, audited: tuple, facts: dict, source: Source,
+def _write_trait(folder: Path, sink: streaming.StoreSink, trait: str, audited: tuple, facts: dict, source: Source,
                  record: dict, ingest_record: dict) -> dict:
-    """Write one trait's parquet files into ``folder``; returns its metadata (not yet written).
-
-    ``table``: the trait's rows as arrow, in store order (``tables.sort_variants``)."""
+    """Write one trait's parquet files into ``folder``; returns its metadata (not yet written)."""
     rows, listed = audited
-    chromosomes = tables.chromosomes_of(table)
+    written = sink.write_trait(trait, folder)
     files = {
-        layout.VARIANTS: tables.write_variants(table, chromosomes, folder / layout.VARIANTS),
-        layout.SNP_INDEX: tables.write_snp_index(table, folder / layout.SNP_INDEX),
-        layout.TOP_HITS: tables.write_top_hits(table, ingest_record["keep_p"], folder / layout.TOP_HITS),
+        layout.VARIANTS: written["variants"],
+        layout.SNP_INDEX: written["snp_index"],
+        layout.TOP_HITS: written["top_hits"],
         layout.AUDIT: tables.write_audit(listed, folder / layout.AUDIT),
     }
     case_control = facts.get("case_control")
@@ -194,7 +194,7 @@ def _write_trait(folder: Path, table, trait: str, audited: tuple, facts: dict, s
         "source": record,
         "ingest": {**ingest_record, "ingested_at": layout.utc_now()},
         "rows": {**rows, "top_hits": files[layout.TOP_HITS]["rows"]},
-        "sample_size": metadata.sample_size(table.column("n").to_pandas()),
+        "sample_size": streaming.sample_size(written["sizes"]),
         "n_cases": n_cases,
         "n_controls": n_controls,
         "case_control": case_control,
@@ -202,7 +202,7 @@ def _write_trait(folder: Path, table, trait: str, audited: tuple, facts: dict, s
         "effect_scale": None if case_control is None else ("OR" if case_control else "beta"),
         "genome_build": build,
         "genome_build_from": build_from,
-        "chromosomes": chromosomes,
+        "chromosomes": written["chromosomes"],
         "files": files,
     }
 

@@ -36,6 +36,8 @@ from mrjax.gwas.readers import OUTPUT_COLUMNS
 VARIANT_GROUP_ROWS = 8192
 #: Rows per row group of snp_index.parquet.
 INDEX_GROUP_ROWS = 8192
+#: Rows per row group of top_hits.parquet (pyarrow's default; top hits are small).
+TOP_HITS_GROUP_ROWS = 1 << 20
 
 STRING_COLUMNS = ("SNP", "chr", "effect_allele", "other_allele", "trait")
 ORDER_COLUMN = "read_order"
@@ -73,88 +75,86 @@ def bare_chromosome(name) -> str:
     return _CHR_PREFIX.sub("", str(name)).upper()
 
 
-def to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """``read_gwas``'s table as arrow, with each row's position in it as ``read_order``."""
-    arrays = [pa.array(frame[name], type=SCHEMA.field(name).type, from_pandas=True) for name in OUTPUT_COLUMNS]
-    arrays.append(pa.array(np.arange(len(frame), dtype=np.int64)))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
-
-
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow rows of the store back into ``read_gwas``'s columns and dtypes."""
     frame = table.select(OUTPUT_COLUMNS).to_pandas()
     return frame.astype(PANDAS_DTYPES).reset_index(drop=True)
 
 
-def sort_variants(table: pa.Table) -> pa.Table:
-    """Rows in store order: by trait, chromosome (``chromosome_key``), position, read order;
-    rows without a chromosome or position last within their trait.
-
-    One stable sort of a packed int64 key (trait rank, chromosome rank, position): rows arrive
-    in read order, so ties keep it, and a file already sorted by position costs one pass.
-    """
-    chromosomes = chromosomes_of(table)
-    rank = pc.index_in(table.column("chr"), value_set=pa.array(chromosomes, pa.string()))
-    rank = pc.fill_null(rank, len(chromosomes)).to_numpy(zero_copy_only=False).astype(np.int64)
-    pos = table.column("pos")
-    rank[pc.is_null(pos).to_numpy(zero_copy_only=False)] = len(chromosomes)  # no position: with the unplaced
-    positions = pc.fill_null(pos, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    traits = pc.dictionary_encode(table.column("trait")).combine_chunks()
-    names = traits.dictionary.to_pylist()
-    trait_rank = np.argsort(np.argsort(np.array(names, dtype=object)))[traits.indices.to_numpy(zero_copy_only=False)]
-    if len(names) < 1 << 12 and len(chromosomes) < (1 << 10) - 1 and (len(positions) == 0 or (
-            positions.min() >= 0 and positions.max() < 1 << 40)):
-        key = (trait_rank.astype(np.int64) << 50) | (rank << 40) | positions
-        order = np.argsort(key, kind="stable")
-    else:
-        order = np.lexsort((np.arange(len(positions)), positions, rank, trait_rank))
-    if len(order) and np.all(order[1:] > order[:-1]):
-        return table  # already in store order
-    return table.take(pa.array(order))
+def chromosome_order(names) -> list[str]:
+    """Chromosome names in store order (``chromosome_key``; ``chr1`` and ``1`` by name)."""
+    return sorted(sorted({str(c) for c in names}), key=chromosome_key)
 
 
-def chromosomes_of(table: pa.Table) -> list[str]:
-    """The chromosomes present, in store order."""
-    return sorted({c for c in table.column("chr").unique().to_pylist() if c is not None}, key=chromosome_key)
+def segment_codes(table: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Each row's run of row groups: the index of its chromosome in the returned list of the
+    table's chromosomes (store order), or that list's length for a row without a chromosome
+    or a position (the unplaced rows, written last)."""
+    encoded = pc.dictionary_encode(table.column("chr")).combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    order = chromosome_order(names)
+    rank = np.array([order.index(name) for name in names] + [len(order)], dtype=np.int64)
+    indices = pc.fill_null(encoded.indices, len(names)).to_numpy(zero_copy_only=False)
+    codes = rank[indices]
+    codes[pc.is_null(table.column("pos")).to_numpy(zero_copy_only=False)] = len(order)
+    return codes, order
 
 
-def split_traits(table: pa.Table) -> dict[str, pa.Table]:
-    """Zero-copy slices of a table sorted by ``sort_variants``, one per trait (sorted names)."""
-    counts = {item["values"]: item["counts"] for item in pc.value_counts(table.column("trait")).to_pylist()}
-    parts, start = {}, 0
-    for name in sorted(counts):
-        parts[name] = table.slice(start, counts[name])
-        start += counts[name]
-    return parts
+class GroupedWriter:
+    """A parquet file written a table at a time in row groups of exactly ``group_rows`` rows,
+    except where :meth:`cut` ends a run (a chromosome) early — the same row groups as one
+    ``write_table(run, row_group_size=group_rows)`` per run, holding one run in memory at most
+    ``group_rows`` rows at a time."""
 
+    def __init__(self, path: Path, schema: pa.Schema, group_rows: int, **options):
+        self.path = Path(path)
+        self.schema = schema
+        self.group_rows = int(group_rows)
+        self.writer = pq.ParquetWriter(self.path, schema, **WRITE_OPTIONS, **options)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
 
-def write_variants(table: pa.Table, chromosomes: list[str], path: Path) -> dict:
-    """Write one trait's sorted rows, one run of row groups per chromosome; returns a description."""
-    chr_column = table.column("chr")
-    placed = pc.and_(pc.is_valid(chr_column), pc.is_valid(table.column("pos")))
-    with pq.ParquetWriter(path, SCHEMA, **WRITE_OPTIONS, **VARIANT_ENCODING) as writer:
-        start = 0
-        for name in chromosomes:
-            count = int(pc.sum(pc.and_(placed, pc.equal(chr_column, name))).as_py() or 0)
-            if count == 0:
-                continue
-            writer.write_table(table.slice(start, count), row_group_size=VARIANT_GROUP_ROWS)
-            start += count
-        if start < table.num_rows:
-            writer.write_table(table.slice(start), row_group_size=VARIANT_GROUP_ROWS)
+    def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
-            writer.write_table(table, row_group_size=VARIANT_GROUP_ROWS)
-    metadata = pq.read_metadata(path)
-    return {"rows": metadata.num_rows, "row_groups": metadata.num_row_groups, "bytes": path.stat().st_size}
+            return
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.group_rows:
+            whole = pa.concat_tables(self.pending)
+            full = whole.num_rows - whole.num_rows % self.group_rows
+            self._write(whole.slice(0, full))
+            rest = whole.slice(full)
+            self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def cut(self) -> None:
+        """End the current run: its last, partial row group is written."""
+        if self.pending_rows:
+            self._write(pa.concat_tables(self.pending))
+        self.pending, self.pending_rows = [], 0
+
+    def _write(self, table: pa.Table) -> None:
+        self.writer.write_table(table.cast(self.schema), row_group_size=self.group_rows)
+        self.rows += table.num_rows
+
+    def close(self) -> dict:
+        self.cut()
+        self.writer.close()
+        return {"rows": self.rows, "bytes": self.path.stat().st_size}
 
 
-def write_snp_index(table: pa.Table, path: Path) -> dict:
-    """``SNP -> row`` of the sorted variants, sorted by SNP (ids are unique within a trait)."""
-    index = pa.Table.from_arrays([table.column("SNP"), pa.array(np.arange(table.num_rows, dtype=np.int64))],
-                                 schema=INDEX_SCHEMA)
-    index = index.take(pc.sort_indices(index, sort_keys=[("SNP", "ascending")]))
-    pq.write_table(index, path, row_group_size=INDEX_GROUP_ROWS, **WRITE_OPTIONS, **INDEX_ENCODING)
-    return {"rows": index.num_rows, "bytes": path.stat().st_size}
+def variants_writer(path: Path) -> GroupedWriter:
+    """``variants.parquet``: one run of ``VARIANT_GROUP_ROWS``-row groups per chromosome."""
+    return GroupedWriter(path, SCHEMA, VARIANT_GROUP_ROWS, **VARIANT_ENCODING)
+
+
+def write_snp_index(batches, path: Path) -> dict:
+    """``SNP -> row`` of the sorted variants, from ``batches`` already sorted by SNP (ids are
+    unique within a trait)."""
+    writer = GroupedWriter(path, INDEX_SCHEMA, INDEX_GROUP_ROWS, **INDEX_ENCODING)
+    for batch in batches:
+        writer.write(pa.Table.from_batches([batch]))
+    return writer.close()
 
 
 def significant(table: pa.Table, p: float) -> pa.Array:
@@ -167,12 +167,13 @@ def significant(table: pa.Table, p: float) -> pa.Array:
     return pc.fill_null(pc.if_else(use_log, by_log, by_p), False)
 
 
-def write_top_hits(table: pa.Table, keep_p: float, path: Path) -> dict:
-    """Rows with p <= ``keep_p`` in read order (the order ``read_gwas`` returns them)."""
-    hits = table.filter(significant(table, keep_p))
-    hits = hits.take(pc.sort_indices(hits, sort_keys=[(ORDER_COLUMN, "ascending")]))
-    pq.write_table(hits, path, **WRITE_OPTIONS, **VARIANT_ENCODING)
-    return {"rows": hits.num_rows, "bytes": path.stat().st_size}
+def write_top_hits(batches, path: Path) -> dict:
+    """The top hits (rows with p <= ``keep_p``, :func:`significant`) from ``batches`` in read
+    order (the order ``read_gwas`` returns them); row groups as ``pq.write_table``'s default."""
+    writer = GroupedWriter(path, SCHEMA, TOP_HITS_GROUP_ROWS, **VARIANT_ENCODING)
+    for batch in batches:
+        writer.write(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch)
+    return writer.close()
 
 
 def write_audit(listed: pd.DataFrame, path: Path) -> dict:
