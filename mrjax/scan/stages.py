@@ -11,6 +11,7 @@ scan goes on with an empty table whose audit says why.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -237,9 +238,24 @@ def reachable_rows(instruments: pd.DataFrame, gwas: pd.DataFrame, config: ScanCo
 
 
 def reachable_snps(instruments: pd.DataFrame, config: ScanConfig, panel) -> set:
-    """The SNPs :func:`reachable_rows` keeps: the instruments' and their possible proxies."""
+    """The SNPs :func:`reachable_rows` keeps: the instruments' and their possible proxies.
+
+    A target's possible proxies depend only on the panel (its whole window is searched), so
+    they are found once per panel and target (:data:`_PROXIES_OF`): chunks of a scan share
+    most instruments."""
     targets = pd.unique(instruments["SNP"].to_numpy(dtype=object))
     usable = set(targets)
     if config.use_proxies and panel is not None:
-        usable |= set(find_proxies(panel, targets, panel.snp, r2_min=config.proxy_r2, kb=PROXY_KB)["proxy"])
+        known = _PROXIES_OF.setdefault(panel, {}).setdefault((config.proxy_r2, PROXY_KB), {})
+        new = [t for t in targets if t not in known]
+        if new:
+            found = find_proxies(panel, new, panel.snp, r2_min=config.proxy_r2, kb=PROXY_KB)
+            proxies_of = found.groupby("target", sort=False)["proxy"].agg(frozenset).to_dict() if len(found) else {}
+            known.update({t: proxies_of.get(t, frozenset()) for t in new})
+        for target in targets:
+            usable |= known[target]
     return usable
+
+
+#: Per LD panel and (r², kb): each target SNP's possible proxies in the whole panel.
+_PROXIES_OF: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
