@@ -120,6 +120,40 @@ def with_proxies(instruments: Audited, outcome: Audited, config: ScanConfig, pan
         return Audited(instruments.table[found], instruments.audit), outcome
 
 
+def with_proxies_each(instruments: Audited, outcomes: list[Audited], config: ScanConfig, panel,
+                      timings: StageTimer) -> list[tuple[Audited, Audited]]:
+    """:func:`with_proxies` of the instruments and each outcome (one trait each, all
+    distinct), in one ``substitute_proxies`` call: it searches proxies outcome by outcome
+    and labels each pair's records ``"{exposure} / {outcome}"``; the outcomes' tables and
+    records are cut apart and relabelled as a call per outcome gives them."""
+    traits = [o.table["trait"] for o in outcomes] if all("trait" in o.table.columns for o in outcomes) else []
+    names = [t.iloc[0] for t in traits if len(t) and t.nunique() == 1]
+    exposure = instruments.table["trait"] if "trait" in instruments.table.columns else None
+    if (len(outcomes) < 2 or len(names) != len(outcomes) or len(set(names)) != len(names) or exposure is None
+            or exposure.nunique() != 1 or any(len(o.audit.drops) or len(o.audit.counts) for o in outcomes)):
+        return [with_proxies(instruments, o, config, panel, timings) for o in outcomes]
+    exposure = exposure.iloc[0]
+    with timings("proxies"):
+        stacked = pd.concat([o.table for o in outcomes], ignore_index=True)
+        table, records = substitute_proxies(instruments.table, stacked, panel, r2_min=config.proxy_r2, kb=PROXY_KB,
+                                            audited=True)
+        table_rows = rows_by(table["trait"])
+        record_rows = [rows_by(frame["trait"]) if len(frame) else {} for frame in (records.drops, records.counts)]
+        label_dtype = pd.Series([str(exposure)]).dtype
+        out = []
+        for name in names:
+            label = f"{exposure} / {name}"
+            proxied = table.iloc[table_rows.get(str(name), NO_ROWS)].reset_index(drop=True)
+            drops = records.drops.iloc[record_rows[0].get(label, NO_ROWS)]
+            counts = records.counts.iloc[record_rows[1].get(label, NO_ROWS)]
+            own = Audit(drops=drops.assign(trait=pd.Series(exposure, index=drops.index, dtype=label_dtype)),
+                        counts=counts.assign(trait=pd.Series(exposure, index=counts.index, dtype=label_dtype)),
+                        unlisted=records.unlisted.iloc[:0])
+            found = snps_in(instruments.table["SNP"], proxied["SNP"])
+            out.append((Audited(instruments.table[found], instruments.audit), Audited(proxied, own)))
+        return out
+
+
 def harmonise_tolerant(instruments: Audited, outcome: Audited, action) -> Audited:
     """``harmonise`` of instruments and outcome, with a pair keeping no SNP as an empty
     table (:func:`tolerate_empty`)."""
@@ -206,13 +240,14 @@ def reverse_pairs(instruments: Audited, exposures: Audited, names: list[str], ou
         if not (some and len(gwas)):
             done[name] = empty_carrying(instruments)
             continue
-        found, gwas = instruments, Audited(gwas, Audit.empty())
-        if config.use_proxies and panel is not None:
-            found, gwas = with_proxies(instruments, gwas, config, panel, timings)
+        waiting[name] = (instruments, Audited(gwas, Audit.empty()))
+    if config.use_proxies and panel is not None:
+        proxied = with_proxies_each(instruments, [gwas for _, gwas in waiting.values()], config, panel, timings)
+        for name, (found, gwas) in zip(list(waiting), proxied):
+            waiting[name] = (found, gwas)
             if len(found.table) == 0:
                 done[name] = empty_carrying(found, gwas)
-                continue
-        waiting[name] = (found, gwas)
+                del waiting[name]
     with timings("harmonise"):
         done.update(zip(waiting, harmonise_each(list(waiting.values()), config.action)))
     for name in names:
