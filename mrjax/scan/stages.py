@@ -240,7 +240,7 @@ def reverse_pairs(instruments: Audited, exposures: Audited, names: list[str], ou
         if not (some and len(gwas)):
             done[name] = empty_carrying(instruments)
             continue
-        waiting[name] = (instruments, Audited(gwas, Audit.empty()))
+        waiting[name] = (instruments, Audited(gwas, instruments.audit))
     if config.use_proxies and panel is not None:
         proxied = with_proxies_each(instruments, [gwas for _, gwas in waiting.values()], config, panel, timings)
         for name, (found, gwas) in zip(list(waiting), proxied):
