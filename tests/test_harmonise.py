@@ -387,3 +387,49 @@ def test_palindromic_snp_coded_the_other_way_round_in_the_outcome():
     assert row["beta.outcome"] == pytest.approx(0.02)
     assert row["eaf.outcome"] == pytest.approx(0.1)
     assert bool(row["mr_keep"])
+
+
+def test_pairs_equal_one_call_per_pair(bmi_chd):
+    """``pairs=``: each exposure harmonised with its own outcome in one call gives the table
+    and records of one call per pair, stacked (a pair keeping nothing keeps its rows and
+    records; a separate call would raise for it)."""
+    from mrjax.audit import Audit
+    from mrjax.gwas import NoUsableSNPError
+
+    exposure, outcome, _ = bmi_chd
+    snps = exposure["SNP"].tolist()
+    b = exposure.iloc[:40].assign(exposure="B", **{"id.exposure": "B"})
+    b.loc[b.index[3], "SNP"] = "NA"  # a missing id: "bad value"
+    b_out = outcome[outcome["SNP"].isin(snps[::3] + snps[1::3])].assign(outcome="out B", **{"id.outcome": "ob"})
+    palindromic = (b_out["effect_allele.outcome"] + b_out["other_allele.outcome"]).isin(["AT", "TA", "CG", "GC"])
+    b_out.loc[palindromic.to_numpy(), "eaf.outcome"] = 0.5  # ambiguous
+    # B's last shared SNP mismatches: B lists "palindromic ambiguous" first, A "allele mismatch"
+    last = max(set(b["SNP"]) & set(b_out.loc[~palindromic.to_numpy(), "SNP"]))
+    b_out.loc[(b_out["SNP"] == last).to_numpy(), "effect_allele.outcome"] = "Q"
+    a_out = outcome.copy()
+    a_out.loc[(a_out["SNP"] == min(snps)).to_numpy(), "effect_allele.outcome"] = "Q"
+    c = exposure.iloc[10:30].assign(exposure="C", **{"id.exposure": "C"})
+    c_out = outcome.assign(outcome="out C", **{"id.outcome": "oc", "effect_allele.outcome": "Q"})
+    pairs = [(exposure.assign(exposure="A", **{"id.exposure": "A"}), a_out, "ieu-a-7"), (b, b_out, "ob"), (c, c_out, "oc")]
+    one_by_one = []
+    for exp_side, out_side, _ in pairs:
+        try:
+            one_by_one.append(harmonise(exp_side, out_side, audited=True))
+        except NoUsableSNPError as error:
+            one_by_one.append((error.table, error.audit))
+    table, records = harmonise(pd.concat([p[0] for p in pairs]), pd.concat([p[1] for p in pairs]), audited=True,
+                               pairs={p[0]["id.exposure"].iloc[0]: p[2] for p in pairs})
+    pd.testing.assert_frame_equal(table, pd.concat([t for t, _ in one_by_one], ignore_index=True), check_exact=True)
+    reasons = set()
+    for (exp_side, _, _), (_, alone) in zip(pairs, one_by_one):
+        name = exp_side["exposure"].iloc[0]
+        for frame in ("drops", "counts", "unlisted"):
+            mine, theirs = getattr(records.for_traits(name), frame), getattr(alone.for_traits(name), frame)
+            assert len(mine) == len(theirs)
+            if len(theirs):
+                pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+        reasons |= set(alone.drops["reason"])
+    assert {"bad value", "missing in outcome", "allele mismatch", "palindromic ambiguous"} <= reasons
+    assert isinstance(records, Audit)
+    with pytest.raises(ValueError, match="no outcome given for exposure id"):
+        harmonise(pd.concat([p[0] for p in pairs]), outcome, pairs={"A": "ieu-a-7"})

@@ -58,6 +58,7 @@ def harmonise(
     *,
     palindrome_band: tuple[float, float] = (0.42, 0.58),
     eaf_tolerance: float | None = None,
+    pairs: dict | None = None,
     audited: bool = False,
 ):
     """Align outcome effects to the exposure effect allele — TwoSampleMR ``harmonise_data``.
@@ -76,6 +77,11 @@ def harmonise(
     TwoSampleMR's is 0.5 ± 0.08. ``eaf_tolerance``: optional extra check (not in TwoSampleMR):
     after alignment, ``|eaf.exposure − eaf.outcome| > eaf_tolerance`` sets ``mr_keep`` FALSE
     ("allele mismatch").
+
+    ``pairs``: ``{id.exposure: id.outcome}``, to harmonise each exposure with its own outcome
+    only; table and records equal those of one call per pair stacked in ``id.exposure`` order
+    (a scan's reverse direction harmonises its instruments against each exposure GWAS, all
+    in one call). Default: every exposure with every outcome.
 
     Returns TwoSampleMR's harmonised columns (``CORE``, ``FRONT``, the other input columns,
     ``action``, ``mr_keep``) sorted by ``id.exposure, id.outcome, SNP`` as R's merges leave
@@ -96,17 +102,14 @@ def harmonise(
     outcomes = list(outcome_names)
     actions = _actions(action, outcomes)
 
-    missing = [audit.drops(STEP, unnamed["exposure"].tolist(), unnamed["SNP"].tolist(), "bad value",
-                           f"missing SNP id: it names no variant, so it is not paired with outcome {outcome_names[oid]!r}")
-               for oid in outcomes if len(unnamed)]
-    snps_of = out.groupby("id.outcome", sort=False)["SNP"].agg(set)
-    for oid in outcomes:
-        absent = ~exp["SNP"].isin(snps_of.get(oid, set()))
-        if absent.any():
-            rows = exp.loc[absent]
-            missing.append(audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), "missing in outcome",
-                                       f"not in outcome {outcome_names[oid]!r}"))
-    table = exp.merge(out, on="SNP", how="inner", sort=False)
+    if pairs is None:
+        missing = _missing_rows(exp, unnamed, out, outcomes, outcome_names)
+        table = exp.merge(out, on="SNP", how="inner", sort=False)
+    else:
+        partner = _partners(pairs, exp, unnamed, outcome_names)
+        missing = _missing_in_partner(exp, unnamed, out, partner, outcome_names)
+        table = (exp.assign(_partner=partner(exp)).merge(out.assign(_partner=out["id.outcome"].to_numpy(dtype=object)), on=["SNP", "_partner"],
+                                                        how="inner", sort=False).drop(columns="_partner"))
     table["action"] = table["id.outcome"].map(actions).astype("int64")
     one_allele = _one_allele_side(table)
 
@@ -127,13 +130,23 @@ def harmonise(
     if flagged.any():
         rows = table.loc[flagged]
         details = [f"{d} (outcome {o!r})" for d, o in zip(reasons[flagged].str[1], rows["outcome"])]
-        for reason in reasons[flagged].str[0].unique():
-            pick = (reasons[flagged].str[0] == reason).to_numpy()
-            listed.append(audit.drops(STEP, rows["exposure"][pick].tolist(), rows["SNP"][pick].tolist(), reason,
+        why = reasons[flagged].str[0]
+        frames = []
+        for reason in why.unique():
+            pick = (why == reason).to_numpy()
+            frames.append(audit.drops(STEP, rows["exposure"][pick].tolist(), rows["SNP"][pick].tolist(), reason,
                                       list(np.asarray(details, dtype=object)[pick])))
-    n_in = exp["exposure"].value_counts(sort=False) * len(outcomes)
+        if pairs is not None and len(frames) > 1:
+            # as one call per pair lists them: each pair's drops by reason in its own order of appearance
+            rank = pd.DataFrame({"pair": rows["id.exposure"].to_numpy(), "why": why.to_numpy()}).groupby(
+                ["pair", "why"], sort=False).ngroup().to_numpy()
+            by_reason = np.concatenate([np.flatnonzero((why == reason).to_numpy()) for reason in why.unique()])
+            frames = [pd.concat(frames, ignore_index=True).iloc[np.argsort(rank[by_reason], kind="stable")]]
+        listed += frames
+    met = len(outcomes) if pairs is None else 1  # outcomes each exposure SNP meets
+    n_in = exp["exposure"].value_counts(sort=False) * met
     if len(unnamed):
-        n_in = n_in.add(unnamed["exposure"].value_counts(sort=False) * len(outcomes), fill_value=0).astype("int64")
+        n_in = n_in.add(unnamed["exposure"].value_counts(sort=False) * met, fill_value=0).astype("int64")
     kept = audit.kept_per_trait(table.loc[table["mr_keep"]], n_in.index, "exposure")
     mine = audit.step_audit(STEP, n_in, kept, pd.concat(listed, ignore_index=True) if listed else None)
     trusted = (one_allele.notna() & table["mr_keep"]).to_numpy()
@@ -158,6 +171,52 @@ class NoUsableSNPError(NoInstrumentError):
     """Raised by :func:`harmonise` when no exposure–outcome pair keeps a SNP. ``table`` is the
     harmonised table it would have returned (every row ``mr_keep`` FALSE) and ``audit`` the
     records of why each SNP was lost, so a caller that goes on can still report them."""
+
+
+def _missing_rows(exp, unnamed, out, outcomes, outcome_names) -> list[pd.DataFrame]:
+    """Drop rows of every exposure SNP that cannot pair with an outcome: missing ids ("bad
+    value") and SNPs the outcome lacks ("missing in outcome"), outcome by outcome."""
+    missing = [audit.drops(STEP, unnamed["exposure"].tolist(), unnamed["SNP"].tolist(), "bad value",
+                           f"missing SNP id: it names no variant, so it is not paired with outcome {outcome_names[oid]!r}")
+               for oid in outcomes if len(unnamed)]
+    snps_of = out.groupby("id.outcome", sort=False)["SNP"].agg(set)
+    for oid in outcomes:
+        absent = ~exp["SNP"].isin(snps_of.get(oid, set()))
+        if absent.any():
+            rows = exp.loc[absent]
+            missing.append(audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), "missing in outcome",
+                                       f"not in outcome {outcome_names[oid]!r}"))
+    return missing
+
+
+def _partners(pairs: dict, exp, unnamed, outcome_names: dict):
+    """``harmonise(pairs=...)``: a function giving each row's outcome id, after checking that
+    every exposure has one and that it is an outcome of the table."""
+    ids = pd.unique(pd.concat([exp["id.exposure"], unnamed["id.exposure"]]).to_numpy(dtype=object))
+    unpaired = [i for i in ids if i not in pairs]
+    if unpaired:
+        raise ValueError(f"pairs: no outcome given for exposure id(s) {unpaired[:5]}")
+    unknown = sorted({str(pairs[i]) for i in ids if pairs[i] not in outcome_names})
+    if unknown:
+        raise ValueError(f"pairs: outcome id(s) {unknown[:5]} are not in the outcome table")
+    return lambda rows: rows["id.exposure"].map(pairs).to_numpy(dtype=object)
+
+
+def _missing_in_partner(exp, unnamed, out, partner, outcome_names) -> list[pd.DataFrame]:
+    """:func:`_missing_rows` with each exposure checked against its own outcome only."""
+    missing = []
+    if len(unnamed):
+        missing.append(audit.drops(STEP, unnamed["exposure"].tolist(), unnamed["SNP"].tolist(), "bad value",
+                                   [f"missing SNP id: it names no variant, so it is not paired with outcome "
+                                    f"{outcome_names[o]!r}" for o in partner(unnamed)]))
+    present = pd.MultiIndex.from_arrays([out["id.outcome"].to_numpy(dtype=object), out["SNP"].to_numpy(dtype=object)])
+    wanted = pd.MultiIndex.from_arrays([partner(exp), exp["SNP"].to_numpy(dtype=object)])
+    absent = ~wanted.isin(present)
+    if absent.any():
+        rows = exp.loc[absent]
+        missing.append(audit.drops(STEP, rows["exposure"].tolist(), rows["SNP"].tolist(), "missing in outcome",
+                                   [f"not in outcome {outcome_names[o]!r}" for o in partner(rows)]))
+    return missing
 
 
 # ---------------------------------------------------------------------------- inputs

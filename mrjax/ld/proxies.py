@@ -83,6 +83,8 @@ def find_proxies(panel, targets, available, r2_min: float = 0.8, kb: float = 500
     panel = panel if isinstance(panel, LDPanel) else LDPanel.load(panel)
     targets = pd.unique(np.asarray(list(targets), dtype=object))
     target_rows = panel.locate(targets)
+    if not (target_rows >= 0).any():  # nothing to search for (a scan's look-ups mostly lack nothing)
+        return _no_proxies()
     pool = np.unique(panel.locate(np.asarray(list(available), dtype=object)))
     pool = pool[pool >= 0]
     radius = int(kb * 1000)
@@ -132,8 +134,15 @@ def find_proxies(panel, targets, available, r2_min: float = 0.8, kb: float = 500
             )
         )
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in PROXY_COLUMNS})
+        return _no_proxies()
     return pd.concat(frames, ignore_index=True)[PROXY_COLUMNS]
+
+
+def _no_proxies() -> pd.DataFrame:
+    return _NO_PROXIES.copy()  # a copy of one built once: building it costs more than the search it ends
+
+
+_NO_PROXIES = pd.DataFrame({c: pd.Series(dtype=object) for c in PROXY_COLUMNS})
 
 
 def map_proxy_alleles(
@@ -224,37 +233,39 @@ def substitute_proxies(
     instrument_snps = instruments["SNP"].to_numpy(dtype=object)
     new_rows, used, missing = [], [], []
     n_in = {}
+    by_exposure = list(pd.Series(instrument_snps, index=instruments.index).groupby(exposures, sort=False))
     for out_trait, out_rows in outcome_groups:
         out_snps = out_rows["SNP"].to_numpy(dtype=object)
         present = set(out_snps)
         absent = pd.unique(np.asarray([s for s in instrument_snps if s not in present], dtype=object))
-        proxies = find_proxies(panel, absent, out_snps, r2_min=r2_min, kb=kb)
-        first_row = {}
-        for i, snp in enumerate(out_snps):
-            first_row.setdefault(snp, i)
-        effects = out_rows[effect_col].to_numpy(dtype=object)
-        others = out_rows[other_col].to_numpy(dtype=object)
-        eafs = out_rows[eaf_col].to_numpy(dtype=np.float64, na_value=np.nan) if eaf_col else np.full(len(out_rows), np.nan)
-        proxy_rows = panel.locate(proxies["proxy"].to_numpy(dtype=object))
-        minor = np.where(panel.allele1_frequency(proxy_rows) <= 0.5, panel.a1[proxy_rows], panel.a2[proxy_rows]) if len(proxies) else []
-        cols = {c: proxies[c].to_numpy(dtype=object) for c in ("target", "proxy", "proxy_a1", "proxy_a2", "target_a1", "target_a2")}
-        r2s = proxies["r2"].to_numpy(dtype=np.float64)
         chosen, why_not = {}, {}  # target -> (outcome position, proxy index, (effect, other))
-        for k in range(len(proxies)):  # grouped by target, best first
-            target = cols["target"][k]
-            if target in chosen:
-                continue
-            at = first_row[cols["proxy"][k]]
-            mapped = map_proxy_alleles(
-                effects[at], others[at], eafs[at], cols["proxy_a1"][k], cols["proxy_a2"][k],
-                cols["target_a1"][k], cols["target_a2"][k], minor[k],
-                palindromes=palindromes, maf_threshold=maf_threshold,
-            )
-            if mapped is not None:
-                chosen[target] = (at, k, mapped)
-        for target, n_found in proxies.groupby("target", sort=False).size().items():
-            if target not in chosen:
-                why_not[target] = f"{n_found} proxy(ies) with r2 >= {r2_min} but none with alleles mappable onto the panel"
+        if len(absent):  # (most look-ups lack no instrument)
+            proxies = find_proxies(panel, absent, out_snps, r2_min=r2_min, kb=kb)
+            first_row = {}
+            for i, snp in enumerate(out_snps):
+                first_row.setdefault(snp, i)
+            effects = out_rows[effect_col].to_numpy(dtype=object)
+            others = out_rows[other_col].to_numpy(dtype=object)
+            eafs = out_rows[eaf_col].to_numpy(dtype=np.float64, na_value=np.nan) if eaf_col else np.full(len(out_rows), np.nan)
+            proxy_rows = panel.locate(proxies["proxy"].to_numpy(dtype=object))
+            minor = np.where(panel.allele1_frequency(proxy_rows) <= 0.5, panel.a1[proxy_rows], panel.a2[proxy_rows]) if len(proxies) else []
+            cols = {c: proxies[c].to_numpy(dtype=object) for c in ("target", "proxy", "proxy_a1", "proxy_a2", "target_a1", "target_a2")}
+            r2s = proxies["r2"].to_numpy(dtype=np.float64)
+            for k in range(len(proxies)):  # grouped by target, best first
+                target = cols["target"][k]
+                if target in chosen:
+                    continue
+                at = first_row[cols["proxy"][k]]
+                mapped = map_proxy_alleles(
+                    effects[at], others[at], eafs[at], cols["proxy_a1"][k], cols["proxy_a2"][k],
+                    cols["target_a1"][k], cols["target_a2"][k], minor[k],
+                    palindromes=palindromes, maf_threshold=maf_threshold,
+                )
+                if mapped is not None:
+                    chosen[target] = (at, k, mapped)
+            for target, n_found in proxies.groupby("target", sort=False).size().items():
+                if target not in chosen:
+                    why_not[target] = f"{n_found} proxy(ies) with r2 >= {r2_min} but none with alleles mappable onto the panel"
         if chosen:
             targets = list(chosen)
             picks = [chosen[t] for t in targets]
@@ -275,7 +286,7 @@ def substitute_proxies(
             new_rows.append(new)
 
         in_panel = set(np.asarray(absent)[panel.locate(absent) >= 0]) if len(absent) else set()
-        for exposure, snps in pd.Series(instrument_snps, index=instruments.index).groupby(exposures, sort=False):
+        for exposure, snps in by_exposure:
             label = f"{exposure} / {out_trait}" if several else exposure
             n_in[label] = len(snps)
             for snp in snps:

@@ -359,8 +359,7 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
         from mrjax.scan import store_source
 
         whole = full or config.use_proxies  # as the files would be read
-        parts = [store_source.selection_table(config.store, s.trait, config.p, whole=whole) for s in chunk]
-        return store_source.concat([read for read, _ in parts]), {k: v for _, left in parts for k, v in left.items()}
+        return store_source.selection_tables(config.store, [s.trait for s in chunk], config.p, whole=whole)
     frames = []
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)

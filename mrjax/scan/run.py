@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mrjax.audit import Audited
+from mrjax.audit import Audit, Audited
 from mrjax.ld import LDPanel
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
@@ -86,10 +86,19 @@ class Outcome:
     gwas: Audited | None = None
     not_read: dict = field(default_factory=dict)
     instruments: Audited | None = None
+    _reachable: set | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    def reachable(self, config: ScanConfig, panel) -> set:
+        """The SNPs of an exposure GWAS the reverse look-up can use (``reachable_snps`` of the
+        outcome's instruments): the same for every chunk, so found once."""
+        if self._reachable is None:
+            some = len(self.instruments.table) > 0
+            self._reachable = reachable_snps(self.instruments.table, config, panel) if some else set()
+        return self._reachable
 
 
 def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
@@ -210,9 +219,7 @@ def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, out
             looked_up = exposures
             if config.store:  # each exposure's rows the outcome's instruments can use
                 with timings("read"):
-                    some = len(outcome.instruments.table) > 0
-                    wanted = reachable_snps(outcome.instruments.table, config, panel) if some else set()
-                    looked_up = store_source.concat([store_source.rows_for(config.store, name, wanted) for name in names])
+                    looked_up = Audited(store_source.rows_of_traits(config.store, names, outcome.reachable(config, panel)), Audit.empty())
             reverse, reverse_audits = reverse_pairs(outcome.instruments, looked_up, names, outcome.name, config, panel,
                                                     timings)
             pairs[REVERSE].append(reverse)

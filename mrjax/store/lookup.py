@@ -104,11 +104,17 @@ class GWASStore:
         if p > keep_p:
             raise ValueError(f"trait {trait!r}: the store keeps top hits at p <= {keep_p:g}, not {p:g}; "
                              f"re-ingest with a larger keep_p (mrjax ingest --keep-p {p:g})")
-        table = pq.read_table(self._folder(trait) / layout.TOP_HITS)
-        table = table.filter(tables.significant(table, p))
+        table = self.top_hits_arrow(trait, p)
         read = self._with_read_audit(tables.to_pandas(table), trait, p)
         read.table.attrs["store_read"] = {"table": layout.TOP_HITS, "rows_read": table.num_rows}
         return audits.deliver(read, audited)
+
+    def top_hits_arrow(self, trait: str, p: float) -> pa.Table:
+        """The arrow rows of :meth:`top_hits` (``p`` at most the ingest's ``keep_p``; not
+        checked here), without the pandas conversion or the read records: many traits' rows
+        are stacked in arrow and converted once (:func:`tables.to_pandas`)."""
+        table = pq.read_table(self._folder(trait) / layout.TOP_HITS)
+        return table.filter(tables.significant(table, p))
 
     def table(self, trait: str, *, audited: bool = False):
         """Every row of the trait (a full read: what a scan from the store avoids)."""
@@ -119,9 +125,14 @@ class GWASStore:
 
     def head(self, trait: str, n: int = 1) -> pd.DataFrame:
         """The trait's first ``n`` rows in store order (reads the first row group only)."""
+        data, cost = self.head_arrow(trait, n)
+        return _in_read_order(data, cost)
+
+    def head_arrow(self, trait: str, n: int = 1) -> tuple[pa.Table, dict]:
+        """The arrow rows of :meth:`head` and what reading them cost."""
         handle = pq.ParquetFile(self._folder(trait) / layout.VARIANTS)
         data = handle.read_row_group(0).slice(0, n)
-        return _in_read_order(data, _cost(handle, [0], data.num_rows))
+        return data, _cost(handle, [0], data.num_rows)
 
     def read_audit(self, trait: str) -> audits.Audit:
         """The records ``read_gwas`` gives for a whole-file read of the trait, without
@@ -132,6 +143,22 @@ class GWASStore:
         for column in ("n_in", "n_kept", "n_dropped"):
             counts[column] = counts[column].astype("int64")
         return audits.Audit(drops=self.audit(trait), counts=counts)
+
+    def read_audits(self, traits: list[str]) -> audits.Audit:
+        """``Audit.combine(*(self.read_audit(t) for t in traits))``, built in one go: the
+        counts as one frame, and only the audit files of traits that dropped rows read (the
+        others list no drop, and ``combine`` skips empty frames)."""
+        if len(traits) == 1:
+            return self.read_audit(traits[0])
+        infos = [self.metadata(trait)["rows"] for trait in traits]
+        counts = pd.DataFrame([{"step": "read", "trait": trait, "n_in": rows["read"], "n_kept": rows["kept"],
+                                "n_dropped": rows["dropped"]} for trait, rows in zip(traits, infos)],
+                              columns=audits.COUNT_COLUMNS)
+        for column in ("n_in", "n_kept", "n_dropped"):
+            counts[column] = counts[column].astype("int64")
+        listed = [self.audit(trait) for trait, rows in zip(traits, infos) if rows["dropped"]]
+        return audits.Audit.combine(*(audits.Audit(drops=drops) for drops in listed), audits.Audit(counts=counts),
+                                    audits.Audit())
 
     def _with_read_audit(self, frame: pd.DataFrame, trait: str, p: float | None) -> audits.Audited:
         """``frame`` with the read step's records as ``read_gwas`` gives them.
@@ -163,21 +190,27 @@ class GWASStore:
         """
         if (snps is None) == (positions is None):
             raise ValueError("lookup needs exactly one of snps= or positions=")
+        if snps is not None:
+            return _in_read_order(*self.lookup_arrow(trait, SNPQuery(snps)))
+        handle = pq.ParquetFile(self._folder(trait) / layout.VARIANTS)
+        queries = _position_queries(positions)
+        groups = _groups_holding(handle, queries)
+        data = _read_groups(handle, groups)
+        data = data.filter(_at_positions(data, queries))
+        return _in_read_order(data, _cost(handle, groups, data.num_rows))
+
+    def lookup_arrow(self, trait: str, query: "SNPQuery") -> tuple[pa.Table, dict]:
+        """The arrow rows of ``lookup(trait, snps=...)`` in read order and what reading them
+        cost; ``query`` (:class:`SNPQuery`) is prepared once for many traits."""
         folder = self._folder(trait)
         handle = pq.ParquetFile(folder / layout.VARIANTS)
-        if snps is not None:
-            wanted = _unique_strings(snps)
-            rows = _index_rows(folder / layout.SNP_INDEX, wanted)
-            starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)])
-            groups = sorted(set((np.searchsorted(starts, rows, side="right") - 1).tolist()))
-            data = _read_groups(handle, groups)
-            data = data.filter(pc.is_in(data.column("SNP"), value_set=pa.array(wanted, pa.string())))
-        else:
-            queries = _position_queries(positions)
-            groups = _groups_holding(handle, queries)
-            data = _read_groups(handle, groups)
-            data = data.filter(_at_positions(data, queries))
-        return _in_read_order(data, _cost(handle, groups, data.num_rows))
+        rows = _index_rows(folder / layout.SNP_INDEX, query.wanted, query.values)
+        starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)])
+        groups = sorted(set((np.searchsorted(starts, rows, side="right") - 1).tolist()))
+        data = _read_groups(handle, groups)
+        data = data.filter(pc.is_in(data.column("SNP"), value_set=query.values))
+        data = data.take(pc.sort_indices(data, sort_keys=[(tables.ORDER_COLUMN, "ascending")]))
+        return data, _cost(handle, groups, data.num_rows)
 
     def _folder(self, trait: str) -> Path:
         folder = self.folders.get(trait)
@@ -188,13 +221,22 @@ class GWASStore:
         return folder
 
 
+class SNPQuery:
+    """SNP ids to look up (:meth:`GWASStore.lookup_arrow`): sorted, unique, as strings, and
+    as the arrow value set of the row filter."""
+
+    def __init__(self, snps):
+        self.wanted = _unique_strings(snps)
+        self.values = pa.array(self.wanted, pa.string())
+
+
 def _unique_strings(values) -> list[str]:
     if isinstance(values, str):
         values = [values]
     return sorted({str(v) for v in pd.Series(list(values), dtype=object).dropna()})
 
 
-def _index_rows(path: Path, wanted: list[str]) -> np.ndarray:
+def _index_rows(path: Path, wanted: list[str], values: pa.Array) -> np.ndarray:
     """Rows of variants.parquet holding ``wanted`` ids, reading the index groups whose SNP
     range (row-group statistics; the index is sorted by SNP) can hold one."""
     if not wanted:
@@ -214,7 +256,7 @@ def _index_rows(path: Path, wanted: list[str]) -> np.ndarray:
     if not groups:
         return np.empty(0, dtype=np.int64)
     index = _read_groups(handle, groups)
-    found = index.filter(pc.is_in(index.column("SNP"), value_set=pa.array(wanted, pa.string())))
+    found = index.filter(pc.is_in(index.column("SNP"), value_set=values))
     return found.column("row").to_numpy()
 
 
