@@ -13,7 +13,7 @@ import mrjax.batch
 from mrjax.scan import STOP_AFTER_ENV, ScanInterrupted, run_scan
 from mrjax.scan import blocks as scan_blocks
 from mrjax.scan import run as scan_run
-from test_scan import PER_PAIR, config_for, scan_inputs  # noqa: F401  (scan_inputs: a fixture)
+from test_scan import PER_PAIR, config_for, scan, scan_inputs  # noqa: F401  (fixtures)
 
 EXPOSURES = [f"e{i}" for i in range(100)]
 
@@ -107,3 +107,29 @@ def test_small_blocks_bound_each_call_and_resume_to_identical_bytes(scan_inputs,
     written = _tables_bytes(tmp_path / "split")
     assert len([name for name in written if name.startswith("results/")]) == 12  # 6 blocks × 2 directions
     assert _tables_bytes(out) == written
+
+
+def test_a_scan_above_the_tsv_line_streams_the_same_results(scan, scan_inputs, tmp_path, monkeypatch):
+    """With the TSV line at 0 rows the scan of ``test_scan`` is written block by block: no
+    per-pair TSV, the datasets hold the rows of the in-memory scan (q-values across every
+    pair: the same), and findings are those of the in-memory scan."""
+    import pyarrow.dataset as ds
+
+    reference, reference_out = scan
+    monkeypatch.setattr(scan_blocks, "RESULTS_TSV_MAX_ROWS", 0)
+    config = config_for(scan_inputs, tmp_path / "streamed")
+    streamed = run_scan(config)
+    out = Path(config.out)
+    assert not (out / "results.tsv").exists() and not (out / "leave_one_out.tsv").exists()
+    key = ["direction", "exposure", "outcome", "method_id"]
+    for name, by in (("results", key), ("leave_one_out", ["direction", "exposure", "outcome", "SNP"]),
+                     ("heterogeneity", ["direction", "exposure", "outcome", "method"])):
+        got = ds.dataset(out / name, partitioning="hive").to_table().to_pandas().astype({"direction": str})
+        want = reference.tables[name]
+        got = got[want.columns].sort_values(by).reset_index(drop=True)
+        want = want.sort_values(by).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12, obj=name)
+    audit = ds.dataset(out / "audit", partitioning="hive").to_table().to_pandas()
+    assert len(audit) == len(reference.tables["audit"])
+    pd.testing.assert_frame_equal(streamed.tables["findings"], reference.tables["findings"], check_dtype=False)
+    assert (out / "report.html").is_file() and (out / "manifest.json").is_file()

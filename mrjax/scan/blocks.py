@@ -92,3 +92,9 @@ def block_of_pairs(blocks: list[Block]) -> dict[tuple[str, str, str], str]:
                 labels[("forward", exposure, outcome)] = block.name
                 labels[("reverse", outcome, exposure)] = block.name
     return labels
+
+
+def result_rows(blocks: list[Block], directions: int, methods: int) -> int:
+    """The rows ``results`` can have: every pair of ``blocks`` × ``methods`` (pairs left
+    without instruments have none), compared with :data:`RESULTS_TSV_MAX_ROWS`."""
+    return sum(len(b.exposures) * len(b.outcomes) for b in blocks) * directions * methods

@@ -21,9 +21,12 @@ only on the inputs and settings, and each trait's random draws come from
 ``fold_in(key(seed), trait_uid)`` (``mrjax.batch.trait_keys``), so resumed outputs are
 identical, bit for bit, to an uninterrupted run.
 
-**Outputs.** ``results`` is written as ``results.tsv``, ``results.parquet`` and the parquet
-dataset ``results/`` partitioned by direction and block (``pyarrow.dataset.dataset(DIR /
-"results", partitioning="hive")``), with the scan's other tables as TSV.
+**Outputs.** ``results`` is written as the parquet dataset ``results/`` partitioned by
+direction and block (``pyarrow.dataset.dataset(DIR / "results", partitioning="hive")``). A scan
+of at most ``mrjax.scan.blocks.RESULTS_TSV_MAX_ROWS`` (1,000,000) result rows (pairs × methods)
+also writes ``results.tsv``, ``results.parquet`` and its other tables as TSV, from one table in
+memory; a larger one is written block by block (:mod:`~mrjax.scan.streamed`): every per-pair
+table as a dataset only, findings, figures and report for the significant pairs.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from mrjax.ld import LDPanel
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
 from mrjax.scan.audits import forward_audits, side_audit
-from mrjax.scan.blocks import Block, plan_blocks
+from mrjax.methods import resolve
+from mrjax.scan import blocks as scan_blocks
+from mrjax.scan.blocks import Block, plan_blocks, result_rows
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
 from mrjax.scan.estimate import estimate_tables, permutation_table
@@ -149,6 +154,10 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
         finished += len(chunks[i])
         progress("estimate", finished, total)
     blocks = [block for plan in plans for block in plan]
+    if result_rows(blocks, len(config.directions), len(resolve(config.methods))) > scan_blocks.RESULTS_TSV_MAX_ROWS:
+        from mrjax.scan.streamed import write_streamed
+
+        return write_streamed(blocks, checkpoints, sources, outcome_list, outcome_sides, config, timings, resumed, progress)
     with timings("collect"):
         per_trait = gather_blocks(blocks, checkpoints)
         tables = concat_traits(per_trait, sources, config)
