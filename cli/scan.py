@@ -11,6 +11,7 @@ from mrjax_cli._common import (
     in_range,
     CacheDir,
     Debug,
+    Devices,
     Format,
     Methods,
     NBoot,
@@ -69,6 +70,7 @@ def scan(
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
     store: Annotated[Path | None, typer.Option("--store", help="GWAS store made by `mrjax ingest`: --exposure (globs) and --outcome are then its trait names; no whole table is read.")] = None,
     adjust_for: Annotated[list[str] | None, typer.Option("--adjust-for", help="GWAS file every exposure is adjusted for (repeatable): one multivariable analysis per exposure, written to mvmr_results.tsv / mvmr_strength.tsv.")] = None,
+    devices: Devices = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -78,7 +80,7 @@ def scan(
     from mrjax.scan import ScanConfig, run_scan
 
     check_out_folder(out)
-    configure_jax(precision, cache_dir, no_cache)
+    configure_jax(precision, cache_dir, no_cache, devices)
     if permutations > 0:
         try:
             import mrjax.permutation  # noqa: F401
