@@ -19,7 +19,7 @@ from mrjax.audit import Audited, audit_of, counts_of
 from mrjax.scan import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
 from mrjax.scan import run as scan_run
 
-RUN_BLOCK = scan_run._run_block
+HARMONISE = scan_run._harmonise_block
 
 # Two causal exposures (007 with pleiotropic outliers, 014), one with a palindromic
 # intermediate-EAF instrument (025) and two nulls: small enough to run in seconds.
@@ -176,7 +176,7 @@ def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path,
         path.write_text("partial")
     monkeypatch.delenv(STOP_AFTER_ENV)
     computed = []
-    monkeypatch.setattr(scan_run, "_run_block", lambda block, *args: computed.append(block.name) or RUN_BLOCK(block, *args))
+    monkeypatch.setattr(scan_run, "_harmonise_block", lambda block, *args: computed.append(block.name) or HARMONISE(block, *args))
     resumed = run_scan(config)
     assert computed == ["00002-0000"]  # only the unfinished block
     assert resumed.resumed_traits == 4  # the two finished chunks' exposures

@@ -13,6 +13,7 @@ import mrjax.batch
 from mrjax.scan import STOP_AFTER_ENV, ScanInterrupted, run_scan
 from mrjax.scan import blocks as scan_blocks
 from mrjax.scan import run as scan_run
+from mrjax.scan import workers as scan_workers
 from test_scan import PER_PAIR, config_for, scan, scan_inputs  # noqa: F401  (fixtures)
 
 EXPOSURES = [f"e{i}" for i in range(100)]
@@ -77,36 +78,60 @@ def _tables_bytes(out: Path) -> dict[str, bytes]:
             if p.is_file() and p.suffix in (".tsv", ".parquet") and ".checkpoints" not in p.parts}
 
 
-def test_small_blocks_bound_each_call_and_resume_to_identical_bytes(scan_inputs, two_outcomes, tmp_path, monkeypatch):
-    """Three exposures (chunks of two) × two outcomes, both directions, with blocks of at most
-    two pairs: six blocks, no estimation call over more than two pairs, the results of a scan
-    in one block per chunk (to rounding: other batch shapes), and a scan killed after three
-    blocks resumes at the fourth with the bytes of an uninterrupted run."""
-    whole = run_scan(_config(scan_inputs, two_outcomes, tmp_path / "whole"))
-
-    monkeypatch.setattr(scan_blocks, "pairs_per_block", lambda widest, n_boot: 2)
+@pytest.fixture(scope="module")
+def small_blocks(scan_inputs, two_outcomes, tmp_path_factory):
+    """Three exposures (chunks of two) × two outcomes, both directions, in blocks of at most
+    two pairs (six blocks), in this process: the scan, its folder and the pairs of each
+    estimation call."""
     calls = []
-    estimate = scan_run.estimate_tables
-    monkeypatch.setattr(scan_run, "estimate_tables", lambda table, *a: calls.append(
-        len(table[["exposure", "outcome"]].drop_duplicates())) or estimate(table, *a))
-    split = run_scan(_config(scan_inputs, two_outcomes, tmp_path / "split"))
+    estimate = scan_workers.estimate_tables
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scan_blocks, "pairs_per_block", lambda widest, n_boot: 2)
+        patch.setattr(scan_workers, "estimate_tables", lambda table, *a: calls.append(
+            len(table[["exposure", "outcome"]].drop_duplicates())) or estimate(table, *a))
+        out = tmp_path_factory.mktemp("small_blocks") / "scan"
+        result = run_scan(_config(scan_inputs, two_outcomes, out))
+    return result, out, calls
+
+
+def test_small_blocks_bound_each_call_and_resume_to_identical_bytes(small_blocks, scan_inputs, two_outcomes, tmp_path,
+                                                                    monkeypatch):
+    """No estimation call over more than a block's two pairs; the results of a scan in one
+    block per chunk (to rounding: other batch shapes); a scan killed after three blocks resumes
+    at the fourth with the bytes of an uninterrupted run."""
+    split, split_out, calls = small_blocks
     assert len(calls) == 6 and max(calls) <= 2, calls
+    whole = run_scan(_config(scan_inputs, two_outcomes, tmp_path / "whole"))
     for table in PER_PAIR:
         pd.testing.assert_frame_equal(split.tables[table], whole.tables[table], check_exact=False, rtol=1e-7,
                                       atol=1e-12, obj=table)
 
+    monkeypatch.setattr(scan_blocks, "pairs_per_block", lambda widest, n_boot: 2)
     out = tmp_path / "killed"
     monkeypatch.setenv(STOP_AFTER_ENV, "3")
     with pytest.raises(ScanInterrupted):
         run_scan(_config(scan_inputs, two_outcomes, out))
     monkeypatch.delenv(STOP_AFTER_ENV)
-    calls.clear()
+    computed = []
+    harmonise = scan_run._harmonise_block
+    monkeypatch.setattr(scan_run, "_harmonise_block", lambda block, *a: computed.append(block.name) or harmonise(block, *a))
     resumed = run_scan(_config(scan_inputs, two_outcomes, out))
-    assert len(calls) == 3  # blocks 4 to 6 only
+    assert computed == ["00000-0003", "00001-0000", "00001-0001"]  # blocks 4 to 6 only
     assert resumed.resumed_traits == 0  # no chunk was finished: its blocks were
-    written = _tables_bytes(tmp_path / "split")
+    written = _tables_bytes(split_out)
     assert len([name for name in written if name.startswith("results/")]) == 12  # 6 blocks × 2 directions
     assert _tables_bytes(out) == written
+
+
+def test_blocks_on_two_dask_workers_give_the_bytes_of_one_process(small_blocks, scan_inputs, two_outcomes, tmp_path,
+                                                                   monkeypatch):
+    _, here, _ = small_blocks
+    monkeypatch.setattr(scan_blocks, "pairs_per_block", lambda widest, n_boot: 2)
+    in_this_process = []
+    monkeypatch.setattr(scan_workers, "estimate_tables", lambda *a: in_this_process.append(1))
+    run_scan(_config(scan_inputs, two_outcomes, tmp_path / "dask"), workers=2)
+    assert not in_this_process  # every block was estimated on a worker
+    assert _tables_bytes(tmp_path / "dask") == _tables_bytes(here)
 
 
 def test_a_scan_above_the_tsv_line_streams_the_same_results(scan, scan_inputs, tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ from mrjax.scan import blocks as scan_blocks
 from mrjax.scan.blocks import Block, plan_blocks, result_rows
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
-from mrjax.scan.estimate import estimate_tables, permutation_table
+from mrjax.scan.estimate import permutation_table
 from mrjax.scan import store_source
 from mrjax.scan.inputs import (
     ExposureSource,
@@ -59,11 +59,17 @@ from mrjax.scan.inputs import (
     read_outcome,
 )
 from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
+from mrjax.scan.workers import block_client, estimate_in_order
 from mrjax.scan.write import write_outputs
 
 
-def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+def run_scan(config: ScanConfig, progress: Progress | None = None, *, workers: int | None = None,
+             scheduler: str | None = None, devices: int | None = None) -> ScanResult:
     """Run the whole scan described by ``config`` and write its outputs to ``config.out``.
+
+    Blocks are estimated in this process, or with ``workers`` (a ``LocalCluster`` of that many
+    processes) or ``scheduler`` (a running Dask cluster's address) on Dask workers
+    (:mod:`mrjax.scan.workers`; the same outputs), each using at most ``devices`` devices.
 
     Returns the tables (also written as TSV and parquet), the significant traits and the
     manifest. ``progress(stage, done, total)`` is called as each stage advances (inputs,
@@ -81,7 +87,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     remove_stale_temporaries(out)
     marker = RunningMarker(out)
     try:
-        result = _scan(config, out, progress)
+        with block_client(workers, scheduler) as client:
+            result = _scan(config, out, progress, client, devices)
     except BaseException as error:
         marker.failed(error)
         raise
@@ -105,7 +112,7 @@ class Outcome:
         return self.source.name
 
 
-def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
+def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: int | None) -> ScanResult:
     timings = StageTimer()
     progress("inputs", 0, 1)
     with timings("checksums"):
@@ -149,7 +156,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
 
     for done_chunks, i in enumerate(todo):
         progress("instruments", done_chunks, len(todo))
-        plans[i] = _run_chunk(i, chunks[i], config, cache, outcomes, panel, timings, checkpoints)
+        plans[i] = _run_chunk(i, chunks[i], config, cache, outcomes, panel, timings, checkpoints, client, devices)
         progress("instruments", done_chunks + 1, len(todo))
         finished += len(chunks[i])
         progress("estimate", finished, total)
@@ -197,10 +204,12 @@ def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
 
 
 def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcomes: list[Outcome],
-               panel, timings: StageTimer, checkpoints: Checkpoints) -> list[Block]:
+               panel, timings: StageTimer, checkpoints: Checkpoints, client=None, devices: int | None = None) -> list[Block]:
     """One chunk of exposures against every outcome: their instruments selected and clumped
     once, the chunk's pairs planned into blocks (:func:`mrjax.scan.blocks.plan_blocks`, saved
-    first), each unfinished block estimated and checkpointed. Returns the plan."""
+    first), each unfinished block harmonised here, estimated here or on the Dask ``client``'s
+    workers (:func:`mrjax.scan.workers.estimate_in_order`) and checkpointed in block order.
+    Returns the plan."""
     with timings("read"):
         exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional)
     names = [s.trait for s in chunk]
@@ -212,11 +221,19 @@ def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cac
                                                         directions=len(config.directions), n_boot=config.n_boot)
     checkpoints.save_plan(number, plan)
     by_name = {o.name: o for o in outcomes}
-    for block in plan:
-        if not checkpoints.has_block(block.name):
-            pieces = _run_block(block, exposures, forward, config, [by_name[o] for o in block.outcomes], panel, timings)
-            with timings("checkpoints"):
-                checkpoints.save_block(block.name, pieces)
+
+    def harmonised_blocks():  # lazily: block k+1 is harmonised while workers estimate block k
+        for block in plan:
+            if not checkpoints.has_block(block.name):
+                pairs, audits, everything = _harmonise_block(block, exposures, forward, config,
+                                                             [by_name[o] for o in block.outcomes], panel, timings)
+                yield (block, pairs, audits), everything
+
+    for (block, pairs, audits), estimates in estimate_in_order(harmonised_blocks(), config.estimation, timings,
+                                                               client, devices):
+        pieces = _split_block(block, pairs, audits, estimates, timings)
+        with timings("checkpoints"):
+            checkpoints.save_block(block.name, pieces)
     return plan
 
 
@@ -237,11 +254,11 @@ def _block_rows(audited: Audited, names: tuple[str, ...]) -> Audited:
     return Audited(table[table[column].astype(str).isin(names).to_numpy()].reset_index(drop=True), audited.audit)
 
 
-def _run_block(block: Block, exposures: Audited, forward: Audited, config: ScanConfig, outcomes: list[Outcome], panel,
-               timings: StageTimer) -> dict[str, dict]:
-    """Both directions of one block (its exposures against its outcomes), estimated in one
-    call: returns ``{direction: {trait: tables}}`` with each exposure's tables (all the
-    block's outcomes) and audit."""
+def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config: ScanConfig, outcomes: list[Outcome],
+                     panel, timings: StageTimer) -> tuple[dict, dict, pd.DataFrame]:
+    """Both directions of one block (its exposures against its outcomes) looked up and
+    harmonised: the pairs per direction, each exposure's audit pieces per direction, and both
+    directions' pairs in one table (one estimation call: fewer distinct shapes to compile)."""
     names = list(block.exposures)
     forward, exposures = _block_rows(forward, block.exposures), _block_rows(exposures, block.exposures)
     pairs: dict[str, list] = {d: [] for d in config.directions}
@@ -273,8 +290,13 @@ def _run_block(block: Block, exposures: Audited, forward: Audited, config: ScanC
         # both directions in one estimation call: fewer distinct shapes to compile
         nonempty = [t for t in pairs.values() if len(t)]
         everything = pd.concat(nonempty, ignore_index=True) if nonempty else pairs[FORWARD]
-    estimates = estimate_tables(everything, config.estimation, timings)
-    outcome_names = [o.name for o in outcomes]
+    return pairs, audits, everything
+
+
+def _split_block(block: Block, pairs: dict, audits: dict, estimates: dict, timings: StageTimer) -> dict[str, dict]:
+    """A block's estimates cut into ``{direction: {exposure: tables}}``, each exposure's tables
+    (all the block's outcomes) with its audit: what is checkpointed."""
+    names, outcome_names = list(block.exposures), list(block.outcomes)
     pieces = {}
     with timings("split"):
         for direction, table in pairs.items():
