@@ -110,11 +110,12 @@ def scan(
 def summarise(result, out: Path) -> None:
     """One line per direction: traits scanned and significant; then where the report is."""
     results = result.tables["results"]
+    streamed = result.manifest.get("pairs")  # a scan above the TSV line: the tables hold its hits only
     for direction in ("forward", "reverse"):
         rows = results[results["direction"] == direction] if len(results) else results
-        if not len(rows):
+        if not len(rows) and not (streamed or {}).get(direction):
             continue
-        traits = rows[["exposure", "outcome"]].drop_duplicates().shape[0]
+        traits = streamed.get(direction, 0) if streamed else rows[["exposure", "outcome"]].drop_duplicates().shape[0]
         hits = int((result.significant["direction"] == direction).sum()) if len(result.significant) else 0
         err_console.print(f"{direction}: {traits} traits, {hits} significant by IVW")
     failed = results[results["reason"].astype(str) != ""] if len(results) and "reason" in results.columns else results.iloc[:0]

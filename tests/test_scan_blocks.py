@@ -158,3 +158,5 @@ def test_a_scan_above_the_tsv_line_streams_the_same_results(scan, scan_inputs, t
     assert len(audit) == len(reference.tables["audit"])
     pd.testing.assert_frame_equal(streamed.tables["findings"], reference.tables["findings"], check_dtype=False)
     assert (out / "report.html").is_file() and (out / "manifest.json").is_file()
+    pairs = reference.tables["results"][["direction", "exposure", "outcome"]].drop_duplicates()["direction"].value_counts()
+    assert streamed.manifest["pairs"] == pairs.to_dict() and streamed.manifest["streamed"]

@@ -13,6 +13,7 @@ module             responsibility
 ``assemble``       per-trait tables split/joined; the scan-level tables
 ``write``          the output folder (tables, figures, report, manifest, datasets)
 ``streamed``       the output folder of a scan above the TSV line, block by block
+``workers``        where blocks are estimated: this process or Dask workers
 ``run``            :func:`run_scan`, the orchestration only
 ``demo``           the settings of ``mrjax demo``
 =================  ==========================================================================

@@ -190,7 +190,8 @@ def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: in
         with timings("permutations"):
             tables["permutations"] = permutation_table(tables["instruments"], config.directions, config.permutations, config.seed)
         write_table(out, "permutations", tables["permutations"])
-    return write_outputs(tables, config, timings, resumed, progress=progress, blocks=blocks)
+    return write_outputs(tables, config, timings, resumed, progress=progress, blocks=blocks,
+                         about={"blocks": len(blocks), "streamed": False})
 
 
 def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:

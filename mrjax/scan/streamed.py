@@ -12,12 +12,15 @@ finished blocks are read back from their checkpoints one after the other, twice:
    audit rows as the block ``outcomes``), keeping only the rows of the significant pairs.
 
 ``findings``, the figures and the report are then made from the significant pairs' rows
-(:func:`mrjax.scan.write.write_outputs` with ``streamed=True``); no per-pair TSV is written.
+(:func:`mrjax.scan.write.write_outputs` with ``streamed``); no per-pair TSV is written, and
+``ScanResult.tables`` holds those rows only (``manifest["pairs"]``: the pairs estimated per
+direction).
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +29,7 @@ from mrjax.multiple_testing import adjust_by_group
 from mrjax.outputs import StageTimer
 from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import concat_traits, effect_scales, with_effect_scale
+from mrjax.scan import blocks as scan_blocks
 from mrjax.scan.blocks import Block
 from mrjax.scan.checkpoints import Checkpoints
 from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig, ScanError, ScanResult
@@ -39,8 +43,8 @@ def write_streamed(blocks: list[Block], checkpoints: Checkpoints, sources: list,
     """Write the scan's folder from its finished ``blocks`` (see the module docstring)."""
     if config.permutations or config.adjust_for:
         raise ScanError(f"--permutations and --adjust-for need every instrument in memory, which a scan of more than "
-                        f"{_line():,} result rows does not hold", "run them on a smaller scan (fewer exposures or outcomes)")
-    out = checkpoints.folder.parents[1]
+                        f"{scan_blocks.RESULTS_TSV_MAX_ROWS:,} result rows does not hold", "run them on a smaller scan (fewer exposures or outcomes)")
+    out = Path(config.out)
     by_name = {s.trait: s for s in sources}
     scales = effect_scales(config, sources, outcome_list)
 
@@ -62,7 +66,7 @@ def write_streamed(blocks: list[Block], checkpoints: Checkpoints, sources: list,
                             f"relax --p or check the exposure files; the audit/ dataset in {out} shows where they were lost")
         corrected = adjust_by_group(pd.concat(keys, ignore_index=True), by=config.correction_by)
     kept: dict[str, list[pd.DataFrame]] = {}
-    files = []
+    files, pairs = [], {}
     with timings("write"):
         for name in TRAIT_TABLES:  # what an earlier run of this folder wrote
             shutil.rmtree(out / name, ignore_errors=True)
@@ -83,6 +87,8 @@ def write_streamed(blocks: list[Block], checkpoints: Checkpoints, sources: list,
                 results[column] = corrected[column].to_numpy()[rows]
             tables["results"] = results
             hits = report_tables.significant(results, alpha=config.alpha, by=config.significance_column)[PAIR]
+            for direction, n in results[PAIR].drop_duplicates()["direction"].value_counts().items():
+                pairs[direction] = pairs.get(direction, 0) + n
             for name in TRAIT_TABLES:
                 table = tables.get(name)
                 if table is None or not len(table):
@@ -95,7 +101,8 @@ def write_streamed(blocks: list[Block], checkpoints: Checkpoints, sources: list,
     tables = {name: pd.concat(parts, ignore_index=True) for name, parts in kept.items()}
     if "results" not in tables:  # nothing significant
         tables["results"] = report_tables.scan_results(pd.DataFrame(columns=["direction"]))
-    return write_outputs(tables, config, timings, resumed, progress=progress, streamed=files)
+    about = {"blocks": len(blocks), "streamed": True, "pairs": {d: int(n) for d, n in pairs.items()}}
+    return write_outputs(tables, config, timings, resumed, progress=progress, streamed=files, about=about)
 
 
 def _correction_keys(results: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
@@ -111,8 +118,3 @@ def _correction_keys(results: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
         keys["scan_outcome"] = scanned.astype("category")
     return keys
 
-
-def _line() -> int:
-    from mrjax.scan import blocks
-
-    return blocks.RESULTS_TSV_MAX_ROWS

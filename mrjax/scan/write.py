@@ -29,14 +29,16 @@ OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "plei
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0,
-                  progress=None, blocks: list[Block] | None = None, streamed: list[Path] | None = None) -> ScanResult:
+                  progress=None, blocks: list[Block] | None = None, streamed: list[Path] | None = None,
+                  about: dict | None = None) -> ScanResult:
     """Write the scan's folder: the tables (TSV; ``results`` also parquet and, with the
     scan's ``blocks``, the partitioned dataset ``results/``, :func:`write_partitioned`), the figures
     (``mrjax.report.plots.scan_figures``, PNG + SVG), ``report.html``
     (``mrjax.report.html``) and, last, ``manifest.json`` — every file atomically, so a folder
     whose manifest exists is complete. ``streamed``: the dataset files of a scan written by
     :mod:`mrjax.scan.streamed`, whose ``tables`` hold the significant pairs only (corrected
-    already); of the tables only ``findings`` and ``findings_paper`` are then written."""
+    already); of the tables only ``findings`` and ``findings_paper`` are then written.
+    ``about``: more entries for the manifest (e.g. the number of blocks)."""
     out = Path(config.out)
     by = config.significance_column
     progress = progress or (lambda stage, done, total: None)
@@ -80,6 +82,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
     manifest["inputs"] = inputs
     manifest["outputs"] = sorted(str(Path(p).relative_to(out)) for p in files)
     manifest["resumed_exposures"] = resumed
+    manifest.update(about or {})
     files.append(outputs.write_json(out / outputs.MANIFEST_NAME, manifest))
     progress("report", 1, 1)
     return ScanResult(tables=tables, significant=significant, files=files, timings=dict(timings.seconds),
