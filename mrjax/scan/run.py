@@ -38,10 +38,10 @@ import pandas as pd
 
 from mrjax.audit import Audited
 from mrjax.ld import LDPanel
+from mrjax.methods import resolve
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
 from mrjax.scan.audits import forward_audits, side_audit
-from mrjax.methods import resolve
 from mrjax.scan import blocks as scan_blocks
 from mrjax.scan.blocks import Block, plan_blocks, result_rows
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
