@@ -25,15 +25,29 @@ from mrjax.scan.config import EstimationSettings
 from mrjax.scan.estimate import estimate_tables
 
 
-def estimate_block(harmonised: pd.DataFrame, settings: EstimationSettings, devices: int | None = None) -> dict:
+#: JAX settings a worker takes from the scan's process (the command line sets them there).
+JAX_SETTINGS = ("jax_default_matmul_precision", "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+
+
+def jax_settings() -> dict:
+    """This process's values of :data:`JAX_SETTINGS`."""
+    import jax
+
+    return {name: getattr(jax.config, name) for name in JAX_SETTINGS}
+
+
+def estimate_block(harmonised: pd.DataFrame, settings: EstimationSettings, devices: int | None = None,
+                   jax_options: dict | None = None) -> dict:
     """:func:`mrjax.scan.estimate.estimate_tables` of one block, as a worker runs it: with the
-    JAX settings of the command line (full-precision matrix products) and at most ``devices``
-    of the worker's devices."""
+    scan process's JAX settings (``jax_options``: matrix-product precision, compilation cache)
+    and at most ``devices`` of the worker's devices."""
     import jax
 
     from mrjax import engine
 
-    jax.config.update("jax_default_matmul_precision", "highest")
+    for name, value in (jax_options or {}).items():
+        if getattr(jax.config, name) != value:
+            jax.config.update(name, value)
     engine.set_devices(devices)
     return estimate_tables(harmonised, settings)
 
@@ -62,10 +76,11 @@ def estimate_in_order(blocks: Iterable[tuple[object, pd.DataFrame]], settings: E
             yield tag, estimate_tables(table, settings, timings)
         return
     window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+    options = jax_settings()
     pending: deque = deque()
     try:
         for tag, table in blocks:
-            pending.append((tag, client.submit(estimate_block, table, settings, devices, pure=False)))
+            pending.append((tag, client.submit(estimate_block, table, settings, devices, options, pure=False)))
             if len(pending) >= window:
                 yield _take(pending, timings)
         while pending:
