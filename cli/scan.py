@@ -64,7 +64,7 @@ def scan(
     permutations: Annotated[int, typer.Option("--permutations", min=0, help="Permutation test with N permutations (0: none).")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", callback=in_range(0, 1, low_open=True, high_open=True), help="Significance level for the findings and figures.")] = 0.05,
     correction: Annotated[str, typer.Option("--correction", help="Which p decides significance: fdr, bonferroni or none.")] = "fdr",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures estimated (and checkpointed) together.")] = 64,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures whose instruments are selected and clumped together; their pairs are estimated and checkpointed in blocks sized to memory.")] = 64,
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
