@@ -160,3 +160,25 @@ def test_a_scan_above_the_tsv_line_streams_the_same_results(scan, scan_inputs, t
     assert (out / "report.html").is_file() and (out / "manifest.json").is_file()
     pairs = reference.tables["results"][["direction", "exposure", "outcome"]].drop_duplicates()["direction"].value_counts()
     assert streamed.manifest["pairs"] == pairs.to_dict() and streamed.manifest["streamed"]
+
+
+def test_streamed_corrections_per_outcome_span_every_block(scan_inputs, two_outcomes, tmp_path, monkeypatch):
+    """Six blocks streamed with FDR within each outcome: each block's q-values are cut from
+    the corrections of all blocks together, equal to those of the in-memory scan."""
+    import dataclasses
+
+    import pyarrow.dataset as ds
+
+    monkeypatch.setattr(scan_blocks, "pairs_per_block", lambda widest, n_boot: 2)
+    settings = dict(correct_per_outcome=True, presso_draws=0, methods=("ivw", "egger_regression"))
+    memory = run_scan(dataclasses.replace(_config(scan_inputs, two_outcomes, tmp_path / "memory"), **settings))
+    monkeypatch.setattr(scan_blocks, "RESULTS_TSV_MAX_ROWS", 0)
+    out = tmp_path / "streamed"
+    run_scan(dataclasses.replace(_config(scan_inputs, two_outcomes, out), **settings))
+    got = ds.dataset(out / "results", partitioning="hive").to_table().to_pandas().astype({"direction": str})
+    assert got["block"].nunique() == 6
+    key = ["direction", "exposure", "outcome", "method_id"]
+    want = memory.tables["results"].sort_values(key).reset_index(drop=True)
+    got = got[want.columns].sort_values(key).reset_index(drop=True)
+    assert want["qval_fdr"].nunique() > 4  # corrections that differ between groups
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=True)
