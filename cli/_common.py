@@ -77,6 +77,7 @@ CacheDir = Annotated[
     typer.Option("--cache-dir", help="Folder of JAX's persistent compilation cache (default: mrjax/jax in the user's cache folder, $XDG_CACHE_HOME or ~/.cache): re-runs skip most compilation."),
 ]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not use the persistent compilation cache.")]
+Devices = Annotated[int | None, typer.Option("--devices", min=1, help="Use at most N of the local devices JAX sees (GPUs, or forced CPU devices); default: all. Results are the same for any N.")]
 
 #: Environment variable that turns the persistent compilation cache off (the tests set it).
 NO_CACHE_ENV = "MRJAX_NO_CACHE"
@@ -88,7 +89,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "mrjax" / "jax"
 
 
-def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool = False) -> None:
+def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool = False, devices: int | None = None) -> None:
     """The one place mrjax sets JAX's global configuration.
 
     float64 stays enabled (the p-value code needs it); with ``--precision 32`` the estimators
@@ -97,7 +98,9 @@ def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool 
     :func:`default_cache_dir` (or ``cache_dir``), so a second run in a new process skips most
     compilation; ``no_cache`` or ``MRJAX_NO_CACHE=1`` turns it off. The cache holds
     executable code, so its folder is created private (0700); JAX writes each entry to a
-    temporary file and renames it, so two processes may share it.
+    temporary file and renames it, so two processes may share it. ``devices``: the engine
+    spreads its calls over at most that many local devices (``mrjax.engine.set_devices``; more
+    than JAX sees is a user error).
     """
     import jax
 
@@ -105,6 +108,14 @@ def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool 
         fail(f"--precision must be 64 or 32, not {precision}", "use --precision 64 (default) or 32")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_default_matmul_precision", "highest")
+    if devices is not None:
+        from mrjax import engine
+
+        seen = jax.local_devices()
+        if devices > len(seen):
+            fail(f"--devices {devices}, but JAX sees {len(seen)} device(s) ({', '.join(str(d) for d in seen)})",
+                 f"use --devices {len(seen)} or fewer")
+        engine.set_devices(devices)
     if no_cache or os.environ.get(NO_CACHE_ENV):
         return
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()

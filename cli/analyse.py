@@ -10,6 +10,7 @@ import typer
 from mrjax_cli._common import (
     in_range,
     Debug,
+    Devices,
     Methods,
     NBoot,
     OutFolder,
@@ -33,13 +34,14 @@ def mr(
     n_boot: NBoot = 1000,
     seed: Seed = 0,
     precision: Precision = 64,
+    devices: Devices = None,
     debug: Debug = False,
 ) -> None:
     """MR estimates, heterogeneity, pleiotropy, leave-one-out and single-SNP tables."""
     check_out_folder(out)
     from mrjax.scan import analyse_harmonised, read_harmonised, write_tables
 
-    configure_jax(precision)
+    configure_jax(precision, devices=devices)
     with user_errors(debug):
         data = read_harmonised(table)
         tables = analyse_harmonised(data, methods=method, n_boot=n_boot, seed=seed, precision=precision, source=str(table))
@@ -56,13 +58,14 @@ def presso(
     threshold: Annotated[float, typer.Option("--threshold", callback=in_range(0, 1), help="Global-test p below which the outlier test runs.")] = 0.05,
     seed: Seed = 0,
     precision: Precision = 64,
+    devices: Devices = None,
     debug: Debug = False,
 ) -> None:
     """MR-PRESSO global, outlier and distortion tests for every trait of the table."""
     check_out_folder(out)
     from mrjax.scan import ScanError, read_harmonised, write_tables
 
-    configure_jax(precision)
+    configure_jax(precision, devices=devices)
     with user_errors(debug):
         if draws < 1:
             raise ScanError(f"--draws must be positive, not {draws}", "e.g. --draws 10000")

@@ -11,6 +11,7 @@ from mrjax_cli._common import (
     in_range,
     CacheDir,
     Debug,
+    Devices,
     Format,
     Methods,
     NBoot,
@@ -63,12 +64,15 @@ def scan(
     permutations: Annotated[int, typer.Option("--permutations", min=0, help="Permutation test with N permutations (0: none).")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", callback=in_range(0, 1, low_open=True, high_open=True), help="Significance level for the findings and figures.")] = 0.05,
     correction: Annotated[str, typer.Option("--correction", help="Which p decides significance: fdr, bonferroni or none.")] = "fdr",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures estimated (and checkpointed) together.")] = 64,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Exposures whose instruments are selected and clumped together; their pairs are estimated and checkpointed in blocks sized to memory.")] = 64,
     outcome_type: Annotated[str, typer.Option("--outcome-type", help="auto, binary or continuous: binary outcomes are reported as odds ratios, continuous ones as b (auto: binary for FinnGen files and files with case/control counts).")] = "auto",
     exposure_type: Annotated[str, typer.Option("--exposure-type", help="The same for the exposures (the outcomes of --bidirectional's reverse direction).")] = "auto",
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
     store: Annotated[Path | None, typer.Option("--store", help="GWAS store made by `mrjax ingest`: --exposure (globs) and --outcome are then its trait names; no whole table is read.")] = None,
     adjust_for: Annotated[list[str] | None, typer.Option("--adjust-for", help="GWAS file every exposure is adjusted for (repeatable): one multivariable analysis per exposure, written to mvmr_results.tsv / mvmr_strength.tsv.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Estimate the blocks of pairs on a local Dask cluster of N worker processes (default, or 0: in this process).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Estimate the blocks on a running Dask cluster, e.g. tcp://head:8786 (its workers must see the same mrjax).")] = None,
+    devices: Devices = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     debug: Debug = False,
@@ -78,7 +82,7 @@ def scan(
     from mrjax.scan import ScanConfig, run_scan
 
     check_out_folder(out)
-    configure_jax(precision, cache_dir, no_cache)
+    configure_jax(precision, cache_dir, no_cache, devices)
     if permutations > 0:
         try:
             import mrjax.permutation  # noqa: F401
@@ -99,18 +103,19 @@ def scan(
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()
-        result = run_scan(config, progress=progress)
+        result = run_scan(config, progress=progress, workers=workers, scheduler=scheduler, devices=devices)
     summarise(result, out)
 
 
 def summarise(result, out: Path) -> None:
     """One line per direction: traits scanned and significant; then where the report is."""
     results = result.tables["results"]
+    streamed = result.manifest.get("pairs")  # a scan above the TSV line: the tables hold its hits only
     for direction in ("forward", "reverse"):
         rows = results[results["direction"] == direction] if len(results) else results
-        if not len(rows):
+        if not len(rows) and not (streamed or {}).get(direction):
             continue
-        traits = rows[["exposure", "outcome"]].drop_duplicates().shape[0]
+        traits = streamed.get(direction, 0) if streamed else rows[["exposure", "outcome"]].drop_duplicates().shape[0]
         hits = int((result.significant["direction"] == direction).sum()) if len(result.significant) else 0
         err_console.print(f"{direction}: {traits} traits, {hits} significant by IVW")
     failed = results[results["reason"].astype(str) != ""] if len(results) and "reason" in results.columns else results.iloc[:0]

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from mrjax_cli._common import in_range, Debug, ProgressBars, Seed, check_out_folder, configure_jax, err_console, user_errors
+from mrjax_cli._common import in_range, Debug, Devices, ProgressBars, Seed, check_out_folder, configure_jax, err_console, user_errors
 
 
 def load_scenarios(spec: str) -> tuple[list, list[str]]:
@@ -109,11 +109,12 @@ def simulate_command(
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap draws of the median and mode SEs (0: point estimates only).")] = 1000,
     alpha: Annotated[float, typer.Option("--alpha", callback=in_range(0, 1, low_open=True, high_open=True), help="Level of the rejection rate (type-I error / power).")] = 0.05,
     chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1, help="Replicates per device call (default: sized to memory).")] = None,
+    devices: Devices = None,
     debug: Debug = False,
 ) -> None:
     """Simulate summary-data MR studies and report bias, coverage and power of each method."""
     check_out_folder(out)
-    configure_jax(64)
+    configure_jax(64, devices=devices)
     methods = ",".join(methods) if methods else None
     with user_errors(debug):
         if replicates < 2:

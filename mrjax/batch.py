@@ -178,6 +178,14 @@ class BucketPolicy:
         step = self.row_step
         return 1 << (n - 1).bit_length() if n <= step else -(-n // step) * step
 
+    def traits_per_call(self, width: int, row_elements, budget: int | None = None) -> int:
+        """The most traits of padded ``width`` one call holds: ``budget`` (default
+        :data:`MEMORY_BUDGET_ELEMENTS`, read now) over ``row_elements(width)``, the elements one
+        trait adds to the call's largest array, rounded down to a multiple of ``row_step`` (at
+        least ``row_step``)."""
+        budget = MEMORY_BUDGET_ELEMENTS if budget is None else budget
+        return max(self.row_step, budget // row_elements(width) // self.row_step * self.row_step)
+
     def plan(self, nsnp: np.ndarray, members: np.ndarray | None = None, *, max_traits: int | None = None,
              row_elements=None, budget: int | None = None) -> list[tuple[np.ndarray, int]]:
         """``(trait_index, width)`` of each bucket for the traits ``members`` (default all) with
@@ -200,12 +208,11 @@ class BucketPolicy:
                 merged.append(carry)
                 carry = np.zeros(0, dtype=np.int64)
         plan = []
-        budget = MEMORY_BUDGET_ELEMENTS if budget is None else budget
         for group in merged:
             width = self.width(nsnp[group].max())
             size = len(group) if max_traits is None else max_traits
             if row_elements is not None:
-                size = min(size, max(self.row_step, budget // row_elements(width) // self.row_step * self.row_step))
+                size = min(size, self.traits_per_call(width, row_elements, budget))
             for start in range(0, len(group), size):
                 part = group[start : start + size]
                 plan.append((np.concatenate([part, np.full(self.rows(len(part)) - len(part), -1)]), width))

@@ -85,7 +85,8 @@ def _baseline_code(dest: Path) -> Path:
 
 def _run_scans(code: Path, out: Path, shared: Path) -> dict[str, str]:
     """SHA-256 of every file the scans wrote (``manifest.json``, with timings, paths and
-    dates, and the checkpoints aside), keyed by path."""
+    dates, and the checkpoints aside; and the ``results/`` dataset, new since the baseline:
+    ``tests/test_scan.py`` checks that it holds ``results.parquet``'s rows), keyed by path."""
     out.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(code), "JAX_PLATFORMS": "cpu", "MRJAX_NO_CACHE": "1"}
     done = subprocess.run([sys.executable, "-c", SCANS, str(out), str(shared), str(code)], cwd=out, env=env,
@@ -93,7 +94,7 @@ def _run_scans(code: Path, out: Path, shared: Path) -> dict[str, str]:
     assert done.returncode == 0, f"the scans with the code of {code} failed:\n{done.stderr[-4000:]}"
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
             if p.is_file() and p.name != "manifest.json" and ".checkpoints" not in p.parts
-            and p.name != "exposures.parquet"}
+            and p.name != "exposures.parquet" and "results" not in p.relative_to(out).parts[1:-1]}
 
 
 @pytest.mark.slow

@@ -17,6 +17,9 @@ import pytest
 
 from mrjax.audit import Audited, audit_of, counts_of
 from mrjax.scan import STOP_AFTER_ENV, ScanConfig, ScanInterrupted, run_scan
+from mrjax.scan import run as scan_run
+
+HARMONISE = scan_run._harmonise_block
 
 # Two causal exposures (007 with pleiotropic outliers, 014), one with a palindromic
 # intermediate-EAF instrument (025) and two nulls: small enough to run in seconds.
@@ -156,14 +159,15 @@ def test_report_embeds_every_figure(scan):
 
 
 def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path, monkeypatch):
-    reference, _ = scan
+    """Killed after its second block (of three: five exposures in chunks of two), the scan
+    resumes at the third and writes the bytes of an uninterrupted run."""
+    reference, reference_out = scan
     out = tmp_path / "resumed"
     config = config_for(scan_inputs, out)
-    monkeypatch.setenv(STOP_AFTER_ENV, "3")
+    monkeypatch.setenv(STOP_AFTER_ENV, "2")
     with pytest.raises(ScanInterrupted):
         run_scan(config)
-    checkpoints = list((out / ".checkpoints").glob("*/forward__*.pkl")) + list((out / ".checkpoints").glob("*/reverse__*.pkl"))
-    assert len(checkpoints) == 3
+    assert len(list((out / ".checkpoints").glob("*/block__*.pkl"))) == 2
     assert not (out / "results.tsv").exists()
     assert "stopped" in (out / "RUNNING").read_text()  # the folder says it is unfinished
     stale = [out / ".results.tsv.abc123.tmp", out / "figures" / ".forest_plot.png.x1y2.tmp"]
@@ -171,12 +175,32 @@ def test_a_killed_scan_resumes_to_identical_outputs(scan, scan_inputs, tmp_path,
         path.parent.mkdir(exist_ok=True)
         path.write_text("partial")
     monkeypatch.delenv(STOP_AFTER_ENV)
+    computed = []
+    monkeypatch.setattr(scan_run, "_harmonise_block", lambda block, *args: computed.append(block.name) or HARMONISE(block, *args))
     resumed = run_scan(config)
-    assert resumed.resumed_traits == 1  # one exposure had both directions checkpointed
+    assert computed == ["00002-0000"]  # only the unfinished block
+    assert resumed.resumed_traits == 4  # the two finished chunks' exposures
     assert not (out / "RUNNING").exists() and (out / "manifest.json").is_file()
     assert not any(path.exists() for path in stale)
     for name in TABLES:
         pd.testing.assert_frame_equal(resumed.tables[name], reference.tables[name], check_exact=True, obj=name)
+    written = sorted(p.relative_to(reference_out) for p in reference_out.rglob("*")
+                     if p.is_file() and p.suffix in (".tsv", ".parquet") and ".checkpoints" not in p.parts)
+    assert Path("results/direction=reverse/block=00002-0000/part-0.parquet") in written
+    for path in written:
+        assert (out / path).read_bytes() == (reference_out / path).read_bytes(), path
+
+
+def test_results_dataset_holds_the_results_table(scan):
+    import pyarrow.dataset as ds
+
+    result, out = scan
+    dataset = ds.dataset(out / "results", partitioning="hive").to_table().to_pandas()
+    assert sorted(set(dataset["block"].astype(str))) == ["00000-0000", "00001-0000", "00002-0000"]
+    key = ["direction", "exposure", "outcome", "method_id"]
+    table = pd.read_parquet(out / "results.parquet")
+    dataset = dataset.astype({"direction": str}).sort_values(key).reset_index(drop=True)[table.columns]
+    pd.testing.assert_frame_equal(dataset, table.sort_values(key).reset_index(drop=True), check_dtype=False)
 
 
 # --- the audit trail of a forward-only scan with LD proxies --------------------------------

@@ -8,9 +8,12 @@ module             responsibility
 ``stages``         select/clump, outcome look-up with proxies, reverse pairs: Audited → Audited
 ``estimate``       methods, diagnostics, MR-PRESSO (and permutations) of harmonised pairs
 ``audits``         per-pair audit tables
-``checkpoints``    per-trait checkpoints (resumption)
+``blocks``         blocks of pairs sized from the memory budget (the unit of work)
+``checkpoints``    per-block checkpoints (resumption)
 ``assemble``       per-trait tables split/joined; the scan-level tables
-``write``          the output folder (tables, figures, report, manifest)
+``write``          the output folder (tables, figures, report, manifest, datasets)
+``streamed``       the output folder of a scan above the TSV line, block by block
+``workers``        where blocks are estimated: this process or Dask workers
 ``run``            :func:`run_scan`, the orchestration only
 ``demo``           the settings of ``mrjax demo``
 =================  ==========================================================================

@@ -1,10 +1,12 @@
-"""Per-trait checkpoint files: how a killed scan resumes with identical outputs.
+"""Checkpoint files: how a killed scan resumes with identical outputs.
 
-Every finished exposure is written to ``DIR/.checkpoints/<fingerprint>/`` atomically
-(temporary file, then rename). The fingerprint hashes every setting that changes a number
-plus the inputs' checksums (:meth:`mrjax.scan.config.ScanConfig.fingerprint`), so a re-run
-with the same command reloads the finished exposures and recomputes only the chunks that were
-not complete.
+Every finished block of pairs (:mod:`mrjax.scan.blocks`) is written to
+``DIR/.checkpoints/<fingerprint>/block__<chunk>-<part>.pkl``, each chunk's block plan to
+``plan__<chunk>.pkl`` and each outcome's own audit to ``outcome_instruments__<name>.pkl``,
+atomically (temporary file, then rename). The fingerprint hashes every setting that changes a
+number plus the inputs' checksums (:meth:`mrjax.scan.config.ScanConfig.fingerprint`), so a
+re-run with the same command reloads the finished blocks and computes only the others,
+starting at the first unfinished one.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from mrjax.scan.errors import ScanInterrupted
 OUTCOME_SIDE = "outcome_instruments"
 
 #: Environment variable read by the scan: raise :class:`ScanInterrupted` after this many
-#: traits have been checkpointed (how the resumption test kills a scan half-way).
+#: blocks have been checkpointed (how the resumption test kills a scan half-way).
 STOP_AFTER_ENV = "MRJAX_SCAN_STOP_AFTER"
 
 
 class Checkpoints:
-    """Per-trait checkpoint files in ``DIR/.checkpoints/<fingerprint>/``.
+    """Checkpoint files in ``DIR/.checkpoints/<fingerprint>/``: finished blocks, the chunks'
+    block plans and the outcomes' own audits.
 
-    Each finished trait is one pickle of its tables, written to a temporary file and then
-    renamed, so a killed scan leaves either the whole file or nothing.
+    Each is one pickle, written to a temporary file and then renamed, so a killed scan leaves
+    either the whole file or nothing.
     """
 
     def __init__(self, out: Path, fingerprint: str):
@@ -50,27 +53,53 @@ class Checkpoints:
         return self.folder / f"{direction}__{stem}__{safe}.pkl"
 
     def load(self, direction: str, trait: str) -> dict[str, pd.DataFrame] | None:
-        path = self.path(direction, trait)
-        if not path.is_file():
-            return None
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
+        """One outcome's own audit tables (``direction`` :data:`OUTCOME_SIDE`), None if absent."""
+        return _read(self.path(direction, trait))
 
-    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame], *, count: bool = True) -> None:
-        """Write one trait's tables atomically; ``count`` it towards ``MRJAX_SCAN_STOP_AFTER``."""
-        path = self.path(direction, trait)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as handle:
-            pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        if not count:
-            return
+    def save(self, direction: str, trait: str, tables: dict[str, pd.DataFrame]) -> None:
+        """Write one outcome's own audit tables atomically."""
+        _write(self.path(direction, trait), tables)
+
+    def block_path(self, name: str) -> Path:
+        return self.folder / f"block__{name}.pkl"
+
+    def has_block(self, name: str) -> bool:
+        return self.block_path(name).is_file()
+
+    def load_block(self, name: str) -> dict:
+        """A finished block's ``{direction: {exposure: tables}}``."""
+        return _read(self.block_path(name))
+
+    def save_block(self, name: str, pieces: dict) -> None:
+        """Write one finished block atomically; count it towards ``MRJAX_SCAN_STOP_AFTER``."""
+        _write(self.block_path(name), pieces)
         self.written += 1
         limit = os.environ.get(STOP_AFTER_ENV)
         if limit and self.written >= int(limit):
-            raise ScanInterrupted(f"stopped after {self.written} checkpointed traits ({STOP_AFTER_ENV}={limit})")
+            raise ScanInterrupted(f"stopped after {self.written} checkpointed blocks ({STOP_AFTER_ENV}={limit})")
+
+    def load_plan(self, chunk: int) -> list | None:
+        """The blocks of chunk ``chunk`` (:class:`mrjax.scan.blocks.Block`), None before it was planned."""
+        return _read(self.folder / f"plan__{chunk:05d}.pkl")
+
+    def save_plan(self, chunk: int, blocks: list) -> None:
+        _write(self.folder / f"plan__{chunk:05d}.pkl", blocks)
+
+
+def _read(path: Path):
+    if not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def _write(path: Path, value) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 #: Name of the marker file of a scan in progress (or killed, or failed).

@@ -75,7 +75,8 @@ class ScanConfig:
     ``penk``, ``presso_draws`` (0 turns MR-PRESSO off), ``presso_threshold``, ``seed``,
     ``precision`` (64 or 32). Scan: ``bidirectional``, ``permutations`` (0 = none),
     ``alpha`` and ``correction`` (which traits count as significant for the figures),
-    ``chunk_size`` (traits per checkpointed batch), ``figures``/``report`` (outputs).
+    ``chunk_size`` (exposures selected and clumped together; their pairs are estimated in
+    blocks, :mod:`mrjax.scan.blocks`), ``figures``/``report`` (outputs).
     Reporting: ``outcome_type`` and ``exposure_type`` (``auto``, ``binary`` or
     ``continuous``; the exposures are the outcomes of the reverse direction): an estimate on
     a binary outcome is reported as an odds ratio, on a continuous one as b; ``auto`` asks

@@ -11,12 +11,22 @@ once from the outcome GWAS and looked up in each exposure GWAS (outcome → expo
 then assembles the scan-level tables (:mod:`~mrjax.scan.assemble`) and writes the folder
 (:mod:`~mrjax.scan.write`).
 
-**Resumption.** Exposures are processed in fixed chunks of ``chunk_size`` (both directions
-of a chunk estimated in one call); every finished exposure is checkpointed
-(:mod:`~mrjax.scan.checkpoints`). Chunk membership depends only on the exposure list, and
-each trait's random draws come from ``fold_in(key(seed), trait_uid)``
-(``mrjax.batch.trait_keys``), so resumed outputs are identical, bit for bit, to an
-uninterrupted run.
+**Blocks and resumption.** Exposures are processed in fixed chunks of ``chunk_size`` (their
+instruments selected and clumped together, once); a chunk's pairs (× every outcome, both
+directions) are estimated in blocks of at most as many pairs as one device call holds under
+``mrjax.batch.MEMORY_BUDGET_ELEMENTS`` (:mod:`~mrjax.scan.blocks`), so the memory of the
+estimation does not grow with the number of pairs. Every finished block is checkpointed
+(:mod:`~mrjax.scan.checkpoints`) and a re-run starts at the first unfinished one. Blocks depend
+only on the inputs and settings, and each trait's random draws come from
+``fold_in(key(seed), trait_uid)`` (``mrjax.batch.trait_keys``), so resumed outputs are
+identical, bit for bit, to an uninterrupted run.
+
+**Outputs.** ``results`` is written as the parquet dataset ``results/`` partitioned by
+direction and block (``pyarrow.dataset.dataset(DIR / "results", partitioning="hive")``). A scan
+of at most ``mrjax.scan.blocks.RESULTS_TSV_MAX_ROWS`` (1,000,000) result rows (pairs × methods)
+also writes ``results.tsv``, ``results.parquet`` and its other tables as TSV, from one table in
+memory; a larger one is written block by block (:mod:`~mrjax.scan.streamed`): every per-pair
+table as a dataset only, findings, figures and report for the significant pairs.
 """
 
 from __future__ import annotations
@@ -28,12 +38,15 @@ import pandas as pd
 
 from mrjax.audit import Audit, Audited
 from mrjax.ld import LDPanel
+from mrjax.methods import resolve
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
 from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
 from mrjax.scan.audits import forward_audits, side_audit
+from mrjax.scan import blocks as scan_blocks
+from mrjax.scan.blocks import Block, plan_blocks, result_rows
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
 from mrjax.scan.config import FORWARD, REVERSE, Progress, ScanConfig, ScanError, ScanResult
-from mrjax.scan.estimate import estimate_tables, permutation_table
+from mrjax.scan.estimate import permutation_table
 from mrjax.scan import store_source
 from mrjax.scan.inputs import (
     ExposureSource,
@@ -46,11 +59,17 @@ from mrjax.scan.inputs import (
     read_outcome,
 )
 from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
+from mrjax.scan.workers import block_client, estimate_in_order
 from mrjax.scan.write import write_outputs
 
 
-def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult:
+def run_scan(config: ScanConfig, progress: Progress | None = None, *, workers: int | None = None,
+             scheduler: str | None = None, devices: int | None = None) -> ScanResult:
     """Run the whole scan described by ``config`` and write its outputs to ``config.out``.
+
+    Blocks are estimated in this process, or with ``workers`` (a ``LocalCluster`` of that many
+    processes) or ``scheduler`` (a running Dask cluster's address) on Dask workers
+    (:mod:`mrjax.scan.workers`; the same outputs), each using at most ``devices`` devices.
 
     Returns the tables (also written as TSV and parquet), the significant traits and the
     manifest. ``progress(stage, done, total)`` is called as each stage advances (inputs,
@@ -68,7 +87,8 @@ def run_scan(config: ScanConfig, progress: Progress | None = None) -> ScanResult
     remove_stale_temporaries(out)
     marker = RunningMarker(out)
     try:
-        result = _scan(config, out, progress)
+        with block_client(workers, scheduler) as client:
+            result = _scan(config, out, progress, client, devices)
     except BaseException as error:
         marker.failed(error)
         raise
@@ -101,7 +121,7 @@ class Outcome:
         return self._reachable
 
 
-def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
+def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: int | None) -> ScanResult:
     timings = StageTimer()
     progress("inputs", 0, 1)
     with timings("checksums"):
@@ -116,15 +136,15 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
     with timings("read"):
         sources = list_exposures(config, cache)
 
-    # Chunk membership depends only on the exposure list and chunk_size, never on what a
-    # previous run finished: a resumed chunk is recomputed whole, with the same shapes as
-    # in an uninterrupted run, so its numbers agree to the last bit.
-    per_trait = {(d, s.trait): done for s in sources for d in config.directions
-                 if (done := checkpoints.load(d, s.trait)) is not None}
-    finished_traits = {s.trait for s in sources if all((d, s.trait) in per_trait for d in config.directions)}
+    # Chunk membership depends only on the exposure list and chunk_size, and a chunk's block
+    # plan only on its instruments, never on what a previous run finished: a resumed block is
+    # recomputed with the same shapes as in an uninterrupted run, so its numbers agree to the
+    # last bit.
     chunks = [sources[i : i + config.chunk_size] for i in range(0, len(sources), config.chunk_size)]
-    todo = [chunk for chunk in chunks if any(s.trait not in finished_traits for s in chunk)]
-    total, finished = len(sources), len(finished_traits)
+    plans = [checkpoints.load_plan(i) for i in range(len(chunks))]
+    todo = [i for i, plan in enumerate(plans) if plan is None or not all(checkpoints.has_block(b.name) for b in plan)]
+    total = len(sources)
+    finished = resumed = total - sum(len(chunks[i]) for i in todo)
 
     # Each outcome is read (and, bi-directional, its instruments selected) once per scan; its
     # own audit is checkpointed apart from the exposures so a fully resumed scan reports it.
@@ -137,27 +157,25 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
             if config.bidirectional:
                 outcome.instruments = select_and_clump(outcome.gwas, config, panel, timings, outcome.not_read)
             side = _outcome_side_audit(outcome, config)
-            checkpoints.save(OUTCOME_SIDE, source.name, side, count=False)
+            checkpoints.save(OUTCOME_SIDE, source.name, side)
         outcomes.append(outcome)
         outcome_sides.append(side)
     progress("inputs", 1, 1)
     progress("estimate", finished, total)
 
-    for done_chunks, chunk in enumerate(todo):
+    for done_chunks, i in enumerate(todo):
         progress("instruments", done_chunks, len(todo))
-        pieces = _run_chunk(chunk, config, cache, outcomes, panel, timings)
+        plans[i] = _run_chunk(i, chunks[i], config, cache, outcomes, panel, timings, checkpoints, client, devices)
         progress("instruments", done_chunks + 1, len(todo))
-        for name in (s.trait for s in chunk):
-            for direction, split in pieces.items():
-                if (direction, name) not in per_trait:
-                    per_trait[(direction, name)] = split[name]
-                    with timings("checkpoints"):
-                        checkpoints.save(direction, name, split[name])
-            if name not in finished_traits:
-                finished += 1
-                progress("estimate", finished, total)
+        finished += len(chunks[i])
+        progress("estimate", finished, total)
+    blocks = [block for plan in plans for block in plan]
+    if result_rows(blocks, len(config.directions), len(resolve(config.methods))) > scan_blocks.RESULTS_TSV_MAX_ROWS:
+        from mrjax.scan.streamed import write_streamed
 
+        return write_streamed(blocks, checkpoints, sources, outcome_list, outcome_sides, config, timings, resumed, progress)
     with timings("collect"):
+        per_trait = gather_blocks(blocks, checkpoints)
         tables = concat_traits(per_trait, sources, config)
         tables["results"] = with_effect_scale(tables["results"], config, sources, outcome_list)
     for name in ("audit", "audit_counts"):
@@ -181,7 +199,8 @@ def _scan(config: ScanConfig, out: Path, progress: Progress) -> ScanResult:
         with timings("permutations"):
             tables["permutations"] = permutation_table(tables["instruments"], config.directions, config.permutations, config.seed)
         write_table(out, "permutations", tables["permutations"])
-    return write_outputs(tables, config, timings, len(finished_traits), progress=progress)
+    return write_outputs(tables, config, timings, resumed, progress=progress, blocks=blocks,
+                         about={"blocks": len(blocks), "streamed": False})
 
 
 def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
@@ -194,15 +213,64 @@ def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
                       outcome=outcome.name)
 
 
-def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcomes: list[Outcome], panel,
-               timings: StageTimer) -> dict[str, dict]:
-    """Both directions of one chunk of exposures against every outcome, estimated in one
-    call: returns ``{direction: {trait: tables}}`` with each exposure's tables (all its
-    outcomes) and audit. The exposures' instruments are selected and clumped once."""
+def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcomes: list[Outcome],
+               panel, timings: StageTimer, checkpoints: Checkpoints, client=None, devices: int | None = None) -> list[Block]:
+    """One chunk of exposures against every outcome: their instruments selected and clumped
+    once, the chunk's pairs planned into blocks (:func:`mrjax.scan.blocks.plan_blocks`, saved
+    first), each unfinished block harmonised here, estimated here or on the Dask ``client``'s
+    workers (:func:`mrjax.scan.workers.estimate_in_order`) and checkpointed in block order.
+    Returns the plan."""
     with timings("read"):
         exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional)
     names = [s.trait for s in chunk]
     forward = select_and_clump(exposures, config, panel, timings, not_read)
+    widest = _most_instruments(forward.table)
+    if config.bidirectional:
+        widest = max([widest] + [len(o.instruments.table) for o in outcomes])
+    plan = checkpoints.load_plan(number) or plan_blocks(number, names, [o.name for o in outcomes], widest,
+                                                        directions=len(config.directions), n_boot=config.n_boot)
+    checkpoints.save_plan(number, plan)
+    by_name = {o.name: o for o in outcomes}
+
+    def harmonised_blocks():  # lazily: block k+1 is harmonised while workers estimate block k
+        for block in plan:
+            if not checkpoints.has_block(block.name):
+                pairs, audits, everything = _harmonise_block(block, exposures, forward, config,
+                                                             [by_name[o] for o in block.outcomes], panel, timings)
+                yield (block, pairs, audits), everything
+
+    for (block, pairs, audits), estimates in estimate_in_order(harmonised_blocks(), config.estimation, timings,
+                                                               client, devices):
+        pieces = _split_block(block, pairs, audits, estimates, timings)
+        with timings("checkpoints"):
+            checkpoints.save_block(block.name, pieces)
+    return plan
+
+
+def _most_instruments(instruments: pd.DataFrame) -> int:
+    """The most instruments any one trait of ``instruments`` has."""
+    if not len(instruments):
+        return 1
+    column = "exposure" if "exposure" in instruments.columns else "trait"
+    return int(instruments[column].astype(str).value_counts().max())
+
+
+def _block_rows(audited: Audited, names: tuple[str, ...]) -> Audited:
+    """The rows of ``names`` (all of them when the block has every trait of the table)."""
+    table = audited.table
+    column = "exposure" if "exposure" in table.columns else "trait"
+    if not len(table) or set(table[column].astype(str).unique()) <= set(names):
+        return audited
+    return Audited(table[table[column].astype(str).isin(names).to_numpy()].reset_index(drop=True), audited.audit)
+
+
+def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config: ScanConfig, outcomes: list[Outcome],
+                     panel, timings: StageTimer) -> tuple[dict, dict, pd.DataFrame]:
+    """Both directions of one block (its exposures against its outcomes) looked up and
+    harmonised: the pairs per direction, each exposure's audit pieces per direction, and both
+    directions' pairs in one table (one estimation call: fewer distinct shapes to compile)."""
+    names = list(block.exposures)
+    forward, exposures = _block_rows(forward, block.exposures), _block_rows(exposures, block.exposures)
     pairs: dict[str, list] = {d: [] for d in config.directions}
     audits: dict[str, dict[str, list]] = {d: {name: [] for name in names} for d in config.directions}
     for outcome in outcomes:
@@ -230,8 +298,13 @@ def _run_chunk(chunk: list[ExposureSource], config: ScanConfig, cache: dict, out
         # both directions in one estimation call: fewer distinct shapes to compile
         nonempty = [t for t in pairs.values() if len(t)]
         everything = pd.concat(nonempty, ignore_index=True) if nonempty else pairs[FORWARD]
-    estimates = estimate_tables(everything, config.estimation, timings)
-    outcome_names = [o.name for o in outcomes]
+    return pairs, audits, everything
+
+
+def _split_block(block: Block, pairs: dict, audits: dict, estimates: dict, timings: StageTimer) -> dict[str, dict]:
+    """A block's estimates cut into ``{direction: {exposure: tables}}``, each exposure's tables
+    (all the block's outcomes) with its audit: what is checkpointed."""
+    names, outcome_names = list(block.exposures), list(block.outcomes)
     pieces = {}
     with timings("split"):
         for direction, table in pairs.items():
@@ -250,3 +323,19 @@ def _join(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return frames[0]
     nonempty = [f for f in frames if len(f)]
     return pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
+
+
+def gather_blocks(blocks: list[Block], checkpoints: Checkpoints) -> dict[tuple[str, str], dict[str, pd.DataFrame]]:
+    """``{(direction, exposure): tables}`` from the finished blocks, each exposure's pieces
+    joined in block order (which is outcome order); a chunk of one block gives its tables
+    as they were checkpointed."""
+    pieces: dict[tuple[str, str], list[dict]] = {}
+    for block in blocks:
+        for direction, by_name in checkpoints.load_block(block.name).items():
+            for name, tables in by_name.items():
+                pieces.setdefault((direction, name), []).append(tables)
+    per_trait = {}
+    for key, parts in pieces.items():
+        names = list(dict.fromkeys(name for part in parts for name in part))
+        per_trait[key] = {name: _join([part[name] for part in parts if name in part]) for name in names}
+    return per_trait

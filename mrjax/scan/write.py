@@ -3,9 +3,11 @@ and single tables for the step commands, every file atomically (``mrjax.outputs`
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mrjax import outputs
@@ -15,6 +17,7 @@ from mrjax.report import html, plots
 from mrjax.report.heatmap import outcome_heatmap
 from mrjax.report import tables as report_tables
 from mrjax.scan.assemble import assemble_tables
+from mrjax.scan.blocks import Block, block_of_pairs
 from mrjax.scan.config import ScanConfig, ScanResult
 from mrjax.scan.frames import nonempty
 from mrjax.scan.inputs import exposure_keys, manifest_inputs
@@ -26,24 +29,31 @@ OUTPUT_TABLES = ("results", "findings", "findings_paper", "heterogeneity", "plei
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: StageTimer, resumed: int = 0,
-                  progress=None) -> ScanResult:
-    """Write the scan's folder: the tables (TSV; ``results`` also parquet), the figures
+                  progress=None, blocks: list[Block] | None = None, streamed: list[Path] | None = None,
+                  about: dict | None = None) -> ScanResult:
+    """Write the scan's folder: the tables (TSV; ``results`` also parquet and, with the
+    scan's ``blocks``, the partitioned dataset ``results/``, :func:`write_partitioned`), the figures
     (``mrjax.report.plots.scan_figures``, PNG + SVG), ``report.html``
     (``mrjax.report.html``) and, last, ``manifest.json`` — every file atomically, so a folder
-    whose manifest exists is complete."""
+    whose manifest exists is complete. ``streamed``: the dataset files of a scan written by
+    :mod:`mrjax.scan.streamed`, whose ``tables`` hold the significant pairs only (corrected
+    already); of the tables only ``findings`` and ``findings_paper`` are then written.
+    ``about``: more entries for the manifest (e.g. the number of blocks)."""
     out = Path(config.out)
     by = config.significance_column
     progress = progress or (lambda stage, done, total: None)
     progress("tables", 0, 1)
     with timings("tables"):
-        tables = assemble_tables(tables, config)
+        tables = assemble_tables(tables, config, corrected=streamed is not None)
     significant = report_tables.significant(tables["results"], alpha=config.alpha, by=by)
-    files: list[Path] = []
+    files: list[Path] = list(streamed or [])
     with timings("write"):
-        for name in OUTPUT_TABLES:
+        for name in OUTPUT_TABLES if streamed is None else ("findings", "findings_paper"):
             if name in tables:
                 formats = ("tsv", "parquet") if name == "results" else ("tsv",)
                 files += outputs.write_table(out, name, writable(tables[name]), formats=formats)
+        if blocks is not None:
+            files += write_partitioned(out / "results", writable(tables["results"]), block_labels(tables["results"], blocks))
     progress("tables", 1, 1)
     figures: dict = {}
     if config.figures:
@@ -72,6 +82,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], config: ScanConfig, timings: 
     manifest["inputs"] = inputs
     manifest["outputs"] = sorted(str(Path(p).relative_to(out)) for p in files)
     manifest["resumed_exposures"] = resumed
+    manifest.update(about or {})
     files.append(outputs.write_json(out / outputs.MANIFEST_NAME, manifest))
     progress("report", 1, 1)
     return ScanResult(tables=tables, significant=significant, files=files, timings=dict(timings.seconds),
@@ -131,3 +142,27 @@ def write_single_table(table: pd.DataFrame | Audited, path: str | Path) -> Path:
         stem = path.name.split(".")[0]
         outputs.write_tsv(path.with_name(f"{stem}.audit.tsv"), records.drops)
     return path
+
+
+def block_labels(results: pd.DataFrame, blocks: list[Block]) -> np.ndarray:
+    """The block (:attr:`mrjax.scan.blocks.Block.name`) of each row of a scan's ``results``."""
+    labels = block_of_pairs(blocks)
+    keys = zip(results["direction"].astype(str), results["exposure"].astype(str), results["outcome"].astype(str))
+    return np.array([labels[key] for key in keys], dtype=object)
+
+
+def write_partitioned(folder: Path, table: pd.DataFrame, blocks: np.ndarray, *, replace: bool = True) -> list[Path]:
+    """``table`` as a parquet dataset partitioned by direction and block (hive layout,
+    ``folder/direction=forward/block=00000-0000/part-0.parquet``; read it with
+    ``pyarrow.dataset.dataset(folder, partitioning="hive")``): one file per block, written
+    atomically, rows in table order. ``replace`` first removes what an earlier run wrote there."""
+    if replace:
+        shutil.rmtree(folder, ignore_errors=True)
+    files = []
+    directions = table["direction"].astype(str).to_numpy()
+    rest = table.drop(columns="direction")
+    for (direction, block), rows in pd.DataFrame({"d": directions, "b": blocks}).groupby(["d", "b"], sort=False).indices.items():
+        target = folder / f"direction={direction}" / f"block={block}" / "part-0.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        files.append(outputs.write_parquet(target, rest.iloc[rows].reset_index(drop=True)))
+    return files

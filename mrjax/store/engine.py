@@ -1,4 +1,5 @@
-"""Where ingest tasks run: a Dask cluster (local or existing), or this process.
+"""Where ingest tasks (and a scan's blocks, :mod:`mrjax.scan.workers`) run: a Dask cluster
+(local or existing, :func:`dask_client`), or this process.
 
 * ``scheduler="tcp://host:8786"`` submits to a running Dask cluster (``dask scheduler`` +
   ``dask worker``, or ``dask_jobqueue.SLURMCluster(...).scheduler_address``). Workers must see
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from typing import Callable, Iterable
 
 LOCAL_CLUSTER = dict(threads_per_worker=1, processes=True, dashboard_address=None)
@@ -54,8 +56,12 @@ def run_tasks(function: Callable, items: list, *, workers: int | None = None, sc
             bar.advance(label, lines)
 
 
-def _distributed(function, items, labels, workers, scheduler, cluster_options) -> Iterable:
-    from distributed import Client, LocalCluster, as_completed
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, cluster_options: dict | None = None):
+    """A ``distributed.Client`` for the duration of a ``with``: on the running cluster at
+    ``scheduler``, or on a ``LocalCluster`` of ``workers`` single-threaded processes
+    (``None``: one per core), closed on exit."""
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is not None:
@@ -67,6 +73,17 @@ def _distributed(function, items, labels, workers, scheduler, cluster_options) -
         cluster = LocalCluster(n_workers=n, **{**LOCAL_CLUSTER, **(cluster_options or {})})
         client = Client(cluster)
     try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _distributed(function, items, labels, workers, scheduler, cluster_options) -> Iterable:
+    from distributed import as_completed
+
+    with dask_client(workers, scheduler, cluster_options) as client:
         keys = [f"mrjax-ingest-{i}-{label}" for i, label in enumerate(labels)]
         futures = [client.submit(function, item, key=key, pure=False) for item, key in zip(items, keys)]
         owner = {future.key: i for i, future in enumerate(futures)}
@@ -82,10 +99,6 @@ def _distributed(function, items, labels, workers, scheduler, cluster_options) -
         except BaseException:
             client.cancel(futures)
             raise
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 class _Progress:
