@@ -28,7 +28,9 @@ Usage (from the project root)::
     .venv/bin/python benchmarks/bench_pairs.py [--exposures 200] [--outcomes 50] [--quick]
         [--scan-exposures 20] [--scan-outcomes 5] [--skip a,b,c,d]
 
-``--quick`` scales everything down (for a smoke test: 40 × 10 pairs, 10³/10⁴ for RSS).
+``--quick`` scales everything down (for a smoke test: 40 × 10 pairs, 10³/10⁴ for RSS). A full run
+took 33 min under a load average of 7–21 on the 2-core dev machine (most of it compilation and the
+10⁵-pair child); ``--skip c`` or ``--rss-pairs 10000`` shortens it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -354,6 +357,7 @@ def child_rss(table_path: Path, block: int, devices: int | None, out_json: Path,
         start = clock()
         digests = one_pass(mrjax, table, codes, n_pairs, block, parts)
     wall, cpu = since(start)
+    shutil.rmtree(parts)
     digest = np.concatenate(digests)
     out_json.write_text(json.dumps(dict(
         pairs=n_pairs, block=block, devices=len(engine.devices()), wall_s=wall, cpu_s=cpu, warm_up_s=warm_up[0],
