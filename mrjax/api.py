@@ -69,19 +69,20 @@ def _scatter_instruments(batch: TraitBatch, bucket: Bucket, values, out: np.ndar
 
 
 def _over_buckets(kernel, buckets: list[Bucket]) -> list:
-    """``kernel(bucket)`` for every bucket, called from one thread per bucket: each call
-    compiles its shape on first use (single-threaded in XLA) and dispatches asynchronously,
-    so compilations and runs of different buckets overlap."""
+    """``kernel(bucket, slot)`` for every bucket, ``slot`` its number (so that buckets of one
+    shape are spread over the devices, see :mod:`mrjax.engine`), called from one thread per
+    bucket: each call compiles its shape on first use (single-threaded in XLA) and dispatches
+    asynchronously, so compilations and runs of different buckets overlap."""
     if len(buckets) <= 1:
-        return [kernel(b) for b in buckets]
+        return [kernel(b, i) for i, b in enumerate(buckets)]
     with ThreadPoolExecutor(max_workers=min(len(buckets), os.cpu_count() or 1)) as pool:
-        return list(pool.map(kernel, buckets))
+        return list(pool.map(kernel, buckets, range(len(buckets))))
 
 
 def _diagnostics(batch: TraitBatch, dtype=np.float64) -> list:
     """Run the diagnostics kernel over every bucket once: ``[(bucket, Diagnostics), ...]``."""
     buckets = list(batch.buckets(dtype=dtype))
-    return list(zip(buckets, _over_buckets(lambda b: run_diagnostics(b.instruments), buckets)))
+    return list(zip(buckets, _over_buckets(lambda b, i: run_diagnostics(b.instruments, slot=i), buckets)))
 
 
 def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk: float = 20.0, dtype="float64",
@@ -116,7 +117,8 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     n = batch.n_traits
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
     buckets = list(batch.buckets(dtype=dt))
-    outputs = _over_buckets(lambda b: run_methods(b.instruments, trait_keys(seed, b.uids), methods, params), buckets)
+    outputs = _over_buckets(lambda b, i: run_methods(b.instruments, trait_keys(seed, b.uids), methods, params, slot=i),
+                            buckets)
     flagged = [m for m in methods if outputs and outputs[0][m].ci_disjoint is not None]
     for m in flagged:
         cols[m]["ci_disjoint"] = np.zeros(n)

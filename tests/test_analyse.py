@@ -39,7 +39,7 @@ def test_analyse_equals_the_single_table_functions(data):
 def test_analyse_runs_the_diagnostics_kernel_once(data, monkeypatch):
     calls = []
     real = api.run_diagnostics
-    monkeypatch.setattr(api, "run_diagnostics", lambda instruments: calls.append(1) or real(instruments))
+    monkeypatch.setattr(api, "run_diagnostics", lambda instruments, **kw: calls.append(1) or real(instruments, **kw))
     batch = api.as_batch(data)
     n_buckets = len(list(batch.buckets()))
     mrjax.analyse(batch, ["ivw"], include=())
