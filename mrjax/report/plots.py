@@ -21,7 +21,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -458,11 +457,9 @@ def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: 
 
 # ----------------------------------------------------------------------------- writing
 def save_figure(fig: Figure, folder: str | Path, stem: str) -> list[Path]:
-    """Write ``fig`` as ``folder/stem.png`` and ``folder/stem.svg`` (atomically), then close it."""
-    try:
-        return write_figure(folder, stem, fig)
-    finally:
-        plt.close(fig)
+    """Write ``fig`` as ``folder/stem.png`` and ``folder/stem.svg`` (atomically). The figures
+    are ``matplotlib.figure.Figure`` objects, never registered with pyplot: nothing to close."""
+    return write_figure(folder, stem, fig)
 
 
 def _subset(frame: pd.DataFrame | None, direction: str, exposure: str, outcome: str) -> pd.DataFrame:
