@@ -9,7 +9,7 @@ Per trait, following TwoSampleMR's conventions: :func:`scatter_plot` (``mr_scatt
 SNP ids and instrument sets of hundreds of variants draw without error.
 
 Every function returns a ``matplotlib.figure.Figure``; :func:`save_figure` writes it as PNG and
-SVG atomically and closes it. :func:`scan_figures` draws and writes the whole set.
+SVG atomically. :func:`scan_figures` draws and writes the whole set.
 """
 
 from __future__ import annotations
