@@ -219,7 +219,13 @@ class BucketPolicy:
         return plan
 
 
-PANEL_BUCKETS = BucketPolicy()
+# The panel's widths depend on each trait's own instrument count only (no merging of width
+# groups), so a trait is padded the same whatever traits share its call: XLA's reductions over
+# the width axis round differently at different padded widths, and merging made a trait's
+# estimates depend on the chunk it was scanned in (``--chunk-size``). The floor of 16 keeps the
+# common 3–16-instrument traits in one shape.
+PANEL_MIN_WIDTH = 16
+PANEL_BUCKETS = BucketPolicy(min_width=PANEL_MIN_WIDTH, min_traits=1)
 DRAW_BUCKETS = BucketPolicy(min_width=8, half_steps=True, min_traits=1, row_step=8)
 
 
@@ -371,22 +377,24 @@ class TraitBatch:
         instruments = Instruments(**_device_arrays({"mask": mask, **arrays}))
         return Bucket(trait_index=trait_index, instruments=instruments, uids=uids)
 
-    def buckets(self, min_width: int = MIN_WIDTH, max_traits: int | None = None, dtype=np.float64,
-                min_traits: int = MIN_BUCKET_TRAITS, *, policy: BucketPolicy | None = None,
+    def buckets(self, min_width: int | None = None, max_traits: int | None = None, dtype=np.float64,
+                min_traits: int | None = None, *, policy: BucketPolicy | None = None,
                 members: np.ndarray | None = None, row_elements=None) -> Iterator[Bucket]:
         """Padded buckets of the traits ``members`` (default all) by ``policy`` (default
-        :data:`PANEL_BUCKETS` with the given ``min_width`` and ``min_traits``; see
-        :class:`BucketPolicy`).
+        :data:`PANEL_BUCKETS`; given ``min_width`` or ``min_traits``, a :class:`BucketPolicy`
+        with those settings).
 
-        A width group with fewer than ``min_traits`` traits joins the next wider group: every
-        bucket shape costs a compilation (seconds per kernel on CPU), far more than padding a
-        few traits wider costs at run time. The trait count of each bucket is rounded up by
+        With ``min_traits``, a width group with fewer traits joins the next wider group (fewer
+        shapes to compile, but a trait's width, and so its last bits, then depend on the other
+        traits). The trait count of each bucket is rounded up by
         :func:`bucket_rows` (dummy rows have ``trait_index`` −1 and no instruments); with
         ``max_traits`` (or ``row_elements``, the elements one trait adds to the call's largest
         array, against :data:`MEMORY_BUDGET_ELEMENTS`) large buckets are split into chunks.
         """
-        if policy is None:
-            policy = BucketPolicy(min_width=min_width, min_traits=min_traits)
+        if policy is None and min_width is None and min_traits is None:
+            policy = PANEL_BUCKETS
+        elif policy is None:
+            policy = BucketPolicy(min_width=min_width or MIN_WIDTH, min_traits=min_traits or MIN_BUCKET_TRAITS)
         plan = policy.plan(self.traits["nsnp"].to_numpy(), members, max_traits=max_traits, row_elements=row_elements)
         for index, width in plan:
             yield self.bucket(index, width=width, dtype=dtype)

@@ -30,9 +30,15 @@ takes the next device, so repeated calls reuse their compiled code.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
+import pickle
+import tempfile
 import threading
 import zlib
+from pathlib import Path
 from typing import Callable
 
 import jax
@@ -108,16 +114,126 @@ def _place(per_trait, static, args, slot):
 # The edge
 
 
-_KERNELS: dict = {}  # (per_trait, in_axes, static) -> jitted vmap
+_KERNELS: dict = {}  # (per_trait, in_axes, static) -> _Kernel
 
 
 def _compiled(per_trait: Callable, in_axes: tuple, static: tuple):
     key = (per_trait, in_axes, static)
     with _lock:
         if key not in _KERNELS:
-            fn = functools.partial(per_trait, **dict(static)) if static else per_trait
-            _KERNELS[key] = jax.jit(jax.vmap(fn, in_axes=in_axes))
+            _KERNELS[key] = _Kernel(per_trait, in_axes, static)
         return _KERNELS[key]
+
+
+def _export_folder() -> Path | None:
+    """Where traced-and-lowered kernels are kept between processes: ``mrjax-exported`` in JAX's
+    persistent compilation cache folder when that cache is on (``mrjax_cli`` turns it on by
+    default), otherwise nowhere."""
+    folder = jax.config.jax_compilation_cache_dir
+    return Path(folder) / "mrjax-exported" if folder else None
+
+
+@functools.cache
+def _code_version() -> str:
+    """SHA-256 of the versions of JAX and mrjax and of every source file of the ``mrjax``
+    package: a kernel exported by other code is never loaded."""
+    import jaxlib
+
+    from mrjax import __version__
+
+    digest = hashlib.sha256(f"{jax.__version__} {jaxlib.__version__} {__version__}".encode())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+class _Kernel:
+    """``jax.jit(jax.vmap(per_trait))``, kept across processes when :func:`_export_folder` is set.
+
+    The persistent compilation cache skips XLA's compilation, not the tracing and lowering of
+    the Python function (seconds for the method panel). With a folder, the first call of each
+    argument signature exports the kernel (``jax.export``: the lowered StableHLO, serialised)
+    to a file named by the SHA-256 of the function, its static settings, the argument tree,
+    shapes, dtypes and weak types, the JAX configuration that changes the lowering, and
+    :func:`_code_version`; later processes load the file and only compile it (a cache hit) —
+    the same module, so the same bits (tests/test_engine_export.py). Files are written
+    atomically (temporary file, then ``os.replace``), so processes may share the folder; a
+    file that cannot be read is exported again.
+    """
+
+    def __init__(self, per_trait: Callable, in_axes: tuple, static: tuple):
+        fn = functools.partial(per_trait, **dict(static)) if static else per_trait
+        self.name = f"{per_trait.__module__}.{per_trait.__qualname__}"
+        self.in_axes, self.static = in_axes, static
+        self.jitted = jax.jit(jax.vmap(fn, in_axes=in_axes))
+        self._loaded: dict = {}  # signature -> (jitted Exported.call, output tree)
+
+    def __call__(self, *args):
+        folder = _export_folder()
+        if folder is None:
+            return self.jitted(*args)
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        avals = tuple(jax.typeof(leaf) for leaf in leaves)
+        signature = (tree, tuple((a.shape, a.dtype, a.weak_type) for a in avals))
+        with _lock:
+            entry = self._loaded.get(signature, False)
+        if entry is False:
+            entry = self._load(folder, tree, avals)
+            with _lock:
+                self._loaded[signature] = entry
+        if entry is None:
+            return self.jitted(*args)
+        call, out_tree = entry
+        return jax.tree_util.tree_unflatten(out_tree, call(*leaves))
+
+    def _load(self, folder: Path, tree, avals) -> tuple | None:
+        """``(jitted Exported.call, output tree)`` from the folder, exported first if absent;
+        ``None`` where the kernel cannot be exported (then it runs as a plain jit)."""
+        from jax import export
+
+        settings = (self.name, self.in_axes, self.static, str(tree), avals, jax.config.jax_enable_x64,
+                    jax.config.jax_default_matmul_precision, jax.default_backend(), _code_version())
+        path = folder / f"{hashlib.sha256(repr(settings).encode()).hexdigest()}.pickle"
+        try:
+            blob, out_tree = pickle.loads(path.read_bytes())
+            exported = export.deserialize(blob)
+        except Exception:  # absent, or written by something else: export it (again)
+            jitted, trees = self.jitted, []
+
+            def flat(*leaves):
+                out, out_tree = jax.tree_util.tree_flatten(jitted(*jax.tree_util.tree_unflatten(tree, leaves)))
+                trees.append(out_tree)
+                return out
+
+            structs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
+            try:
+                exported = export.export(jax.jit(flat))(*structs)
+                blob = exported.serialize()
+            except Exception:  # e.g. an operation jax.export does not serialise
+                return None
+            out_tree = trees[0]
+            _write_atomically(path, pickle.dumps((blob, out_tree)))
+        return jax.jit(exported.call), out_tree
+
+    def _cache_size(self) -> int:
+        with _lock:
+            loaded = list(self._loaded.values())
+        return self.jitted._cache_size() + sum(entry[0]._cache_size() for entry in loaded if entry)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` through a temporary file and ``os.replace``; a folder that cannot be
+    written is no error (the kernel is exported again next time)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
 
 
 def map_traits(per_trait: Callable, batched: tuple, shared: tuple = (), *, slot: int | None = None, **static):

@@ -9,9 +9,35 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.scipy import special
-from jax.scipy.stats import chi2, norm
+from jax.scipy.stats import norm
 
 MAD_CONSTANT = 1.4826  # R's stats::mad default (consistency for the normal)
+
+
+def _each_element(impl):
+    """JAX's own algorithm ``impl`` (``jax._src.lax.special``) applied to each element alone.
+
+    ``jax.scipy.special.betainc``/``gammaincc`` run their continued fractions on the whole
+    array until *every* element has converged, so an element's last bits depend on the other
+    elements of the call — a trait's p-value changed with the number of traits in its bucket
+    (and so with ``--chunk-size``). Vectorised over scalars, the same loop stops for each
+    element at its own convergence (a batched ``while_loop`` freezes finished elements): the
+    value a call with that element alone gives, whatever the batch.
+    """
+    def scalar(*args):
+        dtype = jnp.result_type(*args, float)
+        return impl(*(jnp.asarray(a, dtype) for a in args), dtype=dtype)
+
+    return jnp.vectorize(scalar)
+
+
+try:
+    from jax._src.lax.special import igammac_impl, regularized_incomplete_beta_impl
+except ImportError:  # a JAX without these internals: the public functions (batch-dependent last bit)
+    from jax.scipy.special import betainc, gammaincc
+else:
+    betainc = _each_element(regularized_incomplete_beta_impl)
+    gammaincc = _each_element(igammac_impl)
 
 
 def norm_pval(z):
@@ -28,7 +54,7 @@ def t_pval(t, df):
     df = jnp.asarray(df, dtype=jnp.result_type(t, float))
     safe_df = jnp.where(df > 0, df, 1.0)
     x = safe_df / (safe_df + t * t)
-    p = special.betainc(0.5 * safe_df, 0.5, x)
+    p = betainc(0.5 * safe_df, 0.5, x)
     return jnp.where(df > 0, p, jnp.nan)
 
 
@@ -36,7 +62,8 @@ def chi2_sf(q, df):
     """Upper tail of the chi-square distribution (R: ``pchisq(q, df, lower.tail = FALSE)``)."""
     df = jnp.asarray(df, dtype=jnp.result_type(q, float))
     safe_df = jnp.where(df > 0, df, 1.0)
-    return jnp.where(df > 0, chi2.sf(q, safe_df), jnp.nan)
+    # jax.scipy.stats.chi2.sf(q, df) is gammaincc(df / 2, clamp(0, q / 2, inf))
+    return jnp.where(df > 0, gammaincc(safe_df / 2.0, jnp.clip(q / 2.0, 0.0, jnp.inf)), jnp.nan)
 
 
 def binom_test_pval(x, n):
@@ -48,7 +75,7 @@ def binom_test_pval(x, n):
     x = jnp.asarray(x, dtype=float)
     n = jnp.asarray(n, dtype=float)
     k = jnp.minimum(x, n - x)
-    cdf = jnp.where(k >= n, 1.0, special.betainc(jnp.maximum(n - k, 1e-300), k + 1.0, 0.5))
+    cdf = jnp.where(k >= n, 1.0, betainc(jnp.maximum(n - k, 1e-300), k + 1.0, 0.5))
     return jnp.minimum(1.0, 2.0 * cdf)
 
 

@@ -26,7 +26,7 @@ def test_groups_traits_and_pads_inertly():
     batch = mrjax.from_frame(_table())
     assert list(batch.traits["exposure"]) == ["A", "B"]
     assert list(batch.traits["nsnp"]) == [3, 2]
-    (bucket,) = list(batch.buckets())
+    (bucket,) = list(batch.buckets(min_width=4))
     inst = bucket.instruments
     assert inst.bx.shape == (2, 4)
     np.testing.assert_array_equal(np.asarray(inst.mask), [[1, 1, 1, 0], [1, 1, 0, 0]])
@@ -81,10 +81,13 @@ def test_missing_mr_keep_counts_as_false():
 def test_wide_groups_are_never_merged_with_narrow_traits():
     """A few 5-instrument traits beside one 20,000-instrument trait keep their own narrow
     bucket (padding them to 32,768 would cost thousands of times their own work); groups up to
-    MAX_MERGE_WIDTH still merge."""
-    from mrjax.batch import MAX_MERGE_WIDTH, PANEL_BUCKETS
+    MAX_MERGE_WIDTH still merge under a merging policy (the panel merges none)."""
+    from mrjax.batch import MAX_MERGE_WIDTH, PANEL_BUCKETS, BucketPolicy
 
     plan = PANEL_BUCKETS.plan(np.array([5] * 10 + [20_000]))
+    assert [(int((index >= 0).sum()), width) for index, width in plan] == [(10, 16), (1, 32_768)]
+    merging = BucketPolicy()
+    plan = merging.plan(np.array([5] * 10 + [20_000]))
     assert [(int((index >= 0).sum()), width) for index, width in plan] == [(10, 8), (1, 32_768)]
-    merged = PANEL_BUCKETS.plan(np.array([5] * 10 + [MAX_MERGE_WIDTH]))
+    merged = merging.plan(np.array([5] * 10 + [MAX_MERGE_WIDTH]))
     assert [(int((index >= 0).sum()), width) for index, width in merged] == [(11, MAX_MERGE_WIDTH)]

@@ -103,13 +103,14 @@ def test_the_engine_turns_on_float64_itself():
 
 
 def test_one_policy_two_settings():
-    assert [PANEL_BUCKETS.width(n) for n in (1, 4, 5, 9, 17, 33)] == [4, 4, 8, 16, 32, 64]
+    assert [PANEL_BUCKETS.width(n) for n in (1, 4, 5, 9, 17, 33)] == [16, 16, 16, 16, 32, 64]
     assert [DRAW_BUCKETS.width(n) for n in (1, 8, 9, 17, 25, 33, 49, 65)] == [8, 8, 16, 24, 32, 48, 64, 96]
     assert [PANEL_BUCKETS.rows(n) for n in (1, 3, 64, 65, 130)] == [1, 4, 64, 128, 192]
     assert [DRAW_BUCKETS.rows(n) for n in (1, 3, 8, 9, 17)] == [1, 4, 8, 16, 24]
-    # small width groups join the next wider one under the panel setting, not under the draw one
+    # width groups are never merged (a trait's width depends on its own instruments only)
     nsnp = np.array([3] * 10 + [12] * 100)
     assert [w for _, w in PANEL_BUCKETS.plan(nsnp)] == [16]
+    assert [w for _, w in PANEL_BUCKETS.plan(np.array([3] * 10 + [20] * 100))] == [16, 32]
     assert [w for _, w in DRAW_BUCKETS.plan(nsnp)] == [8, 16]
     # the memory budget caps the traits of a bucket (row_elements per trait at that width)
     plan = PANEL_BUCKETS.plan(nsnp, row_elements=lambda width: width * 100, budget=64 * 16 * 100)

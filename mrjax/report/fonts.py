@@ -98,4 +98,7 @@ def tidy(fig: Figure) -> Figure:
     """:func:`sanitise` the texts of ``fig``, then ``tight_layout`` it."""
     sanitise(fig)
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine, which makes every savefig draw the whole
+    # figure once more (without output) before drawing it for real; the layout is done.
+    fig.set_layout_engine(None)
     return fig

@@ -9,7 +9,7 @@ Per trait, following TwoSampleMR's conventions: :func:`scatter_plot` (``mr_scatt
 SNP ids and instrument sets of hundreds of variants draw without error.
 
 Every function returns a ``matplotlib.figure.Figure``; :func:`save_figure` writes it as PNG and
-SVG atomically and closes it. :func:`scan_figures` draws and writes the whole set.
+SVG atomically. :func:`scan_figures` draws and writes the whole set.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -458,11 +457,9 @@ def funnel_plot(harmonised: pd.DataFrame, mr_rows: pd.DataFrame, *, single_snp: 
 
 # ----------------------------------------------------------------------------- writing
 def save_figure(fig: Figure, folder: str | Path, stem: str) -> list[Path]:
-    """Write ``fig`` as ``folder/stem.png`` and ``folder/stem.svg`` (atomically), then close it."""
-    try:
-        return write_figure(folder, stem, fig)
-    finally:
-        plt.close(fig)
+    """Write ``fig`` as ``folder/stem.png`` and ``folder/stem.svg`` (atomically). The figures
+    are ``matplotlib.figure.Figure`` objects, never registered with pyplot: nothing to close."""
+    return write_figure(folder, stem, fig)
 
 
 def _subset(frame: pd.DataFrame | None, direction: str, exposure: str, outcome: str) -> pd.DataFrame:
