@@ -269,6 +269,8 @@ def test_mr_settings_are_checked_before_any_estimation():
         api.mr(small_traits(), ["ivw"], robustness=True)
     with pytest.raises(ValueError, match="model='mixed'"):
         api.mr(small_traits(), ["ivw"], model="mixed")
+    with pytest.raises(ValueError, match=r"model=\['fixed', 'random'\] is not one of"):  # was a TypeError
+        api.mr(small_traits(), ["mrivw"], model=["fixed", "random"])
     # a real setting that none of the requested methods reads would be ignored silently
     with pytest.raises(ValueError, match="'robust' applies to none of the methods ivw"):
         api.mr(small_traits(), ["ivw"], robust=True)

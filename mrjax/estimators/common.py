@@ -9,7 +9,7 @@ NaN with a non-zero ``reason`` code. ``mrjax.engine`` vmaps and jits these funct
 from __future__ import annotations
 
 import numbers
-
+from collections.abc import Hashable
 from typing import NamedTuple
 
 import jax
@@ -111,6 +111,8 @@ def make_params(**settings) -> Params:
     for name, value in list(settings.items()):
         if name not in SETTING_CHOICES:
             continue
+        if not isinstance(value, Hashable):  # a list or array where one choice is expected
+            raise ValueError(f"setting {name}={value!r} is not one of {SETTING_CHOICES[name]}")
         value = SETTING_ALIASES.get((name, value), value)
         if value not in SETTING_CHOICES[name]:
             raise ValueError(f"setting {name}={value!r} is not one of {SETTING_CHOICES[name]}")
