@@ -116,7 +116,11 @@ def _sorted_weighted_median(r_sorted, w_sorted, n):
     if w_sorted.ndim > 1:
         return jax.vmap(lambda w: _sorted_weighted_median(r_sorted, w, n))(w_sorted)
     width = r_sorted.shape[-1]
-    p = (jnp.cumsum(w_sorted) - 0.5 * w_sorted) / jnp.sum(w_sorted)
+    # The total is the cumulative sum's last entry, not a separate sum: XLA merges a sum of the
+    # permuted weights into the permutation's own reduction, in an order that depends on the
+    # number of traits in the call (so a trait's median changed with --chunk-size).
+    cumulative = jnp.cumsum(w_sorted)
+    p = (cumulative - 0.5 * w_sorted) / cumulative[-1]
     below = jnp.sum((p < 0.5) & (jnp.arange(width) < n)) - 1
     k = jnp.clip(below, 0, width - 2)
     b = r_sorted[k] + (r_sorted[k + 1] - r_sorted[k]) * (0.5 - p[k]) / (p[k + 1] - p[k])
