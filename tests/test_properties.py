@@ -108,7 +108,7 @@ def deterministic_outputs(est, diag):
             if m != "egger_regression_bootstrap":
                 out.append(np.asarray(e.b))
         else:
-            out.extend(np.asarray(leaf) for leaf in e)
+            out.extend(np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(e))  # ci_disjoint None: no leaf
     out.extend(np.asarray(leaf) for leaf in jax.tree_util.tree_leaves((diag.heterogeneity, diag.egger, diag.i2gx, diag.ivw)))
     return out
 
