@@ -138,7 +138,7 @@ def pivw_fit(t: Instruments, key: jax.Array, lam=1.0, over_dispersion: bool = Tr
     width = t.bx.shape[-1]
     k_alpha, k_y, k_x = jax.random.split(key, 3)
     col = lambda a: a[:, None]  # noqa: E731  ([width] -> [width, 1] beside [width, n_boot] draws)
-    z = lambda k: slot_normals(k, n_boot, width, t.bx.dtype)  # noqa: E731
+    z = lambda k: slot_normals(k, n_boot, width, t.bx.dtype, row_by_row=True)  # noqa: E731
     bx_b = col(t.bx) + col(t.sx) * z(k_x)
     by_b = col(t.bx) * b + jnp.sqrt(tau2) * z(k_alpha) + col(t.sy) * z(k_y)
     mb = col(m)
