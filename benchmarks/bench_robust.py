@@ -354,10 +354,9 @@ def np_mr_lasso(bx, sx, by, sy, rng, s):
             break
         rsq_prev = rsq
 
-    np.seterr(invalid="ignore", divide="ignore")
-
     def rse(keep):
-        slope = np.sum(b[keep] * u[keep]) / np.sum(b[keep] ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.sum(b[keep] * u[keep]) / np.sum(b[keep] ** 2)
         return np.sqrt(np.sum((u[keep] - slope * b[keep]) ** 2) / (keep.sum() - 1)) if keep.sum() > 1 else np.nan
 
     zeros = [zz == 0 for zz in path[::-1]]  # ascending lambda
@@ -369,9 +368,10 @@ def np_mr_lasso(bx, sx, by, sy, rng, s):
             break
     pos = max(pos, 1 + next(j for j, v in enumerate(nvalid) if v > 1))
     keep = zeros[pos - 1]
-    slope = np.sum(b[keep] * u[keep]) / np.sum(b[keep] ** 2)  # NaN without a valid SNP, as R
-    sigma = rse(keep)
-    se = sigma / np.sqrt(np.sum(b[keep] ** 2)) / min(sigma, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN without a valid SNP, as R
+        slope = np.sum(b[keep] * u[keep]) / np.sum(b[keep] ** 2)
+        sigma = rse(keep)
+        se = sigma / np.sqrt(np.sum(b[keep] ** 2)) / min(sigma, 1.0)
     return _finish(slope, se, None, {})
 
 
