@@ -36,7 +36,7 @@ LAMBDA_MIN_RATIO = 1e-4  # glmnet: nobs >= nvars (here nobs == nvars)
 MIN_PATH = 5  # glmnet.control(mnlam)
 DEV_MAX = 0.999  # glmnet.control(devmax)
 FDEV = 1e-5  # glmnet.control(fdev)
-MAX_EVENTS = 200  # joins and leaves along the homotopy path
+EVENTS_PER_SNP = 4  # cap on joins and leaves along the homotopy path, per instrument slot
 QCHISQ_95 = 3.841458820694124
 MIN_SNPS = 3
 
@@ -75,7 +75,8 @@ def _lasso_path(gram, c, real, lams):
     coordinate's correlation ``c_j - G_j z`` reaches ``+-lambda`` (it joins) or an active
     coordinate reaches 0 (it leaves). Coordinates not ``real`` never join. Returns the
     ``[len(lams), width]`` solutions and whether the path reached ``lams[-1]`` within
-    ``MAX_EVENTS``."""
+    ``EVENTS_PER_SNP * width + 16`` events (each coordinate joins once on a path without
+    leaves)."""
     width = c.shape[0]
     eye = jnp.eye(width, dtype=c.dtype)
     score = jnp.where(real, jnp.abs(c), -1.0)
@@ -115,7 +116,7 @@ def _lasso_path(gram, c, real, lams):
         return active, sign, nxt, grid, j, count + 1, nxt <= lam_end
 
     def going(state):
-        return ~state[6] & (state[5] < MAX_EVENTS)
+        return ~state[6] & (state[5] < EVENTS_PER_SNP * width + 16)
 
     grid = jnp.zeros((lams.shape[0], width), c.dtype)
     state = (real & onehot, jnp.where(onehot, jnp.sign(c), 0.0), lams[0], grid, first, 0, ~jnp.any(real))
