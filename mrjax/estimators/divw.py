@@ -15,7 +15,7 @@ from jax.scipy.stats import norm
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, Reason, estimate
-from mrjax.estimators.draws import slot_normals
+from mrjax.estimators.draws import slot_normals, slot_sum
 from mrjax.stats import masked_sum, norm_pval
 
 MIN_SNPS = 2
@@ -79,14 +79,22 @@ class _Moments(NamedTuple):
 def _penalised_moments(bx, by, sx, sy, mask, lam):
     """pIVW's moments (``Byse^-4``-weighted variances ``v2``, ``v12``; the penalised
     denominator ``mu2p = mu2/2 + sign(mu2) sqrt(mu2^2/4 + lambda v2)`` and the matching
-    numerator ``mu1p = mu1 + (v12/v2)(mu2p - mu2)``). Sums over the first axis of ``mask``'s
-    shape; works on ``[width]`` data and on ``[width, n_boot]`` bootstrap draws alike."""
+    numerator ``mu1p = mu1 + (v12/v2)(mu2p - mu2)``) of ``[width]`` data."""
+    terms = _moment_terms(bx, by, sx, sy, jnp.zeros((), bx.dtype))[:4]
+    return _penalise(*(masked_sum(x, mask) for x in terms), lam)
+
+
+def _moment_terms(bx, by, sx, sy, tau2):
+    """Per-SNP terms of ``mu1``, ``mu2``, ``v2``, ``v12`` and (with ``tau2``) ``v1p``."""
     w = 1.0 / (sy * sy)
     sx2 = sx * sx
-    v2 = masked_sum(w * w * (4.0 * (bx * bx - sx2) * sx2 + 2.0 * sx2 * sx2), mask, axis=0)
-    v12 = masked_sum(2.0 * w * w * by * bx * sx2, mask, axis=0)
-    mu1 = masked_sum(w * by * bx, mask, axis=0)
-    mu2 = masked_sum(w * (bx * bx - sx2), mask, axis=0)
+    bx2 = bx * bx
+    by2 = by * by
+    return (w * by * bx, w * (bx2 - sx2), w * w * (4.0 * (bx2 - sx2) * sx2 + 2.0 * sx2 * sx2),
+            2.0 * w * w * by * bx * sx2, w * w * (by2 * bx2 - (by2 - sy * sy - tau2) * (bx2 - sx2)))
+
+
+def _penalise(mu1, mu2, v2, v12, lam):
     mu2p = 0.5 * mu2 + jnp.sign(mu2) * jnp.sqrt(0.25 * mu2 * mu2 + lam * v2)
     mu1p = mu1 + (v12 / v2) * (mu2p - mu2)
     return _Moments(mu1p=mu1p, mu2p=mu2p, mu2=mu2, v2=v2, v12=v12)
@@ -101,8 +109,7 @@ def _fieller_stat(mom: _Moments, v1p, beta):
 
 
 def _v1p(bx, by, sx, sy, mask, tau2):
-    w = 1.0 / (sy * sy)
-    return masked_sum(w * w * (by * by * bx * bx - (by * by - sy * sy - tau2) * (bx * bx - sx * sx)), mask, axis=0)
+    return masked_sum(_moment_terms(bx, by, sx, sy, tau2)[4], mask)
 
 
 def pivw_fit(t: Instruments, key: jax.Array, lam=1.0, over_dispersion: bool = True, alpha: float = 0.05,
@@ -138,12 +145,12 @@ def pivw_fit(t: Instruments, key: jax.Array, lam=1.0, over_dispersion: bool = Tr
     width = t.bx.shape[-1]
     k_alpha, k_y, k_x = jax.random.split(key, 3)
     col = lambda a: a[:, None]  # noqa: E731  ([width] -> [width, 1] beside [width, n_boot] draws)
-    z = lambda k: slot_normals(k, n_boot, width, t.bx.dtype)  # noqa: E731
+    z = lambda k: slot_normals(k, n_boot, width, t.bx.dtype, row_by_row=True)  # noqa: E731
     bx_b = col(t.bx) + col(t.sx) * z(k_x)
     by_b = col(t.bx) * b + jnp.sqrt(tau2) * z(k_alpha) + col(t.sy) * z(k_y)
-    mb = col(m)
-    mom_b = _penalised_moments(bx_b, by_b, col(t.sx), col(t.sy), mb, lam)
-    stat = _fieller_stat(mom_b, _v1p(bx_b, by_b, col(t.sx), col(t.sy), mb, tau2), b)
+    sums = slot_sum(lambda j: jnp.where(m[j], jnp.stack(_moment_terms(bx_b[j], by_b[j], t.sx[j], t.sy[j], tau2)), 0.0),
+                    width)
+    stat = _fieller_stat(_penalise(*sums[:4], lam), sums[4], b)
     valid = stat >= 0
     n_valid = jnp.sum(valid)
     ordered = jnp.sort(jnp.where(valid, stat, jnp.inf))
