@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, trait_keys
+from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, panel_row_elements, trait_keys
 from mrjax.diagnostics import i_squared, steiger
 from mrjax.effects import odds_ratios  # noqa: F401  (public: mrjax.odds_ratios, TwoSampleMR generate_odds_ratios)
 from mrjax.engine import run_diagnostics, run_methods
@@ -79,9 +79,18 @@ def _over_buckets(kernel, buckets: list[Bucket]) -> list:
         return list(pool.map(kernel, buckets, range(len(buckets))))
 
 
+def _buckets(batch: TraitBatch, dtype, n_boot: int = 0) -> list[Bucket]:
+    """The batch's buckets for a kernel whose largest array holds ``w × max(n_boot, w)``
+    elements per trait of width ``w``: a width group larger than
+    :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` allows runs in chunks of a power of two traits,
+    so peak memory does not grow with the number of traits (results do not depend on the
+    chunking: a trait's numbers never depend on the others in its call)."""
+    return list(batch.buckets(dtype=dtype, row_elements=panel_row_elements(n_boot)))
+
+
 def _diagnostics(batch: TraitBatch, dtype=np.float64) -> list:
     """Run the diagnostics kernel over every bucket once: ``[(bucket, Diagnostics), ...]``."""
-    buckets = list(batch.buckets(dtype=dtype))
+    buckets = _buckets(batch, dtype)
     return list(zip(buckets, _over_buckets(lambda b, i: run_diagnostics(b.instruments, slot=i), buckets)))
 
 
@@ -116,7 +125,7 @@ def mr(data, methods=None, *, n_boot: int = 1000, seed=0, phi: float = 1.0, penk
     check_settings(methods, settings)
     n = batch.n_traits
     cols = {m: {f: np.full(n, np.nan) for f in ESTIMATE_FIELDS} for m in methods}
-    buckets = list(batch.buckets(dtype=dt))
+    buckets = _buckets(batch, dt, n_boot)
     outputs = _over_buckets(lambda b, i: run_methods(b.instruments, trait_keys(seed, b.uids), methods, params, slot=i),
                             buckets)
     flagged = [m for m in methods if outputs and outputs[0][m].ci_disjoint is not None]
