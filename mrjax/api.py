@@ -13,12 +13,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import pandas as pd
 
 from mrjax.batch import ID_KEYS, TRAIT_KEYS, Bucket, TraitBatch, from_frame, panel_row_elements, trait_keys
 from mrjax.diagnostics import i_squared, steiger
 from mrjax.effects import odds_ratios  # noqa: F401  (public: mrjax.odds_ratios, TwoSampleMR generate_odds_ratios)
+from mrjax import engine
 from mrjax.engine import run_diagnostics, run_methods
 from mrjax.estimators.common import Reason, make_params
 from mrjax.gwas.strength import strength_columns
@@ -70,13 +72,20 @@ def _scatter_instruments(batch: TraitBatch, bucket: Bucket, values, out: np.ndar
 
 def _over_buckets(kernel, buckets: list[Bucket]) -> list:
     """``kernel(bucket, slot)`` for every bucket, ``slot`` its number (so that buckets of one
-    shape are spread over the devices, see :mod:`mrjax.engine`), called from one thread per
-    bucket: each call compiles its shape on first use (single-threaded in XLA) and dispatches
-    asynchronously, so compilations and runs of different buckets overlap."""
+    shape are spread over the devices, see :mod:`mrjax.engine`), from a few threads (one per
+    CPU core or device): each call compiles its shape on first use (single-threaded in XLA),
+    so compilations and runs of different buckets overlap. Each thread waits for its call's
+    result before taking the next bucket: JAX dispatches asynchronously, and without the wait
+    every bucket of a large batch would be in flight at once, holding its working memory
+    (the memory budget bounds one call, not all of them)."""
+    def call(bucket, slot):
+        return jax.block_until_ready(kernel(bucket, slot))
+
     if len(buckets) <= 1:
-        return [kernel(b, i) for i, b in enumerate(buckets)]
-    with ThreadPoolExecutor(max_workers=min(len(buckets), os.cpu_count() or 1)) as pool:
-        return list(pool.map(kernel, buckets, range(len(buckets))))
+        return [call(b, i) for i, b in enumerate(buckets)]
+    workers = min(len(buckets), max(os.cpu_count() or 1, len(engine.devices())))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(call, buckets, range(len(buckets))))
 
 
 def _buckets(batch: TraitBatch, dtype, n_boot: int = 0) -> list[Bucket]:
