@@ -48,7 +48,7 @@ def test_chunked_analyse_equals_one_call(monkeypatch):
     whole = mrjax.analyse(data, METHODS, n_boot=N_BOOT, seed=7, include=())
     assert [b.instruments.bx.shape for b in api._buckets(data, np.float64, N_BOOT)] == [(192, 16)]
     # 64 traits per call: chunks of 64, 64 and 22 (padded to 32)
-    monkeypatch.setattr(batch, "MEMORY_BUDGET_ELEMENTS", 64 * panel_row_elements(N_BOOT)(16))
+    monkeypatch.setattr(batch, "MEMORY_BUDGET_ELEMENTS", 64 * api.PANEL_DRAW_COPIES * panel_row_elements(N_BOOT)(16))
     assert [b.instruments.bx.shape for b in api._buckets(data, np.float64, N_BOOT)] == [(64, 16), (64, 16), (32, 16)]
     chunked = mrjax.analyse(data, METHODS, n_boot=N_BOOT, seed=7, include=())
     # Estimates and bootstrap SEs bit for bit; p-values (and the tables' other columns) to 1e-12
