@@ -90,8 +90,9 @@ def _over_buckets(kernel, buckets: list[Bucket]) -> list:
 
 # The method panel's working memory per trait, in multiples of its draws' ``w × n_boot``
 # elements: the mode search holds positions, weights and kernel sums for two weightings beside
-# the draws (measured: 10^4 pairs at width 16 peaked at ~1.2 GB per 512-trait call).
-PANEL_DRAW_COPIES = 2
+# the draws (measured, 10^4 pairs at width 16: 512-trait calls peaked at 2.8 GB, 256 at
+# 2.3 GB, 128 at 1.2 GB, with the same CPU time or less).
+PANEL_DRAW_COPIES = 4
 
 
 def _buckets(batch: TraitBatch, dtype, n_boot: int = 0) -> list[Bucket]:
