@@ -213,9 +213,16 @@ class BucketPolicy:
             size = len(group) if max_traits is None else max_traits
             if row_elements is not None:
                 size = min(size, self.traits_per_call(width, row_elements, budget))
+            split = size < len(group)
+            if split and row_elements is not None:
+                # A group split by the budget runs in chunks of a power of two traits and a last
+                # chunk padded to the next power of two: a handful of shapes per width, which a
+                # run of many blocks (each a different number of traits) compiles once.
+                size = 1 << (size.bit_length() - 1)
             for start in range(0, len(group), size):
                 part = group[start : start + size]
-                plan.append((np.concatenate([part, np.full(self.rows(len(part)) - len(part), -1)]), width))
+                rows = 1 << (len(part) - 1).bit_length() if split and row_elements is not None else self.rows(len(part))
+                plan.append((np.concatenate([part, np.full(rows - len(part), -1)]), width))
         return plan
 
 
@@ -227,6 +234,13 @@ class BucketPolicy:
 PANEL_MIN_WIDTH = 16
 PANEL_BUCKETS = BucketPolicy(min_width=PANEL_MIN_WIDTH, min_traits=1)
 DRAW_BUCKETS = BucketPolicy(min_width=8, half_steps=True, min_traits=1, row_step=8)
+
+
+def panel_row_elements(n_boot: int):
+    """Elements one trait of padded width ``w`` adds to the method panel's largest array:
+    ``w × max(n_boot, w)`` (the bootstrap draws of the median/mode/Egger-bootstrap methods,
+    or the ``w × w`` leave-one-out matrix of the diagnostics, ``n_boot`` 0)."""
+    return lambda width: width * max(int(n_boot), width)
 
 
 def bucket_width(n: int, floor: int = MIN_WIDTH) -> int:
