@@ -47,15 +47,20 @@ SHARED = ROOT.parent / "shared" / "data"
 WORK = HERE / "_work" / "store_scan"
 
 SCAN = """
-import json, os, resource, sys, time
+import time
+start, cpu = time.perf_counter(), time.process_time()
+import json, os, resource, sys
+from mrjax_cli._common import configure_jax
 from mrjax.scan import ScanConfig, run_scan
-store, out, panel, outcome_p = sys.argv[1:5]
+store, out, panel, cache = sys.argv[1:5]
+configure_jax(64, cache if cache != "-" else None, no_cache=cache == "-")
+imported = time.perf_counter() - start
 config = ScanConfig(exposures=("cell_*",), outcome="outcome", store=store, out=out, ld_ref=panel,
                     bidirectional=True, presso_draws=10_000)
-start, cpu = time.perf_counter(), time.process_time()
 result = run_scan(config)
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+print(json.dumps({"seconds": seconds, "import_seconds": imported, "cpu_seconds": time.process_time() - cpu,
+                  "timings_s": result.manifest["timings_s"],
                   "results": len(result.tables["results"]),
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -99,37 +104,68 @@ def ingest(paths: list[Path], store: Path, workers: int) -> dict:
             "written": int((summary["status"] == "written").sum())}
 
 
+def scan_once(store: Path, out: Path, cache: str) -> dict:
+    """One ``run_scan`` from the store in a fresh process (``cache``: compilation cache folder, "-" = off)."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("MRJAX_NO_CACHE", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", SCAN, str(store), str(out), str(SHARED / "ldref" / "eur_sim"), cache],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    scan = json.loads(done.stdout.strip().splitlines()[-1])
+    scan["process_wall_seconds"] = wall
+    scan["process_cpu_seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    scan["load_after"] = os.getloadavg()[0]
+    return scan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traits", type=int, default=731)
     parser.add_argument("--rows", type=int, default=5000, help="rows per exposure trait (reduced to fit)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep-store", action="store_true", help="reuse the store of an earlier run (skip ingest)")
+    parser.add_argument("--scans", type=int, default=2,
+                        help="scans in a row, fresh processes sharing one new compilation cache (1st cold, then warm)")
+    parser.add_argument("--cache-dir", help="compilation cache folder to use (default: a new temporary one)")
     args = parser.parse_args()
+    import shutil
+    import tempfile
+
     print(f"load average before: {os.getloadavg()}", flush=True)
     paths = make_inputs(args.traits, args.rows)
     store = WORK / f"store_{args.traits}x{args.rows}"
-    import shutil
-
-    shutil.rmtree(store, ignore_errors=True)
-    ingested = ingest(paths, store, args.workers)
-    print(f"ingest {len(paths)} files ({args.traits} x <= {args.rows:,} rows + outcome) on {args.workers} "
-          f"worker(s): {ingested}", flush=True)
-    out = WORK / "scan_out"
-    shutil.rmtree(out, ignore_errors=True)
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-c", SCAN, str(store), str(out), str(SHARED / "ldref" / "eur_sim"), "1e-5"],
-                          capture_output=True, text=True, env=env)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    scan = json.loads(done.stdout.strip().splitlines()[-1])
-    scan["process_cpu_seconds"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    print(f"scan from the store ({args.traits} traits, bi-directional, default panel, PRESSO 10^4, report): {scan}")
+    if not (args.keep_store and (store / "store.json").exists()):
+        shutil.rmtree(store, ignore_errors=True)
+        ingested = ingest(paths, store, args.workers)
+        print(f"ingest {len(paths)} files ({args.traits} x <= {args.rows:,} rows + outcome) on {args.workers} "
+              f"worker(s): {ingested}", flush=True)
+    cache = args.cache_dir or tempfile.mkdtemp(prefix="bench_store_scan_cache_")
+    scans = []
+    for k in range(args.scans):
+        scans.append(scan_once(store, WORK / "scan_out", cache))
+        print(f"scan {k + 1} ({'cold' if k == 0 and not args.cache_dir else 'warm'} cache): {json.dumps(scans[-1])}",
+              flush=True)
     print(f"load average after: {os.getloadavg()}")
-    print(f"\n| step | wall s | CPU s |\n|---|---|---|\n| ingest ({args.workers} workers) | {ingested['seconds']:.1f} | |\n"
-          f"| scan from store (fresh process, incl. import + compile) | {scan['seconds']:.1f} | "
-          f"{scan['process_cpu_seconds']:.1f} |")
+    print(f"\nscan from the store ({args.traits} traits, bi-directional, default panel, PRESSO 10^4, report), "
+          f"fresh processes sharing the compilation cache {cache}")
+    def row(label: str, values) -> None:
+        print(f"| {label} | " + " | ".join(values) + " |")
+
+    print("| | " + " | ".join(f"scan {k + 1}" for k in range(len(scans))) + " |\n|---|" + "---:|" * len(scans))
+    row("process wall s (import included)", [f"{s['process_wall_seconds']:.1f}" for s in scans])
+    row("process CPU s", [f"{s['process_cpu_seconds']:.1f}" for s in scans])
+    row("import + configure s", [f"{s['import_seconds']:.1f}" for s in scans])
+    for name in sorted(scans[0]["timings_s"], key=lambda name: -scans[0]["timings_s"][name]):
+        row(name, [f"{s['timings_s'].get(name, float('nan')):.2f}" for s in scans])
+    row("load average after", [f"{s['load_after']:.1f}" for s in scans])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Putting a scan's tables together: a chunk's estimates cut into per-trait tables (what is
-checkpointed), the per-trait tables joined in exposure order, the effect scale of each row,
-and the scan-level tables (odds ratios, multiple-testing corrections, findings)."""
+"""Putting a scan's tables together (its per-trait tables are joined by
+:mod:`mrjax.scan.stacked`): the effect scale of each row, and the scan-level tables (odds
+ratios, multiple-testing corrections, findings)."""
 
 from __future__ import annotations
 
@@ -8,54 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mrjax.report import tables as report_tables
-from mrjax.scan.config import REVERSE, TRAIT_TABLES, ScanConfig
-from mrjax.scan.frames import NO_ROWS, nonempty, rows_by
+from mrjax.scan.config import REVERSE, ScanConfig
+from mrjax.scan.frames import nonempty
 from mrjax.scan.inputs import ExposureSource, OutcomeSource, effect_scale, options_for
-
-
-def split_by_trait(tables: dict[str, pd.DataFrame], harmonised: pd.DataFrame, key: str,
-                   names: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
-    """Cut a chunk's tables into one dict of tables per trait; ``key`` is the column
-    (``exposure`` forward, ``outcome`` reverse) that names the scanned exposure."""
-    per_trait: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in names}
-    everything = dict(tables, instruments=harmonised)
-    for table_name, table in everything.items():
-        if table is None or key not in table.columns:
-            continue
-        # one take with every trait's rows together, then a slice per trait (cheaper than a
-        # row selection per trait)
-        rows_of = rows_by(table[key])
-        parts = [rows_of.get(name, NO_ROWS) for name in names]
-        together = table.take(np.concatenate(parts)).reset_index(drop=True) if len(names) else table
-        ends = np.cumsum([0] + [len(rows) for rows in parts])
-        for name, start, end in zip(names, ends[:-1], ends[1:]):
-            per_trait[name][table_name] = together.iloc[start:end].reset_index(drop=True)
-    return per_trait
-
-
-def concat_traits(per_trait: dict, sources: list[ExposureSource], config: ScanConfig) -> dict[str, pd.DataFrame]:
-    """Join the per-trait tables in exposure order (forward first, then reverse)."""
-    tables: dict[str, pd.DataFrame] = {}
-    for name in TRAIT_TABLES:
-        frames, labels = [], []
-        for direction in config.directions:
-            for source in sources:
-                part = per_trait.get((direction, source.trait), {}).get(name)
-                if part is not None and len(part):
-                    frames.append(part)
-                    labels.append(direction)
-        if not frames:
-            tables[name] = pd.DataFrame(columns=["direction"])
-            continue
-        labelled = ["direction" in f.columns for f in frames]
-        if any(labelled) and not all(labelled):
-            frames = [f if has else f.assign(direction=d) for f, d, has in zip(frames, labels, labelled)]
-        table = pd.concat(frames, ignore_index=True)
-        if not any(labelled):  # one column for the whole table instead of one per part
-            table["direction"] = np.repeat(np.array(labels, dtype=object), [len(f) for f in frames])
-        table.insert(0, "direction", table.pop("direction"))
-        tables[name] = table
-    return tables
 
 
 def effect_scales(config: ScanConfig, sources: list[ExposureSource], outcomes: list[OutcomeSource]) -> tuple[dict, dict]:

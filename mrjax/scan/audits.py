@@ -10,6 +10,7 @@ import pandas as pd
 from mrjax.audit import Audit
 from mrjax.scan.config import FORWARD
 from mrjax.scan.frames import NO_ROWS, rows_by
+from mrjax.scan.stacked import Run, grouped_run
 
 
 def audit_rows(records: pd.DataFrame, trait: str, *, direction: str, exposure: str, outcome: str, steps=None,
@@ -38,30 +39,24 @@ def trait_audit(records: Audit, trait: str, *, steps=None, rows_of: tuple = (Non
             "audit_counts": audit_rows(records.counts, trait, steps=steps, rows_of=rows_of[1], **label)}
 
 
-def forward_audits(records: Audit, names: list[str], outcome_name: str) -> dict[str, dict[str, pd.DataFrame]]:
-    """Each exposure's forward audit tables, cut from the chunk's records in one pass: the
-    rows of every exposure taken and labelled together, then sliced (what :func:`trait_audit`
-    gives each; an exposure without rows gets its empty table from :func:`audit_rows`)."""
-    out = {name: {} for name in names}
+def forward_audit_runs(records: Audit, names: list[str], outcome_name: str) -> dict[str, list[Run]]:
+    """The exposures' forward audit tables (``audit``, ``audit_counts``), cut from the chunk's
+    records in one pass: the rows of every exposure taken together, labelled, grouped in
+    ``names`` order (:class:`mrjax.scan.stacked.Run`; each exposure's rows are what
+    :func:`trait_audit` gives it)."""
+    out = {}
     for part, frame in (("audit", records.drops), ("audit_counts", records.counts)):
         if frame is None or len(frame) == 0 or "trait" not in frame.columns:
-            for name in names:
-                out[name][part] = pd.DataFrame()
+            out[part] = []
             continue
-        rows_of = rows_by(frame["trait"])
-        rows = [rows_of.get(name, NO_ROWS) for name in names]
-        together = frame.take(np.concatenate(rows))
+        run = grouped_run(frame, frame["trait"], names)
+        together, sizes = run.frame, np.diff(run.ends)
         text = pd.Series(["text"]).dtype  # the dtype a column of one label (audit_rows) takes
         together.insert(0, "outcome", outcome_name)
-        together.insert(0, "exposure", pd.Series(np.repeat(np.array(names, dtype=object), [len(r) for r in rows]),
+        together.insert(0, "exposure", pd.Series(np.repeat(np.array(names, dtype=object), sizes),
                                                  index=together.index, dtype=text))
         together.insert(0, "direction", FORWARD)
-        together = together.reset_index(drop=True)
-        ends = np.cumsum([0] + [len(r) for r in rows])
-        for name, start, end in zip(names, ends[:-1], ends[1:]):
-            out[name][part] = (together.iloc[start:end].reset_index(drop=True) if end > start else
-                               audit_rows(frame, name, direction=FORWARD, exposure=name, outcome=outcome_name,
-                                          rows_of=rows_of))
+        out[part] = [run]
     return out
 
 

@@ -25,6 +25,10 @@ from mrjax.scan.errors import ScanInterrupted
 #: Checkpoint of the outcome side (its read audit; bi-directional: its instrument selection).
 OUTCOME_SIDE = "outcome_instruments"
 
+#: Layout of a block's checkpoint (part of the folder name, so an older layout is never loaded):
+#: ``stacked`` = ``{direction: {table: [mrjax.scan.stacked.Run]}}``.
+FORMAT = "stacked"
+
 #: Environment variable read by the scan: raise :class:`ScanInterrupted` after this many
 #: blocks have been checkpointed (how the resumption test kills a scan half-way).
 STOP_AFTER_ENV = "MRJAX_SCAN_STOP_AFTER"
@@ -39,7 +43,7 @@ class Checkpoints:
     """
 
     def __init__(self, out: Path, fingerprint: str):
-        self.folder = Path(out) / ".checkpoints" / fingerprint
+        self.folder = Path(out) / ".checkpoints" / f"{fingerprint}-{FORMAT}"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.written = 0
 

@@ -40,8 +40,8 @@ from mrjax.audit import Audit, Audited
 from mrjax.ld import LDPanel
 from mrjax.methods import resolve
 from mrjax.outputs import StageTimer, remove_stale_temporaries, write_table
-from mrjax.scan.assemble import concat_traits, split_by_trait, with_effect_scale
-from mrjax.scan.audits import forward_audits, side_audit
+from mrjax.scan.assemble import with_effect_scale
+from mrjax.scan.audits import forward_audit_runs, side_audit
 from mrjax.scan import blocks as scan_blocks
 from mrjax.scan.blocks import Block, plan_blocks, result_rows
 from mrjax.scan.checkpoints import OUTCOME_SIDE, Checkpoints, RunningMarker
@@ -58,6 +58,7 @@ from mrjax.scan.inputs import (
     read_chunk,
     read_outcome,
 )
+from mrjax.scan.stacked import join_blocks, stack_by_trait, stack_parts
 from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
 from mrjax.scan.workers import block_client, estimate_in_order
 from mrjax.scan.write import write_outputs
@@ -175,14 +176,13 @@ def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: in
 
         return write_streamed(blocks, checkpoints, sources, outcome_list, outcome_sides, config, timings, resumed, progress)
     with timings("collect"):
-        per_trait = gather_blocks(blocks, checkpoints)
-        tables = concat_traits(per_trait, sources, config)
+        tables = join_blocks([checkpoints.load_block(block.name) for block in blocks], [s.trait for s in sources], config)
         tables["results"] = with_effect_scale(tables["results"], config, sources, outcome_list)
     for name in ("audit", "audit_counts"):
         sides = [side[name] for side in outcome_sides if len(side[name])]
         if sides:
             tables[name] = pd.concat([*sides, tables[name]], ignore_index=True)
-    if not any(len(t.get("instruments", ())) for t in per_trait.values()):
+    if not len(tables["instruments"]):
         for name in ("audit", "audit_counts"):
             write_table(out, name, tables[name])
         checkpoints.discard()  # nothing in them is worth resuming
@@ -272,7 +272,7 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
     names = list(block.exposures)
     forward, exposures = _block_rows(forward, block.exposures), _block_rows(exposures, block.exposures)
     pairs: dict[str, list] = {d: [] for d in config.directions}
-    audits: dict[str, dict[str, list]] = {d: {name: [] for name in names} for d in config.directions}
+    audits: dict[str, dict[str, list]] = {d: {"audit": [], "audit_counts": []} for d in config.directions}
     for outcome in outcomes:
         gwas = outcome.gwas
         if config.store and len(forward.table):  # the outcome's rows these instruments can use
@@ -280,8 +280,8 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
                 gwas = store_source.rows_for(config.store, outcome.name, reachable_snps(forward.table, config, panel))
         harmonised = look_up(forward, gwas, config, panel, timings) if len(forward.table) else forward
         with timings("audit"):
-            for name, tables in forward_audits(harmonised.audit, names, outcome.name).items():
-                audits[FORWARD][name].append(tables)
+            for part, runs in forward_audit_runs(harmonised.audit, names, outcome.name).items():
+                audits[FORWARD][part] += runs
         pairs[FORWARD].append(harmonised.table)
         if config.bidirectional:
             looked_up = exposures
@@ -291,8 +291,9 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
             reverse, reverse_audits = reverse_pairs(outcome.instruments, looked_up, names, outcome.name, config, panel,
                                                     timings)
             pairs[REVERSE].append(reverse)
-            for name, tables in reverse_audits.items():
-                audits[REVERSE][name].append(tables)
+            with timings("audit"):
+                for part in ("audit", "audit_counts"):
+                    audits[REVERSE][part] += stack_parts([(name, reverse_audits[name][part]) for name in names])
     with timings("split"):
         pairs = {d: _join(frames) for d, frames in pairs.items()}
         # both directions in one estimation call: fewer distinct shapes to compile
@@ -302,18 +303,16 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
 
 
 def _split_block(block: Block, pairs: dict, audits: dict, estimates: dict, timings: StageTimer) -> dict[str, dict]:
-    """A block's estimates cut into ``{direction: {exposure: tables}}``, each exposure's tables
-    (all the block's outcomes) with its audit: what is checkpointed."""
+    """A block's estimates grouped by exposure, per direction and table
+    (``{direction: {table: [Run]}}``, :mod:`mrjax.scan.stacked`), with its audit runs: what is
+    checkpointed."""
     names, outcome_names = list(block.exposures), list(block.outcomes)
     pieces = {}
     with timings("split"):
         for direction, table in pairs.items():
             key, other = ("exposure", "outcome") if direction == FORWARD else ("outcome", "exposure")
             mine = {k: v[v[other].astype(str).isin(outcome_names)] if other in v.columns else v for k, v in estimates.items()}
-            pieces[direction] = split_by_trait(mine, table, key, names)
-            for name in names:
-                for part in ("audit", "audit_counts"):
-                    pieces[direction][name][part] = _join([tables[part] for tables in audits[direction][name]])
+            pieces[direction] = {**stack_by_trait(mine, table, key, names), **audits[direction]}
     return pieces
 
 
@@ -323,19 +322,3 @@ def _join(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return frames[0]
     nonempty = [f for f in frames if len(f)]
     return pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
-
-
-def gather_blocks(blocks: list[Block], checkpoints: Checkpoints) -> dict[tuple[str, str], dict[str, pd.DataFrame]]:
-    """``{(direction, exposure): tables}`` from the finished blocks, each exposure's pieces
-    joined in block order (which is outcome order); a chunk of one block gives its tables
-    as they were checkpointed."""
-    pieces: dict[tuple[str, str], list[dict]] = {}
-    for block in blocks:
-        for direction, by_name in checkpoints.load_block(block.name).items():
-            for name, tables in by_name.items():
-                pieces.setdefault((direction, name), []).append(tables)
-    per_trait = {}
-    for key, parts in pieces.items():
-        names = list(dict.fromkeys(name for part in parts for name in part))
-        per_trait[key] = {name: _join([part[name] for part in parts if name in part]) for name in names}
-    return per_trait

@@ -28,7 +28,8 @@ import pandas as pd
 from mrjax.multiple_testing import adjust_by_group
 from mrjax.outputs import StageTimer
 from mrjax.report import tables as report_tables
-from mrjax.scan.assemble import concat_traits, effect_scales, with_effect_scale
+from mrjax.scan.assemble import effect_scales, with_effect_scale
+from mrjax.scan.stacked import join_blocks
 from mrjax.scan import blocks as scan_blocks
 from mrjax.scan.blocks import Block
 from mrjax.scan.checkpoints import Checkpoints
@@ -45,13 +46,10 @@ def write_streamed(blocks: list[Block], checkpoints: Checkpoints, sources: list,
         raise ScanError(f"--permutations and --adjust-for need every instrument in memory, which a scan of more than "
                         f"{scan_blocks.RESULTS_TSV_MAX_ROWS:,} result rows does not hold", "run them on a smaller scan (fewer exposures or outcomes)")
     out = Path(config.out)
-    by_name = {s.trait: s for s in sources}
     scales = effect_scales(config, sources, outcome_list)
 
     def block_tables(block: Block) -> dict[str, pd.DataFrame]:
-        pieces = checkpoints.load_block(block.name)
-        per_trait = {(d, name): tables for d, by_trait in pieces.items() for name, tables in by_trait.items()}
-        tables = concat_traits(per_trait, [by_name[n] for n in block.exposures], config)
+        tables = join_blocks([checkpoints.load_block(block.name)], list(block.exposures), config)
         tables["results"] = with_effect_scale(tables["results"], config, [], [], scales=scales)
         return tables
 
