@@ -159,7 +159,10 @@ def main() -> None:
     print(f"{batch.n_analyses} MV analyses, padded to [{rows}, {width}, {nexp}]; nsnp {batch.analyses['nsnp'].min()}-{batch.analyses['nsnp'].max()}")
 
     def engine_all():
-        return engine.run_mv(inst, keys, specs), engine.run_mv_strength(inst, sigma, inv_nx)
+        # Block before the second call: two executables in flight at once on XLA:CPU deadlocked
+        # here (every thread idle in block_until_ready; RESULTS.md, sixth session).
+        est = block(engine.run_mv(inst, keys, specs))
+        return est, engine.run_mv_strength(inst, sigma, inv_nx)
 
     print("compiling + first run ...", flush=True)
     cold, _ = timed(engine_all)

@@ -16,6 +16,11 @@ MVMethods = Annotated[
     typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
+SampleSize = Annotated[
+    float | None,
+    typer.Option("--nx", min=1, help="Exposure GWAS sample size for MendelianRandomization's conditional F (CondFstat), "
+                                     "every exposure. Default: the table's samplesize.exposure, else the nx -> infinity limit."),
+]
 DropIncomplete = Annotated[bool, typer.Option("--drop-incomplete", help="Drop (and record) a SNP missing for one exposure of its analysis instead of stopping.")]
 
 
@@ -25,6 +30,7 @@ def mvmr(
     method: MVMethods = None,
     n_boot: NBoot = 1000,
     seed: Seed = 0,
+    nx: SampleSize = None,
     drop_incomplete: DropIncomplete = False,
     debug: Debug = False,
 ) -> None:
@@ -41,7 +47,7 @@ def mvmr(
         methods = [("mv_median", {"n_boot": n_boot}) if m == "mv_median" else m for m in (method or ["mv_ivw", "mv_egger", "mv_median"])]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed),
-            "mvmr_strength": mvmr_strength(batch),
+            "mvmr_strength": mvmr_strength(batch, nx=nx),
             "mvmr_heterogeneity": mvmr_heterogeneity(batch),
         }
         if len(batch.excluded):

@@ -33,3 +33,22 @@ def test_mvmr_incomplete_snp_exits_2_naming_it(shared_data, tmp_path):
     table.to_csv(tmp_path / "holed.csv", index=False)
     res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "holed.csv"), "--out", str(tmp_path / "out"), "-m", "mv_ivw"])
     assert res.exit_code == 2 and "snp3" in res.output
+
+
+def test_mvmr_nx_reaches_the_conditional_f_and_is_range_checked(shared_data, tmp_path):
+    import numpy as np
+
+    import mrjax
+
+    table = _table(shared_data, tmp_path / "mv.csv")
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "out"), "-m", "mv_ivw",
+                                   "--nx", "20000"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "out" / "mvmr_strength.tsv", sep="\t")
+    want = mrjax.mvmr_strength(table, nx=20000)
+    assert (got["nx"] == 20000).all()
+    np.testing.assert_allclose(got["cond_f"], want["cond_f"], rtol=1e-9)
+    without = mrjax.mvmr_strength(table)
+    assert np.all(np.abs(got["cond_f"].to_numpy() - without["cond_f"].to_numpy()) > 1e-6)
+    bad = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "out2"), "--nx", "0"])
+    assert bad.exit_code == 2 and "--nx" in bad.output

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 from scipy import optimize
 
-from mrjax.mv.median import l1_fit
+from mrjax.mv.l1 import l1_fit
 
 
 def _highs_l1(x, y, w):
@@ -30,14 +30,15 @@ def _problems(n_problems=6, n=20, width=24, k=3, seed=0):
 
 def test_l1_fit_is_the_lp_optimum_and_says_it_converged():
     x, y, w, mask, cols = _problems()
-    b, converged = jax.vmap(l1_fit)(x, y, w, mask, cols)
-    assert np.asarray(converged).all()
+    fit = jax.vmap(l1_fit)(x, y, w, mask, cols)
+    b = fit.b
+    assert np.asarray(fit.converged).all()
     for i in range(len(x)):
         ref = _highs_l1(x[i, :20], y[i, :20], w[i, :20])
         np.testing.assert_allclose(np.asarray(b)[i], ref, rtol=1e-8, atol=1e-10)
 
 
-def test_l1_fit_without_vertex_steps_is_flagged_not_converged():
+def test_l1_fit_without_pivots_is_flagged_not_converged():
     x, y, w, mask, cols = _problems()
-    _, converged = jax.vmap(lambda *a: l1_fit(*a, vertex_steps=0))(x, y, w, mask, cols)
-    assert not np.asarray(converged).any()
+    fit = jax.vmap(lambda *a: l1_fit(*a, max_pivots=0))(x, y, w, mask, cols)
+    assert not np.asarray(fit.converged).any()

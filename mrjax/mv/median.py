@@ -1,18 +1,19 @@
 """MV-median (MendelianRandomization ``mr_mvmedian``): weighted L1 regression and its bootstrap.
 
 R: ``quantreg::rq(By ~ Bx - 1, weights = Byse^-2)``, i.e. ``b = argmin sum_j w_j |By_j - Bx_j b|``
-with ``w = Byse^-2`` (rq multiplies the rows by the weights). We solve the L1 problem exactly
-in a fixed number of steps: a few iteratively reweighted least-squares steps (weights
-``w / max(|r|, eps)``) to get near the optimum, then descent along the edges of the LP from the
-vertex interpolating the K instruments with the smallest residuals (each step frees one basis
-instrument and moves to the weighted median of the breakpoints on that edge, so the loss never
-increases; a vertex without an improving edge is optimal). This reproduces the simplex
-(Barrodale–Roberts) solution of ``rq`` whenever the optimum is unique (checked against
-scipy's HiGHS on 200 bootstrap draws of the lipids data: 1e-12).
+with ``w = Byse^-2`` (rq multiplies the rows by the weights), solved exactly by
+:func:`mrjax.mv.l1.l1_fit` (a simplex walk over the LP's vertices that stops at each fit's own
+optimum, with an exact optimality test). This reproduces the simplex (Barrodale–Roberts)
+solution of ``rq`` whenever the optimum is unique (tests/test_mv_median.py: against scipy's
+HiGHS LP).
 
 SE: standard deviation of ``n_boot`` parametric-bootstrap fits with ``By* ~ N(By, Byse^2)``,
 ``Bx* ~ N(Bx, Bxse^2)`` (weights stay ``Byse^-2``), drawn from the analysis key — so it
 matches R's up to Monte-Carlo error (R uses 10000 draws with its own seed). Normal CI and p.
+Every bootstrap fit starts from IRLS steps (``BOOT_IRLS_STEPS``, from the point estimate) and
+walks to its exact optimum; a draw whose fit did not converge is not silently used or dropped:
+the analysis is then NaN with reason ``NOT_CONVERGED`` (it takes a singular vertex or more
+than ``mrjax.mv.l1.MAX_PIVOTS`` pivots, which the data sets we checked never need).
 """
 
 from __future__ import annotations
@@ -23,75 +24,9 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble
+from mrjax.mv.l1 import irls_start, l1_fit
 
-IRLS_STEPS = 5
-VERTEX_STEPS = 12
-
-
-def _solve(x, y, u, colmask):
-    c = colmask.astype(x.dtype)
-    xm = x * c[None, :]
-    a = (xm * u[:, None]).T @ xm + jnp.diag(1.0 - c)
-    return jnp.linalg.solve(a, (xm * u[:, None]).T @ y)
-
-
-def _weighted_median_step(r, a, w):
-    """``argmin_t sum(w |r - t a|)``: the weighted median of ``r/a`` with weights ``w |a|``;
-    returns ``(t, row of the breakpoint, objective at t)``."""
-    wa = w * jnp.abs(a)
-    tj = jnp.where(wa > 0, r / jnp.where(a != 0, a, 1.0), jnp.inf)
-    order = jnp.argsort(tj)
-    cum = jnp.cumsum(wa[order])
-    pos = jnp.argmax(cum >= 0.5 * cum[-1])
-    row = order[pos]
-    t = jnp.where(jnp.isfinite(tj[row]), tj[row], 0.0)
-    return t, row, jnp.sum(w * jnp.abs(r - t * a))
-
-
-def l1_fit(x, y, w, mask, colmask, irls_steps: int = IRLS_STEPS, vertex_steps: int = VERTEX_STEPS):
-    """``(b, converged)``: ``argmin_b sum(w |y - x b|)`` over the rows in ``mask`` (see the
-    module docstring; ``converged``: the last of the ``vertex_steps`` found no improving edge):
-    IRLS to get near the optimum, then exact descent along the edges of the LP from the vertex
-    of the K smallest residuals (each step moves along the best edge to the weighted median of
-    its breakpoints, so the loss never increases; a vertex with no improving edge is optimal)."""
-    k = x.shape[1]
-    w = jnp.where(mask, w, 0.0)
-    c = colmask.astype(x.dtype)
-    xm = x * c[None, :]
-    scale = jnp.max(jnp.where(mask, jnp.abs(y), 0.0)) + 1e-300
-    eps = 1e-10 * scale
-
-    def irls(_, b):
-        r = jnp.abs(y - xm @ b)
-        return _solve(xm, y, w / jnp.maximum(r, eps), colmask)
-
-    b = jax.lax.fori_loop(0, irls_steps, irls, _solve(xm, y, w, colmask))
-    r = jnp.where(mask, jnp.abs(y - xm @ b), jnp.inf)
-    basis = jnp.argsort(r)[:k]  # slots past the real exposures are pinned to b_k = 0
-    eye = jnp.eye(k, dtype=x.dtype)
-
-    def vertex(basis):
-        m = jnp.where(colmask[:, None], xm[basis], eye)
-        rhs = jnp.where(colmask, y[basis], 0.0)
-        return m, jnp.linalg.solve(m, rhs)
-
-    def descend(_, carry):
-        basis, _ = carry
-        m, b = vertex(basis)
-        d = jnp.linalg.inv(m)  # column s: the edge that frees basis row s
-        res = y - xm @ b
-        here = jnp.sum(w * jnp.abs(res))
-        t, row, loss = jax.vmap(lambda ds: _weighted_median_step(res, xm @ ds, w), in_axes=1)(d)
-        gain = jnp.where(colmask, here - loss, -jnp.inf)
-        s = jnp.argmax(gain)
-        better = gain[s] > 1e-14 * here
-        return jnp.where(better, basis.at[s].set(row[s]), basis), better
-
-    basis, moved = jax.lax.fori_loop(0, vertex_steps, descend, (basis, jnp.asarray(True)))
-    _, polished = vertex(basis)
-    loss = lambda beta: jnp.sum(w * jnp.abs(y - xm @ beta))  # noqa: E731
-    ok = jnp.all(jnp.isfinite(polished)) & (loss(polished) <= loss(b))
-    return jnp.where(ok, polished, b), ok & ~moved
+BOOT_IRLS_STEPS = 5
 
 
 def _draws(key, n_boot: int, shape, dtype):
@@ -112,15 +47,23 @@ def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:
     """MV-median estimate (deterministic) with bootstrap SE (``n_boot = 0``: estimate only,
     SE NaN); needs ``nsnp > K``."""
     w = 1.0 / (t.sy * t.sy)
-    b, converged = l1_fit(t.bx, t.by, w, t.mask, t.xmask)
+    point = l1_fit(t.bx, t.by, w, t.mask, t.xmask)
+    b, converged = point.b, point.converged
     enough = t.nsnp > t.nexp
     if n_boot > 0:
         ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
+        x_cols = t.xmask.astype(t.bx.dtype)
+        w_rows = jnp.where(t.mask, w, 0.0)
 
         def one(e_x, e_y):
-            return l1_fit(t.bx + t.sx * e_x * t.xmask, t.by + t.sy * e_y, w, t.mask, t.xmask)[0]
+            x = jnp.where(t.mask[:, None], (t.bx + t.sx * e_x) * x_cols, 0.0)
+            y = jnp.where(t.mask, t.by + t.sy * e_y, 0.0)
+            start = irls_start(x, y, w_rows, t.mask, t.xmask, b0=b, steps=BOOT_IRLS_STEPS)
+            fit = l1_fit(x, y, w, t.mask, t.xmask, start)
+            return fit.b, fit.converged
 
-        draws = jax.vmap(one)(ex, ey)
+        draws, ok = jax.vmap(one)(ex, ey)
+        converged = converged & jnp.all(ok)
         se = jnp.std(draws, axis=0, ddof=1)
     else:
         se = jnp.full_like(b, jnp.nan)
