@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mrjax.batch import PANEL_BUCKETS
+from mrjax.batch import PANEL_BUCKETS, panel_row_elements
 
 #: A scan whose ``results`` table has at most this many rows also writes ``results.tsv`` (and
 #: ``results.parquet``) and every other table as TSV, as a scan always did; above it, the
@@ -45,13 +45,6 @@ class Block:
     def name(self) -> str:
         """The block's label: its checkpoint file and its partition of ``DIR/results/``."""
         return f"{self.chunk:05d}-{self.part:04d}"
-
-
-def panel_row_elements(n_boot: int):
-    """Elements one trait of padded width ``w`` adds to the method panel's largest array:
-    ``w × max(n_boot, w)`` (the bootstrap draws of the median/mode/Egger-bootstrap methods,
-    or the ``w × w`` leave-one-out matrix of the diagnostics)."""
-    return lambda width: width * max(int(n_boot), width)
 
 
 def pairs_per_block(widest: int, n_boot: int) -> int:
