@@ -406,6 +406,41 @@ def test_integer_key_sort_equals_numpy_sort():
         np.testing.assert_array_equal(ours, np.sort(values, axis=-1))
 
 
+def test_sorting_network_sorts_every_width_and_input():
+    """``draws.sort_slots`` (Batcher's network, pruned to the width) equals ``np.sort`` along
+    the slots for every width 1-40, with ties, infinities and signed zeros."""
+    from mrjax.estimators.draws import sort_slots, sorting_layers
+
+    rng = np.random.default_rng(11)
+    for width in range(1, 41):
+        x = np.round(rng.normal(size=(width, 300)), rng.integers(0, 3))
+        x[rng.uniform(size=x.shape) < 0.05] = np.inf
+        x[rng.uniform(size=x.shape) < 0.05] = -0.0
+        np.testing.assert_array_equal(np.asarray(jax.jit(sort_slots)(jnp.asarray(x))), np.sort(x, axis=0))
+        for layer in sorting_layers(width):  # disjoint pairs within the width
+            slots = [i for pair in layer for i in pair]
+            assert len(set(slots)) == len(slots) and max(slots) < width
+
+
+@pytest.mark.parametrize("width", [5, 16, 32, 33])
+def test_draw_bandwidths_equal_numpy_sd_and_mad(width):
+    """The bootstrap draws' bandwidths (sorting network up to 32 slots, pairwise ranks beyond)
+    equal ``max(1e-8, phi 0.9 min(sd, mad) / n^(1/5))`` written plainly in numpy, to float32
+    rounding of the sd (the order statistics are exact)."""
+    from mrjax.estimators.mode import draw_bandwidths
+
+    rng = np.random.default_rng(width)
+    n = rng.integers(3, width + 1, 64)
+    mask = np.arange(width)[None, :] < n[:, None]
+    x = rng.normal(0.3, 0.1, (64, width, 200)).astype(np.float32) * rng.choice([1.0, 1e-3], (64, 1, 1)).astype(np.float32)
+    ours = np.asarray(jax.jit(jax.vmap(lambda a, m: draw_bandwidths(a, m, 1.0)))(jnp.asarray(x), jnp.asarray(mask)))
+    for i in range(64):
+        v = x[i][mask[i]].astype(np.float64)
+        mad = 1.4826 * np.median(np.abs(v - np.median(v, axis=0)), axis=0)
+        expected = np.maximum(1e-8, 0.9 * np.minimum(v.std(axis=0, ddof=1), mad) / n[i] ** 0.2)
+        np.testing.assert_allclose(ours[i], expected, rtol=1e-5)
+
+
 def test_family_functions_name_unknown_methods():
     t = make_instruments(np.ones(4), np.ones(4), np.ones(4), np.ones(4))
     key = trait_keys(0, np.array([1], dtype=np.uint32))[0]

@@ -41,7 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mrjax.estimators.draws import slot_sum
+from mrjax.estimators.draws import UNROLL, slot_sum
 
 N_GRID = 512  # R's n (also the bin count for n <= 512)
 CUT = 3.0  # R's cut: output grid extends 3 bandwidths beyond the data
@@ -254,7 +254,9 @@ def kde_modes(x, weights, mask, bw):
     3. the point of R's output grid ``seq(from, to, length.out = 512)`` nearest the peak.
 
     The work is ``width^2`` kernel values per draw (step 1, shared by the weightings) plus
-    ``3 ASCENT_STEPS k width``; the arithmetic
+    ``ASCENT_STEPS k width`` (each step one pass over the instrument rows that accumulates
+    ``S_0, S_1, S_2`` from one exponential per row: ~25% faster than three sums over the
+    instrument axis, which XLA computed from three exponentials); the arithmetic
     runs as row operations over the draws (see :mod:`mrjax.estimators.draws`). It differs
     from R's binned mode only by R's binning and interpolation (a fraction of a grid step for
     all but near-tied peaks), so it serves bootstrap draws, whose SE is the MAD of the draws'
@@ -268,17 +270,20 @@ def kde_modes(x, weights, mask, bw):
     h = bw * R_KERNEL_STRETCH
 
     # Positions in bandwidths above the draw's minimum. For the ascent, the k weightings become
-    # k copies of the draws along the lane axis: one output array per kernel sum keeps XLA's
-    # CPU loops vectorised (several outputs from one loop do not).
+    # k copies of the draws along the lane axis, so each instrument is one row of k * draws.
     positions = jnp.where(rows, (x - xmin) / h, 0.0).astype(SEARCH_DTYPE)  # [width, draws]
     weights = jnp.where(mask, weights, 0.0).astype(SEARCH_DTYPE)
     y = jnp.tile(positions, (1, k))  # [width, k * draws]
     w = jnp.repeat(weights.T, n_draws, axis=1)  # [width, k * draws]
 
-    def kernel_sums(c):  # S_0, S_1, S_2 at c [k * draws]; sums over the leading (instrument)
-        u = y - c        # axis, which XLA reduces as vectorised row operations
-        e = w * jnp.exp(-0.5 * u * u)
-        return jnp.sum(e, axis=0), jnp.sum(e * u, axis=0), jnp.sum(e * u * u, axis=0)
+    def kernel_sums(c):  # S_0, S_1, S_2 at c [k * draws], one pass over the instrument rows
+        def add_row(j, sums):
+            u = y[j] - c
+            e = w[j] * jnp.exp(-0.5 * u * u)
+            return sums[0] + e, sums[1] + e * u, sums[2] + e * u * u
+
+        zero = jnp.zeros_like(c)
+        return jax.lax.fori_loop(0, width, add_row, (zero, zero, zero), unroll=UNROLL)
 
     # 1. density at the data points ([k, width, draws]); the first best point in one pass over rows
     f = _density_at_points(positions, weights)

@@ -17,6 +17,8 @@ bootstrap result.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,3 +129,54 @@ def slot_sum(term, width: int):
     ~2x faster but multiply XLA's compile time, which a user pays on every first run.
     """
     return jax.lax.fori_loop(1, width, lambda j, acc: acc + term(j), term(0), unroll=UNROLL)
+
+
+# Widest bucket whose draws are sorted by :func:`sort_slots` (a sorting network, unrolled into
+# the compiled kernel): at 16 slots it is ~4x faster than pairwise ranks, at 32 ~1.4x for ~2 s
+# more compilation, at 64 slower and ~10 s more (benchmarks/RESULTS.md, tenth session).
+SORT_NETWORK_MAX_WIDTH = 32
+
+
+@functools.lru_cache(maxsize=None)
+def sorting_layers(width: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Batcher's odd-even merge sort network (Knuth, TAOCP vol. 3, 5.3.4, algorithm M) for
+    ``width`` items: layers of disjoint compare-exchange pairs ``(a, b)``, ``a < b``.
+
+    Built for the next power of two; comparators that reach a slot ``>= width`` are left out,
+    which is exact when those slots would hold +inf (a compare-exchange with +inf moves nothing).
+    """
+    size = 1
+    while size < width:
+        size *= 2
+    layers = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            layer = tuple(
+                (i + j, i + j + k)
+                for j in range(k % p, size - k, 2 * k)
+                for i in range(min(k, size - j - k))
+                if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < width
+            )
+            if layer:
+                layers.append(layer)
+            k //= 2
+        p *= 2
+    return tuple(layers)
+
+
+def sort_slots(x):
+    """``x[width, ...]`` with each column sorted ascending along the slot axis (the values
+    of ``jnp.sort(x, axis=0)``), by :func:`sorting_layers` as row-wise ``minimum``/``maximum``.
+
+    Each layer's rows are materialised (``optimization_barrier``) before the next reads them:
+    fused across layers, XLA recomputes every comparator for each output row. No NaN: a
+    compare-exchange with NaN gives NaN to both slots.
+    """
+    rows = list(x)
+    for layer in sorting_layers(x.shape[0]):
+        for a, b in layer:
+            rows[a], rows[b] = jnp.minimum(rows[a], rows[b]), jnp.maximum(rows[a], rows[b])
+        rows = list(jax.lax.optimization_barrier(tuple(rows)))
+    return jnp.stack(rows)

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.density import SEARCH_DTYPE, density_mode, kde_modes
-from mrjax.estimators.draws import draw_normals, slot_key_words, slot_normals, slot_sum
+from mrjax.estimators.draws import SORT_NETWORK_MAX_WIDTH, draw_normals, slot_key_words, slot_normals, slot_sum, sort_slots
 from mrjax.estimators.median import rank_mad
 from mrjax.estimators.wide import draw_chunk, over_draw_chunks, pairwise_fits
 from mrjax.stats import MAD_CONSTANT, masked_mad, masked_sd, t_pval
@@ -133,13 +133,42 @@ def _row_median(x, mask):
     return jax.lax.fori_loop(0, width, pick, jnp.zeros(x.shape[1:], x.dtype))
 
 
+def _sorted_row_mad(x, mask):
+    """``median(|x - median(x)|)`` of the masked rows of ``x[width, draws]``, per draw, from
+    one sort of the rows (:func:`~mrjax.estimators.draws.sort_slots`; masked rows as +inf, so
+    last): the median is the mean of the sorted rows ``(n - 1) // 2`` and ``n // 2``, and the
+    ``k``-th smallest deviation ``min_a max(d_a, d_{a+k})`` over windows of the sorted rows
+    (as :func:`mrjax.stats.masked_mad`). The same values as :func:`_row_median` twice."""
+    width = x.shape[0]
+    n = jnp.sum(mask)
+    s = sort_slots(jnp.where(mask[:, None], x, jnp.inf))
+    row = lambda a, i: jax.lax.dynamic_index_in_dim(a, i, 0, keepdims=False)  # noqa: E731
+    lo, hi = (n - 1) // 2, n // 2
+    d = jnp.abs(s - (row(s, lo) * 0.5 + row(s, hi) * 0.5))
+
+    def kth_smallest(k):
+        def window(a, best):
+            widest = jnp.maximum(d[a], row(d, jnp.minimum(a + k, width - 1)))
+            return jnp.where(a + k < n, jnp.minimum(best, widest), best)
+
+        return jax.lax.fori_loop(0, width, window, jnp.full(x.shape[1:], jnp.inf, x.dtype), unroll=4)
+
+    return kth_smallest(lo) * 0.5 + kth_smallest(hi) * 0.5
+
+
 def draw_bandwidths(x, mask, phi):
-    """:func:`mode_bandwidth` of every draw (column) of ``x[width, draws]``: ``[draws]``."""
+    """:func:`mode_bandwidth` of every draw (column) of ``x[width, draws]``: ``[draws]``.
+
+    The MAD by a sorting network up to :data:`~mrjax.estimators.draws.SORT_NETWORK_MAX_WIDTH`
+    slots, by pairwise ranks beyond (identical values)."""
     width = x.shape[0]
     n = jnp.sum(mask)
     mean = slot_sum(lambda j: jnp.where(mask[j], x[j], 0.0), width) / n
     sd = jnp.sqrt(slot_sum(lambda j: jnp.where(mask[j], (x[j] - mean) ** 2, 0.0), width) / (n - 1))
-    mad = MAD_CONSTANT * _row_median(jnp.abs(x - _row_median(x, mask)), mask)
+    if width <= SORT_NETWORK_MAX_WIDTH:
+        mad = MAD_CONSTANT * _sorted_row_mad(x, mask)
+    else:
+        mad = MAD_CONSTANT * _row_median(jnp.abs(x - _row_median(x, mask)), mask)
     s = 0.9 * jnp.minimum(sd, mad) / n ** (1.0 / 5.0)
     return jnp.maximum(BANDWIDTH_FLOOR, s * phi)
 
