@@ -133,7 +133,7 @@ def slot_sum(term, width: int):
 
 # Widest bucket whose draws are sorted by :func:`sort_slots` (a sorting network, unrolled into
 # the compiled kernel): at 16 slots it is ~4x faster than pairwise ranks, at 32 ~1.4x for ~2 s
-# more compilation, at 64 slower and ~10 s more (benchmarks/RESULTS.md, tenth session).
+# more compilation, at 64 slower and ~10 s more (benchmarks/RESULTS.md, ninth session).
 SORT_NETWORK_MAX_WIDTH = 32
 
 
