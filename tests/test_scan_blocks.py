@@ -19,6 +19,17 @@ from test_scan import PER_PAIR, config_for, scan, scan_inputs  # noqa: F401  (fi
 EXPOSURES = [f"e{i}" for i in range(100)]
 
 
+@pytest.mark.parametrize("n, size", [(731, 64), (10, 2), (5, 2), (7, 3), (64, 64), (65, 64), (1, 64), (0, 8), (100, 1)])
+def test_chunks_are_as_few_and_as_equal_as_the_size_allows(n, size):
+    """Consecutive chunks of at most ``size``, ceil(n / size) of them, sizes within one of each other."""
+    items = list(range(n))
+    chunks = scan_blocks.chunk_exposures(items, size)
+    assert [x for chunk in chunks for x in chunk] == items
+    assert len(chunks) == -(-n // size)
+    sizes = [len(chunk) for chunk in chunks]
+    assert all(0 < k <= size for k in sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
+
+
 def test_a_chunk_that_fits_is_one_block():
     (block,) = scan_blocks.plan_blocks(3, EXPOSURES[:64], ["y"], 40, directions=2, n_boot=1000)
     assert (block.chunk, block.part, block.name) == (3, 0, "00003-0000")

@@ -1,7 +1,7 @@
 """Blocks of pairs: the unit of work a scan estimates, checkpoints, resumes and streams.
 
-A scan's exposures are cut into chunks of ``chunk_size`` (their instruments are selected and
-clumped together, once); the pairs of a chunk — each of its exposures against each outcome,
+A scan's exposures are cut into chunks of at most ``chunk_size``, as equal as they can be
+(:func:`chunk_exposures`; their instruments are selected and clumped together, once); the pairs of a chunk — each of its exposures against each outcome,
 both directions with ``bidirectional`` — are cut into *blocks*. A block is a rectangle: some of
 the chunk's exposures × some consecutive outcomes. It holds at most
 :func:`pairs_per_block` pairs, the number of traits :data:`mrjax.batch.PANEL_BUCKETS` puts in
@@ -45,6 +45,26 @@ class Block:
     def name(self) -> str:
         """The block's label: its checkpoint file and its partition of ``DIR/results/``."""
         return f"{self.chunk:05d}-{self.part:04d}"
+
+
+def chunk_exposures(exposures: list, chunk_size: int) -> list[list]:
+    """``exposures`` in consecutive chunks of at most ``chunk_size``, as few as that allows and
+    as equal as they can be (sizes differ by at most one: 731 by 64 is 11 × 61 + 1 × 60, not
+    11 × 64 + 1 × 27).
+
+    Equal chunks give equal device calls: the calls of every chunk have the same number of rows
+    (a power of two), so a scan compiles each kernel once instead of once more for a small last
+    chunk (~11 CPU-s of XLA compilation for the method panel and diagnostics on a first run).
+    Results do not depend on the chunks (each trait's draws depend only on the seed and the trait).
+    """
+    n_chunks = -(-len(exposures) // max(int(chunk_size), 1))
+    if n_chunks == 0:
+        return []
+    small, extra = divmod(len(exposures), n_chunks)
+    bounds = [0]
+    for i in range(n_chunks):
+        bounds.append(bounds[-1] + small + (i < extra))
+    return [exposures[bounds[i] : bounds[i + 1]] for i in range(n_chunks)]
 
 
 def pairs_per_block(widest: int, n_boot: int) -> int:

@@ -25,9 +25,11 @@ from mrjax.scan.errors import ScanInterrupted
 #: Checkpoint of the outcome side (its read audit; bi-directional: its instrument selection).
 OUTCOME_SIDE = "outcome_instruments"
 
-#: Layout of a block's checkpoint (part of the folder name, so an older layout is never loaded):
-#: ``stacked`` = ``{direction: {table: [mrjax.scan.stacked.Run]}}``.
-FORMAT = "stacked"
+#: Layout of a block's checkpoint and of the chunk plan (part of the folder name, so an older
+#: layout is never loaded): ``stacked`` = ``{direction: {table: [mrjax.scan.stacked.Run]}}``;
+#: ``balanced``: exposures cut by :func:`mrjax.scan.blocks.chunk_exposures` (before it, chunks of
+#: exactly ``chunk_size`` and a remainder, so chunk ``i`` held other exposures).
+FORMAT = "stacked-balanced"
 
 #: Environment variable read by the scan: raise :class:`ScanInterrupted` after this many
 #: blocks have been checkpointed (how the resumption test kills a scan half-way).

@@ -11,8 +11,8 @@ once from the outcome GWAS and looked up in each exposure GWAS (outcome → expo
 then assembles the scan-level tables (:mod:`~mrjax.scan.assemble`) and writes the folder
 (:mod:`~mrjax.scan.write`).
 
-**Blocks and resumption.** Exposures are processed in fixed chunks of ``chunk_size`` (their
-instruments selected and clumped together, once); a chunk's pairs (× every outcome, both
+**Blocks and resumption.** Exposures are processed in fixed chunks of at most ``chunk_size``, as
+equal as they can be (their instruments selected and clumped together, once); a chunk's pairs (× every outcome, both
 directions) are estimated in blocks of at most as many pairs as one device call holds under
 ``mrjax.batch.MEMORY_BUDGET_ELEMENTS`` (:mod:`~mrjax.scan.blocks`), so the memory of the
 estimation does not grow with the number of pairs. Every finished block is checkpointed
@@ -141,7 +141,7 @@ def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: in
     # plan only on its instruments, never on what a previous run finished: a resumed block is
     # recomputed with the same shapes as in an uninterrupted run, so its numbers agree to the
     # last bit.
-    chunks = [sources[i : i + config.chunk_size] for i in range(0, len(sources), config.chunk_size)]
+    chunks = scan_blocks.chunk_exposures(sources, config.chunk_size)
     plans = [checkpoints.load_plan(i) for i in range(len(chunks))]
     todo = [i for i, plan in enumerate(plans) if plan is None or not all(checkpoints.has_block(b.name) for b in plan)]
     total = len(sources)
