@@ -25,6 +25,10 @@ from __future__ import annotations
 
 import importlib
 
+from mrjax import xla_flags
+
+xla_flags.apply()
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it (host-side modules load no JAX; the device-side ones
