@@ -286,6 +286,74 @@ def test_padding_and_batch_invariance(table, lipids):
     assert batch.analyses["nsnp"].tolist() == [28, 25]
 
 
+def test_api_buckets_by_width_without_changing_results(table, lipids):
+    """``mrjax.mvmr`` pads analyses into width buckets (28 SNPs: 32; 12 SNPs: 16), one call
+    each: every analysis's numbers equal those of a run of that analysis alone, and those of
+    the engine on one batch padded to the widest (rtol 1e-10)."""
+    from mrjax import engine
+    from mrjax.batch import trait_keys
+    from mrjax.mv.data import from_mv_frame
+
+    narrow = _long_table(lipids.iloc[:12], ["hdlc", "ldlc"], outcome="chd12")
+    both = pd.concat([table, narrow], ignore_index=True)
+    methods = ["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50})]
+    together = mrjax.mvmr(both, methods=methods, seed=3)
+    alone = pd.concat([mrjax.mvmr(table, methods=methods, seed=3), mrjax.mvmr(narrow, methods=methods, seed=3)],
+                      ignore_index=True)
+    key = ["outcome", "method_id", "exposure"]
+    merged = together.merge(alone, on=key, suffixes=("", "_alone"))
+    assert len(merged) == len(together) == len(alone)
+    for f in ("b", "se", "pval"):
+        np.testing.assert_allclose(merged[f], merged[f + "_alone"], rtol=1e-10, atol=0, err_msg=f)
+
+    batch = from_mv_frame(both)
+    assert batch.analyses["nsnp"].tolist() == [28, 12]
+    inst, uids = batch.padded()  # both at width 32
+    one_call = engine.run_mv(inst, trait_keys(3, uids), resolve_specs(methods))
+    narrow_rows = together[together["outcome"] == "chd12"].set_index(["method_id", "exposure"])
+    for name, est in one_call.items():
+        for slot, exposure in enumerate(["hdlc", "ldlc"]):
+            row = narrow_rows.loc[(name, exposure)]
+            np.testing.assert_allclose([row["b"], row["se"]], [float(est.b[1, slot]), float(est.se[1, slot])],
+                                       rtol=1e-10, atol=0, err_msg=name)
+
+
+MANY_ANALYSES = """
+import sys
+import numpy as np, pandas as pd
+import mrjax
+table = pd.read_parquet(sys.argv[1])
+copies = pd.concat([table.assign(outcome=f"chd{i}") for i in range(64)], ignore_index=True)
+res = mrjax.mvmr(copies, methods=["mv_ivw", "mv_egger"])
+one = mrjax.mvmr(table, methods=["mv_ivw", "mv_egger"])
+for outcome, part in res.groupby("outcome"):
+    np.testing.assert_allclose(part["b"].to_numpy(), one["b"].to_numpy(), rtol=1e-12)
+print("finished", len(res))
+"""
+
+
+def test_mv_fits_of_many_analyses_do_not_hang(table, tmp_path):
+    """MV-IVW + MV-Egger on 64 analyses in one call deadlocked XLA:CPU (jax 0.10.2) until
+    :mod:`mrjax.xla_flags` turned off its concurrency-optimised scheduler: in a fresh process,
+    the call must finish, each copy of the lipids analysis with the numbers of the one alone.
+    The fresh process (no conftest) also checks that the first call computes in float64: it
+    made its arrays before ``jax_enable_x64`` was on and gave float32 numbers (6e-7 off)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "lipids_long.parquet"
+    table.to_parquet(path)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    try:
+        done = subprocess.run([sys.executable, "-c", MANY_ANALYSES, str(path)], capture_output=True, text=True,
+                              env=env, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mrjax.mvmr(mv_ivw, mv_egger) on 64 analyses did not finish in 180 s (XLA:CPU deadlock)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finished 448" in done.stdout  # 64 analyses x (3 exposures x 2 methods + the Egger intercept)
+
+
 def test_one_exposure_equals_univariable(table):
     ldl = table[table["exposure"] == "ldlc"]
     mv = mrjax.mvmr(ldl, methods=["mv_ivw", "mv_egger"]).set_index(["method_id", "exposure"])

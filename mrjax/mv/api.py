@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mrjax.batch import trait_keys
+from mrjax.batch import PANEL_BUCKETS, trait_keys
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVBatch, from_mv_frame
 from mrjax.mv.registry import MV_METHODS, resolve_specs, spec_name
@@ -69,24 +69,21 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
     ``methods``: ids of :data:`mrjax.mv.registry.MV_METHODS` or ``(id, {option: value})`` pairs
     (default ``mv_ivw, mv_egger, mv_median``); ``correlation``: SNP correlation matrices (one
     matrix for a single analysis, or ``{analysis/outcome: matrix or SNP-indexed DataFrame}``)
-    for the correlated-instrument (GLS) fits. All analyses run in one engine call; random
-    numbers come from ``seed`` and the analysis identity only.
+    for the correlated-instrument (GLS) fits. Analyses run in one engine call per width bucket
+    (:func:`_estimates`); random numbers come from ``seed`` and the analysis identity only.
 
     Returns one row per analysis x exposure x method — ``[analysis,] exposure, outcome,
     method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason`` — plus an ``(intercept)`` row
     for methods with an intercept (MV-Egger). CIs are ``b -/+ q se`` with ``q`` the normal
     or the method's t quantile at ``1 - alpha/2``.
     """
-    from mrjax import engine
-
     batch = as_mv_batch(data, on_missing)
     specs = resolve_specs(methods)
-    inst, uids = batch.padded(rho=_correlations(batch, correlation))
-    out = engine.run_mv(inst, trait_keys(seed, uids), specs)
+    estimates = _estimates(batch, specs, seed, _correlations(batch, correlation))
     frames = []
     for spec in specs:
         name = spec_name(spec)
-        est = {f: np.asarray(getattr(out[name], f)) for f in ("b", "se", "pval", "ci_df", "nsnp", "reason")}
+        est = estimates[name]
         rows = []
         for i in range(batch.n_analyses):
             exps = batch.exposures[i]
@@ -105,6 +102,42 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
     cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
         "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
     return pd.concat(frames, ignore_index=True)[cols]
+
+
+def _row_elements(specs, nexp: int):
+    """Elements one analysis of padded width ``w`` adds to an MV call's largest array: the
+    MV-median's bootstrap designs ``n_boot x w x nexp`` (or the ``w x w`` SNP correlations)."""
+    n_boot = max([dict(opts).get("n_boot", 1000) for mid, opts in specs if mid == "mv_median"], default=0)
+    return lambda width: width * max(int(n_boot), width) * max(nexp, 1)
+
+
+def _estimates(batch: MVBatch, specs, seed, rho) -> dict[str, dict[str, np.ndarray]]:
+    """``{method_id: {field: [analyses, nexp + 1]}}`` from one engine call per bucket.
+
+    Analyses are padded into width buckets (:data:`mrjax.batch.PANEL_BUCKETS`: 16, 32, 64, …
+    SNPs) of at most :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` per call, so a few wide analyses
+    neither pad every other one to their width (the MV-median's cost grows with it) nor hold the
+    whole batch in memory. Padding and grouping never change a result (each analysis's draws
+    come from its own key, slot by slot); the calls run one at a time.
+    """
+    from mrjax import engine
+
+    nexp = int(batch.analyses["nexp"].max())
+    plan = PANEL_BUCKETS.plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
+    fields = ("b", "se", "pval", "ci_df", "nsnp", "reason")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for members, width in plan:
+        inst, uids = batch.padded(width=width, nexp=nexp, rows=len(members), rho=rho, members=members)
+        result = engine.run_mv(inst, trait_keys(seed, uids), specs)
+        real = members >= 0
+        for name, estimate in result.items():
+            for f in fields:
+                values = np.asarray(getattr(estimate, f))
+                table = out.setdefault(name, {}).get(f)
+                if table is None:
+                    table = out[name][f] = np.zeros((batch.n_analyses,) + values.shape[1:], values.dtype)
+                table[members[real]] = values[real]
+    return out
 
 
 def _sigma(batch: MVBatch, gencov, width: int, nexp: int, rows: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mrjax.batch import bucket_rows, bucket_width, normalise_columns, trait_uid
+from mrjax.batch import _float64_on, bucket_rows, bucket_width, normalise_columns, trait_uid
 
 REQUIRED = ["SNP", "exposure", "beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
 NUMERIC = ["beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
@@ -73,6 +73,7 @@ def make_mv_instruments(bx, sx, by, sy, *, px=None, mask=None, xmask=None, rho=N
     rho = np.eye(n) if rho is None else np.asarray(rho, dtype=float)
     both = mask[:, None] & mask[None, :]
     rho = np.where(both, rho, np.eye(n))
+    _float64_on()  # before the first device array: JAX would otherwise keep these in float32
     return MVInstruments(
         bx=jnp.asarray(np.where(cell, bx, 0.0)),
         sx=jnp.asarray(np.where(cell, sx, 1.0)),
@@ -108,16 +109,20 @@ class MVBatch:
         return len(self.analyses)
 
     def padded(self, width: int | None = None, nexp: int | None = None, rows: int | None = None,
-               rho: list | None = None) -> tuple[MVInstruments, np.ndarray]:
-        """All analyses in one ``[rows, width, nexp]`` batch (defaults: the smallest power-of-two
-        width, the largest exposure count, :func:`mrjax.batch.bucket_rows` rows; extra rows are
-        empty analyses). ``rho``: optional per-analysis SNP correlation matrices. Returns the
-        batch and the ``[rows]`` uids (0 for the empty rows)."""
-        a = self.n_analyses
-        width = width or bucket_width(int(self.analyses["nsnp"].max()))
-        nexp = nexp or int(self.analyses["nexp"].max())
+               rho: list | None = None, members=None) -> tuple[MVInstruments, np.ndarray]:
+        """The analyses ``members`` (default all; -1 for an empty row) in one ``[rows, width,
+        nexp]`` batch, row ``r`` holding analysis ``members[r]`` (defaults: the smallest
+        power-of-two width, the largest exposure count, :func:`mrjax.batch.bucket_rows` rows;
+        extra rows are empty analyses). ``rho``: optional per-analysis SNP correlation matrices
+        (indexed by analysis). Returns the batch and the ``[rows]`` uids (0 for the empty rows)."""
+        members = np.arange(self.n_analyses) if members is None else np.asarray(members, dtype=np.int64)
+        real = members[members >= 0]
+        chosen = self.analyses.iloc[real]
+        a = len(members)
+        width = width or bucket_width(int(chosen["nsnp"].max()))
+        nexp = nexp or int(chosen["nexp"].max())
         rows = rows or bucket_rows(a)
-        if width < self.analyses["nsnp"].max() or nexp < self.analyses["nexp"].max() or rows < a:
+        if width < chosen["nsnp"].max() or nexp < chosen["nexp"].max() or rows < a:
             raise ValueError(f"padding ({rows} x {width} x {nexp}) smaller than the data")
         out = {k: np.zeros((rows, width, nexp)) for k in ("bx",)}
         out.update(sx=np.ones((rows, width, nexp)), px=np.ones((rows, width, nexp)))
@@ -125,7 +130,10 @@ class MVBatch:
         mask = np.zeros((rows, width), bool)
         xmask = np.zeros((rows, nexp), bool)
         corr = np.broadcast_to(np.eye(width), (rows, width, width)).copy()
-        for i, arr in enumerate(self.arrays):
+        for i, member in enumerate(members):
+            if member < 0:
+                continue
+            arr = self.arrays[member]
             n, k = arr["bx"].shape
             for name in ("bx", "sx", "px"):
                 out[name][i, :n, :k] = arr[name]
@@ -133,10 +141,11 @@ class MVBatch:
             out["sy"][i, :n] = arr["sy"]
             mask[i, :n] = True
             xmask[i, :k] = True
-            if rho is not None and rho[i] is not None:
-                corr[i, :n, :n] = rho[i]
+            if rho is not None and rho[member] is not None:
+                corr[i, :n, :n] = rho[member]
         uids = np.zeros(rows, dtype=np.uint32)
-        uids[:a] = self.analyses["analysis_uid"].to_numpy()
+        uids[:a] = np.where(members >= 0, self.analyses["analysis_uid"].to_numpy()[np.maximum(members, 0)], 0)
+        _float64_on()  # before the first device array: JAX would otherwise keep these in float32
         inst = MVInstruments(**{k: jnp.asarray(v) for k, v in out.items()}, mask=jnp.asarray(mask),
                              xmask=jnp.asarray(xmask), rho=jnp.asarray(corr))
         return inst, uids
