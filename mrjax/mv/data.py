@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mrjax.batch import _float64_on, bucket_rows, bucket_width, normalise_columns, trait_uid
+from mrjax.batch import _device_arrays, bucket_rows, bucket_width, normalise_columns, trait_uid
 
 REQUIRED = ["SNP", "exposure", "beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
 NUMERIC = ["beta.exposure", "se.exposure", "beta.outcome", "se.outcome"]
@@ -73,17 +73,16 @@ def make_mv_instruments(bx, sx, by, sy, *, px=None, mask=None, xmask=None, rho=N
     rho = np.eye(n) if rho is None else np.asarray(rho, dtype=float)
     both = mask[:, None] & mask[None, :]
     rho = np.where(both, rho, np.eye(n))
-    _float64_on()  # before the first device array: JAX would otherwise keep these in float32
-    return MVInstruments(
-        bx=jnp.asarray(np.where(cell, bx, 0.0)),
-        sx=jnp.asarray(np.where(cell, sx, 1.0)),
-        px=jnp.asarray(np.where(cell, px, 1.0)),
-        by=jnp.asarray(np.where(mask, by, 0.0)),
-        sy=jnp.asarray(np.where(mask, sy, 1.0)),
-        mask=jnp.asarray(mask),
-        xmask=jnp.asarray(xmask),
-        rho=jnp.asarray(rho),
-    )
+    return MVInstruments(**_device_arrays(dict(  # float64 on before the first device array
+        bx=np.where(cell, bx, 0.0),
+        sx=np.where(cell, sx, 1.0),
+        px=np.where(cell, px, 1.0),
+        by=np.where(mask, by, 0.0),
+        sy=np.where(mask, sy, 1.0),
+        mask=mask,
+        xmask=xmask,
+        rho=rho,
+    )))
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,8 @@ class MVBatch:
                 corr[i, :n, :n] = rho[member]
         uids = np.zeros(rows, dtype=np.uint32)
         uids[:a] = np.where(members >= 0, self.analyses["analysis_uid"].to_numpy()[np.maximum(members, 0)], 0)
-        _float64_on()  # before the first device array: JAX would otherwise keep these in float32
-        inst = MVInstruments(**{k: jnp.asarray(v) for k, v in out.items()}, mask=jnp.asarray(mask),
-                             xmask=jnp.asarray(xmask), rho=jnp.asarray(corr))
+        # _device_arrays turns float64 on before the first device array
+        inst = MVInstruments(**_device_arrays({**out, "mask": mask, "xmask": xmask, "rho": corr}))
         return inst, uids
 
 

@@ -1,8 +1,9 @@
 """Blocks of pairs: the unit of work a scan estimates, checkpoints, resumes and streams.
 
 A scan's exposures are cut into chunks of at most ``chunk_size``, as equal as they can be
-(:func:`chunk_exposures`; their instruments are selected and clumped together, once); the pairs of a chunk — each of its exposures against each outcome,
-both directions with ``bidirectional`` — are cut into *blocks*. A block is a rectangle: some of
+(:func:`chunk_exposures`; their instruments are selected and clumped together, once); the
+pairs of a chunk — each of its exposures against each outcome, both directions with
+``bidirectional`` — are cut into *blocks*. A block is a rectangle: some of
 the chunk's exposures × some consecutive outcomes. It holds at most
 :func:`pairs_per_block` pairs, the number of traits :data:`mrjax.batch.PANEL_BUCKETS` puts in
 one device call of the chunk's widest padded width under
