@@ -42,3 +42,15 @@ def test_l1_fit_without_pivots_is_flagged_not_converged():
     x, y, w, mask, cols = _problems()
     fit = jax.vmap(lambda *a: l1_fit(*a, max_pivots=0))(x, y, w, mask, cols)
     assert not np.asarray(fit.converged).any()
+
+
+def test_first_min_is_numpys_argmin_with_ties_infinities_and_nan():
+    from mrjax.mv.l1 import first_min, smallest_rows
+
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(size=17), np.array([2.0, 1.0, 1.0, 3.0]), np.full(5, np.inf), np.array([1.0, np.nan, 0.0, np.nan]),
+             rng.integers(0, 3, size=12).astype(float)]
+    for values in cases:
+        assert int(first_min(values)) == int(np.argmin(values))
+    values = rng.normal(size=20)
+    np.testing.assert_array_equal(np.asarray(smallest_rows(values, 3)), np.argsort(values, kind="stable")[:3])

@@ -82,13 +82,23 @@ def irls_start(x, y, w, mask, colmask, b0=None, steps: int = IRLS_STEPS):
     return smallest_rows(jnp.where(mask, jnp.abs(y - x @ b), jnp.inf), x.shape[1])
 
 
+def first_min(values):
+    """``argmin(values)`` (the first minimum; NaN counts as the minimum, as in ``jnp.argmin``)
+    from two plain min-reductions, which XLA vectorises, instead of one (value, index) pair
+    reduction, which it does not."""
+    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
+    index = jnp.arange(values.shape[0])
+    return jnp.min(jnp.where(values == jnp.min(values), index, values.shape[0]))
+
+
 def smallest_rows(values, k: int):
     """Indices of the ``k`` smallest entries (distinct rows; repeated minima, no sort)."""
     rows = []
+    index = jnp.arange(values.shape[0])
     for _ in range(k):
-        j = jnp.argmin(values)
+        j = first_min(values)
         rows.append(j)
-        values = values.at[j].set(jnp.inf)
+        values = jnp.where(index == j, jnp.inf, values)
     return jnp.stack(rows)
 
 
@@ -105,13 +115,14 @@ def _long_step(r, a, v, zero, rate, lookahead: int):
     stop at the first breakpoint where it turns >= 0, or at the ``lookahead``-th. Rows with
     zero residual (``zero``: the basis, ties) have their breakpoint at 0, already in ``rate``."""
     tau = jnp.where(~zero & (v > 0) & (r * a > 0), r / jnp.where(a != 0, a, 1.0), jnp.inf)
-    row, stopped = jnp.argmin(tau), jnp.asarray(False)
+    index = jnp.arange(tau.shape[0])
+    row, stopped = first_min(tau), jnp.asarray(False)
     for _ in range(lookahead):
-        j = jnp.argmin(tau)
+        j = first_min(tau)
         row = jnp.where(stopped, row, j)
-        rate = rate + 2.0 * v[j]
+        rate = rate + 2.0 * jnp.sum(jnp.where(index == j, v, 0.0))
         stopped = stopped | (rate >= 0)
-        tau = tau.at[j].set(jnp.inf)
+        tau = jnp.where(index == j, jnp.inf, tau)
     return row
 
 
