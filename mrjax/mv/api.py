@@ -55,11 +55,22 @@ def _correlations(batch: MVBatch, correlation):
     return out
 
 
-def _analysis_columns(batch: MVBatch, i: int) -> dict:
-    row = batch.analyses.iloc[i]
-    cols = {"analysis": row["analysis"]} if "analysis" in batch.analyses.columns else {}
-    cols["outcome"] = row["outcome"]
-    return cols
+def _analysis_columns(batch: MVBatch, index: np.ndarray) -> dict:
+    """The identity columns (``[analysis,] outcome``) of the analyses ``index``, one entry per
+    output row."""
+    names = ["analysis"] if "analysis" in batch.analyses.columns else []
+    return {c: batch.analyses[c].to_numpy()[index] for c in names + ["outcome"]}
+
+
+def _exposure_rows(batch: MVBatch, intercept=None):
+    """``(analysis index, slot, exposure name)`` of every output row: each analysis's exposures
+    in column order, then ``(intercept)`` (slot ``-1``) where ``intercept [A]`` is True."""
+    nexp = batch.analyses["nexp"].to_numpy()
+    extra = np.zeros(batch.n_analyses, int) if intercept is None else np.asarray(intercept, int)
+    index = np.repeat(np.arange(batch.n_analyses), nexp + extra)
+    slots = np.concatenate([np.r_[np.arange(k), [-1] * e] for k, e in zip(nexp, extra)]).astype(int)
+    names = np.concatenate([np.array(exps + [INTERCEPT] * e, dtype=object) for exps, e in zip(batch.exposures, extra)])
+    return index, slots, names
 
 
 def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "error",
@@ -84,21 +95,16 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
     for spec in specs:
         name = spec_name(spec)
         est = estimates[name]
-        rows = []
-        for i in range(batch.n_analyses):
-            exps = batch.exposures[i]
-            slots = list(range(len(exps)))
-            has_int = np.isfinite(est["b"][i, -1]) or est["reason"][i, -1] != Reason.NOT_APPLICABLE
-            names = exps + ([INTERCEPT] if has_int else [])
-            slots += [est["b"].shape[1] - 1] if has_int else []
-            for exp, s in zip(names, slots):
-                b, se, df = est["b"][i, s], est["se"][i, s], est["ci_df"][i, s]
-                q = stats.norm.ppf(1 - alpha / 2) if not np.isfinite(df) else stats.t.ppf(1 - alpha / 2, max(df, 1e-300))
-                rows.append({**_analysis_columns(batch, i), "exposure": exp, "method_id": name,
-                             "method": MV_METHODS[spec[0]].label, "nsnp": int(est["nsnp"][i, s]),
-                             "b": b, "se": se, "pval": est["pval"][i, s], "lo_ci": b - q * se, "up_ci": b + q * se,
-                             "reason": Reason.TEXT.get(int(est["reason"][i, s]), "")})
-        frames.append(pd.DataFrame(rows))
+        has_int = np.isfinite(est["b"][:, -1]) | (est["reason"][:, -1] != Reason.NOT_APPLICABLE)
+        index, slots, exposure = _exposure_rows(batch, has_int)
+        pick = {f: v[index, slots] for f, v in est.items()}
+        b, se, df = pick["b"], pick["se"], pick["ci_df"]
+        with np.errstate(invalid="ignore"):
+            q = np.where(np.isfinite(df), stats.t.ppf(1 - alpha / 2, np.maximum(df, 1e-300)), stats.norm.ppf(1 - alpha / 2))
+        frames.append(pd.DataFrame({
+            **_analysis_columns(batch, index), "exposure": exposure, "method_id": name, "method": MV_METHODS[spec[0]].label,
+            "nsnp": pick["nsnp"].astype(int), "b": b, "se": se, "pval": pick["pval"], "lo_ci": b - q * se, "up_ci": b + q * se,
+            "reason": [Reason.TEXT.get(int(code), "") for code in pick["reason"]]}))
     cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
         "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
     return pd.concat(frames, ignore_index=True)[cols]
@@ -225,20 +231,18 @@ def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "err
       the output), whose minimum is the conditional F with ``sigma = cor_x o (sx sx')``.
     """
     batch, sizes, (st, _) = _strength_run(data, gencov, on_missing, nx, cor_x)
-    f, cf = np.asarray(st.f), np.asarray(st.cond_f)
-    rows = []
-    for i in range(batch.n_analyses):
-        for k, exp in enumerate(batch.exposures[i]):
-            rows.append({**_analysis_columns(batch, i), "exposure": exp, "nsnp": int(batch.analyses["nsnp"].iloc[i]),
-                         "F": f[i, k], "cond_f": cf[i, k], "nx": sizes[i, k]})
-    return pd.DataFrame(rows)
+    index, slots, exposure = _exposure_rows(batch)
+    return pd.DataFrame({**_analysis_columns(batch, index), "exposure": exposure,
+                         "nsnp": batch.analyses["nsnp"].to_numpy()[index].astype(int),
+                         "F": np.asarray(st.f)[index, slots], "cond_f": np.asarray(st.cond_f)[index, slots],
+                         "nx": sizes[index, slots]})
 
 
 def mvmr_heterogeneity(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:
     """MVMR ``pleiotropy_mvmr`` for every analysis: ``Q, Q_df, Q_pval`` with ``Q_df = nsnp - K - 1``
     (the package's df as coded); one row per analysis."""
     batch, _, (_, pl) = _strength_run(data, gencov, on_missing)
-    q, df, p = np.asarray(pl.q), np.asarray(pl.df), np.asarray(pl.pval)
-    return pd.DataFrame([{**_analysis_columns(batch, i), "nsnp": int(batch.analyses["nsnp"].iloc[i]),
-                          "nexp": int(batch.analyses["nexp"].iloc[i]), "Q": q[i], "Q_df": int(df[i]), "Q_pval": p[i]}
-                         for i in range(batch.n_analyses)])
+    index = np.arange(batch.n_analyses)
+    return pd.DataFrame({**_analysis_columns(batch, index), "nsnp": batch.analyses["nsnp"].to_numpy().astype(int),
+                         "nexp": batch.analyses["nexp"].to_numpy().astype(int), "Q": np.asarray(pl.q),
+                         "Q_df": np.asarray(pl.df).astype(int), "Q_pval": np.asarray(pl.pval)})

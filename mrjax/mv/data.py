@@ -205,47 +205,105 @@ def from_mv_frame(data: pd.DataFrame, *, on_missing: str = "error", source: str 
         raise ValueError(f"{source}: SNP {df.loc[row, 'SNP']!r} appears more than once for exposure "
                          f"{df.loc[row, 'exposure']!r} (rows {list(df.index[dup.to_numpy()][:5])})")
 
-    rows, exposures, snps, arrays, dropped = [], [], [], [], []
-    for ident, group in df.groupby(keys, sort=False):
-        ident = ident if isinstance(ident, tuple) else (ident,)
-        name = dict(zip(keys, ident))
-        label = " / ".join(f"{k} {v!r}" for k, v in name.items())
-        exp_order = list(dict.fromkeys(group["exposure"]))
-        snp_order = list(dict.fromkeys(group["SNP"]))
-        counts = group.groupby("SNP", sort=False)["exposure"].nunique()
-        incomplete = counts[counts < len(exp_order)].index
-        if len(incomplete):
-            snp = incomplete[0]
-            has = set(group.loc[group["SNP"] == snp, "exposure"])
-            lacking = [e for e in exp_order if e not in has]
-            if on_missing == "error":
-                raise ValueError(f"{source}: SNP {snp!r} has no row for exposure {lacking[0]!r} in analysis {label} "
-                                 f"({len(incomplete)} SNP(s) incomplete); give every SNP for every exposure or pass on_missing='drop'")
-            gone = group["SNP"].isin(incomplete)
-            dropped.append(group.loc[gone].assign(reason="SNP missing for another exposure of the analysis"))
-            group = group.loc[~gone]
-            snp_order = [s for s in snp_order if s not in set(incomplete)]
-        if not snp_order:
-            raise ValueError(f"{source}: analysis {label} has no SNP present for every exposure")
-        outcome = group.groupby("SNP", sort=False)[["beta.outcome", "se.outcome"]]
-        spread = (outcome.max() - outcome.min()).abs().max(axis=1)
-        if (spread > 1e-12 * outcome.max().abs().max(axis=1).clip(lower=1.0)).any():
-            snp = spread.index[spread.to_numpy() > 0][0]
-            raise ValueError(f"{source}: SNP {snp!r} has different outcome effects on its exposure rows in analysis {label}")
-        wide = group.pivot(index="SNP", columns="exposure")
-        wide = wide.loc[snp_order]
-        arr = {short: wide[col][exp_order].to_numpy(float) for col, short in
-               (("beta.exposure", "bx"), ("se.exposure", "sx"), ("pval.exposure", "px"))}
-        if "samplesize.exposure" in wide.columns.get_level_values(0):
-            # One sample size per exposure (MendelianRandomization's nx): the smallest given.
-            arr["nx"] = pd.DataFrame(wide["samplesize.exposure"][exp_order]).apply(pd.to_numeric, errors="coerce").min().to_numpy(float)
-        first = outcome.first().loc[snp_order]
-        arr["by"] = first["beta.outcome"].to_numpy(float)
-        arr["sy"] = first["se.outcome"].to_numpy(float)
-        rows.append({**name, "nsnp": len(snp_order), "nexp": len(exp_order),
-                     "analysis_uid": trait_uid("mv", *ident, *exp_order)})
+    return _split(df, keys, on_missing, source)
+
+
+class _Pairs:
+    """The distinct (analysis, item) pairs of the rows — an item being a SNP or an exposure
+    code — in order of first appearance: ``code`` of each row's pair, ``first`` the row where
+    each pair first appears, ``rank`` each pair's position among its analysis's items,
+    ``count`` its rows."""
+
+    def __init__(self, group: np.ndarray, item: np.ndarray):
+        key = group.astype(np.int64) * (int(item.max()) + 1) + item
+        _, first, code, count = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # pairs in table order
+        remap = np.empty_like(order)
+        remap[order] = np.arange(len(order))
+        self.code, self.first, self.count = remap[code], first[order], count[order]
+        owner = group[self.first]
+        by_group = np.argsort(owner, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(owner))])
+        self.rank = np.empty(len(order), dtype=np.int64)
+        self.rank[by_group] = np.arange(len(order)) - starts[owner[by_group]]
+        self.group = owner
+
+
+def _split(df: pd.DataFrame, keys: list[str], on_missing: str, source: str) -> MVBatch:
+    """The analyses of a validated long table, split with whole-table array operations (one
+    grouping of all rows instead of a pandas pivot per analysis)."""
+    group = df.groupby(keys, sort=False).ngroup().to_numpy()
+    n_groups = int(group.max()) + 1
+    names = df[keys].iloc[np.unique(group, return_index=True)[1]]
+    labels = [" / ".join(f"{k} {v!r}" for k, v in zip(keys, row)) for row in names.itertuples(index=False)]
+    exposure, snp = df["exposure"].to_numpy(), df["SNP"].to_numpy()
+    exps = _Pairs(group, pd.factorize(exposure)[0])
+    nexp = np.bincount(exps.group, minlength=n_groups)
+    col = exps.rank[exps.code]
+
+    snp_codes = pd.factorize(snp)[0]
+    snps = _Pairs(group, snp_codes)
+    incomplete = snps.count[snps.code] < nexp[group]
+    dropped = df.iloc[:0].assign(reason=pd.Series(dtype=str))
+    if incomplete.any():
+        bad = int(np.flatnonzero(incomplete)[0])
+        g = group[bad]
+        if on_missing == "error":
+            has = set(exposure[(group == g) & (snp == snp[bad])])
+            lacking = [e for e in exposure[exps.first[exps.group == g]] if e not in has]
+            n_bad = len(np.unique(snp_codes[(group == g) & incomplete]))
+            raise ValueError(f"{source}: SNP {snp[bad]!r} has no row for exposure {lacking[0]!r} in analysis {labels[g]} "
+                             f"({n_bad} SNP(s) incomplete); give every SNP for every exposure or pass on_missing='drop'")
+        order = np.argsort(group[incomplete], kind="stable")
+        dropped = df.loc[incomplete].iloc[order].assign(reason="SNP missing for another exposure of the analysis")
+        empty = np.setdiff1d(np.arange(n_groups), group[~incomplete])
+        if len(empty):
+            raise ValueError(f"{source}: analysis {labels[empty[0]]} has no SNP present for every exposure")
+        keep = ~incomplete
+        df, group, col, exposure, snp, snp_codes = df.loc[keep], group[keep], col[keep], exposure[keep], snp[keep], snp_codes[keep]
+        snps = _Pairs(group, snp_codes)
+    nsnp = np.bincount(snps.group, minlength=n_groups)
+    row = snps.rank[snps.code]
+
+    by, sy = df["beta.outcome"].to_numpy(float), df["se.outcome"].to_numpy(float)
+    outcome = pd.DataFrame({"by": by, "sy": sy}).groupby(snps.code, sort=True)
+    high, low = outcome.max().to_numpy(), outcome.min().to_numpy()
+    differs = np.abs(high - low).max(axis=1) > 1e-12 * np.clip(np.abs(high).max(axis=1), 1.0, None)
+    if differs.any():
+        pair = int(np.flatnonzero(differs)[0])
+        raise ValueError(f"{source}: SNP {snp[snps.first[pair]]!r} has different outcome effects on its exposure rows "
+                         f"in analysis {labels[snps.group[pair]]}")
+
+    # Each analysis's cells one after another in one buffer per field: [nsnp, nexp] blocks for
+    # the exposure fields, nsnp for the outcome's and the SNP names, nexp for the exposure names.
+    cells = np.concatenate([[0], np.cumsum(nsnp * nexp)])
+    at_snp = np.concatenate([[0], np.cumsum(nsnp)])
+    at_exp = np.concatenate([[0], np.cumsum(nexp)])
+    cell = cells[group] + row * nexp[group] + col
+    fields = {"bx": "beta.exposure", "sx": "se.exposure", "px": "pval.exposure"}
+    flat = {short: np.empty(cells[-1]) for short in fields}
+    for short, column in fields.items():
+        flat[short][cell] = df[column].to_numpy(float)
+    slot = at_snp[snps.group] + snps.rank
+    flat["by"], flat["sy"], snp_names = np.empty(at_snp[-1]), np.empty(at_snp[-1]), np.empty(at_snp[-1], dtype=object)
+    flat["by"][slot], flat["sy"][slot], snp_names[slot] = by[snps.first], sy[snps.first], snp[snps.first]
+    exp_names = np.empty(at_exp[-1], dtype=object)
+    exp_names[at_exp[group] + col] = exposure
+    if "samplesize.exposure" in df.columns:
+        # One sample size per exposure (MendelianRandomization's nx): the smallest given.
+        n = pd.to_numeric(df["samplesize.exposure"], errors="coerce").to_numpy(float)
+        flat["nx"] = pd.Series(n).groupby(at_exp[group] + col).min().reindex(np.arange(at_exp[-1])).to_numpy(float)
+
+    rows, exposures, snp_lists, arrays = [], [], [], []
+    for g, ident in enumerate(names.itertuples(index=False)):
+        k, n = int(nexp[g]), int(nsnp[g])
+        exp_order = exp_names[at_exp[g]:at_exp[g + 1]].tolist()
+        arr = {short: flat[short][cells[g]:cells[g + 1]].reshape(n, k) for short in fields}
+        arr.update({short: flat[short][at_snp[g]:at_snp[g + 1]] for short in ("by", "sy")})
+        if "nx" in flat:
+            arr["nx"] = flat["nx"][at_exp[g]:at_exp[g + 1]]
+        rows.append({**dict(zip(keys, ident)), "nsnp": n, "nexp": k, "analysis_uid": trait_uid("mv", *ident, *exp_order)})
         exposures.append(exp_order)
-        snps.append(snp_order)
+        snp_lists.append(snp_names[at_snp[g]:at_snp[g + 1]].tolist())
         arrays.append(arr)
-    excluded = pd.concat(dropped) if dropped else df.iloc[:0].assign(reason=pd.Series(dtype=str))
-    return MVBatch(analyses=pd.DataFrame(rows), exposures=exposures, snps=snps, arrays=arrays, excluded=excluded)
+    return MVBatch(analyses=pd.DataFrame(rows), exposures=exposures, snps=snp_lists, arrays=arrays, excluded=dropped)
