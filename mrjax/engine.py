@@ -354,13 +354,11 @@ def run_diagnostics(instruments: Instruments, *, slot: int | None = None) -> dia
 def _run_mv(instruments, keys, *, specs):
     from mrjax.mv.registry import MV_METHODS, spec_name
 
-    def one(t, key):
-        return {
-            spec_name(s): MV_METHODS[s[0]].fn(t, jax.random.fold_in(key, method_salt(s[0])), **dict(s[1]))
-            for s in specs
-        }
-
-    return jax.vmap(one)(instruments, keys)
+    # A method with a batched form (MVMethod.batched) takes the whole batch: equal to its
+    # per-analysis function's vmap, but free to pool work across analyses.
+    return {spec_name(s): MV_METHODS[s[0]].batch_fn(instruments, jax.vmap(jax.random.fold_in, (0, None))(keys, method_salt(s[0])),
+                                                    **dict(s[1]))
+            for s in specs}
 
 
 def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import optimize
 
 from mrjax.mv.l1 import l1_fit
@@ -54,3 +56,66 @@ def test_first_min_is_numpys_argmin_with_ties_infinities_and_nan():
         assert int(first_min(values)) == int(np.argmin(values))
     values = rng.normal(size=20)
     np.testing.assert_array_equal(np.asarray(smallest_rows(values, 3)), np.argsort(values, kind="stable")[:3])
+
+
+def _far_starts(n_problems, k):
+    """Each fit starts from the basis of its first K rows: far from the optimum, many pivots."""
+    return np.broadcast_to(np.arange(k), (n_problems, k)).astype(np.int32)
+
+
+@pytest.mark.parametrize("passes", [None, ((1.0, 1), (0.5, 2)), ((1.0, 1), (0.01, 3))])
+def test_pooled_walk_equals_one_fit_at_a_time(passes):
+    """The pooled passes (default, and shares too small for the fits left, which ends in the
+    last pass over every fit) give each fit the vertex, flag and pivot count of l1_fit."""
+    from mrjax.mv.l1 import l1_fit_pooled
+
+    x, y, w, mask, cols = _problems(n_problems=200, seed=4)
+    start = _far_starts(200, 3)
+    alone = jax.vmap(l1_fit)(x, y, w, mask, cols, start)
+    kw = {} if passes is None else {"passes": passes}
+    pooled = l1_fit_pooled(x, y, w, mask, cols, start, **kw)
+    assert np.asarray(alone.pivots).max() > 3  # the passes' limits are really crossed
+    for field in ("b", "basis", "converged", "pivots"):
+        np.testing.assert_array_equal(np.asarray(getattr(pooled, field)), np.asarray(getattr(alone, field)), err_msg=field)
+
+
+def test_pooled_walk_keeps_the_pivot_cap():
+    from mrjax.mv.l1 import l1_fit_pooled
+
+    x, y, w, mask, cols = _problems(n_problems=60, seed=5)
+    start = _far_starts(60, 3)
+    alone = jax.vmap(lambda *a: l1_fit(*a, max_pivots=2))(x, y, w, mask, cols, start)
+    pooled = l1_fit_pooled(x, y, w, mask, cols, start, max_pivots=2)
+    assert not np.asarray(alone.converged).all()
+    np.testing.assert_array_equal(np.asarray(pooled.converged), np.asarray(alone.converged))
+    np.testing.assert_array_equal(np.asarray(pooled.pivots), np.asarray(alone.pivots))
+
+
+def test_batched_median_equals_the_per_analysis_function():
+    """mv_median_batch (what the engine runs) equals jax.vmap(mv_median), analysis by analysis."""
+    from mrjax.batch import trait_keys
+    from mrjax.mv.data import make_mv_instruments
+    from mrjax.mv.median import mv_median, mv_median_batch
+
+    rng = np.random.default_rng(6)
+    analyses = []
+    for n, k in ((20, 2), (9, 3), (14, 2)):
+        bx = rng.normal(size=(n, k)) * 0.1
+        sx = rng.uniform(0.01, 0.03, (n, k))
+        by = bx @ rng.normal(size=k) + rng.standard_t(3, n) * 0.02
+        analyses.append(make_mv_instruments(bx, sx, by, rng.uniform(0.01, 0.04, n)))
+    width, nexp = 24, 3
+
+    def pad(t):
+        n, k = t.bx.shape
+        grow = lambda a, fill, shape: np.pad(np.asarray(a), [(0, s - d) for s, d in zip(shape, np.shape(a))], constant_values=fill)  # noqa: E731
+        return make_mv_instruments(grow(t.bx, 0, (width, nexp)), grow(t.sx, 1, (width, nexp)), grow(t.by, 0, (width,)),
+                                   grow(t.sy, 1, (width,)), mask=np.arange(width) < n, xmask=np.arange(nexp) < k)
+
+    batch = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[pad(t) for t in analyses])
+    keys = trait_keys(5, np.array([11, 12, 13], dtype=np.uint32))
+    alone = jax.vmap(lambda t, k: mv_median(t, k, n_boot=200))(batch, keys)
+    pooled = mv_median_batch(batch, keys, n_boot=200)
+    for field in ("b", "se", "pval", "reason"):
+        np.testing.assert_allclose(np.asarray(getattr(pooled, field)), np.asarray(getattr(alone, field)), rtol=1e-12, err_msg=field)
+    assert np.isfinite(np.asarray(pooled.se)[:, :2]).all()

@@ -17,7 +17,8 @@ Barrodale–Roberts simplex; we walk the same LP's vertices, vectorised over fit
   walk never cycles and ends at the optimum.
 
 The walk is a per-fit ``lax.while_loop`` (each fit stops at its own optimum; under ``vmap`` the
-finished ones idle) capped at ``max_pivots``. Started from a nearby basis — the vertex of the
+finished ones idle) capped at ``max_pivots``; :func:`l1_fit_pooled` walks many fits in passes
+over a shrinking pool, so that they do not all idle through the slowest one's pivots. Started from a nearby basis — the vertex of the
 K smallest residuals of a few IRLS steps, or the optimal basis of a nearby problem (the
 point estimate, for bootstrap draws) — it needs a few pivots. K x K systems are solved in
 closed form for K <= 3 (batched LAPACK calls cost more than the arithmetic at these sizes).
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 IRLS_STEPS = 5
 MAX_PIVOTS = 64
@@ -126,18 +128,26 @@ def _long_step(r, a, v, zero, rate, lookahead: int):
     return row
 
 
-def l1_fit(x, y, w, mask, colmask, basis=None, *, irls_steps: int = IRLS_STEPS, max_pivots: int = MAX_PIVOTS,
+def masked(x, y, w, mask, colmask):
+    """``x, y, w`` with the padded rows (``~mask``) and columns (``~colmask``) zeroed."""
+    c = colmask.astype(x.dtype)
+    return jnp.where(mask[..., None], x * c[..., None, :], 0.0), jnp.where(mask, y, 0.0), jnp.where(mask, w, 0.0)
+
+
+def l1_fit(x, y, w, mask, colmask, basis=None, *, irls_steps: int = IRLS_STEPS, max_pivots=MAX_PIVOTS,
            lookahead: int = LOOKAHEAD) -> L1Fit:
     """Exact ``argmin_b sum(w |y - x b|)`` over the rows in ``mask`` and the columns in
     ``colmask`` (see the module docstring), from ``basis`` (K row indices) or, when None, from
     :func:`irls_start`. ``converged`` is False only if ``max_pivots`` pivots did not reach the
     optimum or the basis matrix is singular."""
-    c = colmask.astype(x.dtype)
-    x = jnp.where(mask[:, None], x * c[None, :], 0.0)
-    y = jnp.where(mask, y, 0.0)
-    w = jnp.where(mask, w, 0.0)
+    x, y, w = masked(x, y, w, mask, colmask)
     if basis is None:
         basis = irls_start(x, y, w, mask, colmask, steps=irls_steps)
+    return walk(x, y, w, colmask, basis, max_pivots=max_pivots, lookahead=lookahead)
+
+
+def walk(x, y, w, colmask, basis, *, max_pivots=MAX_PIVOTS, lookahead: int = LOOKAHEAD) -> L1Fit:
+    """The simplex walk of :func:`l1_fit` from ``basis`` on data already :func:`masked`."""
     scale = jnp.max(jnp.abs(y)) + jnp.max(jnp.abs(x)) + 1e-300
     slots = jnp.arange(x.shape[1])
 
@@ -156,16 +166,57 @@ def l1_fit(x, y, w, mask, colmask, basis=None, *, irls_steps: int = IRLS_STEPS, 
         deg = jnp.where(zero, w, 0.0) @ jnp.abs(a)
         up, down = deg - lin, deg + lin  # loss derivative along +d_e and -d_e
         rate = jnp.where(colmask, jnp.minimum(up, down), jnp.inf)
-        e = jnp.argmin(rate)
+        e = first_min(rate)
         size = w @ jnp.abs(a[:, e])
         improving = rate[e] < -1e-12 * size
         sign = jnp.where(up[e] <= down[e], 1.0, -1.0)
         row = _long_step(r, sign * a[:, e], w * jnp.abs(a[:, e]), zero, rate[e], lookahead)
         finite = jnp.all(jnp.isfinite(b))
-        new = jnp.where(improving & finite, basis.at[e].set(row.astype(basis.dtype)), basis)
+        new = jnp.where(improving & finite & (slots == e), row.astype(basis.dtype), basis)
         return new, jnp.where(colmask, b, 0.0), ~improving | ~finite, it + jnp.where(improving & finite, 1, 0)
 
     b0 = jnp.zeros(x.shape[1], x.dtype)
     basis, b, done, it = jax.lax.while_loop(cond, body, (basis.astype(jnp.int32), b0, jnp.asarray(False), jnp.asarray(0)))
     # ``done``: the last body found no descending edge at a finite vertex, whose fit is ``b``.
     return L1Fit(b=b, basis=basis, converged=done & jnp.all(jnp.isfinite(b)), pivots=it)
+
+
+# The pooled walk's passes: (share of the pool walked, total pivots a fit may reach in it).
+POOL_PASSES = ((1.0, 2), (0.35, 4), (0.05, 12), (0.005, MAX_PIVOTS))
+
+
+def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS, passes=POOL_PASSES) -> L1Fit:
+    """:func:`l1_fit` of each of ``N`` problems (every argument with a leading ``[N]`` axis),
+    walked in passes over a shrinking pool instead of one ``vmap``-ed loop.
+
+    Under ``vmap`` the walk's loop runs until the slowest of all ``N`` fits is done, every fit
+    paying every pivot step. Most bootstrap fits need at most one pivot, a few need many: pass
+    ``i`` walks the ``share_i x N`` fits not yet converged (converged ones too when fewer are
+    left: a walk from an optimal basis stops at once with the same ``b``) on from their basis,
+    to ``pivots_i`` pivots in all; if fits that may still pivot are left after the passes, a
+    last pass walks every fit on to ``max_pivots`` (``lax.cond``: skipped when none is). A
+    walk is its basis, so a fit resumed ends exactly where :func:`l1_fit` would have.
+    """
+    n = x.shape[0]
+    x, y, w = masked(x, y, w, mask, colmask)
+
+    def capped(fit):  # stopped at its pivot limit (a singular vertex leaves b non-finite)
+        return ~fit.converged & jnp.all(jnp.isfinite(fit.b), axis=-1) & (fit.pivots < max_pivots)
+
+    def resume(fit, rows, limit):
+        before = fit.pivots[rows]
+        budget = jnp.minimum(limit, max_pivots) - before
+        part = jax.vmap(walk)(x[rows], y[rows], w[rows], colmask[rows], fit.basis[rows], max_pivots=budget)
+        moved = budget > 0  # a walk with no budget takes no step and returns no vertex: keep the old fit
+        pick = lambda new, old: jnp.where(moved.reshape(moved.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
+        return L1Fit(b=fit.b.at[rows].set(pick(part.b, fit.b[rows])),
+                     basis=fit.basis.at[rows].set(pick(part.basis, fit.basis[rows])),
+                     converged=fit.converged.at[rows].set(pick(part.converged, fit.converged[rows])),
+                     pivots=fit.pivots.at[rows].set(before + jnp.where(moved, part.pivots, 0)))
+
+    everyone = jnp.arange(n)
+    fit = jax.vmap(walk)(x, y, w, colmask, basis, max_pivots=jnp.full(n, min(passes[0][1], max_pivots)))
+    for share, limit in passes[1:]:
+        rows = jnp.argsort(~capped(fit), stable=True)[:min(n, max(1, int(np.ceil(share * n))))]  # capped fits first
+        fit = resume(fit, rows, limit)
+    return jax.lax.cond(jnp.any(capped(fit)), lambda f: resume(f, everyone, max_pivots), lambda f: f, fit)

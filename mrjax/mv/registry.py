@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+import jax
+
 _M = "mrjax.mv."
 
 
@@ -19,11 +21,23 @@ class MVMethod:
     label: str
     target: str
     stochastic: bool = False
+    batched: str | None = None  # a function of the whole [A, ...] batch, equal to target's vmap
 
     @property
     def fn(self):
-        module, name = self.target.split(":")
-        return getattr(importlib.import_module(module), name)
+        return _resolve(self.target)
+
+    @property
+    def batch_fn(self):
+        """``fn(instruments [A, ...], keys [A], **options)``: the batched function, or ``fn``'s ``vmap``."""
+        if self.batched is None:
+            return lambda ts, keys, **opts: jax.vmap(lambda t, k: self.fn(t, k, **opts))(ts, keys)
+        return _resolve(self.batched)
+
+
+def _resolve(target: str):
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 MV_METHODS: dict[str, MVMethod] = {
@@ -32,7 +46,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_ivw", "MV-IVW", _M + "regression:mv_ivw"),
         MVMethod("mv_ivw_lm", "MV-IVW (lm SE)", _M + "regression:mv_ivw_lm"),
         MVMethod("mv_egger", "MV-Egger", _M + "regression:mv_egger"),
-        MVMethod("mv_median", "MV-median", _M + "median:mv_median", stochastic=True),
+        MVMethod("mv_median", "MV-median", _M + "median:mv_median", stochastic=True, batched=_M + "median:mv_median_batch"),
         MVMethod("mv_basic", "MV residual (mv_basic)", _M + "regression:mv_basic"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
