@@ -458,3 +458,18 @@ def test_case_control_files_are_told_from_their_headers(shared_data, tmp_path):
 def test_a_table_instead_of_a_path_is_named():
     with pytest.raises(TypeError, match="read_gwas reads a file .* not a DataFrame.*to_parquet"):
         read_gwas(pd.DataFrame({"SNP": ["rs1"]}))
+
+
+def test_quotes_non_ascii_and_invalid_utf8(tmp_path):
+    """Blocks with quote characters or non-ASCII text parse as before (the parser's quote and
+    UTF-8 checks are only skipped where a block has neither); text that is not UTF-8 is an
+    error naming the line and column."""
+    header = "SNP\teffect_allele\tother_allele\tbeta\tse\tpval\teaf\n"
+    quoted = read_gwas(_write(tmp_path / "q.tsv", header + '"rs1"\tA\tG\t0.1\t0.01\t1e-8\t0.3\nrs2\t"C"\tT\t0.2\t0.02\t1e-9\t0.4\n'))
+    assert quoted["SNP"].tolist() == ["rs1", "rs2"] and quoted["effect_allele"].tolist() == ["A", "C"]
+    accented = read_gwas(_write(tmp_path / "u.tsv", header + "rs1\tA\tG\t0.1\t0.01\t1e-8\t0.3\nrsé2\tC\tT\t0.2\t0.02\t1e-9\t0.4\n"))
+    assert accented["SNP"].tolist() == ["rs1", "rsé2"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(header.encode() + b"rs1\tA\tG\t0.1\t0.01\t1e-8\t0.3\nrs\xff2\tC\tT\t0.2\t0.02\t1e-9\t0.4\n")
+    with pytest.raises(ValueError, match=r"bad\.tsv: line 3, column 'SNP' holds text that is not UTF-8"):
+        read_gwas(bad)

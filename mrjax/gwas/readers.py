@@ -338,6 +338,7 @@ class _Reader:
                     f"{self.path}: line {line} has {actual} fields where the header has {expected} "
                     f"({text[:80]!r}): the file is cut short or malformed (skip_bad_lines=True drops such lines)"
                 ) from err
+            self._not_utf8(err, block, index)
             self._explain(err, types)
         except pa.ArrowException as err:
             raise ValueError(f"{self.path}: cannot parse lines {block.first_line}-{block.first_line + block.lines - 1} "
@@ -693,6 +694,19 @@ class _Reader:
         if self.notes:
             attrs["read_notes"] = list(self.notes)
         return attrs
+
+    def _not_utf8(self, err: Exception, block, index: np.ndarray) -> None:
+        """Text that is not UTF-8 (pyarrow: ``In CSV column #c: Row #r: ... invalid UTF8``):
+        a ValueError naming the line and column."""
+        message = str(err)
+        if "invalid UTF8" not in message:
+            return
+        column, row = re.search(r"In CSV column #(\d+)", message), re.search(r"Row #(\d+)", message)
+        name = self.layout.header[int(column.group(1))] if column and int(column.group(1)) < len(self.layout.header) else None
+        where = f"line {block.first_line + int(index[int(row.group(1)) - 1])}" if row and int(row.group(1)) <= len(index) else \
+            f"lines {block.first_line}-{block.first_line + block.lines - 1}"
+        raise ValueError(f"{self.path}: {where}{f', column {name!r}' if name else ''} holds text that is not UTF-8; "
+                         "re-save the file as UTF-8 (or ASCII)") from err
 
     def _explain(self, err: Exception, types: dict) -> None:
         """Turn a CSV conversion error into a ValueError naming the column, lines and values."""
