@@ -182,7 +182,7 @@ def walk(x, y, w, colmask, basis, *, max_pivots=MAX_PIVOTS, lookahead: int = LOO
 
 
 # The pooled walk's passes: (share of the pool walked, total pivots a fit may reach in it).
-POOL_PASSES = ((1.0, 2), (0.35, 4), (0.05, 12), (0.005, MAX_PIVOTS))
+POOL_PASSES = ((1.0, 2), (0.35, 4), (0.05, MAX_PIVOTS))
 
 
 def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS, passes=POOL_PASSES) -> L1Fit:
