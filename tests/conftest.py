@@ -24,3 +24,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"ground-truth folder {SHARED_DATA} not found; tests need ../shared beside the project")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_kernels():
+    """Drop JAX's compiled executables after each test module. Each one holds memory mappings,
+    and one pytest process accumulates them across the suite. Near Linux's default
+    ``vm.max_map_count`` of 65,530, the next ``mmap``/``mprotect`` fails: a Dask worker started
+    by a later test then dies on import with "Cannot allocate memory", though RAM is free.
+    Two MV test modules alone leave ~16,000 mappings; with this fixture ~1,500."""
+    yield
+    jax.clear_caches()
