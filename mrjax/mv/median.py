@@ -47,7 +47,6 @@ def _draws(key, n_boot: int, shape, dtype):
     return jnp.moveaxis(ex, -1, 0), jnp.moveaxis(ey, -1, 0)
 
 
-
 def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
     """The ``n_boot`` perturbed fits of one analysis: designs ``x [B, S, K]``, outcomes
     ``y [B, S]`` (padded slots not yet zeroed: the fits mask them) and each fit's starting
@@ -55,8 +54,8 @@ def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
     w = 1.0 / (t.sy * t.sy)
     ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
     x, y = t.bx + t.sx * ex, t.by + t.sy * ey
-    start = jax.vmap(lambda xi, yi: irls_start(*masked(xi, yi, w, t.mask, t.xmask)[:2], jnp.where(t.mask, w, 0.0), t.mask,
-                                               t.xmask, b0=b, steps=BOOT_IRLS_STEPS))(x, y)
+    start = jax.vmap(lambda xi, yi: irls_start(*masked(xi, yi, w, t.mask, t.xmask), t.mask, t.xmask, b0=b,
+                                               steps=BOOT_IRLS_STEPS))(x, y)
     return x, y, start
 
 
