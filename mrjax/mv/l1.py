@@ -18,9 +18,10 @@ Barrodale–Roberts simplex; we walk the same LP's vertices, vectorised over fit
 
 The walk is a per-fit ``lax.while_loop`` (each fit stops at its own optimum; under ``vmap`` the
 finished ones idle) capped at ``max_pivots``; :func:`l1_fit_pooled` walks many fits in passes
-over a shrinking pool, so that they do not all idle through the slowest one's pivots. Started from a nearby basis — the vertex of the
-K smallest residuals of a few IRLS steps, or the optimal basis of a nearby problem (the
-point estimate, for bootstrap draws) — it needs a few pivots. K x K systems are solved in
+over a shrinking pool, so that they do not all idle through the slowest one's pivots. Started
+from a nearby basis — the vertex of the K smallest residuals of a few IRLS steps, or the
+optimal basis of a nearby problem (the point estimate, for bootstrap draws) — it needs a few
+pivots. K x K systems are solved in
 closed form for K <= 3 (batched LAPACK calls cost more than the arithmetic at these sizes).
 The optimum is unique unless the data are degenerate; there any optimal vertex is returned
 (``rq`` returns one of them too, and can differ).
@@ -207,12 +208,13 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
         before = fit.pivots[rows]
         budget = jnp.minimum(limit, max_pivots) - before
         part = jax.vmap(walk)(x[rows], y[rows], w[rows], colmask[rows], fit.basis[rows], max_pivots=budget)
+        part = part._replace(pivots=before + part.pivots)
         moved = budget > 0  # a walk with no budget takes no step and returns no vertex: keep the old fit
-        pick = lambda new, old: jnp.where(moved.reshape(moved.shape + (1,) * (new.ndim - 1)), new, old)  # noqa: E731
-        return L1Fit(b=fit.b.at[rows].set(pick(part.b, fit.b[rows])),
-                     basis=fit.basis.at[rows].set(pick(part.basis, fit.basis[rows])),
-                     converged=fit.converged.at[rows].set(pick(part.converged, fit.converged[rows])),
-                     pivots=fit.pivots.at[rows].set(before + jnp.where(moved, part.pivots, 0)))
+
+        def put(full, new):
+            return full.at[rows].set(jnp.where(moved.reshape(moved.shape + (1,) * (new.ndim - 1)), new, full[rows]))
+
+        return jax.tree_util.tree_map(put, fit, part)
 
     everyone = jnp.arange(n)
     fit = jax.vmap(walk)(x, y, w, colmask, basis, max_pivots=jnp.full(n, min(passes[0][1], max_pivots)))
