@@ -67,7 +67,7 @@ def plain(sets):
     return jax.jit(jax.vmap(per_set, (None, None, 0)))(bxp, byp, ks)
 
 
-@pytest.mark.parametrize("schedule,slots", [("R", 16), ("RCCC", 8), ("RC", 64)])
+@pytest.mark.parametrize("schedule,slots", [("R", 16), ("RCRC", 4), ("RCCC", 64)])
 def test_exact_schedules_iterate_as_r(sets, plain, schedule, slots):
     t, bxp, byp, ks, k_ok = sets
     pool = jax.jit(lambda: cml.pooled_fits(bxp, byp, t.sx, t.sy, t.mask, ks, k_ok, slots=slots, schedule=schedule))()

@@ -53,7 +53,8 @@ NUM_PERT = 200
 MIN_SNPS = 3
 # pooled_fits settings: fits run side by side per trait, the sweeps of a turn, profile steps
 DP_POOL = dict(slots=64, schedule="RC", profile_steps=3)
-NODP_POOL = dict(slots=8, schedule="RCCC", profile_steps=0)
+DP_R_POOL = dict(slots=64, schedule="RCCC", profile_steps=0)  # DP with profiled=False
+NODP_POOL = dict(slots=4, schedule="RCRC", profile_steps=0)
 
 
 class KFit(NamedTuple):
@@ -299,7 +300,7 @@ def cml_fit(t: Instruments, n_sample, key: jax.Array | None = None, dp: bool = T
         # data set 0 is the data, 1.. the perturbations: one pool for all
         bxp = jnp.concatenate([t.bx[None], t.bx + zx * t.sx])
         byp = jnp.concatenate([t.by[None], t.by + zy * t.sy])
-        pool = DP_POOL if profiled else NODP_POOL
+        pool = DP_POOL if profiled else DP_R_POOL
         both = pooled_fits(bxp, byp, t.sx, t.sy, m, ks, k_ok, **pool)  # fields [len(ks), 1 + num_pert]
         fits = _first(both, k_ok)
         w, best = _bic_weights(fits.negl, n_sample, ks, k_ok)
