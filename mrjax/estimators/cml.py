@@ -127,12 +127,15 @@ def _profile(theta, bx, by, wx, wy, valid, steps: int):
     invalid SNPs, its limit in R's sweeps). R's sweeps go to the same point, damped: its invalid
     SNPs pull ``theta`` back towards its last value, so a fit with many invalid SNPs takes ~50
     sweeps where this takes a few."""
+    def valid_mu(th):
+        return (bx * wx + th * by * wy) / (wx + th * th * wy)
+
     def step(_, th):
-        mu = (bx * wx + th * by * wy) / (wx + th * th * wy)
+        mu = valid_mu(th)
         return jnp.sum(jnp.where(valid, by * mu * wy, 0.0)) / jnp.sum(jnp.where(valid, mu * mu * wy, 0.0))
 
     theta = jax.lax.fori_loop(0, steps, step, theta, unroll=True)
-    return theta, jnp.where(valid, (bx * wx + theta * by * wy) / (wx + theta * theta * wy), bx)
+    return theta, jnp.where(valid, valid_mu(theta), bx)
 
 
 def _going(theta, old, it):
@@ -187,8 +190,8 @@ def pooled_fits(bxp, byp, sx, sy, mask, ks, k_ok, slots: int = 64, schedule: str
     ``profile_steps = 0`` iterates exactly as R. Otherwise, after a sweep that kept the invalid
     set, ``theta`` goes on to its fixed point for that set (:func:`_profile`); the next sweep
     confirms it (R's convergence test) or moves on. ~3.4 sweeps per fit instead of ~21; the fit
-    ends at the fixed point where R stops within ``TOL`` of it (and it may converge where R
-    stops at ``MAXIT``)."""
+    ends at the fixed point R's sweeps approach, where R stops once a sweep moves ``theta`` by
+    at most ``TOL`` (short of it with many invalid SNPs: module docstring) or at ``MAXIT``."""
     n_sets, width = bxp.shape
     n_ks = ks.shape[0]
     # K positions to fit, largest K first; the others last (never loaded)
@@ -204,9 +207,10 @@ def pooled_fits(bxp, byp, sx, sy, mask, ks, k_ok, slots: int = 64, schedule: str
 
     def load(item):
         """Fits ``item`` (one per slot) after R's first sweep."""
-        bx, by, q = bxp[item % n_sets], byp[item % n_sets], order[item // n_sets]
+        sets, q = item % n_sets, order[item // n_sets]
+        bx, by = bxp[sets], byp[sets]
         zero = jnp.zeros(item.shape, bxp.dtype)
-        bad = mask & (first_ranks[item % n_sets] < ks[q][:, None])
+        bad = mask & (first_ranks[sets] < ks[q][:, None])
         theta, mu, r = given(zero, jnp.zeros_like(bx), bx, by, bad)
         return dict(theta=theta, old=zero, it=jnp.ones(item.shape, int), mu=mu, r=r, bx=bx, by=by, q=q)
 
