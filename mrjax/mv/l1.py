@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,31 +87,108 @@ def irls_start(x, y, w, mask, colmask, b0=None, steps: int = IRLS_STEPS):
     return smallest_rows(jnp.where(mask, jnp.abs(y - x @ b), jnp.inf), x.shape[1])
 
 
-def first_min(values):
-    """``argmin(values)`` (the first minimum; NaN counts as the minimum, as in ``jnp.argmin``)
-    from two plain min-reductions, which XLA vectorises, instead of one (value, index) pair
-    reduction, which it does not."""
-    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
-    index = jnp.arange(values.shape[0])
-    return jnp.min(jnp.where(values == jnp.min(values), index, values.shape[0]))
-
-
 def smallest_rows(values, k: int):
-    """Indices of the ``k`` smallest entries (distinct rows; repeated minima, no sort)."""
+    """Indices of the ``k`` smallest entries of the last axis (distinct rows, first index on
+    ties), by repeated ``argmin`` and removal (no sort)."""
     rows = []
-    index = jnp.arange(values.shape[0])
+    index = jnp.arange(values.shape[-1])
+    taken = jnp.zeros(values.shape, bool)
     for _ in range(k):
-        j = first_min(values)
+        j = jnp.argmin(jnp.where(taken, jnp.inf, values), axis=-1)
+        j = jnp.where(_at(taken, j), jnp.argmax(~taken, axis=-1), j)  # only infinities left: the first row not taken
         rows.append(j)
-        values = jnp.where(index == j, jnp.inf, values)
-    return jnp.stack(rows)
+        taken = taken | (index == j[..., None])
+    return jnp.stack(rows, axis=-1)
 
 
-def _vertex(x, y, basis, colmask):
-    """``b`` interpolating the basis rows and ``D = x_B^-1`` (padded slots: identity rows)."""
-    eye = jnp.eye(x.shape[1], dtype=x.dtype)
-    d = small_inv(jnp.where(colmask[:, None], x[basis], eye))
-    return d @ jnp.where(colmask, y[basis], 0.0), d
+def _at(v, rows):
+    """``v[..., rows]`` per fit: ``v [..., S]``, ``rows [...]`` -> ``[...]``."""
+    return jnp.take_along_axis(v, rows[..., None], axis=-1)[..., 0]
+
+
+def _inverse(m):
+    """Inverse of a K x K matrix held as nested lists of arrays (entry ``m[i][j]`` one value
+    per fit): closed form for K <= 3, batched LAPACK above."""
+    k = len(m)
+    if k == 1:
+        return [[1.0 / m[0][0]]]
+    if k == 2:
+        (a, b), (c, d) = m
+        det = a * d - b * c
+        return [[d / det, -b / det], [-c / det, a / det]]
+    if k == 3:
+        cof = [[m[(i + 1) % 3][(j + 1) % 3] * m[(i + 2) % 3][(j + 2) % 3] - m[(i + 1) % 3][(j + 2) % 3] * m[(i + 2) % 3][(j + 1) % 3]
+                for j in range(3)] for i in range(3)]
+        det = m[0][0] * cof[0][0] + m[0][1] * cof[0][1] + m[0][2] * cof[0][2]
+        return [[cof[j][i] / det for j in range(3)] for i in range(3)]
+    inv = jnp.linalg.inv(jnp.stack([jnp.stack(row, -1) for row in m], -2))
+    return [[inv[..., i, j] for j in range(k)] for i in range(k)]
+
+
+class _Columns(NamedTuple):
+    """Fits held column by column: ``xs`` K arrays ``[..., S]`` (the design's columns), ``y, w
+    [..., S]``, ``cols`` K arrays ``[...]`` (real exposure columns), ``scale [...]`` (the
+    residual tolerance's scale). Whole ``[N, S]`` columns keep XLA's kernels on contiguous rows;
+    slicing a ``[N, S, K]`` design inside every kernel made them several times slower."""
+
+    xs: tuple
+    y: jax.Array
+    w: jax.Array
+    cols: tuple
+    scale: jax.Array
+
+
+def _columns(x, y, w, colmask) -> _Columns:
+    k = x.shape[-1]
+    scale = jnp.max(jnp.abs(y), axis=-1) + jnp.max(jnp.abs(x), axis=(-2, -1)) + 1e-300
+    return _Columns(tuple(x[..., c] for c in range(k)), y, w, tuple(colmask[..., c] for c in range(k)), scale)
+
+
+def _take(p: _Columns, rows) -> _Columns:
+    return jax.tree_util.tree_map(lambda v: v[rows], p)
+
+
+def _pivot(p: _Columns, basis, lookahead: int):
+    """One step of the walk at the vertex ``basis`` (K arrays of row indices): returns the
+    next basis, the vertex's ``b`` (K arrays), whether it pivoted and whether ``b`` is finite."""
+    xs, y, w, cols = p.xs, p.y, p.w, p.cols
+    k = len(xs)
+    xb = [[jnp.where(cols[e], _at(xs[c], basis[e]), float(e == c)) for c in range(k)] for e in range(k)]
+    d = _inverse(xb)  # x_B d = I: column e of d is the edge that frees basis slot e
+    yb = [jnp.where(cols[e], _at(y, basis[e]), 0.0) for e in range(k)]
+    b = [jnp.where(cols[c], sum(d[c][e] * yb[e] for e in range(k)), 0.0) for c in range(k)]
+    r = y - sum(xs[c] * b[c][..., None] for c in range(k))
+    index = jnp.arange(y.shape[-1])
+    in_basis = functools.reduce(jnp.logical_or, [cols[e][..., None] & (index == basis[e][..., None]) for e in range(k)])
+    zero = in_basis | (jnp.abs(r) <= 1e-13 * p.scale[..., None])
+    signed = jnp.where(zero, 0.0, w * jnp.sign(r))
+    held = jnp.where(zero, w, 0.0)
+
+    def edge(e):  # how the fitted values move along edge e
+        return sum(xs[c] * d[c][e][..., None] for c in range(k))
+
+    rate, e_best, up_best, down_best = None, None, None, None
+    for e in range(k):
+        lin = jnp.sum(signed * edge(e), axis=-1)
+        deg = jnp.sum(held * jnp.abs(edge(e)), axis=-1)
+        up, down = deg - lin, deg + lin  # loss derivative along +d_e and -d_e
+        rate_e = jnp.where(cols[e], jnp.minimum(up, down), jnp.inf)
+        if e == 0:
+            rate, e_best, up_best, down_best = rate_e, jnp.zeros(rate_e.shape, jnp.int32), up, down
+        else:  # strictly lower: the first of tied edges, as argmin
+            lower = rate_e < rate
+            rate, e_best = jnp.where(lower, rate_e, rate), jnp.where(lower, e, e_best)
+            up_best, down_best = jnp.where(lower, up, up_best), jnp.where(lower, down, down_best)
+    sign = jnp.where(up_best <= down_best, 1.0, -1.0)
+    step = [sign * sum(jnp.where(e_best == e, d[c][e], 0.0) for e in range(k)) for c in range(k)]  # the chosen edge
+    a = sum(xs[c] * step[c][..., None] for c in range(k))
+    v = w * jnp.abs(a)
+    improving = rate < -1e-12 * jnp.sum(v, axis=-1)
+    row = _long_step(r, a, v, zero, rate, lookahead)
+    finite = functools.reduce(jnp.logical_and, [jnp.isfinite(bc) for bc in b])
+    moves = improving & finite
+    new = tuple(jnp.where(moves & (e_best == e), row.astype(basis[e].dtype), basis[e]) for e in range(k))
+    return new, b, moves, finite
 
 
 def _long_step(r, a, v, zero, rate, lookahead: int):
@@ -118,14 +197,14 @@ def _long_step(r, a, v, zero, rate, lookahead: int):
     stop at the first breakpoint where it turns >= 0, or at the ``lookahead``-th. Rows with
     zero residual (``zero``: the basis, ties) have their breakpoint at 0, already in ``rate``."""
     tau = jnp.where(~zero & (v > 0) & (r * a > 0), r / jnp.where(a != 0, a, 1.0), jnp.inf)
-    index = jnp.arange(tau.shape[0])
-    row, stopped = first_min(tau), jnp.asarray(False)
+    index = jnp.arange(tau.shape[-1])
+    row, stopped = jnp.argmin(tau, axis=-1), jnp.zeros(rate.shape, bool)
     for _ in range(lookahead):
-        j = first_min(tau)
+        j = jnp.argmin(tau, axis=-1)
         row = jnp.where(stopped, row, j)
-        rate = rate + 2.0 * jnp.sum(jnp.where(index == j, v, 0.0))
+        rate = rate + 2.0 * _at(v, j)
         stopped = stopped | (rate >= 0)
-        tau = jnp.where(index == j, jnp.inf, tau)
+        tau = jnp.where(index == j[..., None], jnp.inf, tau)
     return row
 
 
@@ -148,38 +227,36 @@ def l1_fit(x, y, w, mask, colmask, basis=None, *, irls_steps: int = IRLS_STEPS, 
 
 
 def walk(x, y, w, colmask, basis, *, max_pivots=MAX_PIVOTS, lookahead: int = LOOKAHEAD) -> L1Fit:
-    """The simplex walk of :func:`l1_fit` from ``basis`` on data already :func:`masked`."""
-    scale = jnp.max(jnp.abs(y)) + jnp.max(jnp.abs(x)) + 1e-300
-    slots = jnp.arange(x.shape[1])
+    """The simplex walk of :func:`l1_fit` from ``basis`` on data already :func:`masked`;
+    every argument may carry leading batch axes (``max_pivots`` a scalar or one per fit)."""
+    return _walk(_columns(x, y, w, colmask), basis, max_pivots, lookahead)
+
+
+def _walk(p: _Columns, basis, max_pivots, lookahead: int = LOOKAHEAD) -> L1Fit:
+    """The walk on fits held by column: every fit pivots until no edge descends (its optimum)
+    or it has taken ``max_pivots``; a fit that has stopped keeps its state while others go on."""
+    k = len(p.xs)
+    batch = p.y.shape[:-1]
+    limit = jnp.broadcast_to(jnp.asarray(max_pivots), batch)
 
     def cond(state):
         _, _, done, it = state
-        return ~done & (it < max_pivots)
+        return jnp.any(~done & (it < limit))
 
     def body(state):
-        basis, _, _, it = state
-        b, d = _vertex(x, y, basis, colmask)
-        r = y - x @ b
-        a = x @ d  # column e: how the fitted values move along edge e
-        in_basis = jnp.any(jnp.arange(x.shape[0])[:, None] == jnp.where(colmask, basis, -1)[None, :], axis=1)
-        zero = in_basis | (jnp.abs(r) <= 1e-13 * scale)
-        lin = jnp.where(zero, 0.0, w * jnp.sign(r)) @ a
-        deg = jnp.where(zero, w, 0.0) @ jnp.abs(a)
-        up, down = deg - lin, deg + lin  # loss derivative along +d_e and -d_e
-        rate = jnp.where(colmask, jnp.minimum(up, down), jnp.inf)
-        e = first_min(rate)
-        size = w @ jnp.abs(a[:, e])
-        improving = rate[e] < -1e-12 * size
-        sign = jnp.where(up[e] <= down[e], 1.0, -1.0)
-        row = _long_step(r, sign * a[:, e], w * jnp.abs(a[:, e]), zero, rate[e], lookahead)
-        finite = jnp.all(jnp.isfinite(b))
-        new = jnp.where(improving & finite & (slots == e), row.astype(basis.dtype), basis)
-        return new, jnp.where(colmask, b, 0.0), ~improving | ~finite, it + jnp.where(improving & finite, 1, 0)
+        basis, b, done, it = state
+        active = ~done & (it < limit)
+        new, b_new, moves, finite = _pivot(p, basis, lookahead)
+        basis = tuple(jnp.where(active, n, o) for n, o in zip(new, basis))
+        b = tuple(jnp.where(active, n, o) for n, o in zip(b_new, b))
+        # ``done``: no descending edge at a finite vertex (the optimum, whose fit is ``b``), or a singular vertex
+        return basis, b, done | (active & ~moves), it + (active & moves)
 
-    b0 = jnp.zeros(x.shape[1], x.dtype)
-    basis, b, done, it = jax.lax.while_loop(cond, body, (basis.astype(jnp.int32), b0, jnp.asarray(False), jnp.asarray(0)))
-    # ``done``: the last body found no descending edge at a finite vertex, whose fit is ``b``.
-    return L1Fit(b=b, basis=basis, converged=done & jnp.all(jnp.isfinite(b)), pivots=it)
+    start = tuple(jnp.asarray(basis[..., e], jnp.int32) for e in range(k))
+    zeros = tuple(jnp.zeros(batch, p.y.dtype) for _ in range(k))
+    basis, b, done, it = jax.lax.while_loop(cond, body, (start, zeros, jnp.zeros(batch, bool), jnp.zeros(batch, jnp.int32)))
+    b = jnp.stack(b, axis=-1)
+    return L1Fit(b=b, basis=jnp.stack(basis, axis=-1), converged=done & jnp.all(jnp.isfinite(b), axis=-1), pivots=it)
 
 
 # The pooled walk's passes: (share of the pool walked, total pivots a fit may reach in it).
@@ -199,7 +276,7 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
     walk is its basis, so a fit resumed ends exactly where :func:`l1_fit` would have.
     """
     n = x.shape[0]
-    x, y, w = masked(x, y, w, mask, colmask)
+    problems = _columns(*masked(x, y, w, mask, colmask), colmask)
 
     def capped(fit):  # stopped at its pivot limit (a singular vertex leaves b non-finite)
         return ~fit.converged & jnp.all(jnp.isfinite(fit.b), axis=-1) & (fit.pivots < max_pivots)
@@ -207,7 +284,7 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
     def resume(fit, rows, limit):
         before = fit.pivots[rows]
         budget = jnp.minimum(limit, max_pivots) - before
-        part = jax.vmap(walk)(x[rows], y[rows], w[rows], colmask[rows], fit.basis[rows], max_pivots=budget)
+        part = _walk(_take(problems, rows), fit.basis[rows], budget)
         part = part._replace(pivots=before + part.pivots)
         moved = budget > 0  # a walk with no budget takes no step and returns no vertex: keep the old fit
 
@@ -217,7 +294,7 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
         return jax.tree_util.tree_map(put, fit, part)
 
     everyone = jnp.arange(n)
-    fit = jax.vmap(walk)(x, y, w, colmask, basis, max_pivots=jnp.full(n, min(passes[0][1], max_pivots)))
+    fit = _walk(problems, basis, min(passes[0][1], max_pivots))
     for share, limit in passes[1:]:
         rows = jnp.argsort(~capped(fit), stable=True)[:min(n, max(1, int(np.ceil(share * n))))]  # capped fits first
         fit = resume(fit, rows, limit)
