@@ -58,6 +58,23 @@ def test_smallest_rows_are_a_stable_argsorts_first_rows_with_ties_and_infinities
     np.testing.assert_array_equal(np.asarray(smallest_rows(batch, 2)), np.argsort(batch, axis=1, kind="stable")[:, :2])
 
 
+def test_column_form_irls_start_picks_the_basis_of_irls_start():
+    """irls_start_columns (the batched bootstrap's start, data held column by column) chooses
+    the rows irls_start chooses on the [S, K] design, padded columns and rows included."""
+    from mrjax.mv.l1 import columns, irls_start, irls_start_columns, masked
+
+    x, y, w, mask, cols = _problems(n_problems=40, seed=8)
+    cols = cols.copy()
+    cols[::4, 2] = False  # some fits with a padded exposure column
+    b0 = np.random.default_rng(9).normal(size=(40, 3)) * 0.2
+    for steps in (0, 2, 5):
+        alone = jax.vmap(lambda *a: irls_start(*masked(*a[:5]), a[3], a[4], b0=a[5] * a[4], steps=steps))(x, y, w, mask, cols, b0)
+        xm, ym, wm = masked(x, y, w, mask, cols)
+        problems = columns([xm[..., c] for c in range(3)], ym, wm, [cols[:, c] for c in range(3)])
+        pooled = irls_start_columns(problems, mask, b0 * cols, steps=steps)
+        np.testing.assert_array_equal(np.asarray(pooled), np.asarray(alone), err_msg=f"steps={steps}")
+
+
 def _far_starts(n_problems, k):
     """Each fit starts from the basis of its first K rows: far from the optimum, many pivots."""
     return np.broadcast_to(np.arange(k), (n_problems, k)).astype(np.int32)
@@ -65,8 +82,8 @@ def _far_starts(n_problems, k):
 
 @pytest.mark.parametrize("passes", [None, ((1.0, 1), (0.5, 2)), ((1.0, 1), (0.01, 3))])
 def test_pooled_walk_equals_one_fit_at_a_time(passes):
-    """The pooled passes (default, and shares too small for the fits left, which ends in the
-    last pass over every fit) give each fit the vertex, flag and pivot count of l1_fit."""
+    """The pooled passes (default, and shares too small for the fits left, which end in turns
+    of the last share until none is left) give each fit the vertex, flag and pivot count of l1_fit."""
     from mrjax.mv.l1 import l1_fit_pooled
 
     x, y, w, mask, cols = _problems(n_problems=200, seed=4)

@@ -93,9 +93,11 @@ def smallest_rows(values, k: int):
     rows = []
     index = jnp.arange(values.shape[-1])
     taken = jnp.zeros(values.shape, bool)
-    for _ in range(k):
+    for i in range(k):
         j = jnp.argmin(jnp.where(taken, jnp.inf, values), axis=-1)
-        j = jnp.where(_at(taken, j), jnp.argmax(~taken, axis=-1), j)  # only infinities left: the first row not taken
+        if i:  # (none is taken yet at i = 0: argmin's first index already is the first row; a reduction
+            # over the constant ``~taken`` would be folded by XLA at compile time, for minutes at 10^5 fits)
+            j = jnp.where(_at(taken, j), jnp.argmax(~taken, axis=-1), j)  # only infinities left: the first row not taken
         rows.append(j)
         taken = taken | (index == j[..., None])
     return jnp.stack(rows, axis=-1)
@@ -140,8 +142,39 @@ class _Columns(NamedTuple):
 
 def _columns(x, y, w, colmask) -> _Columns:
     k = x.shape[-1]
-    scale = jnp.max(jnp.abs(y), axis=-1) + jnp.max(jnp.abs(x), axis=(-2, -1)) + 1e-300
-    return _Columns(tuple(x[..., c] for c in range(k)), y, w, tuple(colmask[..., c] for c in range(k)), scale)
+    return columns(tuple(x[..., c] for c in range(k)), y, w, tuple(colmask[..., c] for c in range(k)))
+
+
+def columns(xs, y, w, cols) -> _Columns:
+    """Fits held by column from data already :func:`masked`: ``xs`` K arrays ``[..., S]``,
+    ``y, w [..., S]``, ``cols`` K boolean arrays ``[...]`` (real exposure columns)."""
+    scale = jnp.max(jnp.abs(y), axis=-1) + functools.reduce(jnp.maximum, [jnp.max(jnp.abs(xc), axis=-1) for xc in xs]) + 1e-300
+    return _Columns(tuple(map(jnp.asarray, xs)), jnp.asarray(y), jnp.asarray(w), tuple(map(jnp.asarray, cols)), scale)
+
+
+def irls_start_columns(p: _Columns, mask, b0, steps: int = IRLS_STEPS):
+    """:func:`irls_start` from ``b0`` (``[..., K]``) on fits held by column: the K x K normal
+    equations ``sum_j u_j x_jc x_jd`` summed column pair by column pair over ``[..., S]``
+    rows (a ``[..., S, K]`` design's matrix products cost several times more at K <= 3)."""
+    k = len(p.xs)
+    eps = (1e-10 * (jnp.max(jnp.abs(p.y), axis=-1) + 1e-300))[..., None]
+
+    def residual(b):
+        return p.y - sum(p.xs[c] * b[c][..., None] for c in range(k))
+
+    def irls(_, b):
+        u = p.w / jnp.maximum(jnp.abs(residual(b)), eps)
+        ux = [u * p.xs[c] for c in range(k)]
+        m = [[None] * k for _ in range(k)]
+        for c in range(k):
+            for d in range(c, k):
+                m[c][d] = m[d][c] = jnp.sum(ux[c] * p.xs[d], axis=-1) + (0.0 if c != d else 1.0 - p.cols[c].astype(u.dtype))
+        rhs = [jnp.sum(ux[c] * p.y, axis=-1) for c in range(k)]
+        inv = _inverse(m)
+        return tuple(sum(inv[c][d] * rhs[d] for d in range(k)) for c in range(k))
+
+    b = jax.lax.fori_loop(0, steps, irls, tuple(b0[..., c] for c in range(k)))
+    return smallest_rows(jnp.where(mask, jnp.abs(residual(b)), jnp.inf), k)
 
 
 def _take(p: _Columns, rows) -> _Columns:
@@ -271,12 +304,17 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
     paying every pivot step. Most bootstrap fits need at most one pivot, a few need many: pass
     ``i`` walks the ``share_i x N`` fits not yet converged (converged ones too when fewer are
     left: a walk from an optimal basis stops at once with the same ``b``) on from their basis,
-    to ``pivots_i`` pivots in all; if fits that may still pivot are left after the passes, a
-    last pass walks every fit on to ``max_pivots`` (``lax.cond``: skipped when none is). A
-    walk is its basis, so a fit resumed ends exactly where :func:`l1_fit` would have.
+    to ``pivots_i`` pivots in all; while fits that may still pivot are left after the passes
+    (more than the passes' shares foresaw), the last share of them at a time is walked on to
+    ``max_pivots``. A walk is its basis, so a fit resumed ends exactly where :func:`l1_fit`
+    would have.
     """
-    n = x.shape[0]
-    problems = _columns(*masked(x, y, w, mask, colmask), colmask)
+    return walk_pooled(_columns(*masked(x, y, w, mask, colmask), colmask), basis, max_pivots=max_pivots, passes=passes)
+
+
+def walk_pooled(problems: _Columns, basis, *, max_pivots: int = MAX_PIVOTS, passes=POOL_PASSES) -> L1Fit:
+    """The pooled walk of :func:`l1_fit_pooled` on ``[N]`` fits held by :func:`columns`."""
+    n = problems.y.shape[0]
 
     def capped(fit):  # stopped at its pivot limit (a singular vertex leaves b non-finite)
         return ~fit.converged & jnp.all(jnp.isfinite(fit.b), axis=-1) & (fit.pivots < max_pivots)
@@ -293,9 +331,11 @@ def l1_fit_pooled(x, y, w, mask, colmask, basis, *, max_pivots: int = MAX_PIVOTS
 
         return jax.tree_util.tree_map(put, fit, part)
 
-    everyone = jnp.arange(n)
+    def first_capped(fit, share):  # capped fits first, then converged ones
+        return jnp.argsort(~capped(fit), stable=True)[:min(n, max(1, int(np.ceil(share * n))))]
+
     fit = _walk(problems, basis, min(passes[0][1], max_pivots))
     for share, limit in passes[1:]:
-        rows = jnp.argsort(~capped(fit), stable=True)[:min(n, max(1, int(np.ceil(share * n))))]  # capped fits first
-        fit = resume(fit, rows, limit)
-    return jax.lax.cond(jnp.any(capped(fit)), lambda f: resume(f, everyone, max_pivots), lambda f: f, fit)
+        fit = resume(fit, first_capped(fit, share), limit)
+    # Each turn leaves the fits it walks uncapped (optimal, singular or at max_pivots): it ends.
+    return jax.lax.while_loop(lambda f: jnp.any(capped(f)), lambda f: resume(f, first_capped(f, passes[-1][0]), max_pivots), fit)

@@ -16,8 +16,9 @@ the analysis is then NaN with reason ``NOT_CONVERGED`` (it takes a singular vert
 than ``mrjax.mv.l1.MAX_PIVOTS`` pivots, which the data sets we checked never need).
 
 The engine runs :func:`mv_median_batch`: the same numbers as :func:`mv_median` for each
-analysis, with the bootstrap fits of every analysis of the call walked as one pool (most need
-at most one pivot, a few need up to ~10; 731 analyses x 1,000 draws: 9.4 -> 6.0 CPU-s).
+analysis, with the bootstrap fits of every analysis of the call held column by column and
+walked as one pool (most need at most one or two pivots, a few up to ~10). Two IRLS steps
+start them: more steps cost more than the pivots they save (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -28,23 +29,23 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble
-from mrjax.mv.l1 import irls_start, l1_fit, l1_fit_pooled, masked
+from mrjax.mv.l1 import columns, irls_start, irls_start_columns, l1_fit, masked, walk_pooled
 
-BOOT_IRLS_STEPS = 5
+BOOT_IRLS_STEPS = 2
 
 
 def _draws(key, n_boot: int, shape, dtype):
-    """Standard normals ``[n_boot, S, K]`` (exposures) and ``[n_boot, S]`` (outcome), each
-    SNP slot and exposure column keyed by its own index so that padding never changes them."""
+    """Standard normals for the exposures (K columns ``[n_boot, S]``) and the outcome
+    (``[n_boot, S]``), each SNP slot and exposure column keyed by its own index so that padding
+    never changes them."""
     n, k = shape
     kx, ky = jax.random.split(key)
 
-    def cell(base, i, j):
-        return jax.random.normal(jax.random.fold_in(jax.random.fold_in(base, i), j), (n_boot,), dtype=dtype)
+    def column(base, j):
+        cell = lambda i: jax.random.normal(jax.random.fold_in(jax.random.fold_in(base, i), j), (n_boot,), dtype=dtype)  # noqa: E731
+        return jax.vmap(cell)(jnp.arange(n)).T
 
-    ex = jax.vmap(lambda i: jax.vmap(lambda j: cell(kx, i, j))(jnp.arange(k)))(jnp.arange(n))
-    ey = jax.vmap(lambda i: cell(ky, i, 0))(jnp.arange(n))
-    return jnp.moveaxis(ex, -1, 0), jnp.moveaxis(ey, -1, 0)
+    return tuple(column(kx, j) for j in range(k)), column(ky, 0)
 
 
 def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
@@ -53,10 +54,30 @@ def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
     basis ``[B, K]`` (IRLS steps from the point estimate)."""
     w = 1.0 / (t.sy * t.sy)
     ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
-    x, y = t.bx + t.sx * ex, t.by + t.sy * ey
+    x, y = t.bx + t.sx * jnp.stack(ex, axis=-1), t.by + t.sy * ey
     start = jax.vmap(lambda xi, yi: irls_start(*masked(xi, yi, w, t.mask, t.xmask), t.mask, t.xmask, b0=b,
                                                steps=BOOT_IRLS_STEPS))(x, y)
     return x, y, start
+
+
+def _pooled_problems(ts: MVInstruments, keys, n_boot: int):
+    """The bootstrap fits of every analysis of ``ts`` (``[A, S, K]``) as ``A x n_boot`` fits
+    held by column (:func:`mrjax.mv.l1.columns`, padded rows and columns zeroed), and their
+    row masks ``[A x n_boot, S]``: the draws of :func:`_bootstrap_problems`, never stacked
+    into a ``[.., S, K]`` design."""
+    a, s, k = ts.bx.shape
+    ex, ey = jax.vmap(lambda key: _draws(key, n_boot, (s, k), ts.bx.dtype))(keys)
+    rows = ts.mask[:, None, :]
+
+    def flat(v):
+        return jnp.broadcast_to(v, (a, n_boot, s)).reshape(a * n_boot, s)
+
+    xs = [flat(jnp.where(rows & ts.xmask[:, None, None, c], ts.bx[:, None, :, c] + ts.sx[:, None, :, c] * ex[c], 0.0))
+          for c in range(k)]
+    y = flat(jnp.where(rows, ts.by[:, None, :] + ts.sy[:, None, :] * ey, 0.0))
+    w = flat(jnp.where(rows, 1.0 / (ts.sy * ts.sy)[:, None, :], 0.0))
+    cols = [jnp.repeat(ts.xmask[:, c], n_boot) for c in range(k)]
+    return columns(xs, y, w, cols), flat(rows)
 
 
 def _point(t: MVInstruments):
@@ -92,18 +113,16 @@ def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:
 
 def mv_median_batch(ts: MVInstruments, keys, *, n_boot: int = 1000) -> MVEstimate:
     """:func:`mv_median` of every analysis of ``ts`` (``[A, ...]``, keys ``[A]``), equal to it
-    analysis by analysis. The ``A x n_boot`` bootstrap fits are walked as one pool
-    (:func:`mrjax.mv.l1.l1_fit_pooled`), so the few fits that need many pivots no longer hold
-    every other fit of the call in the walk's loop."""
+    analysis by analysis. The ``A x n_boot`` bootstrap fits are started and walked as one pool
+    held by column (:func:`mrjax.mv.l1.irls_start_columns`, :func:`mrjax.mv.l1.walk_pooled`), so
+    the few fits that need many pivots do not hold every other fit of the call in the walk's
+    loop, and no ``[.., S, K]`` design is formed."""
     points = jax.vmap(_point)(ts)
     if n_boot == 0:
         return jax.vmap(lambda t, p: _estimate(t, p, None, None))(ts, points)
-    x, y, start = jax.vmap(lambda t, k, b: _bootstrap_problems(t, k, b, n_boot))(ts, keys, points.b)
-    a, s, k = ts.bx.shape
-    w = jnp.broadcast_to((1.0 / (ts.sy * ts.sy))[:, None, :], (a, n_boot, s))
-    mask = jnp.broadcast_to(ts.mask[:, None, :], (a, n_boot, s))
-    xmask = jnp.broadcast_to(ts.xmask[:, None, :], (a, n_boot, k))
-    flat = [v.reshape((a * n_boot,) + v.shape[2:]) for v in (x, y, w, mask, xmask, start)]
-    fits = l1_fit_pooled(*flat)
+    problems, rows = _pooled_problems(ts, keys, n_boot)
+    start = irls_start_columns(problems, rows, jnp.repeat(points.b, n_boot, axis=0), steps=BOOT_IRLS_STEPS)
+    fits = walk_pooled(problems, start)
+    a, k = points.b.shape
     draws, ok = fits.b.reshape(a, n_boot, k), fits.converged.reshape(a, n_boot)
     return jax.vmap(_estimate)(ts, points, draws, ok)
