@@ -4,7 +4,9 @@ Estimators, diagnostics, MR-PRESSO, the permutation test and the simulation gene
 written per trait (or per replicate): ``fn(row..., shared..., **static)`` on ``[width]``
 arrays. :func:`map_traits` vmaps such a function over the leading trait axis and jits it once
 per (function, static settings, shapes, dtype, device); nothing else in the library calls
-``jax.jit`` or vmaps over traits.
+``jax.jit``. A method may also have a batched form (``Method.batched``: cML with data
+perturbation pools its fits across the traits of a call), equal to its per-trait function trait
+by trait; :func:`batch_methods` runs those on the whole batch, through :func:`map_batch`.
 
 Methods: each method draws from ``fold_in(trait_key, method_salt(method_id))`` — except the
 median and the mode families, whose members share one draw set keyed by
@@ -166,7 +168,7 @@ class _Kernel:
         fn = functools.partial(per_trait, **dict(static)) if static else per_trait
         self.name = f"{per_trait.__module__}.{per_trait.__qualname__}"
         self.in_axes, self.static = in_axes, static
-        self.jitted = jax.jit(jax.vmap(fn, in_axes=in_axes))
+        self.jitted = jax.jit(fn if in_axes is None else jax.vmap(fn, in_axes=in_axes))  # None: fn takes the batch
         self._loaded: dict = {}  # signature -> (jitted Exported.call, output tree)
 
     def __call__(self, *args):
@@ -249,6 +251,15 @@ def map_traits(per_trait: Callable, batched: tuple, shared: tuple = (), *, slot:
     return kernel(*_place(per_trait, static_items, (*batched, *shared), slot))
 
 
+def map_batch(batch_fn: Callable, args: tuple, *, slot: int | None = None, **static):
+    """``batch_fn(*args, **static)`` on the whole batch in one jitted device call: for the
+    functions that vmap over traits themselves (:func:`batch_methods`); otherwise as
+    :func:`map_traits` (devices, exported kernels)."""
+    ensure_x64()
+    static_items = tuple(sorted(static.items()))
+    return _compiled(batch_fn, None, static_items)(*_place(batch_fn, static_items, args, slot))
+
+
 def compiled_shapes(per_trait: Callable) -> int:
     """How many executables the engine holds for ``per_trait`` (over every static setting,
     shape and device; ``jax.jit``'s cache size): a test's window on compilation."""
@@ -293,7 +304,28 @@ def trait_methods(t: Instruments, key, phi, penk, *, methods: tuple[str, ...], n
     return {m: out[m] for m in methods}
 
 
+def batch_methods(instruments: Instruments, keys, phi, penk, *, methods: tuple[str, ...], n_boot: int,
+                  settings: Params = Params()) -> dict[str, Estimate]:
+    """Every method of ``methods`` for a batch of traits (``[T, width]`` fields): those with a
+    batched form (``Method.batched``) on the whole batch — equal to their per-trait function
+    trait by trait, but free to pool work across traits — and the others as
+    ``vmap(trait_methods)``. Each draws from ``fold_in(trait_key, method_salt(method))``."""
+    params = settings._replace(n_boot=n_boot, phi=phi, penk=penk)
+    pooled = tuple(m for m in methods if METHODS[m].batched)
+    rest = tuple(m for m in methods if m not in pooled)
+    out = {}
+    if rest:
+        per_trait = functools.partial(trait_methods, methods=rest, n_boot=n_boot, settings=settings)
+        out.update(jax.vmap(per_trait, in_axes=(0, 0, None, None))(instruments, keys, phi, penk))
+    for m in pooled:
+        out[m] = METHODS[m].batch_fn(instruments, jax.vmap(jax.random.fold_in, (0, None))(keys, method_salt(m)), params)
+    return {m: out[m] for m in methods}
+
+
 def _run(instruments, keys, phi, penk, *, methods, n_boot, slot=None, settings=Params()):
+    if any(METHODS[m].batched for m in methods):
+        return map_batch(batch_methods, (instruments, keys, phi, penk), slot=slot, methods=methods, n_boot=n_boot,
+                         settings=settings)
     return map_traits(trait_methods, (instruments, keys), (phi, penk), slot=slot, methods=methods, n_boot=n_boot,
                       settings=settings)
 

@@ -29,7 +29,8 @@ class Method:
     instruments"); ``stochastic``: uses the PRNG key (bootstrap); ``default``: in TwoSampleMR's
     default set (``use_by_default``); ``heterogeneity``: has a Q statistic in ``mr_heterogeneity``;
     ``package``: the R package it reproduces; ``settings``: the fields of ``Params`` beyond
-    ``n_boot``/``phi``/``penk`` that it reads.
+    ``n_boot``/``phi``/``penk`` that it reads; ``batched``: a form that takes the whole batch
+    (``module:function``, see :attr:`batch_fn`), or empty.
     """
 
     id: str
@@ -41,6 +42,14 @@ class Method:
     heterogeneity: bool = False
     package: str = "TwoSampleMR"
     settings: tuple[str, ...] = ()
+    batched: str = ""
+
+    @property
+    def batch_fn(self) -> Callable[..., Estimate]:
+        """The batched form ``fn(ts, keys, params)`` (``batched``: ``module:function``), equal to
+        ``fn`` trait by trait; the engine runs it on the whole batch (``mrjax.engine.batch_methods``)."""
+        module, name = self.batched.split(":")
+        return getattr(importlib.import_module(module), name)
 
     @property
     def fn(self) -> Callable[..., Estimate]:
@@ -104,7 +113,7 @@ METHODS: dict[str, Method] = {
         Method("pivw", "Penalized IVW (MendelianRandomization)", _E + "divw:mr_pivw", 2, stochastic=True,
                package=_MR, settings=("over_dispersion", "pivw_lambda")),
         Method("cml", "cML-MA-BIC (MendelianRandomization)", _E + "cml:mr_cml", 3, stochastic=True,
-               package=_MR, settings=("n", "dp", "k_vec")),
+               package=_MR, settings=("n", "dp", "k_vec"), batched=_E + "cml:mr_cml_batch"),
         Method("conmix", "Contamination mixture (MendelianRandomization)", _E + "conmix:mr_conmix", 3, package=_MR),
         Method("lasso", "MR-Lasso (MendelianRandomization)", _E + "lasso:mr_lasso", 3, package=_MR),
         Method("raps", "Robust adjusted profile score (RAPS)", _E + "raps:raps_method", 3,

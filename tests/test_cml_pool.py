@@ -6,6 +6,8 @@ perturbation ends where R's iteration converges, far inside the perturbations' M
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,3 +115,31 @@ def test_profiled_dp_estimate_equals_r_iteration_well_inside_monte_carlo_error(s
     np.testing.assert_allclose(profiled.se, exact.se, rtol=5e-3)
     np.testing.assert_allclose(profiled.gof1, exact.gof1, rtol=1e-2)
 
+
+
+def test_batched_cml_equals_the_per_trait_function_and_the_engine_runs_it(shared_data):
+    """mr_cml_batch (one DP pool across traits, what the engine runs) gives each trait the
+    numbers of mr_cml alone (to rounding), for traits of different sizes (some with too few SNPs) and with
+    and without DP; the engine's result is the batched one."""
+    from mrjax.engine import method_salt, run_methods
+    from mrjax.estimators.common import make_params
+
+    data = robust_golden(shared_data)
+    rows = np.array([data.row(n) for n in LIPIDS])
+    bucket = data.batch.bucket(rows, width=32)
+    t = bucket.instruments
+    short = dataclasses.replace(t, mask=t.mask & (jnp.arange(32) < 2)[None])
+    t = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[:1]]), t, short)  # a fourth trait with 2 SNPs
+    keys = trait_keys(7, np.arange(4, dtype=np.uint32))
+    for dp in (True, False):
+        params = make_params(dp=dp, n=17723.0)
+        salted = jax.vmap(jax.random.fold_in, (0, None))(keys, method_salt("cml"))
+        alone = jax.jit(jax.vmap(lambda s, k: cml.mr_cml(s, k, params)))(t, salted)
+        pooled = jax.jit(lambda s, k: cml.mr_cml_batch(s, k, params))(t, salted)
+        engine = run_methods(t, keys, ("cml",), params)["cml"]
+        for field in ("b", "se", "pval", "reason"):
+            a = np.asarray(getattr(alone, field))
+            # the same fits; XLA may sum a slot's row in another order (1 ulp seen)
+            np.testing.assert_allclose(np.asarray(getattr(pooled, field)), a, rtol=1e-12, err_msg=f"dp={dp} {field}")
+            np.testing.assert_allclose(np.asarray(getattr(engine, field)), a, rtol=1e-12, err_msg=f"engine dp={dp} {field}")
+        assert np.isfinite(np.asarray(alone.b)[:3]).all() and np.isnan(np.asarray(alone.b)[3])
