@@ -52,6 +52,7 @@ MAXIT = 100
 TOL = 1e-7
 NUM_PERT = 200
 MIN_SNPS = 3
+ALPHA = 0.05  # mr_cML's default: 95% normal CI
 # pooled_fits settings: fits run side by side per trait, the sweeps of a turn, profile steps
 DP_POOL = dict(slots=64, schedule="RC", profile_steps=3)
 DP_R_POOL = dict(slots=64, schedule="RCCC", profile_steps=0)  # DP with profiled=False
@@ -295,7 +296,7 @@ def _average(theta, se, w):
 
 
 def cml_fit(t: Instruments, n_sample, key: jax.Array | None = None, dp: bool = True, num_pert: int = NUM_PERT,
-            alpha: float = 0.05, k_vec: tuple[int, ...] | None = None, profiled: bool = True) -> CMLFit:
+            alpha: float = ALPHA, k_vec: tuple[int, ...] | None = None, profiled: bool = True) -> CMLFit:
     """MendelianRandomization ``mr_cML(object, n = n_sample, MA = TRUE, DP = dp, K_vec =
     k_vec)`` (module docstring; ``k_vec = None`` is R's default ``0:(length(Bx) - 2)``; K above
     the trait's ``nsnp - 2`` are left out, where R would fit them); ``key`` gives the DP draws;
@@ -379,8 +380,8 @@ def mr_cml(t: Instruments, key: jax.Array, params: Params) -> Estimate:
 def mr_cml_batch(ts: Instruments, keys: jax.Array, params: Params) -> Estimate:
     """:func:`mr_cml` of every trait of ``ts`` (``[T, width]``, keys ``[T]``), equal to it trait
     by trait. With DP the (K, data set) fits of all traits run in one pool
-    (:func:`pooled_fits_across`) of ``DP_BATCH_SLOTS`` slots per trait: 731 traits 3.5 -> 2.0 s
-    (benchmarks/RESULTS.md)."""
+    (:func:`pooled_fits_across`) of ``DP_BATCH_SLOTS`` slots per trait: 731 traits 4.5 -> 2.2 s in
+    one run (benchmarks/RESULTS.md)."""
     if not params.dp:
         return jax.vmap(lambda t, key: mr_cml(t, key, params))(ts, keys)
     n_traits, width = ts.bx.shape
@@ -393,6 +394,6 @@ def mr_cml_batch(ts: Instruments, keys: jax.Array, params: Params) -> Estimate:
 
     def one(t, n, fits, ok):
         b, se, gof1, gof2 = _dp_summary(fits, n, ks, ok, NUM_PERT)
-        return _as_estimate(t, n, _cml_result(t, n, b, se, gof1, gof2, 0.05))
+        return _as_estimate(t, n, _cml_result(t, n, b, se, gof1, gof2, ALPHA))
 
     return jax.vmap(one)(ts, n_sample, both, k_ok)
