@@ -52,39 +52,13 @@ class L1Fit(NamedTuple):
     pivots: jax.Array
 
 
-def small_inv(m):
-    """Inverse of a K x K matrix: closed form (adjugate / determinant) for K <= 3, LAPACK above."""
-    k = m.shape[-1]
-    if k == 1:
-        return 1.0 / m
-    if k == 2:
-        a, b, c, d = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
-        return jnp.array([[d, -b], [-c, a]]) / (a * d - b * c)
-    if k == 3:
-        cof = jnp.cross(m[jnp.array([1, 2, 0])], m[jnp.array([2, 0, 1])])  # rows: cofactors of rows 0,1,2
-        return cof.T / jnp.dot(m[0], cof[0])
-    return jnp.linalg.inv(m)
-
-
-def _normal_solve(x, u, y, colmask):
-    """Weighted least squares ``(x' U x) b = x' U y`` with padded columns pinned to 0."""
-    c = colmask.astype(x.dtype)
-    xu = x * u[:, None]
-    return small_inv(xu.T @ x + jnp.diag(1.0 - c)) @ (xu.T @ y)
-
-
 def irls_start(x, y, w, mask, colmask, b0=None, steps: int = IRLS_STEPS):
     """Basis of the K rows with the smallest residuals after ``steps`` IRLS iterations
-    (weights ``w / max(|r|, eps)``) from ``b0`` (default: weighted least squares)."""
-    scale = jnp.max(jnp.where(mask, jnp.abs(y), 0.0)) + 1e-300
-    eps = 1e-10 * scale
-    b = _normal_solve(x, w, y, colmask) if b0 is None else b0
-
-    def irls(_, b):
-        return _normal_solve(x, w / jnp.maximum(jnp.abs(y - x @ b), eps), y, colmask)
-
-    b = jax.lax.fori_loop(0, steps, irls, b)
-    return smallest_rows(jnp.where(mask, jnp.abs(y - x @ b), jnp.inf), x.shape[1])
+    (weights ``w / max(|r|, eps)``) from ``b0`` (default: weighted least squares), for data
+    already :func:`masked`: :func:`irls_start_columns` on the design's columns."""
+    p = _columns(x, y, w, colmask)
+    b0 = jnp.stack(_weighted_solve(p, p.w), axis=-1) if b0 is None else b0
+    return irls_start_columns(p, mask, b0, steps)
 
 
 def smallest_rows(values, k: int):
@@ -152,6 +126,20 @@ def columns(xs, y, w, cols) -> _Columns:
     return _Columns(tuple(map(jnp.asarray, xs)), jnp.asarray(y), jnp.asarray(w), tuple(map(jnp.asarray, cols)), scale)
 
 
+def _weighted_solve(p: _Columns, u):
+    """Weighted least squares ``(x' U x) b = x' U y`` (K arrays ``[...]``) with padded columns
+    pinned to 0, the normal equations summed column pair by column pair."""
+    k = len(p.xs)
+    ux = [u * p.xs[c] for c in range(k)]
+    m = [[None] * k for _ in range(k)]
+    for c in range(k):
+        for d in range(c, k):
+            m[c][d] = m[d][c] = jnp.sum(ux[c] * p.xs[d], axis=-1) + (0.0 if c != d else 1.0 - p.cols[c].astype(u.dtype))
+    rhs = [jnp.sum(ux[c] * p.y, axis=-1) for c in range(k)]
+    inv = _inverse(m)
+    return tuple(sum(inv[c][d] * rhs[d] for d in range(k)) for c in range(k))
+
+
 def irls_start_columns(p: _Columns, mask, b0, steps: int = IRLS_STEPS):
     """:func:`irls_start` from ``b0`` (``[..., K]``) on fits held by column: the K x K normal
     equations ``sum_j u_j x_jc x_jd`` summed column pair by column pair over ``[..., S]``
@@ -163,15 +151,7 @@ def irls_start_columns(p: _Columns, mask, b0, steps: int = IRLS_STEPS):
         return p.y - sum(p.xs[c] * b[c][..., None] for c in range(k))
 
     def irls(_, b):
-        u = p.w / jnp.maximum(jnp.abs(residual(b)), eps)
-        ux = [u * p.xs[c] for c in range(k)]
-        m = [[None] * k for _ in range(k)]
-        for c in range(k):
-            for d in range(c, k):
-                m[c][d] = m[d][c] = jnp.sum(ux[c] * p.xs[d], axis=-1) + (0.0 if c != d else 1.0 - p.cols[c].astype(u.dtype))
-        rhs = [jnp.sum(ux[c] * p.y, axis=-1) for c in range(k)]
-        inv = _inverse(m)
-        return tuple(sum(inv[c][d] * rhs[d] for d in range(k)) for c in range(k))
+        return _weighted_solve(p, p.w / jnp.maximum(jnp.abs(residual(b)), eps))
 
     b = jax.lax.fori_loop(0, steps, irls, tuple(b0[..., c] for c in range(k)))
     return smallest_rows(jnp.where(mask, jnp.abs(residual(b)), jnp.inf), k)
