@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy import special
+import numpy as np
 from jax.scipy.stats import norm
+from scipy import special as scipy_special
 
 MAD_CONSTANT = 1.4826  # R's stats::mad default (consistency for the normal)
 
@@ -168,31 +169,14 @@ def masked_mad(x, mask):
     return jnp.where(n > 0, MAD_CONSTANT * 0.5 * (kth_smallest(lo) + kth_smallest(hi)), jnp.nan)
 
 
-def t_quantile(p, df):
-    """Quantile of Student's t (R: ``qt(p, df)``) for ``p`` in (0.5, 1) and ``df > 0``.
-
-    Exact for ``df = 1`` (Cauchy: ``tan(pi (p - 1/2))``) and ``df = 2``
-    (``(2p - 1) / sqrt(2 p (1 - p))``); otherwise Newton steps on the two-sided tail
-    :func:`t_pval` from the Cornish–Fisher expansion around the normal quantile
-    (Abramowitz & Stegun 26.7.5), which converge to rounding within a few steps. NaN where
-    ``df <= 0``.
-    """
-    df = jnp.asarray(df, dtype=jnp.result_type(p, float))
-    safe_df = jnp.where(df > 0, df, 1.0)
-    z = norm.ppf(p)
-    z2 = z * z
-    q = z + (z2 + 1) * z / (4 * safe_df) + ((5 * z2 + 16) * z2 + 3) * z / (96 * safe_df**2) \
-        + (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / (384 * safe_df**3)
-    tail = 2.0 * (1.0 - p)
-    for _ in range(6):
-        density = jnp.exp(t_logpdf(q, safe_df))
-        q = jnp.maximum(q + (t_pval(q, safe_df) - tail) / (2.0 * density), 0.5 * q)
-    q = jnp.where(safe_df == 1, jnp.tan(jnp.pi * (p - 0.5)), q)
-    q = jnp.where(safe_df == 2, (2 * p - 1) / jnp.sqrt(2 * p * (1 - p)), q)
-    return jnp.where(df > 0, q, jnp.nan)
-
-
-def t_logpdf(x, df):
-    """Log density of Student's t with ``df`` degrees of freedom."""
-    return (special.gammaln(0.5 * (df + 1)) - special.gammaln(0.5 * df) - 0.5 * jnp.log(df * jnp.pi)
-            - 0.5 * (df + 1) * jnp.log1p(x * x / df))
+def t_quantile_whole_df(p: float, df, max_df: int):
+    """Quantile of Student's t (R: ``qt(p, df)``) at a whole-number ``df`` in ``1..max_df`` (a
+    count of instruments less the fitted parameters), ``p`` a Python float: a lookup into
+    ``scipy.special.stdtrit(1..max_df, p)`` (``scipy.stats.t.ppf``), evaluated once when the
+    function is traced, so as exact as R's ``qt`` and free per trait. NaN where ``df`` is not
+    such a count."""
+    table = jnp.asarray(scipy_special.stdtrit(np.arange(1, max_df + 1), p))
+    df = jnp.asarray(df)
+    whole = jnp.round(df)
+    valid = (whole >= 1) & (whole <= max_df) & (df == whole)
+    return jnp.where(valid, table[jnp.clip(whole.astype(jnp.int32) - 1, 0, max_df - 1)], jnp.nan)

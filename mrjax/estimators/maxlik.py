@@ -30,7 +30,7 @@ def mr_maxlik(t: Instruments, key: jax.Array, params: Params) -> Estimate:
     rse = jnp.sqrt(f.q / jnp.maximum(n - 1, 1))
     fixed = params.model == "fixed" or (params.model == "default") & (n < 4)
     se = jnp.where(fixed, f.se, f.se * jnp.maximum(1.0, rse))
-    lo, up, p = ci_and_p(f.b, se, n - 1, params)
+    lo, up, p = ci_and_p(f.b, se, n - 1, params, t.bx.shape[-1])
     ok = (n >= MIN_SNPS) & f.converged & jnp.isfinite(se)
     reason = jnp.where(n >= MIN_SNPS, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS)
     return estimate(f.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)

@@ -36,7 +36,7 @@ from mrjax.batch import Instruments
 from mrjax.estimators.common import Z_975, Estimate, Params, Reason, estimate
 from mrjax.estimators.lmrob import lmrob
 from mrjax.estimators.regression import wls_intercept, wls_origin
-from mrjax.stats import masked_median, norm_pval, t_pval, t_quantile
+from mrjax.stats import masked_median, norm_pval, t_pval, t_quantile_whole_df
 
 IVW_MIN_SNPS = 2
 EGGER_MIN_SNPS = 3
@@ -58,10 +58,11 @@ def chi2_1_tail(q):
     return erfc(jnp.sqrt(0.5 * jnp.maximum(q, 0.0)))
 
 
-def ci_and_p(b, se, df, params: Params):
-    """95% CI ``b ∓ q se`` and p-value: normal, or t with ``df`` for ``distribution = "t"``."""
+def ci_and_p(b, se, df, params: Params, width: int):
+    """95% CI ``b ∓ q se`` and p-value: normal, or t with ``df`` (a whole number below the
+    instrument tensor's ``width``) for ``distribution = "t"``."""
     if params.distribution == "t":
-        q = t_quantile(0.975, df)
+        q = t_quantile_whole_df(0.975, df, width)
         return b - q * se, b + q * se, t_pval(b / se, df)
     return b - Z_975 * se, b + Z_975 * se, norm_pval(b / se)
 
@@ -95,7 +96,7 @@ def mr_ivw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
         line = Line(fit.b, fit.se, fit.sigma, fit.sxx > 0)
     fixed = params.model == "fixed" or (params.model == "default") & (n < 4)
     se = line.lm_se / jnp.where(fixed, line.sigma, jnp.minimum(1.0, line.sigma))
-    lo, up, p = ci_and_p(line.b, se, n - 1, params)
+    lo, up, p = ci_and_p(line.b, se, n - 1, params, t.bx.shape[-1])
     ok = (n >= IVW_MIN_SNPS) & line.ok
     reason = jnp.where(n < IVW_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
     return estimate(line.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
@@ -126,12 +127,12 @@ def egger_lines(t: Instruments, params: Params) -> EggerLines:
     return EggerLines(Line(fit.b, fit.se_b, fit.sigma, ok), Line(fit.a, fit.se_a, fit.sigma, ok))
 
 
-def _egger_inference(line: Line, df, params: Params):
+def _egger_inference(line: Line, df, params: Params, width: int):
     """SE ``lm_se / min(1, sigma)``, CI and p (see the module docstring for the t rule)."""
     se = line.lm_se / jnp.minimum(1.0, line.sigma)
-    lo, up, p = ci_and_p(line.b, se, df, params)
+    lo, up, p = ci_and_p(line.b, se, df, params, width)
     if params.distribution == "t":
-        half = jnp.maximum(Z_975 * se, t_quantile(0.975, df) * line.lm_se)
+        half = jnp.maximum(Z_975 * se, t_quantile_whole_df(0.975, df, width) * line.lm_se)
         small = line.sigma < 1.0
         lo = jnp.where(small, line.b - half, lo)
         up = jnp.where(small, line.b + half, up)
@@ -145,7 +146,7 @@ def mr_egger(t: Instruments, key: jax.Array, params: Params) -> Estimate:
     del key
     n = t.nsnp
     slope = egger_lines(t, params).slope
-    se, lo, up, p = _egger_inference(slope, n - 2, params)
+    se, lo, up, p = _egger_inference(slope, n - 2, params, t.bx.shape[-1])
     ok = (n >= EGGER_MIN_SNPS) & slope.ok
     reason = jnp.where(n < EGGER_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
     return estimate(slope.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
@@ -158,7 +159,7 @@ def mr_egger_intercept(t: Instruments, key: jax.Array, params: Params) -> Estima
     del key
     n = t.nsnp
     lines = egger_lines(t, params)
-    se, lo, up, p = _egger_inference(lines.intercept, n - 2, params)
+    se, lo, up, p = _egger_inference(lines.intercept, n - 2, params, t.bx.shape[-1])
     ok = (n >= EGGER_MIN_SNPS) & lines.intercept.ok
     reason = jnp.where(n < EGGER_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
     return estimate(lines.intercept.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
