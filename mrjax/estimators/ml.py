@@ -3,8 +3,10 @@
 R minimises ``f(g, beta) = 1/2 sum((bx - g)^2/sx^2) + 1/2 sum((by - beta g)^2/sy^2)`` over the
 n + 1 parameters with Nelder–Mead. For fixed ``beta`` the optimal ``g`` is closed form,
 ``g_j = (bx_j/sx_j^2 + beta by_j/sy_j^2) / (1/sx_j^2 + beta^2/sy_j^2)``, which leaves the profile
-``f(beta) = 1/2 sum((by - beta bx)^2 / (sy^2 + beta^2 sx^2))``; we minimise it with a fixed
-number of safeguarded Newton steps from the IVW estimate (R's start). Nelder–Mead stops early,
+``f(beta) = 1/2 sum((by - beta bx)^2 / (sy^2 + beta^2 sx^2))``; we minimise it with
+safeguarded Newton steps from the IVW estimate (R's start) until the Newton step is below
+``CLOSE`` times the start's scale (at most ``NEWTON_STEPS``; one or two on the 731-trait
+fixture), then three plain Newton steps. Nelder–Mead stops early,
 so R's numbers agree with these to about 1e-4 relative, not to machine precision.
 """
 
@@ -22,6 +24,7 @@ from mrjax.stats import norm_pval
 
 MIN_SNPS = 2
 NEWTON_STEPS = 40
+CLOSE = 1e-6  # guarded steps stop once the Newton step is this small relative to the start
 
 
 class MLFit(NamedTuple):
@@ -67,7 +70,14 @@ def ml_fit(t: Instruments) -> MLFit:
     start = jnp.where(jnp.isfinite(start), start, 0.0)
     scale = jnp.maximum(jnp.abs(start), 1e-3)
 
-    def step(_, beta):
+    def far(beta):
+        """Whether beta is still further from the optimum than the final Newton steps reach
+        (a trait without instruments, slope 0 or not finite, stops at once)."""
+        g, h = _slope_and_curvature(beta, t)
+        return jnp.isfinite(g) & jnp.isfinite(h) & (jnp.abs(g) > CLOSE * scale * jnp.maximum(h, 0.0))
+
+    def step(c):
+        it, beta = c
         g, h = _slope_and_curvature(beta, t)
         newton = jnp.where(h > 0, g / jnp.where(h > 0, h, 1.0), jnp.sign(g) * 0.1 * scale)
         move = jnp.clip(newton, -scale, scale)
@@ -76,9 +86,9 @@ def ml_fit(t: Instruments) -> MLFit:
         for _ in range(4):
             move = jnp.where(_profile(beta - move, t) > here, 0.5 * move, move)
         trial = beta - move
-        return jnp.where(_profile(trial, t) <= here, trial, beta)
+        return it + 1, jnp.where(_profile(trial, t) <= here, trial, beta)
 
-    beta = jax.lax.fori_loop(0, NEWTON_STEPS, step, start)
+    _, beta = jax.lax.while_loop(lambda c: (c[0] < NEWTON_STEPS) & far(c[1]), step, (0, start))
     # Near the optimum the objective is flat to rounding, so the guarded steps above may stall
     # ~sqrt(eps) away; finish with plain Newton steps on the gradient (quadratic convergence).
     for _ in range(3):
