@@ -57,6 +57,7 @@ ALPHA = 0.05  # mr_cML's default: 95% normal CI
 DP_POOL = dict(slots=64, schedule="RC", profile_steps=3)
 DP_R_POOL = dict(slots=64, schedule="RCCC", profile_steps=0)  # DP with profiled=False
 NODP_POOL = dict(slots=4, schedule="RCRC", profile_steps=0)
+NODP_BATCH_SLOTS = 2  # the same without DP (1-8 measured: 2 best)
 DP_BATCH_SLOTS = 24  # slots per trait of the pool across a batch's traits (mr_cml_batch; 16-32 measure alike)
 
 
@@ -379,15 +380,25 @@ def mr_cml(t: Instruments, key: jax.Array, params: Params) -> Estimate:
 
 def mr_cml_batch(ts: Instruments, keys: jax.Array, params: Params) -> Estimate:
     """:func:`mr_cml` of every trait of ``ts`` (``[T, width]``, keys ``[T]``), equal to it trait
-    by trait. With DP the (K, data set) fits of all traits run in one pool
-    (:func:`pooled_fits_across`) of ``DP_BATCH_SLOTS`` slots per trait: 731 traits 4.5 -> 2.2 s in
-    one run (benchmarks/RESULTS.md)."""
-    if not params.dp:
-        return jax.vmap(lambda t, key: mr_cml(t, key, params))(ts, keys)
+    by trait. The (K, data set) fits of all traits run in one pool (:func:`pooled_fits_across`)
+    of ``DP_BATCH_SLOTS`` slots per trait with DP (731 traits 4.5 -> 2.2 s in one run), of
+    ``NODP_BATCH_SLOTS`` without (0.09-0.11 -> 0.06-0.07 s; benchmarks/RESULTS.md)."""
     n_traits, width = ts.bx.shape
     ks = _k_values(width, params.k_vec)
     k_ok = ks[None, :] <= ts.nsnp[:, None] - 2
     n_sample = jax.vmap(lambda t: _n_sample(t, params))(ts)
+    if not params.dp:
+        pool = dict(NODP_POOL, slots=NODP_BATCH_SLOTS * n_traits)
+        fits = pooled_fits_across(ts.bx[:, None], ts.by[:, None], ts.sx, ts.sy, ts.mask, ks, k_ok, **pool)
+
+        def one_nodp(t, n, fits, ok):
+            first = _first(fits, ok)
+            w, _ = _bic_weights(first.negl, n, ks, ok)
+            b, se = _average(first.theta, first.se, w)
+            nan = jnp.full((), jnp.nan, t.bx.dtype)
+            return _as_estimate(t, n, _cml_result(t, n, b, se, nan, nan, ALPHA))
+
+        return jax.vmap(one_nodp)(ts, n_sample, fits, k_ok)
     bxp, byp = jax.vmap(lambda t, key: _dp_sets(t, key, NUM_PERT))(ts, keys)
     pool = dict(DP_POOL, slots=DP_BATCH_SLOTS * n_traits)
     both = pooled_fits_across(bxp, byp, ts.sx, ts.sy, ts.mask, ks, k_ok, **pool)
