@@ -8,7 +8,7 @@ k = 1.345; ``tukey`` biweight with k = 4.685) with score ``psi = rho'``. The con
 ``delta = E[Z psi(Z)]``, ``c1 = E[psi^2]``, ``c2 = E[Z^2 psi^2] - delta^2``, ``c3 = E[Z^2 psi']``
 (Z standard normal) are computed once with ``scipy.integrate.quad`` as R's ``integrate`` does.
 
-Every solve is a fixed number of safeguarded Newton steps (``lax.fori_loop``) from an explicit
+Every solve is safeguarded Newton steps (:func:`newton_maximise`, stopping once close) from an explicit
 start, with a per-trait convergence flag; R's ``optimize``/``optim``/``multiroot`` calls are
 replaced by these local solves (R's golden-section ``optimize`` on ``[-B, B]`` and our Newton
 from the l2 estimate reach the same optimum on every golden data set, to ~1e-8).
@@ -32,6 +32,7 @@ LOSSES = ("l2", "huber", "tukey")
 K = {"l2": None, "huber": 1.345, "tukey": 4.685}
 MIN_SNPS = 3
 NEWTON_STEPS = 40
+CLOSE = 1e-6  # newton_maximise's guarded steps stop at a Newton step this small (relative to scale)
 ALTERNATIONS = 30
 
 
@@ -118,27 +119,38 @@ def newton_maximise(f, x0, scale, steps: int = NEWTON_STEPS, lower=None):
     """Maximise a smooth scalar ``f`` of one variable from ``x0``: Newton steps where the
     curvature is negative (else a gradient step of ``0.1 scale``), clipped to ``±scale``,
     halved up to 8 times while they do not increase ``f``; ``lower`` projects onto
-    ``x >= lower``. Three plain Newton steps finish (the guarded steps stall ~sqrt(eps) away
-    once ``f`` is flat to rounding). Returns ``(x, gradient at x, curvature at x)``."""
+    ``x >= lower``. They stop once the Newton step is below ``CLOSE * scale`` (or ``x`` rests
+    on ``lower`` with the gradient pointing below it), at most ``steps``; three plain Newton
+    steps finish (the guarded steps stall ~sqrt(eps) away once ``f`` is flat to rounding).
+    Returns ``(x, gradient at x, curvature at x)``."""
     grad = jax.grad(f)
     hess = jax.grad(grad)
     project = (lambda x: x) if lower is None else (lambda x: jnp.maximum(x, lower))
 
-    def step(_, x):
+    def going(c):
+        it, x = c
+        g, h = grad(x), hess(x)
+        close = jnp.abs(g) <= CLOSE * scale * jnp.maximum(-h, 0.0)
+        if lower is not None:
+            close = close | ((x <= lower) & (g <= 0))
+        return (it < steps) & jnp.isfinite(g) & jnp.isfinite(h) & ~close
+
+    def step(c):
+        it, x = c
         g, h = grad(x), hess(x)
         move = jnp.where(h < 0, -g / jnp.where(h < 0, h, -1.0), jnp.sign(g) * 0.1 * scale)
         move = jnp.clip(move, -scale, scale)
         here = f(x)
         move = jax.lax.fori_loop(0, 8, lambda _, m: jnp.where(f(project(x + m)) < here, 0.5 * m, m), move)
         trial = project(x + move)
-        return jnp.where(f(trial) >= here, trial, x)
+        return it + 1, jnp.where(f(trial) >= here, trial, x)
 
     def polish(_, x):
         g, h = grad(x), hess(x)
         move = -g / jnp.where(h < 0, h, -1.0)
         return jnp.where((h < 0) & (jnp.abs(move) < 1e-3 * scale), project(x + move), x)
 
-    x = jax.lax.fori_loop(0, steps, step, x0)
+    _, x = jax.lax.while_loop(going, step, (0, x0))
     x = jax.lax.fori_loop(0, 3, polish, x)
     return x, grad(x), hess(x)
 
