@@ -124,17 +124,23 @@ def _elemental_candidates(X, y, mask):
     return coef, ok
 
 
+def _fitted(X, beta):
+    """``X @ beta`` for p = 1 or 2 columns, written out: vmapped over candidates a matrix
+    product becomes thousands of tiny batched dot products."""
+    return sum(X[:, k] * beta[k] for k in range(X.shape[-1]))
+
+
 def _candidate_scale(beta, X, y, mask, n):
     """One fast-S refinement step from ``beta`` and the M-scale after it (ranking accuracy)."""
     p = X.shape[-1]
-    r = y - X @ beta
+    r = y - _fitted(X, beta)
     absr = jnp.where(mask, jnp.abs(r), jnp.inf)
     srt = sort_last_axis(absr)
     lo, hi = jnp.clip((n - 1) // 2, 0, r.shape[0] - 1), jnp.clip(n // 2, 0, r.shape[0] - 1)
     s = MAD_CONSTANT * 0.5 * (srt[lo] + srt[hi])
     s = _scale_step(r, s, mask, n, p)
     beta, ok = _wls(X, y, jnp.where(mask, _bisquare_weight(r / s, C_CHI), 0.0))
-    u2 = jnp.where(mask, ((y - X @ beta) / C_CHI) ** 2, 0.0)
+    u2 = jnp.where(mask, ((y - _fitted(X, beta)) / C_CHI) ** 2, 0.0)
     for _ in range(CANDIDATE_SCALE_STEPS):
         s = _newton_scale_step(u2, s, n, p)
     return beta, jnp.where(ok & (s > 0) & jnp.isfinite(s), s, jnp.inf)
