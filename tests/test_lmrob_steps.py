@@ -1,7 +1,9 @@
-"""lmrob's fast-S refinement (``mrjax.estimators.lmrob._refine``, Newton-accelerated) reaches
-the same fixed point as robustbase's plain ``refine_fast_s`` iteration, written out plainly in
-numpy below and run for as long as it takes, on random slopes (p = 1) and Egger lines (p = 2)
-from elemental starts, including starts where the plain iteration needs hundreds of steps."""
+"""Two steps of lmrob's fast-S (``mrjax.estimators.lmrob``) against plain numpy: the
+refinement (``_refine``, Newton-accelerated) reaches the same fixed point as robustbase's plain
+``refine_fast_s`` iteration run for as long as it takes, on random slopes (p = 1) and Egger
+lines (p = 2) from elemental starts, including starts where the plain iteration needs hundreds
+of steps; and the candidates' starting scale ``median |r|`` (``_median_abs``, a pruned sorting
+network) equals numpy's median for every width and instrument count."""
 
 from __future__ import annotations
 
@@ -90,3 +92,14 @@ def test_refine_reaches_the_plain_iterations_fixed_point():
         want_scale = np.array([r[1] for r in reference])
         np.testing.assert_allclose(beta, want_beta, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(scale, want_scale, rtol=1e-10)
+
+
+def test_median_abs_equals_numpys_median_for_every_width_and_count():
+    rng = np.random.default_rng(5)
+    for width in (1, 2, 3, 5, 8, 16, 24, 31, 32, 40):
+        fn = jax.jit(jax.vmap(lambda r, n: lmrob._median_abs(r, jnp.arange(width) < n, n), in_axes=(0, None)))
+        for n in range(1, width + 1):
+            r = rng.normal(size=(20, width))
+            r[:, min(3, width - 1)] = -r[:, 0]  # a tie in |r|
+            np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(r), n)), np.median(np.abs(r[:, :n]), axis=1),
+                                          err_msg=f"width {width}, n {n}")
