@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import erfc
 from jax.scipy.stats import norm
 from scipy import special as scipy_special
 
@@ -65,6 +66,12 @@ def chi2_sf(q, df):
     safe_df = jnp.where(df > 0, df, 1.0)
     # jax.scipy.stats.chi2.sf(q, df) is gammaincc(df / 2, clamp(0, q / 2, inf))
     return jnp.where(df > 0, gammaincc(safe_df / 2.0, jnp.clip(q / 2.0, 0.0, jnp.inf)), jnp.nan)
+
+
+def chi2_1_tail(q):
+    """``pchisq(q, 1, lower.tail = FALSE) = erfc(sqrt(q / 2))`` (closed form: no
+    incomplete-gamma iteration, unlike :func:`chi2_sf`)."""
+    return erfc(jnp.sqrt(0.5 * jnp.maximum(q, 0.0)))
 
 
 def binom_test_pval(x, n):

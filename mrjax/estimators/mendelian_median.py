@@ -33,9 +33,8 @@ from mrjax.estimators.draws import slot_normals
 from mrjax.estimators.median import BOOTSTRAP_DTYPE, bootstrap_ratios, interpolated_weighted_median
 from mrjax.estimators.median import _bootstrap_medians as bootstrap_medians
 from mrjax.estimators.median import _sample_sd as sample_sd
-from mrjax.estimators.mendelian_regression import chi2_1_tail
 from mrjax.estimators.mode import bootstrap_modes, mode_estimate, normalised_weights
-from mrjax.stats import masked_mad, norm_pval
+from mrjax.stats import chi2_1_tail, masked_mad, norm_pval
 
 MIN_SNPS = 3
 PENALTY = 20.0

@@ -30,13 +30,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import erfc
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Z_975, Estimate, Params, Reason, estimate
 from mrjax.estimators.lmrob import lmrob
 from mrjax.estimators.regression import wls_intercept, wls_origin
-from mrjax.stats import masked_median, norm_pval, t_pval, t_quantile_whole_df
+from mrjax.stats import chi2_1_tail, masked_median, norm_pval, t_pval, t_quantile_whole_df
 
 IVW_MIN_SNPS = 2
 EGGER_MIN_SNPS = 3
@@ -51,11 +50,6 @@ class Line(NamedTuple):
     lm_se: jax.Array
     sigma: jax.Array
     ok: jax.Array
-
-
-def chi2_1_tail(q):
-    """``pchisq(q, 1, lower.tail = FALSE) = erfc(sqrt(q / 2))``."""
-    return erfc(jnp.sqrt(0.5 * jnp.maximum(q, 0.0)))
 
 
 def ci_and_p(b, se, df, params: Params, width: int):
