@@ -17,6 +17,7 @@ from mrjax.mv.fit import least_squares, whiten
 from mrjax.stats import chi2_sf
 
 NEWTON_STEPS = 40
+SETTLED = 1e-9  # cond_f_min's damped Newton stops once an accepted step moves theta less than this
 
 
 class Strength(NamedTuple):
@@ -102,7 +103,8 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
     but passes the gradient ``2 G' Om^-1 g``, which ignores ``d Om / d theta``; ``nlminb`` then
     stops with "false convergence (8)" at or near the start (lipids -> CHD golden,
     ``mvivw_condF_diagnostics``: R reports 20.26, 12.95, 13.35 where the minimum is 12.1866 for
-    all three). We report the minimum — damped Newton steps with the exact derivatives, from
+    all three). We report the minimum — damped Newton steps with the exact derivatives (until
+    an accepted step moves theta by <= ``SETTLED``, at most ``NEWTON_STEPS``), from
     the OLS start and again from the best direction found for any exposure (``Q`` is not convex).
     ``Q`` is invariant to rescaling ``v``, so wherever the minimising ``v`` has ``v_j != 0`` the
     minimum is the same for every exposure ``j``. SNP correlation (R's ``ld``) is not used.
@@ -123,16 +125,19 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
         hess = jax.hessian(q)
         pin = jnp.diag(1.0 - free.astype(t.bx.dtype))
 
-        def step(_, carry):
-            theta, damp = carry
+        def step(carry):
+            it, theta, damp, _ = carry
             g = jnp.where(free, grad(theta), 0.0)
             h = hess(theta) * jnp.outer(free, free) + pin
             move = jnp.linalg.solve(h + damp * jnp.diag(jnp.diag(h)), g)
             trial = theta - move
             better = q(trial) <= q(theta)
-            return jnp.where(better, trial, theta), jnp.where(better, damp * 0.1, damp * 10.0)
+            # done once an accepted step no longer moves theta (or the step is not finite)
+            done = ~jnp.all(jnp.isfinite(move)) | (better & (jnp.max(jnp.abs(move)) <= SETTLED * (1.0 + jnp.max(jnp.abs(theta)))))
+            return it + 1, jnp.where(better, trial, theta), jnp.where(better, damp * 0.1, damp * 10.0), done
 
-        theta, _ = jax.lax.fori_loop(0, NEWTON_STEPS, step, (jnp.where(free, theta0, 0.0), jnp.asarray(1e-3, t.bx.dtype)))
+        start = (0, jnp.where(free, theta0, 0.0), jnp.asarray(1e-3, t.bx.dtype), False)
+        _, theta, _, _ = jax.lax.while_loop(lambda c: (c[0] < NEWTON_STEPS) & ~c[3], step, start)
         return eye[j] - jnp.where(free, theta, 0.0)
 
     # Q is not convex in theta: start each exposure from its OLS fit, then again from the best
