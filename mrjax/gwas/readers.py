@@ -53,7 +53,7 @@ from mrjax.gwas.formats import (
     layout_for,
     vcf_sample_sizes,
 )
-from mrjax.gwas.textblocks import NULL_VALUES, PREFILTER_MAX_FRACTION
+from mrjax.gwas.textblocks import PREFILTER_MAX_FRACTION
 
 OUTPUT_COLUMNS = ["SNP", "chr", "pos", "effect_allele", "other_allele", "eaf", "beta", "se", "pval", "mlog10p", "n", "trait"]
 BLOCK_SIZE = 16 << 20
