@@ -133,7 +133,8 @@ def _median_abs(r, mask, n):
     with the padding split evenly into ``-inf`` below and ``+inf`` above the real entries:
     then the median sits at the same positions of the sorted row (``width // 2`` and the one or
     two before) whatever ``n``, so only the comparators that feed those positions are computed
-    (XLA drops the rest). Vmapped over the candidates, ~10x cheaper than sorting each row.
+    (XLA drops the rest). On the fixture's 192 x 32 bucket a sort of every Egger candidate's
+    row took ~40 ms; this costs about what their mean would.
     """
     width = r.shape[0]
     lo, hi = (n - 1) // 2, n // 2
