@@ -29,13 +29,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import erfc
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Estimate, Params, estimate, family_members
 from mrjax.estimators.draws import draw_normals, slot_key_words, slot_normals, slot_sum
 from mrjax.estimators.wide import POINT_COPIES, draw_chunk, over_draw_chunks, pairwise_fits
-from mrjax.stats import MAD_CONSTANT, argsort_float32_last_axis, masked_mad, masked_median, norm_pval
+from mrjax.stats import MAD_CONSTANT, argsort_float32_last_axis, chi2_1_tail, masked_mad, masked_median, norm_pval
 
 MIN_SNPS = 3
 # Precision of the bootstrap draws' medians (pairwise comparisons and prefix weights): the draws
@@ -135,12 +134,10 @@ def second_order_weights(t: Instruments):
 
 def penalised_weights(t: Instruments, b_weighted_median, penk):
     """``w_j * min(1, penk * P(chi2_1 > w_j (r_j - b_WM)^2))`` with second-order ``w_j``
-    (TwoSampleMR ``mr_penalised_weighted_median``); the chi-square(1) tail is
-    ``erfc(sqrt(q / 2))``."""
+    (TwoSampleMR ``mr_penalised_weighted_median``), the tail by :func:`mrjax.stats.chi2_1_tail`."""
     w = second_order_weights(t)
     q = w * (t.by / t.bx - b_weighted_median) ** 2
-    penalty = erfc(jnp.sqrt(0.5 * q))
-    return w * jnp.minimum(1.0, penk * penalty)
+    return w * jnp.minimum(1.0, penk * chi2_1_tail(q))
 
 
 def _simple_weights(t: Instruments):
