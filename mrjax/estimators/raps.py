@@ -132,15 +132,15 @@ def _slope_curvature(f):
     return lambda x: jax.jvp(grad, (x,), (jnp.ones_like(x),))
 
 
-def newton_maximise(f, x0, scale, steps: int = NEWTON_STEPS, lower=None):
+def newton_maximise(f, x0, scale, steps: int = NEWTON_STEPS, lower=None, polish_steps: int = 3):
     """Maximise a smooth scalar ``f`` of one variable from ``x0``: Newton steps where the
     curvature is negative (else a gradient step of ``0.1 scale``), clipped to ``±scale``,
     halved up to 8 times while they do not increase ``f`` (a step whose eighth halving still
     fails leaves ``x``); ``lower`` projects onto ``x >= lower``. They stop once the Newton step
     is below ``CLOSE * scale`` (or ``x`` rests on ``lower`` with the gradient pointing below
-    it), after at most ``steps`` steps; three plain Newton steps finish (the guarded steps stall
-    ~sqrt(eps) away once ``f`` is flat to rounding). Returns ``(x, gradient at x, curvature at
-    x)``.
+    it), after at most ``steps`` steps; ``polish_steps`` plain Newton steps finish (the guarded
+    steps stall ~sqrt(eps) away once ``f`` is flat to rounding; 0 where ``x`` only starts
+    another solve). Returns ``(x, gradient at x, curvature at x)``.
 
     One loop turn evaluates one trial point (a halving is a turn of its own), so a batch whose
     steps are accepted pays one evaluation of ``f`` and its derivatives per step, not nine."""
@@ -169,18 +169,17 @@ def newton_maximise(f, x0, scale, steps: int = NEWTON_STEPS, lower=None):
                             move=jnp.where(done, newton_move(g, h), 0.5 * s.move),
                             halvings=jnp.where(done, 0, s.halvings + 1))
 
-    def polish(_, x):
-        g, h = slope_curvature(x)
+    def polish(_, c):
+        x, g, h = c
         move = -g / jnp.where(h < 0, h, -1.0)
-        return jnp.where((h < 0) & (jnp.abs(move) < 1e-3 * scale), project(x + move), x)
+        x = jnp.where((h < 0) & (jnp.abs(move) < 1e-3 * scale), project(x + move), x)
+        return (x, *slope_curvature(x))
 
     g0, h0 = slope_curvature(x0)
     zero = jnp.zeros((), jnp.int32)
     start = _NewtonState(steps=zero, x=x0, fx=f(x0), slope=g0, curvature=h0, move=newton_move(g0, h0), halvings=zero)
-    x = jax.lax.while_loop(going, turn, start).x
-    x = jax.lax.fori_loop(0, 3, polish, x)
-    g, h = slope_curvature(x)
-    return x, g, h
+    end = jax.lax.while_loop(going, turn, start)
+    return jax.lax.fori_loop(0, polish_steps, polish, (end.x, end.slope, end.curvature))
 
 
 def _start(t: Instruments):
@@ -213,7 +212,7 @@ def raps_simple(t: Instruments, loss: str = "l2") -> RapsFit:
     def objective(loss_name):
         return lambda beta: -masked_sum(rho(loss_name, _resid(t, beta, 0.0)[0]), t.mask)
 
-    beta, g, h = newton_maximise(objective("l2"), b0, scale)
+    beta, g, h = newton_maximise(objective("l2"), b0, scale, polish_steps=3 if loss == "l2" else 0)
     if loss != "l2":
         beta, g, h = newton_maximise(objective(loss), beta, scale)
     a, s, _ = _sandwich_terms(t, beta, 0.0)
