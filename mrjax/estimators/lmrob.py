@@ -169,6 +169,16 @@ def _candidate_scale(beta, X, y, mask, n):
     return beta, jnp.where(ok & (s > 0) & jnp.isfinite(s), s, jnp.inf)
 
 
+def _smallest(values, k: int):
+    """Indices of the ``k`` smallest ``values``, the lower index first among equals (as
+    ``lax.top_k(-values, k)``): ``k`` argmins, each ~10x cheaper than ``top_k`` on XLA:CPU."""
+    picked = []
+    for _ in range(k):
+        taken = jnp.isin(jnp.arange(values.shape[0]), jnp.asarray(picked, jnp.int32)) if picked else False
+        picked.append(jnp.argmin(jnp.where(taken, jnp.inf, values)).astype(jnp.int32))
+    return jnp.stack(picked)
+
+
 def _newton_scale_step(u2, s, n, p):
     """A Newton step in ``log s`` on ``mean rho(r/s) = b`` (``d mean_rho / d log s =
     -sum(rho'(u) u) / (n - p)``, ``rho'(u) u = 6 t (1 - t)^2`` with ``t = (u/c)^2``), clipped to
@@ -327,11 +337,13 @@ def lmrob(X, y, w, mask) -> RobustFit:
     root_w = jnp.sqrt(jnp.where(mask, w, 0.0))
     X = jnp.where(mask[:, None], X * root_w[:, None], 0.0)
     y = jnp.where(mask, y * root_w, 0.0)
-    coef, valid = _elemental_candidates(X, y, mask)
-    coef, scale = jax.vmap(_candidate_scale, in_axes=(0, None, None, None, None))(coef, X, y, mask, n)
+    elemental, valid = _elemental_candidates(X, y, mask)
+    candidate_scale = jax.vmap(_candidate_scale, in_axes=(0, None, None, None, None))
+    _, scale = candidate_scale(elemental, X, y, mask, n)
     scale = jnp.where(valid, scale, jnp.inf)
-    _, best = jax.lax.top_k(-scale, N_FINALISTS)
-    betas, scales, oks = jax.vmap(_refine, in_axes=(0, 0, None, None, None, None))(coef[best], scale[best], X, y, mask, n)
+    best = _smallest(scale, N_FINALISTS)
+    coef, _ = candidate_scale(elemental[best], X, y, mask, n)
+    betas, scales, oks = jax.vmap(_refine, in_axes=(0, 0, None, None, None, None))(coef, scale[best], X, y, mask, n)
     scales = jnp.where(oks & jnp.isfinite(scale[best]), scales, jnp.inf)
     k = jnp.argmin(scales)
     beta_s, s = betas[k], scales[k]
