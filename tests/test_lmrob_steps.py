@@ -2,7 +2,8 @@
 refinement (``_refine``, Newton-accelerated) reaches the same fixed point as robustbase's plain
 ``refine_fast_s`` iteration run for as long as it takes, on random slopes (p = 1) and Egger
 lines (p = 2) from elemental starts, including starts where the plain iteration needs hundreds
-of steps; and the candidates' starting scale ``median |r|`` (``_median_abs``, a pruned sorting
+of steps, also when the refinements of many problems are pooled (``_refine_pooled``); and the
+candidates' starting scale ``median |r|`` (``_median_abs``, a pruned sorting
 network) equals numpy's median for every width and instrument count."""
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def cases(p, count, seed):
     return out
 
 
-def mrjax_refine(problems):
+def padded(problems):
+    """``beta, s, X, y, mask, n`` of ``problems`` padded to ``WIDTH`` rows."""
     p = problems[0][0].shape[1]
     X = np.zeros((len(problems), WIDTH, p))
     y = np.zeros((len(problems), WIDTH))
@@ -74,10 +76,11 @@ def mrjax_refine(problems):
         X[k, : len(yk)], y[k, : len(yk)], mask[k, : len(yk)] = Xk, yk, True
     beta = np.stack([b for *_, b, _ in problems])
     s = np.array([s for *_, s in problems])
-    n = mask.sum(1)
-    fn = jax.jit(jax.vmap(lmrob._refine))
-    return [np.asarray(v) for v in fn(jnp.asarray(beta), jnp.asarray(s), jnp.asarray(X), jnp.asarray(y),
-                                       jnp.asarray(mask), jnp.asarray(n))]
+    return tuple(jnp.asarray(a) for a in (beta, s, X, y, mask, mask.sum(1)))
+
+
+def mrjax_refine(problems, refine=jax.vmap(lmrob._refine)):
+    return [np.asarray(v) for v in jax.jit(refine)(*padded(problems))]
 
 
 def test_refine_reaches_the_plain_iterations_fixed_point():
@@ -92,6 +95,24 @@ def test_refine_reaches_the_plain_iterations_fixed_point():
         want_scale = np.array([r[1] for r in reference])
         np.testing.assert_allclose(beta, want_beta, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(scale, want_scale, rtol=1e-10)
+
+
+def test_pooled_refine_equals_the_plain_iteration_with_stragglers_over_several_turns(monkeypatch):
+    """lmrob_batch's pooled refinement: every problem takes POOLED_REFINE_STEPS steps, then the
+    unfinished ones run STRAGGLER_SLOTS at a time (2 here, so that they take several turns)."""
+    monkeypatch.setattr(lmrob, "STRAGGLER_SLOTS", 2)
+    problems = cases(2, 120, 4)
+    full = jax.jit(jax.vmap(lambda b, s, X, y, m, n: lmrob._refine_newton(
+        lmrob._refine_plain(b, s, X, y, m, n), X, y, m, n, until=lmrob.MAX_STEPS).steps))(*padded(problems))
+    assert (np.asarray(full) > lmrob.POOLED_REFINE_STEPS).sum() > lmrob.STRAGGLER_SLOTS
+    beta, scale, ok = mrjax_refine(problems, lmrob._refine_pooled)
+    reference = [np_plain_refine(*prob) for prob in problems]
+    assert ok.all()
+    np.testing.assert_allclose(beta, np.stack([r[0] for r in reference]), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(scale, np.array([r[1] for r in reference]), rtol=1e-10)
+    alone = mrjax_refine(problems)
+    for pooled, each in zip((beta, scale, ok), alone):
+        np.testing.assert_allclose(pooled, each, rtol=1e-12)
 
 
 def test_median_abs_equals_numpys_median_for_every_width_and_count():

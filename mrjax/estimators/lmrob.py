@@ -62,6 +62,8 @@ REFINE_TOL = 1e-12
 PLAIN_REFINE_STEPS = 15  # refine_fast_s steps before Newton's (see _refine)
 NEWTON_REACH = 3.0  # a Newton step at most 3x the linear extrapolation's length (see _refine)
 N_FINALISTS = 2  # lmrob.control()$best.r.s
+POOLED_REFINE_STEPS = 25  # steps every problem of a pooled refinement takes together (see _refine_pooled)
+STRAGGLER_SLOTS = 8
 
 
 class RobustFit(NamedTuple):
@@ -252,40 +254,86 @@ def _refine(beta, s, X, y, mask, n):
     fits differ from the plain iteration stopped at ``REFINE_TOL`` by <= 1e-7, where that stop
     is early on a slow contraction (tests/test_lmrob_steps.py: 1e-9 against a plain
     transcription run to 1e-13)."""
+    state = _refine_newton(_refine_plain(beta, s, X, y, mask, n), X, y, mask, n, until=MAX_STEPS)
+    return _refine_finish(state, X, y, mask, n)
+
+
+class _RefineState(NamedTuple):
+    steps: jax.Array
+    theta: jax.Array  # (beta, s)
+    theta_old: jax.Array
+    last_residual: jax.Array  # |F(theta_old) - theta_old|
+
+
+def _refining(c: _RefineState, p: int):
+    """Whether :func:`_refine` goes on from ``c`` (beta moved by more than ``REFINE_TOL``)."""
+    moved = jnp.linalg.norm(c.theta[:p] - c.theta_old[:p]) > REFINE_TOL * jnp.maximum(
+        REFINE_TOL, jnp.linalg.norm(c.theta_old[:p]))
+    return (c.steps == 0) | ((c.steps < MAX_STEPS) & moved)
+
+
+def _refine_plain(beta, s, X, y, mask, n) -> _RefineState:
+    """:func:`_refine`'s first ``PLAIN_REFINE_STEPS`` plain steps."""
+    p = X.shape[-1]
+
+    def plain(c):
+        image = _fast_s_step(c.theta, X, y, mask, n)
+        return _RefineState(c.steps + 1, image, c.theta, jnp.linalg.norm(image - c.theta))
+
+    theta = jnp.concatenate([beta, s[None]])
+    start = _RefineState(jnp.zeros((), jnp.int32), theta, theta, jnp.asarray(jnp.inf, theta.dtype))
+    return jax.lax.while_loop(lambda c: _refining(c, p) & (c.steps < PLAIN_REFINE_STEPS), plain, start)
+
+
+def _refine_newton(c: _RefineState, X, y, mask, n, until) -> _RefineState:
+    """:func:`_refine`'s guarded Newton steps from ``c`` while it goes on, up to step ``until``."""
     p = X.shape[-1]
     step = functools.partial(_fast_s_step, X=X, y=y, mask=mask, n=n)
 
-    def moved(new, old):
-        return jnp.linalg.norm(new[:p] - old[:p]) > REFINE_TOL * jnp.maximum(REFINE_TOL, jnp.linalg.norm(old[:p]))
-
-    def cond(c):
-        it, theta, theta_old, _ = c
-        return (it == 0) | ((it < MAX_STEPS) & moved(theta, theta_old))
-
-    def plain(c):
-        it, theta, _, _ = c
-        image = step(theta)
-        return it + 1, image, theta, jnp.linalg.norm(image - theta)
-
     def newton(c):
-        it, theta, _, last_residual = c
-        jac, image = jax.jacfwd(lambda th: (step(th), step(th)), has_aux=True)(theta)
-        residual = jnp.linalg.norm(image - theta)
-        candidate = theta - _small_solve(jac - jnp.eye(p + 1), image - theta)
-        ratio = residual / last_residual
+        jac, image = jax.jacfwd(lambda th: (step(th), step(th)), has_aux=True)(c.theta)
+        residual = jnp.linalg.norm(image - c.theta)
+        candidate = c.theta - _small_solve(jac - jnp.eye(p + 1), image - c.theta)
+        ratio = residual / c.last_residual
         keep = ((ratio < 1.0)
-                & (jnp.linalg.norm(candidate - theta) * (1.0 - ratio) <= NEWTON_REACH * residual)
+                & (jnp.linalg.norm(candidate - c.theta) * (1.0 - ratio) <= NEWTON_REACH * residual)
                 & (jnp.linalg.norm(step(candidate) - candidate) < residual)
                 & jnp.all(jnp.isfinite(candidate)) & (candidate[p] > 0))
-        return it + 1, jnp.where(keep, candidate, image), theta, residual
+        return _RefineState(c.steps + 1, jnp.where(keep, candidate, image), c.theta, residual)
 
-    theta = jnp.concatenate([beta, s[None]])
-    start = (0, theta, theta, jnp.asarray(jnp.inf, theta.dtype))
-    c = jax.lax.while_loop(lambda c: cond(c) & (c[0] < PLAIN_REFINE_STEPS), plain, start)
-    it, theta, _, _ = jax.lax.while_loop(cond, newton, c)
-    beta, s = theta[:p], theta[p]
+    return jax.lax.while_loop(lambda c: _refining(c, p) & (c.steps < until), newton, c)
+
+
+def _refine_finish(c: _RefineState, X, y, mask, n):
+    """The M-scale of the refined ``beta`` (:func:`_find_scale`) and whether both converged."""
+    p = X.shape[-1]
+    beta, s = c.theta[:p], c.theta[p]
     s, scale_ok = _find_scale(y - X @ beta, s, mask, n, p)
-    return beta, s, (it < MAX_STEPS) & scale_ok
+    return beta, s, (c.steps < MAX_STEPS) & scale_ok
+
+
+def _refine_pooled(beta, s, X, y, mask, n):
+    """:func:`_refine` of ``F`` problems (leading axis), equal to it problem by problem, but
+    without every problem waiting for the slowest: all take their first
+    :data:`POOLED_REFINE_STEPS` steps together, then the unfinished ones (on the fixture a
+    handful of 1,462, one needing 164 steps) are gathered :data:`STRAGGLER_SLOTS` at a time and
+    run to the end on their own."""
+    f, p = beta.shape
+    state = jax.vmap(_refine_plain)(beta, s, X, y, mask, n)
+    state = jax.vmap(functools.partial(_refine_newton, until=POOLED_REFINE_STEPS))(state, X, y, mask, n)
+
+    def unfinished(state):
+        return jax.vmap(_refining, in_axes=(0, None))(state, p)
+
+    def stragglers(state):
+        idx = jnp.nonzero(unfinished(state), size=STRAGGLER_SLOTS, fill_value=f)[0]
+        take = lambda a: a[jnp.minimum(idx, f - 1)]  # noqa: E731 (fill slots repeat the last problem; dropped below)
+        done = jax.vmap(functools.partial(_refine_newton, until=MAX_STEPS))(
+            jax.tree_util.tree_map(take, state), take(X), take(y), take(mask), take(n))
+        return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b, mode="drop"), state, done)
+
+    state = jax.lax.while_loop(lambda c: jnp.any(unfinished(c)), stragglers, state)
+    return jax.vmap(_refine_finish)(state, X, y, mask, n)
 
 
 def _m_step(beta, s, X, y, mask):
@@ -332,19 +380,51 @@ def lmrob(X, y, w, mask) -> RobustFit:
     """``summary(lmrob(y ~ X - 1, weights = w, k.max = 500, maxit.scale = 500))`` over the
     masked rows of ``X[width, p]`` (p = 1 or 2; put a column of ones in ``X`` for an
     intercept), ``y[width]``, weights ``w[width]``: coefficients, their SEs and the scale."""
-    n = jnp.sum(mask)
-    p = X.shape[-1]
+    X, y, n = _weighted(X, y, w, mask)
+    coef, scale = _finalists(X, y, mask, n)
+    refined = jax.vmap(_refine, in_axes=(0, 0, None, None, None, None))(coef, scale, X, y, mask, n)
+    return _mm_fit(X, y, mask, n, scale, *refined)
+
+
+def lmrob_batch(X, y, w, mask) -> RobustFit:
+    """:func:`lmrob` of every trait of a batch (a leading trait axis on every argument), equal to
+    it trait by trait; the finalists' refinements of all traits run as one pool
+    (:func:`_refine_pooled`), so the batch no longer waits for its slowest trait (robust Egger on
+    the 731-trait fixture: benchmarks/RESULTS.md)."""
+    X, y, n = jax.vmap(_weighted)(X, y, w, mask)
+    coef, scale = jax.vmap(_finalists)(X, y, mask, n)
+    t, k, p = coef.shape
+    per_finalist = lambda a: jnp.repeat(a, k, axis=0)  # noqa: E731
+    refined = _refine_pooled(coef.reshape(t * k, p), scale.reshape(t * k), per_finalist(X), per_finalist(y),
+                             per_finalist(mask), per_finalist(n))
+    betas, scales, oks = (a.reshape(t, k, *a.shape[1:]) for a in refined)
+    return jax.vmap(_mm_fit)(X, y, mask, n, scale, betas, scales, oks)
+
+
+def _weighted(X, y, w, mask):
+    """The unweighted problem lmrob fits for weights ``w``: ``sqrt(w) X``, ``sqrt(w) y`` (zero
+    in padded rows), and the row count."""
     root_w = jnp.sqrt(jnp.where(mask, w, 0.0))
-    X = jnp.where(mask[:, None], X * root_w[:, None], 0.0)
-    y = jnp.where(mask, y * root_w, 0.0)
+    return jnp.where(mask[:, None], X * root_w[:, None], 0.0), jnp.where(mask, y * root_w, 0.0), jnp.sum(mask)
+
+
+def _finalists(X, y, mask, n):
+    """The ``N_FINALISTS`` elemental candidates with the smallest M-scale after one refinement
+    step: their refined coefficients ``[N_FINALISTS, p]`` and M-scales."""
     elemental, valid = _elemental_candidates(X, y, mask)
     candidate_scale = jax.vmap(_candidate_scale, in_axes=(0, None, None, None, None))
     _, scale = candidate_scale(elemental, X, y, mask, n)
     scale = jnp.where(valid, scale, jnp.inf)
     best = _smallest(scale, N_FINALISTS)
     coef, _ = candidate_scale(elemental[best], X, y, mask, n)
-    betas, scales, oks = jax.vmap(_refine, in_axes=(0, 0, None, None, None, None))(coef, scale[best], X, y, mask, n)
-    scales = jnp.where(oks & jnp.isfinite(scale[best]), scales, jnp.inf)
+    return coef, scale[best]
+
+
+def _mm_fit(X, y, mask, n, start_scale, betas, scales, oks) -> RobustFit:
+    """From the refined finalists: the S-estimate (the smaller final M-scale), the M-step, the
+    covariance, and the fit's validity."""
+    p = X.shape[-1]
+    scales = jnp.where(oks & jnp.isfinite(start_scale), scales, jnp.inf)
     k = jnp.argmin(scales)
     beta_s, s = betas[k], scales[k]
     defined = jnp.isfinite(s) & (n > p)

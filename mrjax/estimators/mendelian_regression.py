@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from mrjax.batch import Instruments
 from mrjax.estimators.common import Z_975, Estimate, Params, Reason, estimate
-from mrjax.estimators.lmrob import lmrob
+from mrjax.estimators.lmrob import RobustFit, lmrob, lmrob_batch
 from mrjax.estimators.regression import wls_intercept, wls_origin
 from mrjax.stats import chi2_1_tail, masked_median, norm_pval, t_pval, t_quantile_whole_df
 
@@ -77,13 +77,14 @@ def ivw_weights(t: Instruments, params: Params):
     return jnp.where(t.mask, w, 0.0)
 
 
-def mr_ivw(t: Instruments, key: jax.Array, params: Params) -> Estimate:
-    """MendelianRandomization ``mr_ivw`` (see the module docstring); needs 2 instruments."""
+def mr_ivw(t: Instruments, key: jax.Array, params: Params, robust_fit: RobustFit | None = None) -> Estimate:
+    """MendelianRandomization ``mr_ivw`` (see the module docstring); needs 2 instruments.
+    ``robust_fit``: the lmrob fit when the caller made it (:func:`mr_ivw_batch`)."""
     del key
     n = t.nsnp
     w = ivw_weights(t, params)
     if params.robust:
-        fit = lmrob(t.bx[:, None], t.by, w, t.mask)
+        fit = lmrob(t.bx[:, None], t.by, w, t.mask) if robust_fit is None else robust_fit
         line = Line(fit.coef[0], fit.se[0], fit.scale, fit.converged)
     else:
         fit = wls_origin(t.bx, t.by, w, t.mask)
@@ -103,8 +104,8 @@ class EggerLines(NamedTuple):
     intercept: Line
 
 
-def egger_lines(t: Instruments, params: Params) -> EggerLines:
-    """The (penalised / robust) Egger regression of ``by sign(bx)`` on ``|bx|``."""
+def _egger_data(t: Instruments, params: Params):
+    """Egger's regression data: ``x = |bx|``, ``y = by sign(bx)`` and the (penalised) weights."""
     x = jnp.abs(t.bx)
     y = t.by * jnp.sign(t.bx)
     w = jnp.where(t.mask, 1.0 / t.sy**2, 0.0)
@@ -112,8 +113,21 @@ def egger_lines(t: Instruments, params: Params) -> EggerLines:
         first = wls_intercept(x, y, w, t.mask)
         resid = y - first.a - first.b * x
         w = jnp.where(t.mask, w * jnp.minimum(1.0, PENALTY_SIMPLE * chi2_1_tail(resid**2 / t.sy**2)), 0.0)
+    return x, y, w
+
+
+def _egger_robust_data(t: Instruments, params: Params):
+    """lmrob's arguments for the robust Egger line."""
+    x, y, w = _egger_data(t, params)
+    return jnp.stack([jnp.ones_like(x), x], axis=-1), y, w, t.mask
+
+
+def egger_lines(t: Instruments, params: Params, robust_fit: RobustFit | None = None) -> EggerLines:
+    """The (penalised / robust) Egger regression of ``by sign(bx)`` on ``|bx|``; ``robust_fit``:
+    the lmrob fit when the caller made it (:func:`mr_egger_batch`)."""
+    x, y, w = _egger_data(t, params)
     if params.robust:
-        fit = lmrob(jnp.stack([jnp.ones_like(x), x], axis=-1), y, w, t.mask)
+        fit = lmrob(*_egger_robust_data(t, params)) if robust_fit is None else robust_fit
         return EggerLines(Line(fit.coef[1], fit.se[1], fit.scale, fit.converged),
                           Line(fit.coef[0], fit.se[0], fit.scale, fit.converged))
     fit = wls_intercept(x, y, w, t.mask)
@@ -134,26 +148,49 @@ def _egger_inference(line: Line, df, params: Params, width: int):
     return se, lo, up, p
 
 
-def mr_egger(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+def mr_egger(t: Instruments, key: jax.Array, params: Params, robust_fit: RobustFit | None = None) -> Estimate:
     """MendelianRandomization ``mr_egger``: the causal estimate (slope) of :func:`egger_lines`
     with its SE, CI and p-value; needs 3 instruments."""
     del key
     n = t.nsnp
-    slope = egger_lines(t, params).slope
+    slope = egger_lines(t, params, robust_fit).slope
     se, lo, up, p = _egger_inference(slope, n - 2, params, t.bx.shape[-1])
     ok = (n >= EGGER_MIN_SNPS) & slope.ok
     reason = jnp.where(n < EGGER_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
     return estimate(slope.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
 
 
-def mr_egger_intercept(t: Instruments, key: jax.Array, params: Params) -> Estimate:
+def mr_egger_intercept(t: Instruments, key: jax.Array, params: Params, robust_fit: RobustFit | None = None) -> Estimate:
     """The intercept of MendelianRandomization ``mr_egger`` (``Intercept``, ``StdError.Int``,
     ``CILower.Int``, ``CIUpper.Int``, ``Pvalue.Int``) as an :class:`Estimate`, with the same
     settings as :func:`mr_egger`."""
     del key
     n = t.nsnp
-    lines = egger_lines(t, params)
+    lines = egger_lines(t, params, robust_fit)
     se, lo, up, p = _egger_inference(lines.intercept, n - 2, params, t.bx.shape[-1])
     ok = (n >= EGGER_MIN_SNPS) & lines.intercept.ok
     reason = jnp.where(n < EGGER_MIN_SNPS, Reason.TOO_FEW_SNPS, Reason.NOT_CONVERGED if params.robust else Reason.ZERO_WEIGHT)
     return estimate(lines.intercept.b, se, p, n, ok=ok, reason=reason, lo_ci=lo, up_ci=up)
+
+
+def _batched(per_trait, robust_data):
+    """The batched form of ``per_trait`` (``fn(t, key, params, robust_fit)``): with
+    ``robust = TRUE`` the lmrob fits of every trait come from :func:`lmrob_batch` (one pool for
+    the refinements), otherwise ``per_trait`` vmapped. Equal to ``per_trait`` trait by trait."""
+
+    def batch(ts: Instruments, keys: jax.Array, params: Params) -> Estimate:
+        if not params.robust:
+            return jax.vmap(per_trait, in_axes=(0, 0, None))(ts, keys, params)
+        fits = lmrob_batch(*jax.vmap(robust_data, in_axes=(0, None))(ts, params))
+        return jax.vmap(per_trait, in_axes=(0, 0, None, 0))(ts, keys, params, fits)
+
+    return batch
+
+
+def _ivw_robust_data(t: Instruments, params: Params):
+    return t.bx[:, None], t.by, ivw_weights(t, params), t.mask
+
+
+mr_ivw_batch = _batched(mr_ivw, _ivw_robust_data)
+mr_egger_batch = _batched(mr_egger, _egger_robust_data)
+mr_egger_intercept_batch = _batched(mr_egger_intercept, _egger_robust_data)
