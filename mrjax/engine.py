@@ -4,9 +4,9 @@ Estimators, diagnostics, MR-PRESSO, the permutation test and the simulation gene
 written per trait (or per replicate): ``fn(row..., shared..., **static)`` on ``[width]``
 arrays. :func:`map_traits` vmaps such a function over the leading trait axis and jits it once
 per (function, static settings, shapes, dtype, device); nothing else in the library calls
-``jax.jit``. A method may also have a batched form (``Method.batched``: cML with data
-perturbation pools its fits across the traits of a call), equal to its per-trait function trait
-by trait; :func:`batch_methods` runs those on the whole batch, through :func:`map_batch`.
+``jax.jit``. A method may also have a batched form (``Method.batched``: cML pools its fits
+across the traits of a call, robust IVW/Egger their lmrob refinements), equal to its per-trait
+function trait by trait; :func:`batch_methods` runs those on the whole batch, through :func:`map_batch`.
 
 Methods: each method draws from ``fold_in(trait_key, method_salt(method_id))`` — except the
 median and the mode families, whose members share one draw set keyed by

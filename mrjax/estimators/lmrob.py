@@ -38,6 +38,9 @@ unweighted problem on ``sqrt(w) x``, ``sqrt(w) y``; so does :func:`lmrob`.
    restored (robustbase's ``posdefify``), which for p = 1 means NaN.
 
 ``summary(lmrob)``'s ``sigma`` is the S-scale.
+
+:func:`lmrob` fits one trait; :func:`lmrob_batch` every trait of a batch with the same numbers,
+its finalists' refinements pooled so that the batch does not wait for its slowest trait.
 """
 
 from __future__ import annotations
