@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
+from mrjax.estimators.draws import slot_normals
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble
 from mrjax.mv.l1 import columns, irls_start, irls_start_columns, l1_fit, masked, walk_pooled
@@ -36,16 +37,17 @@ BOOT_IRLS_STEPS = 2
 
 def _draws(key, n_boot: int, shape, dtype):
     """Standard normals for the exposures (K columns ``[n_boot, S]``) and the outcome
-    (``[n_boot, S]``), each SNP slot and exposure column keyed by its own index so that padding
-    never changes them."""
+    (``[n_boot, S]``): column ``j`` of the exposures from ``fold_in(kx, j)``, the outcome from
+    ``ky`` (``kx, ky = split(key)``), each SNP slot's row by
+    :func:`mrjax.estimators.draws.slot_normals` (the hash and Box–Muller normals the other
+    bootstraps use), so that padding never changes them."""
     n, k = shape
     kx, ky = jax.random.split(key)
 
-    def column(base, j):
-        cell = lambda i: jax.random.normal(jax.random.fold_in(jax.random.fold_in(base, i), j), (n_boot,), dtype=dtype)  # noqa: E731
-        return jax.vmap(cell)(jnp.arange(n)).T
+    def column(column_key):
+        return slot_normals(column_key, n_boot, n, dtype, row_by_row=True).T
 
-    return tuple(column(kx, j) for j in range(k)), column(ky, 0)
+    return tuple(column(jax.random.fold_in(kx, j)) for j in range(k)), column(ky)
 
 
 def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
