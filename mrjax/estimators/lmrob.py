@@ -66,7 +66,7 @@ PLAIN_REFINE_STEPS = 15  # refine_fast_s steps before Newton's (see _refine)
 NEWTON_REACH = 3.0  # a Newton step at most 3x the linear extrapolation's length (see _refine)
 N_FINALISTS = 2  # lmrob.control()$best.r.s
 POOLED_REFINE_STEPS = 25  # steps every problem of a pooled refinement takes together (see _refine_pooled)
-STRAGGLER_SLOTS = 8
+STRAGGLER_SLOTS = 8  # unfinished problems refined together per turn after those steps
 
 
 class RobustFit(NamedTuple):

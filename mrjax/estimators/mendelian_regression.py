@@ -116,10 +116,14 @@ def _egger_data(t: Instruments, params: Params):
     return x, y, w
 
 
+def _with_intercept(x):
+    return jnp.stack([jnp.ones_like(x), x], axis=-1)
+
+
 def _egger_robust_data(t: Instruments, params: Params):
     """lmrob's arguments for the robust Egger line."""
     x, y, w = _egger_data(t, params)
-    return jnp.stack([jnp.ones_like(x), x], axis=-1), y, w, t.mask
+    return _with_intercept(x), y, w, t.mask
 
 
 def egger_lines(t: Instruments, params: Params, robust_fit: RobustFit | None = None) -> EggerLines:
@@ -127,7 +131,7 @@ def egger_lines(t: Instruments, params: Params, robust_fit: RobustFit | None = N
     the lmrob fit when the caller made it (:func:`mr_egger_batch`)."""
     x, y, w = _egger_data(t, params)
     if params.robust:
-        fit = lmrob(*_egger_robust_data(t, params)) if robust_fit is None else robust_fit
+        fit = lmrob(_with_intercept(x), y, w, t.mask) if robust_fit is None else robust_fit
         return EggerLines(Line(fit.coef[1], fit.se[1], fit.scale, fit.converged),
                           Line(fit.coef[0], fit.se[0], fit.scale, fit.converged))
     fit = wls_intercept(x, y, w, t.mask)
