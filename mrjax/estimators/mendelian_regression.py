@@ -188,6 +188,9 @@ def _batched(per_trait, robust_data):
         fits = lmrob_batch(*jax.vmap(robust_data, in_axes=(0, None))(ts, params))
         return jax.vmap(per_trait, in_axes=(0, 0, None, 0))(ts, keys, params, fits)
 
+    batch.__name__ = batch.__qualname__ = f"{per_trait.__name__}_batch"
+    batch.__doc__ = (f":func:`{per_trait.__name__}` of every trait of ``ts`` (``[T, width]``, keys ``[T]``), equal to it "
+                     "trait by trait; with ``robust = TRUE`` its lmrob fits come from :func:`lmrob_batch`.")
     return batch
 
 
