@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mrjax.batch import PANEL_BUCKETS, trait_keys
+from mrjax.batch import DRAW_BUCKETS, PANEL_BUCKETS, trait_keys
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVBatch, from_mv_frame
 from mrjax.mv.registry import MV_METHODS, resolve_specs, spec_name
@@ -110,26 +110,40 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
     return pd.concat(frames, ignore_index=True)[cols]
 
 
+def _bootstraps(specs) -> int:
+    """The most bootstrap fits per analysis any MV-median of ``specs`` asks for (0: none)."""
+    return max([int(dict(opts).get("n_boot", 1000)) for mid, opts in specs if mid == "mv_median"], default=0)
+
+
 def _row_elements(specs, nexp: int):
     """Elements one analysis of padded width ``w`` adds to an MV call's largest array: the
     MV-median's bootstrap designs ``n_boot x w x nexp`` (or the ``w x w`` SNP correlations)."""
-    n_boot = max([dict(opts).get("n_boot", 1000) for mid, opts in specs if mid == "mv_median"], default=0)
-    return lambda width: width * max(int(n_boot), width) * max(nexp, 1)
+    n_boot = _bootstraps(specs)
+    return lambda width: width * max(n_boot, width) * max(nexp, 1)
+
+
+def _policy(specs):
+    """How analyses are bucketed: :data:`mrjax.batch.DRAW_BUCKETS` (widths 8, 16, 24, 32, 48, …)
+    when an MV-median bootstrap runs — its cost grows with the padded width times the draws, as
+    MR-PRESSO's does (731 analyses of 3–29 SNPs: 1.96–2.0 s warm on the 16/32 ladder, 1.60–1.65 s
+    on this one, benchmarks/RESULTS.md) — else :data:`mrjax.batch.PANEL_BUCKETS` (16, 32, 64, …:
+    compilation dominates the closed-form fits)."""
+    return DRAW_BUCKETS if _bootstraps(specs) else PANEL_BUCKETS
 
 
 def _estimates(batch: MVBatch, specs, seed, rho) -> dict[str, dict[str, np.ndarray]]:
     """``{method_id: {field: [analyses, nexp + 1]}}`` from one engine call per bucket.
 
-    Analyses are padded into width buckets (:data:`mrjax.batch.PANEL_BUCKETS`: 16, 32, 64, …
-    SNPs) of at most :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` per call, so a few wide analyses
-    neither pad every other one to their width (the MV-median's cost grows with it) nor hold the
-    whole batch in memory. Padding and grouping never change a result (each analysis's draws
+    Analyses are padded into width buckets (:func:`_policy`) of at most
+    :data:`mrjax.batch.MEMORY_BUDGET_ELEMENTS` per call, so a few wide analyses neither pad every
+    other one to their width (the MV-median's cost grows with it) nor hold the whole batch in
+    memory. Padding and grouping never change a result (each analysis's draws
     come from its own key, slot by slot); the calls run one at a time.
     """
     from mrjax import engine
 
     nexp = int(batch.analyses["nexp"].max())
-    plan = PANEL_BUCKETS.plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
+    plan = _policy(specs).plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
     fields = ("b", "se", "pval", "ci_df", "nsnp", "reason")
     out: dict[str, dict[str, np.ndarray]] = {}
     for members, width in plan:
