@@ -287,19 +287,20 @@ def test_padding_and_batch_invariance(table, lipids):
 
 
 def test_api_buckets_by_width_without_changing_results(table, lipids):
-    """``mrjax.mvmr`` pads analyses into width buckets (28 SNPs: 32; 12 SNPs: 16), one call
-    each: every analysis's numbers equal those of a run of that analysis alone, and those of
-    the engine on one batch padded to the widest (rtol 1e-10)."""
+    """``mrjax.mvmr`` pads analyses into width buckets, one call each (with an MV-median
+    bootstrap :data:`mrjax.batch.DRAW_BUCKETS`: 28 SNPs at 32, 20 at 24, 12 at 16; else
+    :data:`mrjax.batch.PANEL_BUCKETS`): every analysis's numbers equal those of a run of that
+    analysis alone, and those of the engine on one batch padded to the widest (rtol 1e-10)."""
     from mrjax import engine
     from mrjax.batch import trait_keys
+    from mrjax.mv.api import _policy
     from mrjax.mv.data import from_mv_frame
 
-    narrow = _long_table(lipids.iloc[:12], ["hdlc", "ldlc"], outcome="chd12")
-    both = pd.concat([table, narrow], ignore_index=True)
+    short = {n: _long_table(lipids.iloc[:n], ["hdlc", "ldlc"], outcome=f"chd{n}") for n in (12, 20)}
+    both = pd.concat([table, *short.values()], ignore_index=True)
     methods = ["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50})]
     together = mrjax.mvmr(both, methods=methods, seed=3)
-    alone = pd.concat([mrjax.mvmr(table, methods=methods, seed=3), mrjax.mvmr(narrow, methods=methods, seed=3)],
-                      ignore_index=True)
+    alone = pd.concat([mrjax.mvmr(t, methods=methods, seed=3) for t in [table, *short.values()]], ignore_index=True)
     key = ["outcome", "method_id", "exposure"]
     merged = together.merge(alone, on=key, suffixes=("", "_alone"))
     assert len(merged) == len(together) == len(alone)
@@ -307,15 +308,18 @@ def test_api_buckets_by_width_without_changing_results(table, lipids):
         np.testing.assert_allclose(merged[f], merged[f + "_alone"], rtol=1e-10, atol=0, err_msg=f)
 
     batch = from_mv_frame(both)
-    assert batch.analyses["nsnp"].tolist() == [28, 12]
-    inst, uids = batch.padded()  # both at width 32
+    assert batch.analyses["nsnp"].tolist() == [28, 12, 20]
+    assert [w for _, w in _policy(resolve_specs(methods)).plan(batch.analyses["nsnp"].to_numpy())] == [16, 24, 32]
+    assert [w for _, w in _policy(resolve_specs(methods[:2])).plan(batch.analyses["nsnp"].to_numpy())] == [16, 32]
+    inst, uids = batch.padded()  # all at width 32
     one_call = engine.run_mv(inst, trait_keys(3, uids), resolve_specs(methods))
-    narrow_rows = together[together["outcome"] == "chd12"].set_index(["method_id", "exposure"])
-    for name, est in one_call.items():
-        for slot, exposure in enumerate(["hdlc", "ldlc"]):
-            row = narrow_rows.loc[(name, exposure)]
-            np.testing.assert_allclose([row["b"], row["se"]], [float(est.b[1, slot]), float(est.se[1, slot])],
-                                       rtol=1e-10, atol=0, err_msg=name)
+    for row_index, n in ((1, 12), (2, 20)):
+        rows = together[together["outcome"] == f"chd{n}"].set_index(["method_id", "exposure"])
+        for name, est in one_call.items():
+            for slot, exposure in enumerate(["hdlc", "ldlc"]):
+                row = rows.loc[(name, exposure)]
+                np.testing.assert_allclose([row["b"], row["se"]], [float(est.b[row_index, slot]), float(est.se[row_index, slot])],
+                                           rtol=1e-10, atol=0, err_msg=f"{name}, {n} SNPs")
 
 
 MANY_ANALYSES = """
