@@ -262,13 +262,74 @@ def test_correlated_instruments(calcium):
     assert rel_err(ours, ref) < 1e-7 and profile(ours) <= profile(b_r)
 
 
+def _ivwme_reference(bx, sx, by, sy, theta, alpha=0.05):
+    """``mr_mvivwme``'s SE, CI, p, RSE and Heter.Stat at ``theta``, transcribed from its R code
+    (its ``dt`` and ``dt2`` written out; random model, normal distribution)."""
+    from scipy import stats
+
+    p, k = bx.shape
+    sig = [np.diag(sx[j] ** 2) for j in range(p)]
+    v = np.array([sy[j] ** 2 + theta @ sig[j] @ theta for j in range(p)])
+    e = by - bx @ theta
+    t = e / np.sqrt(v)
+    dt = np.array([(-v[j] * bx[j] - e[j] * sig[j] @ theta) / v[j] ** 1.5 for j in range(p)]).T
+    a = np.zeros((k, k))
+    for j in range(p):
+        s = sig[j] @ theta
+        d2 = np.array([[v[j] ** -1.5 * (-2 * s[m] * bx[j, l] + s[l] * bx[j, m] - e[j] * sig[j][l, m])
+                        + 3 * v[j] ** -2.5 * (v[j] * bx[j, l] + e[j] * s[l]) * s[m] for m in range(k)] for l in range(k)])
+        a += t[j] * d2
+    big_a = dt @ dt.T + a
+    var = np.linalg.solve(big_a, dt @ dt.T) @ np.linalg.solve(big_a, np.eye(k)).T
+    rmse = np.sqrt(np.sum(e ** 2 / sy ** 2) / (p - k))
+    se = np.sqrt(np.diag(var)) * max(rmse, 1.0)
+    q = stats.norm.ppf(1 - alpha / 2)
+    return {"se": se, "pval": 2 * stats.norm.sf(np.abs(theta / se)), "lo_ci": theta - q * se, "up_ci": theta + q * se,
+            "rse": rmse, "heter": (p - k) * rmse ** 2}
+
+
+def test_ivwme_reaches_the_minimum_r_stops_short_of(golden, table, lipids):
+    """``mr_mvivwme`` stops when -Q/2 changes by < 1e-4 from a random start: mrjax's estimate is
+    the minimum of Q (scipy's BFGS finds the same point), strictly below Q at R's estimate, which
+    lies within R's stopping precision of it; R's SE rule, transcribed in numpy, reproduces R's SE,
+    RSE and Heter.Stat at R's estimate (1e-6) and mrjax's at mrjax's (1e-8)."""
+    entry = golden["mendelianrandomization"]["mvivwme_default"]
+    bx, sx = lipids[EXPOSURES].to_numpy(), lipids[[e + "se" for e in EXPOSURES]].to_numpy()
+    by, sy = lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy()
+
+    def q(theta):
+        return np.sum((by - bx @ theta) ** 2 / (sy ** 2 + sx ** 2 @ theta ** 2))
+
+    res = mrjax.mvmr(table, methods=["mv_ivwme"]).set_index("exposure").loc[EXPOSURES]
+    ours, theirs = res["b"].to_numpy(), np.array(entry["Estimate"])
+    best = optimize.minimize(q, theirs, method="BFGS", options={"gtol": 1e-12})
+    assert rel_err(ours, best.x).max() < 1e-6
+    assert q(ours) <= best.fun * (1 + 1e-14) and q(ours) < q(theirs) - 1e-6
+    assert q(theirs) - q(ours) < 2e-4  # R's stopping rule on -Q/2
+    assert rel_err(ours, theirs).max() < 2e-3
+    at_r = _ivwme_reference(bx, sx, by, sy, theirs)
+    assert rel_err(at_r["se"], entry["StdError"]).max() < 1e-6
+    assert rel_err(at_r["rse"], entry["RSE"]) < 1e-6 and rel_err(at_r["heter"], entry["Heter.Stat"][0]) < 1e-6
+    at_ours = _ivwme_reference(bx, sx, by, sy, ours)
+    for f in ("se", "pval", "lo_ci", "up_ci"):
+        assert rel_err(res[f].to_numpy(), at_ours[f]).max() < 1e-8, f
+    assert rel_err(res["se"].to_numpy(), entry["StdError"]).max() < 1e-3
+
+
+def test_ivwme_with_correlated_instruments_is_not_applicable(table, lipids):
+    rho = np.eye(len(lipids))
+    rho[0, 1] = rho[1, 0] = 0.2
+    res = mrjax.mvmr(table, methods=["mv_ivwme"], correlation=rho)
+    assert res["b"].isna().all() and (res["reason"] != "").all()
+
+
 def test_padding_and_batch_invariance(table, lipids):
     from mrjax import engine
     from mrjax.batch import trait_keys
     from mrjax.mv.data import from_mv_frame
 
     two = pd.concat([table, _long_table(lipids.iloc[:25], ["hdlc", "ldlc"], outcome="chd2")], ignore_index=True)
-    specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50})])
+    specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50}), "mv_ivwme"])
     batch = from_mv_frame(two)
     small, uids = batch.padded()
     big, big_uids = batch.padded(width=64, nexp=5, rows=4)

@@ -38,6 +38,9 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "mvmedian_default": _mv("mv_median", n_boot=10000),
     _MR + "mvmedian_outer_seed": _mv("mv_median", n_boot=10000),
     _MR + "mvmedian_noboot": _mv("mv_median", n_boot=0),
+    # R stops its iteration early from a random start (seed 20201201): mrjax reaches Q's minimum
+    # (tests/test_mvmr_golden.py::test_ivwme_reaches_the_minimum_r_stops_short_of).
+    _MR + "mvivwme_default": _mv("mv_ivwme"),
     _MVMR + "format_mvmr": ("from_mv_frame", {}),
     _MVMR + "strength_mvmr_gencov0": ("mvmr_strength", {"gencov": 0}),
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
@@ -78,7 +81,6 @@ MV_NOT_IMPLEMENTED: dict[str, str] = {
     _MR + "mvlasso_default": "needs glmnet's lambda path; not implemented",
     _MR + "mvcML_default": "MVMR-cML not implemented",
     _MR + "mvcML_noDP": "MVMR-cML not implemented",
-    _MR + "mvivwme_default": "MV-IVW with measurement error not implemented",
     _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",
     _MR + "egger_tdist": "univariable mr_egger's conservative normal/t rule under t-dist not implemented (calcium golden)",
 }

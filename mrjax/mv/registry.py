@@ -48,6 +48,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_egger", "MV-Egger", _M + "regression:mv_egger"),
         MVMethod("mv_median", "MV-median", _M + "median:mv_median", stochastic=True, batched=_M + "median:mv_median_batch"),
         MVMethod("mv_basic", "MV residual (mv_basic)", _M + "regression:mv_basic"),
+        MVMethod("mv_ivwme", "MV-IVW (measurement error)", _M + "ivwme:mv_ivwme"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
 }
