@@ -262,6 +262,21 @@ def test_correlated_instruments(calcium):
     assert rel_err(ours, ref) < 1e-7 and profile(ours) <= profile(b_r)
 
 
+def test_egger_t_rule_of_the_univariable_mr_egger(table, calcium):
+    """``mv_egger(t_rule="egger")`` on a single exposure gives what the univariable
+    ``mr_egger(distribution = "t-dist")`` gives (mrjax.mr's ``mregger``, tested against R): on
+    ldlc (sigma > 1: the t interval) and on calcium without its correlation (sigma < 1: the
+    wider of the normal and t intervals, the larger p; all 6 SNPs: the normal one, the first 5:
+    the t one)."""
+    _, calcium_table, _ = calcium
+    for single in (table[table["exposure"] == "ldlc"], calcium_table, calcium_table.iloc[:5]):
+        mv = mrjax.mvmr(single, methods=[("mv_egger", {"distribution": "t-dist", "t_rule": "egger"})])
+        uni = mrjax.mr(single, methods=["mregger"], distribution="t").iloc[0]
+        slope = mv[mv["exposure"] != "(intercept)"].iloc[0]
+        assert rel_err(slope[["b", "se", "pval", "lo_ci", "up_ci"]].to_numpy(float),
+                       uni[["b", "se", "pval", "lo_ci", "up_ci"]].to_numpy(float)).max() < 1e-10
+
+
 def _ivwme_reference(bx, sx, by, sy, theta, alpha=0.05):
     """``mr_mvivwme``'s SE, CI, p, RSE and Heter.Stat at ``theta``, transcribed from its R code
     (its ``dt`` and ``dt2`` written out; random model, normal distribution)."""

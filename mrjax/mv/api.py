@@ -98,12 +98,12 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
         has_int = np.isfinite(est["b"][:, -1]) | (est["reason"][:, -1] != Reason.NOT_APPLICABLE)
         index, slots, exposure = _exposure_rows(batch, has_int)
         pick = {f: v[index, slots] for f, v in est.items()}
-        b, se, df = pick["b"], pick["se"], pick["ci_df"]
+        b, se, df, ci_se = pick["b"], pick["se"], pick["ci_df"], pick["ci_se"]
         with np.errstate(invalid="ignore"):
             q = np.where(np.isfinite(df), stats.t.ppf(1 - alpha / 2, np.maximum(df, 1e-300)), stats.norm.ppf(1 - alpha / 2))
         frames.append(pd.DataFrame({
             **_analysis_columns(batch, index), "exposure": exposure, "method_id": name, "method": MV_METHODS[spec[0]].label,
-            "nsnp": pick["nsnp"].astype(int), "b": b, "se": se, "pval": pick["pval"], "lo_ci": b - q * se, "up_ci": b + q * se,
+            "nsnp": pick["nsnp"].astype(int), "b": b, "se": se, "pval": pick["pval"], "lo_ci": b - q * ci_se, "up_ci": b + q * ci_se,
             "reason": [Reason.TEXT.get(int(code), "") for code in pick["reason"]]}))
     cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
         "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
@@ -144,7 +144,7 @@ def _estimates(batch: MVBatch, specs, seed, rho) -> dict[str, dict[str, np.ndarr
 
     nexp = int(batch.analyses["nexp"].max())
     plan = _policy(specs).plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
-    fields = ("b", "se", "pval", "ci_df", "nsnp", "reason")
+    fields = ("b", "se", "pval", "ci_df", "ci_se", "nsnp", "reason")
     out: dict[str, dict[str, np.ndarray]] = {}
     for members, width in plan:
         inst, uids = batch.padded(width=width, nexp=nexp, rows=len(members), rho=rho, members=members)

@@ -71,6 +71,7 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "egger_default": _mv("mv_egger"),
     _MR + "egger_penalized": _mv("mv_egger"),
     _MR + "egger_robust": _mv("mv_egger"),
+    _MR + "egger_tdist": _mv("mv_egger", distribution="t-dist", t_rule="egger"),
     _MR + "maxlik_default": _mv("maxlik"),
     _MR + "maxlik_fixed": _mv("maxlik", model="fixed"),
     _MR + "maxlik_random": _mv("maxlik", model="random"),
@@ -82,5 +83,4 @@ MV_NOT_IMPLEMENTED: dict[str, str] = {
     _MR + "mvcML_default": "MVMR-cML not implemented",
     _MR + "mvcML_noDP": "MVMR-cML not implemented",
     _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",
-    _MR + "egger_tdist": "univariable mr_egger's conservative normal/t rule under t-dist not implemented (calcium golden)",
 }

@@ -25,15 +25,17 @@ class MVEstimate(NamedTuple):
     """One MV method's result for one analysis.
 
     ``b, se, pval, nsnp, reason``: ``[K + 1]`` — slots ``0..K-1`` are the exposures, slot ``K``
-    the intercept (NaN for methods without one). ``ci_df [K + 1]``: degrees of freedom of the
-    t quantile for the confidence interval (``inf`` = normal; the interval is formed on the
-    host). ``q, q_df``: the method's heterogeneity statistic (R's ``Heter.Stat``), NaN if none.
+    the intercept (NaN for methods without one). The confidence interval is formed on the host
+    as ``b -/+ q ci_se``, ``q`` the t quantile with ``ci_df [K + 1]`` degrees of freedom
+    (``inf`` = normal); ``ci_se`` is ``se`` except where a method's rule takes the interval from
+    another SE. ``q, q_df``: the method's heterogeneity statistic (R's ``Heter.Stat``), NaN if none.
     """
 
     b: jax.Array
     se: jax.Array
     pval: jax.Array
     ci_df: jax.Array
+    ci_se: jax.Array
     nsnp: jax.Array
     reason: jax.Array
     q: jax.Array
@@ -87,16 +89,19 @@ def pvalue(z, df):
 
 
 def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason=Reason.TOO_FEW_SNPS,
-             intercept=None, q=jnp.nan, q_df=jnp.nan) -> MVEstimate:
+             intercept=None, q=jnp.nan, q_df=jnp.nan, ci_se=None, pval=None) -> MVEstimate:
     """Stack exposure results ``[K]`` (+ an optional intercept ``(b, se, p_df, ci_df)``) into an
     :class:`MVEstimate`; padded exposures and failed analyses (``ok`` False) are NaN with a
-    reason code (``NOT_APPLICABLE`` for padding)."""
+    reason code (``NOT_APPLICABLE`` for padding). ``ci_se`` and ``pval`` (``[K + 1]``, the
+    intercept's slot included) replace the default ``se`` of the interval and the p-value of
+    ``b / se`` on ``p_df`` where a method's rule differs."""
     k = b.shape[0]
     nan = jnp.full((), jnp.nan, dtype=b.dtype)
     ib, ise, ip_df, ici_df = (nan, nan, jnp.inf, jnp.inf) if intercept is None else intercept
     has_int = intercept is not None
     b = jnp.append(b, ib)
     se = jnp.append(se, ise)
+    ci_se = se if ci_se is None else ci_se
     p_df = jnp.append(jnp.broadcast_to(p_df, (k,)), ip_df)
     ci_df = jnp.append(jnp.broadcast_to(ci_df, (k,)), ici_df).astype(b.dtype)
     nsnp = jnp.broadcast_to(t.nsnp if nsnp is None else nsnp, (k,))
@@ -108,8 +113,9 @@ def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason
     code = jnp.where(real, jnp.broadcast_to(reason, (k + 1,)), Reason.NOT_APPLICABLE)
     b = jnp.where(ok, b, jnp.nan)
     se = jnp.where(ok, se, jnp.nan)
-    pval = jnp.where(ok, pvalue(b / se, p_df), jnp.nan)
+    pval = jnp.where(ok, pvalue(b / se, p_df) if pval is None else pval, jnp.nan)
+    ci_se = jnp.where(ok, ci_se, jnp.nan)
     code = jnp.where(ok, jnp.where(jnp.isfinite(b) & jnp.isfinite(se), Reason.OK, Reason.NON_FINITE), code)
     ok_any = jnp.any(ok)
-    return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, nsnp=nsnp, reason=code.astype(jnp.int32),
+    return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, ci_se=ci_se, nsnp=nsnp, reason=code.astype(jnp.int32),
                       q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype))

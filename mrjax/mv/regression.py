@@ -13,8 +13,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from mrjax.estimators.common import Z_975
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, least_squares, whiten
+from mrjax.stats import norm_pval, t_pval, t_quantile_whole_df
 
 INF = jnp.inf
 
@@ -111,13 +113,19 @@ def mv_basic(t: MVInstruments, key, *, pval_threshold: float = 5e-8) -> MVEstima
 
 
 def mv_egger(t: MVInstruments, key, *, orientate: int = 1, model: str = "random",
-             distribution: str = "normal") -> MVEstimate:
+             distribution: str = "normal", t_rule: str = "mvegger") -> MVEstimate:
     """MendelianRandomization ``mr_mvegger``: rows multiplied by ``sign(bx[, orientate])`` (R's
     ``sign``: 0 gives 0), then ``lm(By ~ Bx, weights = Byse^-2)`` (GLS with ``rho``, whose
     entries are flipped with the rows' signs); slope and intercept SE = lm SE / min(1, sigma)
     (random; fixed = lm SE / sigma). Normal CI/p, or with ``t-dist`` the package's mixed rule:
     CI from t with ``nsnp - K - 1`` df, p from t with ``nsnp - K`` df. ``Heter.Stat`` on
-    ``nsnp - K - 1`` df. ``orientate`` is 1-based as in R."""
+    ``nsnp - K - 1`` df. ``orientate`` is 1-based as in R.
+
+    ``t_rule = "egger"``: the t rule of the univariable ``mr_egger`` instead (what it applies to
+    a single exposure with a ``correlation``): CI and p from t with ``nsnp - K - 1`` df, except
+    where ``sigma < 1``: there the wider of the normal interval with the SE and the t interval
+    with the lm SE (``sigma`` times smaller), and the larger of their p-values — as
+    :func:`mrjax.estimators.mendelian_regression.mr_egger`, the choice made at the 95% level."""
     del key
     sign = jnp.sign(t.bx[:, orientate - 1])
     bx = t.bx * sign[:, None]
@@ -130,10 +138,32 @@ def mv_egger(t: MVInstruments, key, *, orientate: int = 1, model: str = "random"
     fit = least_squares(xw, yw, t.mask, colmask)
     df = fit.n - fit.p
     se = _floor_se(fit, model, fit.n)
+    ci_se = pval = None
     if distribution == "normal":
         p_df, ci_df = INF, INF
-    else:
+    elif t_rule == "mvegger":
         _dist_df(distribution, df)
         p_df, ci_df = df + 1, df
-    return assemble(t, fit.coef[1:], se[1:], p_df=p_df, ci_df=ci_df, ok=df > 0,
-                    intercept=(fit.coef[0], se[0], p_df, ci_df), q=fit.rss, q_df=df)
+    elif t_rule == "egger":
+        _dist_df(distribution, df)
+        p_df, ci_df, ci_se, pval = _egger_t_rule(fit, se, df, t.bx.shape[0])
+    else:
+        raise ValueError(f"t_rule must be 'mvegger' or 'egger', got {t_rule!r}")
+    ci_df = jnp.broadcast_to(ci_df, se.shape)
+    return assemble(t, fit.coef[1:], se[1:], p_df=p_df, ci_df=ci_df[1:], ok=df > 0,
+                    intercept=(fit.coef[0], se[0], p_df, ci_df[0]), q=fit.rss, q_df=df,
+                    ci_se=None if ci_se is None else jnp.append(ci_se[1:], ci_se[0]),
+                    pval=None if pval is None else jnp.append(pval[1:], pval[0]))
+
+
+def _egger_t_rule(fit, se, df, width: int):
+    """``mv_egger``'s ``t_rule = "egger"`` for every coefficient (intercept first): ``p_df``,
+    per-coefficient ``ci_df`` and ``ci_se``, and the p-values."""
+    lm_se = jnp.sqrt(jnp.diag(fit.cov)) * fit.sigma
+    small = fit.sigma < 1.0
+    normal_wider = Z_975 * se >= t_quantile_whole_df(0.975, df, width) * lm_se
+    ci_df = jnp.where(small & normal_wider, INF, df)
+    ci_se = jnp.where(small & ~normal_wider, lm_se, se)
+    t_p = t_pval(fit.coef / jnp.where(small, lm_se, se), df)
+    pval = jnp.where(small, jnp.maximum(norm_pval(fit.coef / se), t_p), t_p)
+    return df, ci_df, ci_se, pval
