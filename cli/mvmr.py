@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, maxlik. "
+    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[

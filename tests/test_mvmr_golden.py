@@ -277,6 +277,27 @@ def test_egger_t_rule_of_the_univariable_mr_egger(table, calcium):
                        uni[["b", "se", "pval", "lo_ci", "up_ci"]].to_numpy(float)).max() < 1e-10
 
 
+def test_mv_lasso_valid_set_lambda_and_regularised_estimate(golden, table):
+    """Beyond the post-lasso estimates (test_deterministic_labels_match_r): R's lambda, valid
+    variants, RegEstimate and RegIntercept (glmnet's coordinate descent stops at 1e-7: 1e-6)."""
+    import jax
+
+    from mrjax.mv.data import from_mv_frame
+    from mrjax.mv.lasso import mv_lasso_fit
+
+    entry = golden["mendelianrandomization"]["mvlasso_default"]
+    batch = from_mv_frame(table)
+    inst, _ = batch.padded()
+    fit = jax.tree_util.tree_map(lambda a: np.asarray(a)[0], jax.vmap(mv_lasso_fit)(inst))
+    order = batch.analyses["nsnp"].iloc[0]
+    snps = list(table[table["exposure"] == EXPOSURES[0]]["SNP"])
+    assert list(batch.exposures[0]) == EXPOSURES and order == len(snps)
+    assert rel_err(fit.lam, entry["Lambda"]) < RTOL
+    assert [snps[i] for i in np.flatnonzero(fit.valid[:order])] == entry["ValidSNPs"]
+    assert rel_err(fit.reg_estimate[:3], entry["RegEstimate"]).max() < 1e-6
+    np.testing.assert_allclose(fit.reg_intercept[:order], entry["RegIntercept"], rtol=0, atol=1e-6)
+
+
 def _ivwme_reference(bx, sx, by, sy, theta, alpha=0.05):
     """``mr_mvivwme``'s SE, CI, p, RSE and Heter.Stat at ``theta``, transcribed from its R code
     (its ``dt`` and ``dt2`` written out; random model, normal distribution)."""
@@ -344,7 +365,7 @@ def test_padding_and_batch_invariance(table, lipids):
     from mrjax.mv.data import from_mv_frame
 
     two = pd.concat([table, _long_table(lipids.iloc[:25], ["hdlc", "ldlc"], outcome="chd2")], ignore_index=True)
-    specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50}), "mv_ivwme"])
+    specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50}), "mv_ivwme", "mv_lasso"])
     batch = from_mv_frame(two)
     small, uids = batch.padded()
     big, big_uids = batch.padded(width=64, nexp=5, rows=4)

@@ -124,37 +124,39 @@ def _lasso_path(gram, c, real, lams):
     return grid.at[0].set(0.0), done  # exactly 0 at lambda_max (uu - lambda vv may miss by an ulp)
 
 
-def lasso_fit(t: Instruments, alpha: float = 0.05) -> LassoFit:
-    """MendelianRandomization ``mr_lasso(object)`` with its defaults (see the module docstring)."""
-    m = t.mask
-    n = t.nsnp
-    width = t.bx.shape[-1]
-    bx = jnp.abs(t.bx)
-    by = jnp.where(t.bx < 0, -t.by, t.by)  # R's sign(): 0 stays 0
-    by = jnp.where(t.bx == 0, 0.0, by)
-    inv = jnp.where(m, 1.0 / t.sy, 0.0)
-    b = bx * inv
-    u = by * inv
-    proj = jnp.outer(b, b) / jnp.sum(b * b)
-    eye = jnp.where(m[:, None] & m[None, :], jnp.eye(width, dtype=b.dtype), 0.0)
-    x = (eye - proj) * inv[None, :]
-    y = u - b * (jnp.sum(b * u) / jnp.sum(b * b))
-    nf = n.astype(b.dtype)
+class LassoChoice(NamedTuple):
+    """The lasso solution at the lambda the heterogeneity rule chose: ``valid`` (rows with zero
+    pleiotropy), ``a`` (the per-row pleiotropy, R's ``RegIntercept``), ``lam``; ``ok`` (the
+    path was traced and some lambda leaves enough valid rows)."""
+
+    valid: jax.Array
+    a: jax.Array
+    lam: jax.Array
+    ok: jax.Array
+
+
+def heterogeneity_lasso(x, y, mask, n, residual_se, min_valid: int) -> LassoChoice:
+    """glmnet's lasso path of ``y`` on the columns of ``x`` (``[width, width]``, rows and columns
+    of padded slots zero) and the module docstring's choice of lambda along it; ``residual_se
+    (keep)`` is the residual SE of the IVW fit on the rows ``keep``, and a lambda must leave more
+    than ``min_valid`` valid rows. Shared by :func:`lasso_fit` and
+    :func:`mrjax.mv.lasso.mv_lasso_fit`."""
+    nf = n.astype(x.dtype)
     # glmnet's standardisation without an intercept still divides by the (population) SD.
     xs = jnp.sqrt(jnp.sum(x * x, axis=0) / nf - (jnp.sum(x, axis=0) / nf) ** 2)
-    real = m & (xs > 0)
+    real = mask & (xs > 0)
     xt = jnp.where(real[None, :], x / jnp.where(real, xs, 1.0)[None, :], 0.0)
     gram = xt.T @ xt / nf
     c = xt.T @ y / nf
     null_dev = jnp.sum(y * y)
     lam_max = jnp.max(jnp.abs(c))
-    lams = lam_max * LAMBDA_MIN_RATIO ** (jnp.arange(N_LAMBDA, dtype=b.dtype) / (N_LAMBDA - 1))
+    lams = lam_max * LAMBDA_MIN_RATIO ** (jnp.arange(N_LAMBDA, dtype=x.dtype) / (N_LAMBDA - 1))
     path, converged = _lasso_path(gram, c, real, lams)  # [N_LAMBDA, width]
 
     resid = y[None, :] - path @ xt.T
     rsq = 1.0 - jnp.sum(resid * resid, axis=1) / null_dev
     zeros = real[None, :] & (path == 0)
-    rse = jax.vmap(lambda keep: _ivw_on(b, u, keep)[2])(zeros)
+    rse = jax.vmap(residual_se)(zeros)
     n_zero = jnp.sum(zeros, axis=1)
     coef = path / jnp.where(real, xs, 1.0)[None, :]
     # glmnet's path cut: after the first lambda (5th or later) with a non-zero fit whose
@@ -174,20 +176,36 @@ def lasso_fit(t: Instruments, alpha: float = 0.05) -> LassoFit:
     jump = (in_path & (pos + 1 <= length) & (rse_asc[nxt] > 1.0)
             & (rse_asc[nxt] - rse_asc > QCHISQ_95 / valid_asc[nxt]))
     lam_pos = jnp.where(jnp.any(jump), jnp.argmax(jump) + 1, length)
-    enough = in_path & (valid_asc > 1)
+    enough = in_path & (valid_asc > min_valid)
     lam_pos = jnp.maximum(lam_pos, jnp.argmax(enough) + 1)
     chosen = jnp.clip(length - lam_pos, 0, N_LAMBDA - 1)
+    return LassoChoice(valid=zeros[chosen], a=coef[chosen], lam=lams[chosen], ok=jnp.any(enough) & converged)
 
-    valid = zeros[chosen]
-    n_valid = jnp.sum(valid)
-    slope, se_lm, sigma = _ivw_on(b, u, valid)
+
+def lasso_fit(t: Instruments, alpha: float = 0.05) -> LassoFit:
+    """MendelianRandomization ``mr_lasso(object)`` with its defaults (see the module docstring)."""
+    m = t.mask
+    n = t.nsnp
+    width = t.bx.shape[-1]
+    bx = jnp.abs(t.bx)
+    by = jnp.where(t.bx < 0, -t.by, t.by)  # R's sign(): 0 stays 0
+    by = jnp.where(t.bx == 0, 0.0, by)
+    inv = jnp.where(m, 1.0 / t.sy, 0.0)
+    b = bx * inv
+    u = by * inv
+    proj = jnp.outer(b, b) / jnp.sum(b * b)
+    eye = jnp.where(m[:, None] & m[None, :], jnp.eye(width, dtype=b.dtype), 0.0)
+    x = (eye - proj) * inv[None, :]
+    y = u - b * (jnp.sum(b * u) / jnp.sum(b * b))
+    choice = heterogeneity_lasso(x, y, m, n, lambda keep: _ivw_on(b, u, keep)[2], min_valid=1)
+    n_valid = jnp.sum(choice.valid)
+    slope, se_lm, sigma = _ivw_on(b, u, choice.valid)
     se = se_lm / jnp.minimum(sigma, 1.0)
-    a = coef[chosen]
-    reg = jnp.sum(b * inv * (by - a) * jnp.where(m, 1.0, 0.0)) / jnp.sum(b * b)
+    reg = jnp.sum(b * inv * (by - choice.a) * jnp.where(m, 1.0, 0.0)) / jnp.sum(b * b)
     z = norm.isf(alpha / 2)
-    ok = (n >= MIN_SNPS) & jnp.any(enough) & (n_valid > 1) & converged
+    ok = (n >= MIN_SNPS) & choice.ok & (n_valid > 1)
     return LassoFit(b=slope, se=se, lo=slope - z * se, up=slope + z * se, pval=norm_pval(slope / se),
-                    n_valid=n_valid, lam=lams[chosen], reg_estimate=reg, ok=ok)
+                    n_valid=n_valid, lam=choice.lam, reg_estimate=reg, ok=ok)
 
 
 def mr_lasso(t: Instruments, key: jax.Array, params: Params) -> Estimate:

@@ -41,6 +41,7 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     # R stops its iteration early from a random start (seed 20201201): mrjax reaches Q's minimum
     # (tests/test_mvmr_golden.py::test_ivwme_reaches_the_minimum_r_stops_short_of).
     _MR + "mvivwme_default": _mv("mv_ivwme"),
+    _MR + "mvlasso_default": _mv("mv_lasso"),
     _MVMR + "format_mvmr": ("from_mv_frame", {}),
     _MVMR + "strength_mvmr_gencov0": ("mvmr_strength", {"gencov": 0}),
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
@@ -79,7 +80,6 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
 
 MV_NOT_IMPLEMENTED: dict[str, str] = {
     _MR + "mvivw_robust": "robustbase::lmrob MM-estimator (random subsampling) not implemented",
-    _MR + "mvlasso_default": "needs glmnet's lambda path; not implemented",
     _MR + "mvcML_default": "MVMR-cML not implemented",
     _MR + "mvcML_noDP": "MVMR-cML not implemented",
     _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",

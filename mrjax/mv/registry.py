@@ -49,6 +49,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_median", "MV-median", _M + "median:mv_median", stochastic=True, batched=_M + "median:mv_median_batch"),
         MVMethod("mv_basic", "MV residual (mv_basic)", _M + "regression:mv_basic"),
         MVMethod("mv_ivwme", "MV-IVW (measurement error)", _M + "ivwme:mv_ivwme"),
+        MVMethod("mv_lasso", "MV-lasso", _M + "lasso:mv_lasso"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
 }
