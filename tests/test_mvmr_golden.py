@@ -352,6 +352,30 @@ def test_ivwme_reaches_the_minimum_r_stops_short_of(golden, table, lipids):
     assert rel_err(res["se"].to_numpy(), entry["StdError"]).max() < 1e-3
 
 
+def test_ivwme_minimum_far_along_a_collinear_valley(lipids):
+    """Nearly collinear exposures (z = 0.3 ldlc + noise, 12 SNPs) put Q's minimum far out along a
+    flat valley (|theta| 20-110): mrjax reaches it — the best of Nelder-Mead runs from four starts
+    (its tolerance: 1e-6), never above it in Q."""
+    d = lipids.iloc[:12]
+    x, sx, y, sy = (d[c].to_numpy() for c in ("ldlc", "ldlcse", "chdlodds", "chdloddsse"))
+    for seed in (0, 1):
+        z = 0.3 * x + np.random.default_rng(seed).normal(0.0, sx)
+        tab = pd.concat([pd.DataFrame({"SNP": [f"s{i}" for i in range(12)], "exposure": e, "beta.exposure": b,
+                                       "se.exposure": sx, "outcome": "o", "beta.outcome": y, "se.outcome": sy})
+                         for e, b in (("x", x), ("z", z))], ignore_index=True)
+        ours = mrjax.mvmr(tab, methods=["mv_ivwme"]).set_index("exposure").loc[["x", "z"], "b"].to_numpy()
+        design = np.c_[x, z]
+
+        def q(theta):
+            return np.sum((y - design @ theta) ** 2 / (sy ** 2 + sx ** 2 * np.sum(theta ** 2)))
+
+        best = min((optimize.minimize(q, np.array(s0, float), method="Nelder-Mead",
+                                      options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
+                    for s0 in [(0, 0), (10, -30), (-10, 30), (50, -150)]), key=lambda o: o.fun)
+        assert np.abs(ours).max() > 20
+        assert rel_err(ours, best.x).max() < 1e-6 and q(ours) <= best.fun * (1 + 1e-12)
+
+
 def test_ivwme_with_correlated_instruments_is_not_applicable(table, lipids):
     rho = np.eye(len(lipids))
     rho[0, 1] = rho[1, 0] = 0.2
