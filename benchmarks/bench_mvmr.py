@@ -67,6 +67,10 @@ def mv_fixture(seed: int = 2) -> pd.DataFrame:
     return pd.concat([fx[cols], z[cols]], ignore_index=True)
 
 
+# Timed alone beside the workload (no per-analysis baseline).
+OTHER_METHODS = ("mv_ivw_lm", "mv_basic", "mv_ivwme", "mv_lasso")
+
+
 def block(out):
     for leaf in jax.tree_util.tree_leaves(out):
         if isinstance(leaf, jax.Array):
@@ -182,6 +186,11 @@ def main() -> None:
 
     frame_warm, _ = timed(api_from_frame, args.repeats)
 
+    others = {}
+    for method in OTHER_METHODS:  # each alone, on the MVBatch: first call (its compile) and warm
+        first, _ = timed(lambda: mrjax.mvmr(batch, methods=[method]))
+        others[method] = (first, timed(lambda: mrjax.mvmr(batch, methods=[method]), args.repeats)[0])
+
     rng = np.random.default_rng(0)
     picks = list(range(0, batch.n_analyses, args.baseline_stride))
     t0 = time.perf_counter()
@@ -202,6 +211,8 @@ def main() -> None:
     print(f"| mrjax API (mvmr + mvmr_strength on the MVBatch, DataFrames out), warm | {api_warm:.2f} |")
     print(f"| mrjax API from the long DataFrame (from_mv_frame included, twice), warm | {frame_warm:.2f} |")
     print(f"| numpy/scipy loop ({len(picks)} analyses timed, scaled to {batch.n_analyses}) | {loop:.1f} |")
+    for method, (first, best) in others.items():
+        print(f"| mrjax API, {method} alone: first call / warm | {first:.2f} / {best:.3f} |")
     print(f"ratio loop / engine warm: {loop / warm:.0f}x; loop / API warm: {loop / api_warm:.0f}x")
     print(f"max relative difference mrjax vs loop (IVW b, median b, cond F): {max(agree):.1e}")
 
