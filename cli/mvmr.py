@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, maxlik. "
+    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC without data perturbation, n = --nx), maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[
@@ -36,6 +36,9 @@ def mvmr(
 ) -> None:
     """MV estimates (one row per analysis x exposure x method), conditional F and Q tables."""
     check_out_folder(out)
+    chosen = method or ["mv_ivw", "mv_egger", "mv_median"]
+    if "mv_cml" in chosen and nx is None:
+        raise typer.BadParameter("mv_cml needs the GWAS sample size: give --nx", param_hint="--method")
     from mrjax.mv.api import mvmr as run_mvmr, mvmr_heterogeneity, mvmr_strength
     from mrjax.mv.data import from_mv_frame
     from mrjax.scan import read_harmonised, write_tables
@@ -44,7 +47,8 @@ def mvmr(
     with user_errors(debug):
         data = read_harmonised(table)
         batch = from_mv_frame(data, on_missing="drop" if drop_incomplete else "error", source=str(table))
-        methods = [("mv_median", {"n_boot": n_boot}) if m == "mv_median" else m for m in (method or ["mv_ivw", "mv_egger", "mv_median"])]
+        options = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx}}
+        methods = [(m, options[m]) if m in options else m for m in chosen]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed),
             "mvmr_strength": mvmr_strength(batch, nx=nx),

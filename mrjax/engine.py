@@ -384,13 +384,13 @@ def run_diagnostics(instruments: Instruments, *, slot: int | None = None) -> dia
 
 @functools.partial(jax.jit, static_argnames=("specs",))
 def _run_mv(instruments, keys, *, specs):
-    from mrjax.mv.registry import MV_METHODS, spec_name
+    from mrjax.mv.registry import MV_METHODS
 
     # A method with a batched form (MVMethod.batched) takes the whole batch: equal to its
     # per-analysis function's vmap, but free to pool work across analyses.
-    return {spec_name(s): MV_METHODS[s[0]].batch_fn(instruments, jax.vmap(jax.random.fold_in, (0, None))(keys, method_salt(s[0])),
-                                                    **dict(s[1]))
-            for s in specs}
+    return tuple(MV_METHODS[s[0]].batch_fn(instruments, jax.vmap(jax.random.fold_in, (0, None))(keys, method_salt(s[0])),
+                                           **dict(s[1]))
+                 for s in specs)
 
 
 def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:
@@ -398,9 +398,13 @@ def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:
     batched :class:`mrjax.mv.data.MVInstruments` (``[A, S, K]``) with ``[A]`` keys in one jitted
     call; returns ``{method_id: MVEstimate}`` with ``[A, K + 1]`` fields. Each method draws from
     ``fold_in(analysis_key, method_salt(method))``."""
+    from mrjax.mv.registry import spec_name
+
     if keys.shape[0] != instruments.bx.shape[0]:
         raise ValueError(f"{keys.shape[0]} keys for {instruments.bx.shape[0]} analyses; give one key per analysis")
-    return _run_mv(instruments, keys, specs=tuple(specs))
+    # Named here, not in the jitted function: specs that compare equal (n=17723 and n=17723.0)
+    # share its compiled form, and would share the first caller's names with it.
+    return {spec_name(s): est for s, est in zip(specs, _run_mv(instruments, keys, specs=tuple(specs)))}
 
 
 @jax.jit

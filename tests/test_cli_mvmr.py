@@ -52,3 +52,19 @@ def test_mvmr_nx_reaches_the_conditional_f_and_is_range_checked(shared_data, tmp
     assert np.all(np.abs(got["cond_f"].to_numpy() - without["cond_f"].to_numpy()) > 1e-6)
     bad = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "out2"), "--nx", "0"])
     assert bad.exit_code == 2 and "--nx" in bad.output
+
+
+def test_mvmr_cml_takes_its_sample_size_from_nx(shared_data, tmp_path):
+    import numpy as np
+
+    import mrjax
+
+    table = _table(shared_data, tmp_path / "mv.csv")
+    missing = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o1"), "-m", "mv_cml"])
+    assert missing.exit_code == 2 and "--nx" in missing.output
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o2"), "-m", "mv_cml",
+                                   "--nx", "17723"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "o2" / "mvmr_results.tsv", sep="\t")
+    want = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723})])
+    np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)

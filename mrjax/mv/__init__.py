@@ -3,9 +3,9 @@
 Modules: :mod:`~mrjax.mv.data` (long MV table -> padded ``[analyses, S, K]`` tensors),
 :mod:`~mrjax.mv.fit` (masked GLS, result type), :mod:`~mrjax.mv.regression` (MV-IVW, MV-Egger,
 ``mv_basic``), :mod:`~mrjax.mv.median` (MV-median), :mod:`~mrjax.mv.ivwme` (MV-IVW with
-measurement error), :mod:`~mrjax.mv.lasso` (MV-lasso), :mod:`~mrjax.mv.ml` (ML with
-correlated instruments), :mod:`~mrjax.mv.strength` (conditional F, Q), :mod:`~mrjax.mv.registry`
-(method ids),
+measurement error), :mod:`~mrjax.mv.lasso` (MV-lasso), :mod:`~mrjax.mv.cml` (MVMR-cML-BIC),
+:mod:`~mrjax.mv.ml` (ML with correlated instruments), :mod:`~mrjax.mv.strength` (conditional F,
+Q), :mod:`~mrjax.mv.registry` (method ids),
 :mod:`~mrjax.mv.api` (``mvmr``, ``mvmr_strength``, ``mvmr_heterogeneity``),
 :mod:`~mrjax.mv.equivalents` (R labels), :mod:`~mrjax.mv.instruments` (host-side pipeline).
 """

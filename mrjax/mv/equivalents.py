@@ -42,6 +42,8 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     # (tests/test_mvmr_golden.py::test_ivwme_reaches_the_minimum_r_stops_short_of).
     _MR + "mvivwme_default": _mv("mv_ivwme"),
     _MR + "mvlasso_default": _mv("mv_lasso"),
+    # R's sweeps stop short of the profile optimum (tests/test_mvmr_golden.py::test_mvcml_nodp_reaches_the_optimum_r_stops_short_of).
+    _MR + "mvcML_noDP": _mv("mv_cml", n=17723),
     _MVMR + "format_mvmr": ("from_mv_frame", {}),
     _MVMR + "strength_mvmr_gencov0": ("mvmr_strength", {"gencov": 0}),
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
@@ -79,8 +81,7 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
 }
 
 MV_NOT_IMPLEMENTED: dict[str, str] = {
-    _MR + "mvivw_robust": "robustbase::lmrob MM-estimator (random subsampling) not implemented",
-    _MR + "mvcML_default": "MVMR-cML not implemented",
-    _MR + "mvcML_noDP": "MVMR-cML not implemented",
+    _MR + "mvivw_robust": "lmrob with K exposures: mrjax.estimators.lmrob handles p <= 2 columns (its elemental-subset S-start and closed-form solves); not implemented for MV",
+    _MR + "mvcML_default": "MVMR-cML with data perturbation not implemented (mrjax.mv.cml: DP = FALSE only)",
     _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",
 }

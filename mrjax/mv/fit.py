@@ -65,6 +65,11 @@ def whiten(t: MVInstruments, columns: jax.Array, y: jax.Array, rho: jax.Array | 
     return xw, yw
 
 
+def uncorrelated(t: MVInstruments):
+    """Whether the analysis's instruments are independent (``rho`` is the identity)."""
+    return jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))
+
+
 def least_squares(xw, yw, rows, colmask) -> LinearFit:
     """OLS of ``yw`` on the columns of ``xw`` where ``colmask``; only ``rows`` count (others
     are zeroed)."""

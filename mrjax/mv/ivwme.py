@@ -33,8 +33,8 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, whiten
-from mrjax.mv.regression import _dist_df
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated, whiten
+from mrjax.mv.regression import dist_df
 
 ALTERNATING_STEPS = 30
 NEWTON_STEPS = 100
@@ -147,8 +147,8 @@ def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str
         se = jnp.where(n < 4, fixed, fixed * jnp.maximum(1.0, rmse))
     else:
         raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
-    d = _dist_df(distribution, df)
-    independent = jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))
+    d = dist_df(distribution, df)
+    independent = uncorrelated(t)
     reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
     return assemble(t, theta, se, p_df=d, ci_df=d, ok=independent & (df > 0) & converged, reason=reason,
                     q=df * rmse ** 2, q_df=df)

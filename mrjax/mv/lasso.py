@@ -11,8 +11,8 @@ of valid variants is ``> K`` (univariable: ``> 1``), our generalisation: R's cod
 available to us, and on the lipids golden every floor up to ``K + 1`` gives R's lambda, valid set
 and estimates (b and SE to 1e-15, ``RegEstimate`` to 1e-9: glmnet's precision).
 :func:`mv_lasso_fit` also returns the valid set, lambda, ``RegEstimate`` (the MV-IVW of ``by -
-a``) and ``RegIntercept`` (``a``). R's ``lambda =`` (a fixed lambda) and ``t-dist`` options are not offered, nor a
-correlation matrix (the analysis is then NaN).
+a``) and ``RegIntercept`` (``a``). R's ``lambda =`` (a fixed lambda) and ``t-dist`` options
+are not offered, nor a correlation matrix (the analysis is then NaN, not applicable).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.estimators.lasso import MIN_SNPS, heterogeneity_lasso
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated
 
 
 class MVLassoFit(NamedTuple):
@@ -62,8 +62,7 @@ def mv_lasso_fit(t: MVInstruments, *, orientate: int = 1) -> MVLassoFit:
     post = ivw(choice.valid)
     se = jnp.sqrt(jnp.diag(post.cov)) * jnp.maximum(post.sigma, 1.0)
     reg = jnp.linalg.solve(gram, xw.T @ (u - choice.a * inv))
-    independent = jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))
-    ok = independent & (t.nsnp >= MIN_SNPS) & choice.ok & (jnp.sum(choice.valid) > t.nexp)
+    ok = uncorrelated(t) & (t.nsnp >= MIN_SNPS) & choice.ok & (jnp.sum(choice.valid) > t.nexp)
     return MVLassoFit(b=post.coef, se=se, valid=choice.valid, lam=choice.lam, reg_estimate=reg,
                       reg_intercept=choice.a, ok=ok)
 
@@ -72,7 +71,6 @@ def mv_lasso(t: MVInstruments, key, *, orientate: int = 1) -> MVEstimate:
     """Method ``mv_lasso``: :func:`mv_lasso_fit`'s post-lasso estimates, normal CI and p."""
     del key
     fit = mv_lasso_fit(t, orientate=orientate)
-    independent = jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))
-    reason = jnp.where(independent, jnp.where(t.nsnp >= MIN_SNPS, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS),
+    reason = jnp.where(uncorrelated(t), jnp.where(t.nsnp >= MIN_SNPS, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS),
                        Reason.NOT_APPLICABLE)
     return assemble(t, fit.b, fit.se, p_df=jnp.inf, ci_df=jnp.inf, ok=fit.ok, reason=reason)

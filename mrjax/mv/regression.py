@@ -35,7 +35,8 @@ def _floor_se(fit, model: str, nsnp):
     raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
 
 
-def _dist_df(distribution: str, df):
+def dist_df(distribution: str, df):
+    """Degrees of freedom of a method's t quantile and p-value: ``inf`` for ``normal``, ``df`` for ``t-dist``."""
     if distribution == "normal":
         return INF
     if distribution in ("t-dist", "t"):
@@ -53,7 +54,7 @@ def mv_ivw(t: MVInstruments, key, *, model: str = "default", distribution: str =
     fit = least_squares(xw, yw, t.mask, t.xmask)
     df = fit.n - fit.p
     se = _floor_se(fit, model, fit.n)
-    d = _dist_df(distribution, df)
+    d = dist_df(distribution, df)
     return assemble(t, fit.coef, se, p_df=d, ci_df=d, ok=df > 0, q=fit.rss, q_df=df)
 
 
@@ -84,7 +85,7 @@ def mv_ivw_lm(t: MVInstruments, key, *, intercept: bool = False, pval_threshold:
         return fit.coef[i + off], se[i + off], df, fit.n
 
     b, se, df, n = jax.vmap(for_exposure)(jnp.arange(k))
-    d = _dist_df(distribution, df)
+    d = dist_df(distribution, df)
     return assemble(t, b, se, p_df=d, ci_df=d, nsnp=n, ok=df > 0)
 
 
@@ -142,10 +143,10 @@ def mv_egger(t: MVInstruments, key, *, orientate: int = 1, model: str = "random"
     if distribution == "normal":
         p_df, ci_df = INF, INF
     elif t_rule == "mvegger":
-        _dist_df(distribution, df)
+        dist_df(distribution, df)
         p_df, ci_df = df + 1, df
     elif t_rule == "egger":
-        _dist_df(distribution, df)
+        dist_df(distribution, df)
         p_df, ci_df, ci_se, pval = _egger_t_rule(fit, se, df, t.bx.shape[0])
     else:
         raise ValueError(f"t_rule must be 'mvegger' or 'egger', got {t_rule!r}")
