@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC without data perturbation, n = --nx), maxlik. "
+    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[
@@ -21,6 +21,7 @@ SampleSize = Annotated[
     typer.Option("--nx", min=1, help="Exposure GWAS sample size for MendelianRandomization's conditional F (CondFstat), "
                                      "every exposure. Default: the table's samplesize.exposure, else the nx -> infinity limit."),
 ]
+CmlPerturbations = Annotated[int, typer.Option("--cml-perturbations", min=0, help="mv_cml's data perturbations (R's num_pert); 0 = without data perturbation (R's DP = FALSE).")]
 DropIncomplete = Annotated[bool, typer.Option("--drop-incomplete", help="Drop (and record) a SNP missing for one exposure of its analysis instead of stopping.")]
 
 
@@ -31,6 +32,7 @@ def mvmr(
     n_boot: NBoot = 1000,
     seed: Seed = 0,
     nx: SampleSize = None,
+    cml_perturbations: CmlPerturbations = 200,
     drop_incomplete: DropIncomplete = False,
     debug: Debug = False,
 ) -> None:
@@ -39,6 +41,8 @@ def mvmr(
     chosen = method or ["mv_ivw", "mv_egger", "mv_median"]
     if "mv_cml" in chosen and nx is None:
         raise typer.BadParameter("mv_cml needs the GWAS sample size: give --nx", param_hint="--method")
+    if cml_perturbations == 1:
+        raise typer.BadParameter("one perturbation gives no standard deviation: give 0 (no data perturbation) or at least 2", param_hint="--cml-perturbations")
     from mrjax.mv.api import mvmr as run_mvmr, mvmr_heterogeneity, mvmr_strength
     from mrjax.mv.data import from_mv_frame
     from mrjax.scan import read_harmonised, write_tables
@@ -47,7 +51,7 @@ def mvmr(
     with user_errors(debug):
         data = read_harmonised(table)
         batch = from_mv_frame(data, on_missing="drop" if drop_incomplete else "error", source=str(table))
-        options = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx}}
+        options = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx, "num_pert": cml_perturbations} if cml_perturbations else {"n": nx, "dp": False}}
         methods = [(m, options[m]) if m in options else m for m in chosen]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed),

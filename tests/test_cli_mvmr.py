@@ -63,8 +63,17 @@ def test_mvmr_cml_takes_its_sample_size_from_nx(shared_data, tmp_path):
     missing = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o1"), "-m", "mv_cml"])
     assert missing.exit_code == 2 and "--nx" in missing.output
     res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o2"), "-m", "mv_cml",
-                                   "--nx", "17723"])
+                                   "--nx", "17723", "--cml-perturbations", "0"])
     assert res.exit_code == 0, res.output
     got = pd.read_csv(tmp_path / "o2" / "mvmr_results.tsv", sep="\t")
-    want = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723})])
+    want = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723, "dp": False})])
     np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)
+    one = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o3"), "-m", "mv_cml",
+                                   "--nx", "17723", "--cml-perturbations", "1"])
+    assert one.exit_code == 2 and "--cml-perturbations" in one.output
+    dp = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o4"), "-m", "mv_cml",
+                                  "--nx", "17723", "--cml-perturbations", "20", "--seed", "3"])
+    assert dp.exit_code == 0, dp.output
+    got = pd.read_csv(tmp_path / "o4" / "mvmr_results.tsv", sep="\t")
+    want = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723, "num_pert": 20})], seed=3)
+    np.testing.assert_allclose(got[["b", "se"]], want[["b", "se"]], rtol=1e-9)

@@ -399,8 +399,8 @@ def test_mvcml_nodp_reaches_the_optimum_r_stops_short_of(golden, table, lipids):
     inverse Hessian of Q/2 on the valid variants, here by central differences — reproduces R's SE
     at R's estimate and mrjax's at mrjax's (1e-6)."""
     entry = golden["mendelianrandomization"]["mvcML_noDP"]
-    assert MV_R_EQUIVALENTS["mendelianrandomization.mvcML_noDP"] == ("mvmr", {"methods": [("mv_cml", {"n": 17723})]})
-    res = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723})]).set_index("exposure").loc[EXPOSURES]
+    assert MV_R_EQUIVALENTS["mendelianrandomization.mvcML_noDP"] == ("mvmr", {"methods": [("mv_cml", {"n": 17723, "dp": False})]})
+    res = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723, "dp": False})]).set_index("exposure").loc[EXPOSURES]
     bx, sx = lipids[EXPOSURES].to_numpy(), lipids[[e + "se" for e in EXPOSURES]].to_numpy()
     by, sy = lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy()
     valid = np.arange(len(by)) != entry["BIC_invalid"] - 1
@@ -419,6 +419,31 @@ def test_mvcml_nodp_reaches_the_optimum_r_stops_short_of(golden, table, lipids):
     assert rel_err(res["se"].to_numpy(), entry["StdError"]).max() < 1e-5
 
 
+DP_DRAWS = 1000
+# Kurtosis of the perturbation estimates (a mixture over the BIC-chosen invalid sets): 5.2-8.5
+# for the three exposures with 2000 perturbations; 9 bounds it.
+DP_KURTOSIS = 9.0
+
+
+def test_mvcml_dp_within_monte_carlo_error(golden, table):
+    """``mr_mvcML(n = 17723)`` (DP = TRUE, R's 200 perturbations from its own seed): mrjax's
+    mean and SD of the BIC estimates over DP_DRAWS perturbations from the analysis key agree
+    with R's within 4 Monte-Carlo errors of both: ``se / sqrt(B)`` for a mean, ``sqrt((kurtosis
+    - 1) / (4 B))`` relative for an SD."""
+    entry = golden["mendelianrandomization"]["mvcML_default"]
+    assert MV_R_EQUIVALENTS["mendelianrandomization.mvcML_default"] == ("mvmr", {"methods": [("mv_cml", {"n": 17723})]})
+    assert entry["eff_DP_B"] == 200
+    res = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723, "num_pert": DP_DRAWS})], seed=11)
+    res = res.set_index("exposure").loc[EXPOSURES]
+    b, se = res["b"].to_numpy(), res["se"].to_numpy()
+    r_b, r_se = np.array(entry["Estimate"]), np.array(entry["StdError"])
+    assert np.all(np.abs(b - r_b) < 4 * np.sqrt(r_se ** 2 / 200 + se ** 2 / DP_DRAWS)), (b, r_b)
+    sd_error = np.sqrt((DP_KURTOSIS - 1) / 4 * (1 / 200 + 1 / DP_DRAWS))
+    assert np.all(np.abs(se / r_se - 1) < 4 * sd_error), (se, r_se)
+    assert np.all(se > 0) and np.all(np.isfinite(res["lo_ci"]))
+    np.testing.assert_allclose(res["up_ci"] - res["lo_ci"], 2 * 1.959963984540054 * se, rtol=1e-12)
+
+
 def test_ivwme_with_correlated_instruments_is_not_applicable(table, lipids):
     rho = np.eye(len(lipids))
     rho[0, 1] = rho[1, 0] = 0.2
@@ -433,7 +458,7 @@ def test_padding_and_batch_invariance(table, lipids):
 
     two = pd.concat([table, _long_table(lipids.iloc[:25], ["hdlc", "ldlc"], outcome="chd2")], ignore_index=True)
     specs = resolve_specs(["mv_ivw", "mv_egger", ("mv_median", {"n_boot": 50}), "mv_ivwme", "mv_lasso",
-                           ("mv_cml", {"n": 17723})])
+                           ("mv_cml", {"n": 17723, "dp": False}), ("mv_cml", {"n": 17723, "num_pert": 20})])
     batch = from_mv_frame(two)
     small, uids = batch.padded()
     big, big_uids = batch.padded(width=64, nexp=5, rows=4)

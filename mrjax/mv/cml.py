@@ -1,8 +1,9 @@
-"""MVMR-cML-BIC without data perturbation (MendelianRandomization ``mr_mvcML(DP = FALSE)``; Lin,
+"""MVMR-cML-BIC, with and without data perturbation (MendelianRandomization ``mr_mvcML``; Lin,
 Xue & Pan 2023).
 
-For each number ``k = 0 .. nsnp - K - 1`` of invalid variants, R's iteration from ``theta = 0``,
-``b = Bx`` (``random_start = 0``; at most :data:`MAXIT` sweeps): the ``k`` variants with the largest
+For each number ``k = 0 .. ceiling(nsnp / 2)`` of invalid variants (R's ``K_vec`` default; ``k``
+above ``nsnp - K - 1``, which would leave no more valid variants than parameters, are left out),
+R's iteration from ``theta = 0``, ``b = Bx`` (its one start; at most :data:`MAXIT` sweeps): the ``k`` variants with the largest
 ``(By_j - b_j' theta)^2 / sy_j^2`` get a free pleiotropic effect ``r_j = By_j - b_j' theta`` (0 for
 the others); the true exposure effects ``b_j = Bx_j + Sx_j theta (By_j - r_j - Bx_j' theta) / v_j``
 (``v_j = sy_j^2 + theta' Sx_j theta``, ``Sx_j = diag(sx_j^2)``: the joint likelihood's minimum in
@@ -14,7 +15,14 @@ variants this is the alternation of :mod:`mrjax.mv.ivwme`, whose fixed point min
 (twice the negative log-likelihood plus the penalty); the estimate is the ``theta`` of the smallest
 BIC, its SE ``sqrt(diag(H^-1))`` with ``H`` the Hessian of ``Q_k / 2`` on the valid variants (R:
 ``numDeriv::hessian`` of the same profile; here exact). Normal CI and p. ``n`` is the GWAS sample
-size (R's ``n``). The data-perturbation version (R's default ``DP = TRUE``) is not offered; with a
+size (R's ``n``). R drops a ``k`` whose sweeps did not settle within ``maxit``; here a ``k``
+counts when its Newton iteration converged.
+
+Data perturbation (``dp``, R's default ``DP = TRUE``): the same BIC fit on ``num_pert`` data sets
+``Bx + sx Z``, ``By + sy Z'`` (standard normals from the analysis key, slot by slot, so padding
+never changes them; R: its own ``seed = 314159265``), with the weights of the data; the estimate
+is the mean of their ``theta``, the SE their SD, over the data sets whose fit converged (R's
+``eff_DP_B``). Monte-Carlo: it matches R's within the error of R's 200 perturbations. With a
 correlation matrix the analysis is NaN (not applicable).
 """
 
@@ -27,11 +35,13 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated, whiten
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, scale_rows, uncorrelated
+from mrjax.mv.draws import perturbation_normals
 from mrjax.mv.ivwme import _newton
 
 MAXIT = 100
 TOL = 1e-7
+NUM_PERT = 200  # R's num_pert
 
 
 class _KFit(NamedTuple):
@@ -41,24 +51,23 @@ class _KFit(NamedTuple):
     converged: jax.Array
 
 
-def _fit_k(t: MVInstruments, k, bx, var_x):
+def _fit_k(t: MVInstruments, k, bx, by, var_x):
     """R's sweeps for ``k`` invalid variants, then Newton on ``Q_k`` (module docstring)."""
     m = t.mask
-    eye = jnp.eye(t.by.shape[0], dtype=t.by.dtype)
 
     def invalid_set(theta, b):
-        importance = jnp.where(m, (t.by - b @ theta) ** 2 / t.sy ** 2, -jnp.inf)
+        importance = jnp.where(m, (by - b @ theta) ** 2 / t.sy ** 2, -jnp.inf)
         rank = jnp.argsort(jnp.argsort(-importance, stable=True), stable=True)
         return m & (rank < k)
 
     def sweep(state):
         it, theta, b, _ = state
         bad = invalid_set(theta, b)
-        target = jnp.where(bad, b @ theta, t.by)  # By - r
+        target = jnp.where(bad, b @ theta, by)  # By - r
         e = target - bx @ theta
         v = t.sy ** 2 + var_x @ (theta * theta)
         b = bx + var_x * theta * (e / v)[:, None]
-        xw, yw = whiten(t, b, target, rho=eye)
+        xw, yw = scale_rows(t, b, target)
         new = least_squares(xw, yw, m, t.xmask).coef
         return it + 1, new, b, theta
 
@@ -72,33 +81,73 @@ def _fit_k(t: MVInstruments, k, bx, var_x):
     w = valid.astype(bx.dtype)
 
     def q(theta):
-        return jnp.sum(w * (t.by - bx @ theta) ** 2 / (t.sy ** 2 + var_x @ (theta * theta)))
+        return jnp.sum(w * (by - bx @ theta) ** 2 / (t.sy ** 2 + var_x @ (theta * theta)))
 
     pinned = jnp.diag(1.0 - t.xmask.astype(bx.dtype))
     theta, converged = _newton(q, pinned, theta)
     return _KFit(theta=theta, valid=valid, q=q(theta), converged=converged)
 
 
-def mv_cml(t: MVInstruments, key, *, n: float) -> MVEstimate:
-    """``mr_mvcML(object, n = n, DP = FALSE)`` (module docstring); needs ``nsnp > K + 1``."""
-    del key
-    cols = t.xmask.astype(t.bx.dtype)
-    bx = t.bx * cols * t.mask[:, None]
-    var_x = (t.sx * cols) ** 2
-    width = t.by.shape[0]
-    ks = jnp.arange(width)
-    fits = jax.vmap(lambda k: _fit_k(t, k, bx, var_x))(ks)
-    k_ok = ks <= t.nsnp - t.nexp - 1
+def _k_values(t: MVInstruments):
+    """The numbers of invalid variants tried, ``[width // 2 + 1]``, and which of them count:
+    R's ``K_vec = 0:ceiling(nsnp / 2)``, and at most ``nsnp - K - 1`` (so that more variants
+    than parameters stay valid)."""
+    ks = jnp.arange(t.by.shape[0] // 2 + 1)
+    return ks, (ks <= jnp.ceil(t.nsnp / 2)) & (ks <= t.nsnp - t.nexp - 1)
+
+
+def _bic_fit(t: MVInstruments, bx, by, var_x, n) -> tuple[_KFit, jax.Array]:
+    """MVMR-cML-BIC on one data set (``bx``, ``by``; the weights stay the analysis's): the fit
+    of every ``k``, the one of smallest ``BIC_k = Q_k + log(n) k`` among those that converged,
+    and whether there was one."""
+    ks, k_ok = _k_values(t)
+    fits = jax.vmap(lambda k: _fit_k(t, k, bx, by, var_x))(ks)
     bic = jnp.where(k_ok & fits.converged, fits.q + jnp.log(n) * ks, jnp.inf)
     best = jax.tree_util.tree_map(lambda a: a[jnp.argmin(bic)], fits)
+    return best, jnp.isfinite(jnp.min(bic))
+
+
+def _hessian_se(t: MVInstruments, best: _KFit, bx, var_x):
+    """``sqrt(diag(H^-1))``, ``H`` the Hessian of ``Q / 2`` on ``best``'s valid variants."""
     w = best.valid.astype(bx.dtype)
+    cols = t.xmask.astype(bx.dtype)
 
     def half_q(theta):
         return 0.5 * jnp.sum(w * (t.by - bx @ theta) ** 2 / (t.sy ** 2 + var_x @ (theta * theta)))
 
     hess = jax.hessian(half_q)(best.theta) + jnp.diag(1.0 - cols)
-    se = jnp.sqrt(jnp.diag(jnp.linalg.inv(hess)))
+    return jnp.sqrt(jnp.diag(jnp.linalg.inv(hess)))
+
+
+def _perturbed(t: MVInstruments, key, bx, num_pert: int):
+    """R's ``num_pert`` perturbed data sets ``bx + sx Z``, ``by + sy Z'`` (``[num_pert, S, K]``,
+    ``[num_pert, S]``; padded rows and exposures stay 0), drawn from ``key`` slot by slot."""
+    ex, ey = perturbation_normals(key, num_pert, t.bx.shape, t.bx.dtype)
+    keep = t.mask.astype(bx.dtype)[:, None] * t.xmask.astype(bx.dtype)[None, :]
+    return bx + t.sx * keep * jnp.stack(ex, axis=-1), t.by + t.sy * t.mask * ey
+
+
+def mv_cml(t: MVInstruments, key, *, n: float, dp: bool = True, num_pert: int = NUM_PERT) -> MVEstimate:
+    """``mr_mvcML(object, n = n, DP = dp, num_pert = num_pert)`` (module docstring); needs
+    ``nsnp > K + 1``. With ``dp`` the estimate and SE are the mean and SD of the BIC estimates of
+    the perturbed data sets whose fit converged (at least 2 are needed)."""
+    if dp and num_pert < 2:
+        raise ValueError(f"mv_cml with data perturbation needs num_pert >= 2 (got {num_pert}); dp=False runs without")
+    cols = t.xmask.astype(t.bx.dtype)
+    bx = t.bx * cols * t.mask[:, None]
+    var_x = (t.sx * cols) ** 2
+    if dp:
+        bxs, bys = _perturbed(t, key, bx, num_pert)
+        fits, found = jax.vmap(lambda bxi, byi: _bic_fit(t, bxi, byi, var_x, n))(bxs, bys)
+        used = found.astype(bx.dtype)
+        count = jnp.sum(used)
+        theta = jnp.sum(used[:, None] * fits.theta, axis=0) / count
+        spread = jnp.sum(used[:, None] * (fits.theta - theta) ** 2, axis=0)
+        se = jnp.sqrt(spread / jnp.where(count > 1, count - 1, jnp.nan))
+        found = count > 1
+    else:
+        best, found = _bic_fit(t, bx, t.by, var_x, n)
+        theta, se = best.theta, _hessian_se(t, best, bx, var_x)
     enough = t.nsnp > t.nexp + 1
     reason = jnp.where(uncorrelated(t), jnp.where(enough, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
-    return assemble(t, best.theta, se, p_df=jnp.inf, ci_df=jnp.inf, ok=uncorrelated(t) & enough & jnp.isfinite(jnp.min(bic)),
-                    reason=reason)
+    return assemble(t, theta, se, p_df=jnp.inf, ci_df=jnp.inf, ok=uncorrelated(t) & enough & found, reason=reason)

@@ -43,7 +43,9 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "mvivwme_default": _mv("mv_ivwme"),
     _MR + "mvlasso_default": _mv("mv_lasso"),
     # R's sweeps stop short of the profile optimum (tests/test_mvmr_golden.py::test_mvcml_nodp_reaches_the_optimum_r_stops_short_of).
-    _MR + "mvcML_noDP": _mv("mv_cml", n=17723),
+    _MR + "mvcML_noDP": _mv("mv_cml", n=17723, dp=False),
+    # Monte-Carlo: the analysis key's 200 perturbations, not R's seed 314159265 (tests/test_mvmr_golden.py::test_mvcml_dp_within_monte_carlo_error).
+    _MR + "mvcML_default": _mv("mv_cml", n=17723),
     _MVMR + "format_mvmr": ("from_mv_frame", {}),
     _MVMR + "strength_mvmr_gencov0": ("mvmr_strength", {"gencov": 0}),
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
@@ -82,6 +84,5 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
 
 MV_NOT_IMPLEMENTED: dict[str, str] = {
     _MR + "mvivw_robust": "lmrob with K exposures: mrjax.estimators.lmrob handles p <= 2 columns (its elemental-subset S-start and closed-form solves); not implemented for MV",
-    _MR + "mvcML_default": "MVMR-cML with data perturbation not implemented (mrjax.mv.cml: DP = FALSE only)",
     _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",
 }

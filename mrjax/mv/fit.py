@@ -65,6 +65,14 @@ def whiten(t: MVInstruments, columns: jax.Array, y: jax.Array, rho: jax.Array | 
     return xw, yw
 
 
+def scale_rows(t: MVInstruments, columns: jax.Array, y: jax.Array):
+    """``columns / sy`` and ``y / sy`` (padded rows zero): :func:`whiten` for independent
+    instruments (``rho = I``, ``L = diag(sy)``) without its ``S x S`` Cholesky and triangular
+    solves, for fits repeated inside loops."""
+    m = t.mask.astype(columns.dtype) / t.sy
+    return columns * m[:, None], y * m
+
+
 def uncorrelated(t: MVInstruments):
     """Whether the analysis's instruments are independent (``rho`` is the identity)."""
     return jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))

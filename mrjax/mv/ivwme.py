@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated, whiten
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, scale_rows, uncorrelated
 from mrjax.mv.regression import dist_df
 
 ALTERNATING_STEPS = 30
@@ -65,7 +65,7 @@ def _alternate(t: MVInstruments, bx, var_x, steps: int):
     ``Bx~_j = Bx_j + Sx_j theta e_j / v_j``; returns ``theta``."""
 
     def regress(bx_tilde):
-        xw, yw = whiten(t, bx_tilde, t.by, rho=jnp.eye(t.by.shape[0], dtype=t.by.dtype))
+        xw, yw = scale_rows(t, bx_tilde, t.by)
         return least_squares(xw, yw, t.mask, t.xmask).coef
 
     def step(_, theta):

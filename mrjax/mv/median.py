@@ -27,27 +27,12 @@ import jax
 import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
-from mrjax.estimators.draws import slot_normals
 from mrjax.mv.data import MVInstruments
+from mrjax.mv.draws import perturbation_normals
 from mrjax.mv.fit import MVEstimate, assemble
 from mrjax.mv.l1 import columns, irls_start, irls_start_columns, l1_fit, masked, walk_pooled
 
 BOOT_IRLS_STEPS = 2
-
-
-def _draws(key, n_boot: int, shape, dtype):
-    """Standard normals for the exposures (K columns ``[n_boot, S]``) and the outcome
-    (``[n_boot, S]``): column ``j`` of the exposures from ``fold_in(kx, j)``, the outcome from
-    ``ky`` (``kx, ky = split(key)``), each SNP slot's row by
-    :func:`mrjax.estimators.draws.slot_normals` (the hash and Box–Muller normals the other
-    bootstraps use), so that padding never changes them."""
-    n, k = shape
-    kx, ky = jax.random.split(key)
-
-    def column(column_key):
-        return slot_normals(column_key, n_boot, n, dtype, row_by_row=True).T
-
-    return tuple(column(jax.random.fold_in(kx, j)) for j in range(k)), column(ky)
 
 
 def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
@@ -55,7 +40,7 @@ def _bootstrap_problems(t: MVInstruments, key, b, n_boot: int):
     ``y [B, S]`` (padded slots not yet zeroed: the fits mask them) and each fit's starting
     basis ``[B, K]`` (IRLS steps from the point estimate)."""
     w = 1.0 / (t.sy * t.sy)
-    ex, ey = _draws(key, n_boot, t.bx.shape, t.bx.dtype)
+    ex, ey = perturbation_normals(key, n_boot, t.bx.shape, t.bx.dtype)
     x, y = t.bx + t.sx * jnp.stack(ex, axis=-1), t.by + t.sy * ey
     start = jax.vmap(lambda xi, yi: irls_start(*masked(xi, yi, w, t.mask, t.xmask), t.mask, t.xmask, b0=b,
                                                steps=BOOT_IRLS_STEPS))(x, y)
@@ -68,7 +53,7 @@ def _pooled_problems(ts: MVInstruments, keys, n_boot: int):
     row masks ``[A x n_boot, S]``: the draws of :func:`_bootstrap_problems`, never stacked
     into a ``[.., S, K]`` design."""
     a, s, k = ts.bx.shape
-    ex, ey = jax.vmap(lambda key: _draws(key, n_boot, (s, k), ts.bx.dtype))(keys)
+    ex, ey = jax.vmap(lambda key: perturbation_normals(key, n_boot, (s, k), ts.bx.dtype))(keys)
     rows = ts.mask[:, None, :]
 
     def flat(v):
