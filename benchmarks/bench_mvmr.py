@@ -42,7 +42,7 @@ from mrjax import engine  # noqa: E402
 from mrjax.batch import trait_keys  # noqa: E402
 from mrjax.mv.api import _sigma  # noqa: E402
 from mrjax.mv.data import from_mv_frame  # noqa: E402
-from mrjax.mv.registry import resolve_specs  # noqa: E402
+from mrjax.mv.registry import resolve_specs, spec_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "benchmarks" / "_work" / "scan_fixture_731.parquet"
@@ -68,7 +68,11 @@ def mv_fixture(seed: int = 2) -> pd.DataFrame:
 
 
 # Timed alone beside the workload (no per-analysis baseline).
-OTHER_METHODS = ("mv_ivw_lm", "mv_basic", "mv_ivwme", "mv_lasso")
+OTHER_METHODS = ("mv_ivw_lm", "mv_basic", "mv_ivwme", "mv_lasso", ("mv_cml", {"n": 10000, "dp": False}),
+                 ("mv_ivw", {"robust": True}), "mv_qhet")
+# MVMR-cML with data perturbation fits the BIC model on each of R's 200 perturbed data sets:
+# timed on the first DP_ANALYSES analyses only.
+DP_ANALYSES = 64
 
 
 def block(out):
@@ -189,7 +193,12 @@ def main() -> None:
     others = {}
     for method in OTHER_METHODS:  # each alone, on the MVBatch: first call (its compile) and warm
         first, _ = timed(lambda: mrjax.mvmr(batch, methods=[method]))
-        others[method] = (first, timed(lambda: mrjax.mvmr(batch, methods=[method]), args.repeats)[0])
+        others[spec_name(resolve_specs([method])[0])] = (first, timed(lambda: mrjax.mvmr(batch, methods=[method]), args.repeats)[0])
+
+    dp_long = long[long["analysis"].isin(long["analysis"].unique()[:DP_ANALYSES])]
+    dp_method = [("mv_cml", {"n": 10000, "num_pert": 200})]
+    dp_first, _ = timed(lambda: mrjax.mvmr(dp_long, methods=dp_method))
+    dp_warm, _ = timed(lambda: mrjax.mvmr(dp_long, methods=dp_method), args.repeats)
 
     rng = np.random.default_rng(0)
     picks = list(range(0, batch.n_analyses, args.baseline_stride))
@@ -213,6 +222,8 @@ def main() -> None:
     print(f"| numpy/scipy loop ({len(picks)} analyses timed, scaled to {batch.n_analyses}) | {loop:.1f} |")
     for method, (first, best) in others.items():
         print(f"| mrjax API, {method} alone: first call / warm | {first:.2f} / {best:.3f} |")
+    print(f"| mrjax API, {spec_name(resolve_specs(dp_method)[0])} on the first {DP_ANALYSES} analyses: first call / warm | "
+          f"{dp_first:.2f} / {dp_warm:.3f} |")
     print(f"ratio loop / engine warm: {loop / warm:.0f}x; loop / API warm: {loop / api_warm:.0f}x")
     print(f"max relative difference mrjax vs loop (IVW b, median b, cond F): {max(agree):.1e}")
 

@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), maxlik. "
+    typer.Option("--method", "-m", help="MV method id, optionally with options as in the results' method_id, e.g. 'mv_ivw[robust=True]' (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), mv_qhet (qhet_mvmr), maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[
@@ -38,8 +38,13 @@ def mvmr(
 ) -> None:
     """MV estimates (one row per analysis x exposure x method), conditional F and Q tables."""
     check_out_folder(out)
-    chosen = method or ["mv_ivw", "mv_egger", "mv_median"]
-    if "mv_cml" in chosen and nx is None:
+    from mrjax.mv.registry import parse_spec_name
+
+    try:
+        chosen = [parse_spec_name(m) for m in (method or ["mv_ivw", "mv_egger", "mv_median"])]
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--method") from None
+    if any(mid == "mv_cml" and "n" not in opts for mid, opts in chosen) and nx is None:
         raise typer.BadParameter("mv_cml needs the GWAS sample size: give --nx", param_hint="--method")
     if cml_perturbations == 1:
         raise typer.BadParameter("one perturbation gives no standard deviation: give 0 (no data perturbation) or at least 2", param_hint="--cml-perturbations")
@@ -51,8 +56,8 @@ def mvmr(
     with user_errors(debug):
         data = read_harmonised(table)
         batch = from_mv_frame(data, on_missing="drop" if drop_incomplete else "error", source=str(table))
-        options = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx, "num_pert": cml_perturbations} if cml_perturbations else {"n": nx, "dp": False}}
-        methods = [(m, options[m]) if m in options else m for m in chosen]
+        defaults = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx, "num_pert": cml_perturbations} if cml_perturbations else {"n": nx, "dp": False}}
+        methods = [(mid, {**defaults.get(mid, {}), **opts}) for mid, opts in chosen]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed),
             "mvmr_strength": mvmr_strength(batch, nx=nx),

@@ -77,3 +77,24 @@ def test_mvmr_cml_takes_its_sample_size_from_nx(shared_data, tmp_path):
     got = pd.read_csv(tmp_path / "o4" / "mvmr_results.tsv", sep="\t")
     want = mrjax.mvmr(table, methods=[("mv_cml", {"n": 17723, "num_pert": 20})], seed=3)
     np.testing.assert_allclose(got[["b", "se"]], want[["b", "se"]], rtol=1e-9)
+
+
+def test_mvmr_method_options_as_in_the_method_id(shared_data, tmp_path):
+    """``-m 'mv_ivw[robust=True]'`` asks for what the results call ``mv_ivw[robust=True]``;
+    an unknown option or a malformed id exits 2 naming it."""
+    import numpy as np
+
+    import mrjax
+
+    table = _table(shared_data, tmp_path / "mv.csv")
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o1"), "-m", "mv_ivw[robust=True]",
+                                   "-m", "mv_egger[orientate=2]", "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "o1" / "mvmr_results.tsv", sep="\t")
+    want = mrjax.mvmr(table, methods=[("mv_ivw", {"robust": True}), ("mv_egger", {"orientate": 2})], seed=4)
+    assert list(got["method_id"].unique()) == ["mv_ivw[robust=True]", "mv_egger[orientate=2]"]
+    np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)
+    bad = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o2"), "-m", "mv_ivw[robst=True]"])
+    assert bad.exit_code == 2 and "robst" in bad.output and "robust" in bad.output
+    malformed = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o3"), "-m", "mv_ivw[robust]"])
+    assert malformed.exit_code == 2 and "option=value" in malformed.output

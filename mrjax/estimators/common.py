@@ -25,6 +25,7 @@ class Reason:
     NOT_CONVERGED = 3
     NON_FINITE = 4
     NOT_APPLICABLE = 5
+    ESTIMATE_ONLY = 6  # b estimated; the method (as called) gives no standard error
 
     TEXT = {
         0: "",
@@ -33,6 +34,7 @@ class Reason:
         3: "did not converge",
         4: "non-finite result",
         5: "not applicable",
+        6: "estimate only (no standard error)",
     }
 
 

@@ -1,5 +1,8 @@
 """Robust MM regression of one trait: ``robustbase::lmrob`` with MendelianRandomization's settings.
 
+All-zero columns of the design are padding (an MV analysis with fewer exposures than its
+batch): their coefficients stay 0 and ``p`` in ``n - p`` counts the other columns.
+
 MendelianRandomization's ``robust = TRUE`` calls ``lmrob(y ~ x (- 1), weights = w, k.max = 500,
 maxit.scale = 500)`` with robustbase's defaults otherwise (``lmrob.control()``: MM estimator,
 bisquare ψ, S-estimate tuning ``c = 1.54764`` with ``b = 1/2`` (50% breakdown), M-step tuning
@@ -23,6 +26,9 @@ unweighted problem on ``sqrt(w) x``, ``sqrt(w) y``; so does :func:`lmrob`.
    500 draws contain every observation with probability > 0.9999, and on every golden set
    (28–79 instruments, p = 1 and 2) both reach the same S-estimate (R's values are matched
    to 1e-6; they differ from the fixed point by R's stopping rule ``refine.tol = 1e-7``).
+   With ``p >= 3`` columns (MV-IVW robust) every subset is too many (``C(n, p)``), so, as R,
+   :data:`N_SUBSETS` random ones, drawn from the analysis key (:func:`_random_subsets`); on the
+   lipids MV golden (28 variants, 3 exposures) every seed tried reaches R's S-estimate.
    The candidates' M-scales come from :data:`CANDIDATE_SCALE_STEPS` safeguarded Newton
    steps (enough to rank them); the two finalists' from robustbase's fixed-point iteration
    to ``1e-10`` (``find_scale``, at most ``maxit.scale`` = 500).
@@ -52,7 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mrjax.estimators.draws import SORT_NETWORK_MAX_WIDTH, sort_slots
+from mrjax.estimators.draws import SORT_NETWORK_MAX_WIDTH, slot_normals, sort_slots
 from mrjax.stats import MAD_CONSTANT, sort_last_axis
 
 C_CHI = 1.54764  # lmrob.control()$tuning.chi (bisquare, 50% breakdown)
@@ -67,6 +73,7 @@ NEWTON_REACH = 3.0  # a Newton step at most 3x the linear extrapolation's length
 N_FINALISTS = 2  # lmrob.control()$best.r.s
 POOLED_REFINE_STEPS = 25  # steps every problem of a pooled refinement takes together (see _refine_pooled)
 STRAGGLER_SLOTS = 8  # unfinished problems refined together per turn after those steps
+N_SUBSETS = 500  # lmrob.control()$nResample: random elemental subsets for p >= 3 columns
 
 
 class RobustFit(NamedTuple):
@@ -99,10 +106,27 @@ def _scale_step(r, s, mask, n, p):
     return s * jnp.sqrt(_mean_rho(r, s, mask, n, p) / BB)
 
 
+def _free(X):
+    """The number of coefficients fitted: columns of ``X`` that are not all zero (``p`` in
+    lmrob's ``n - p``; an MV analysis's padded exposures are zero columns)."""
+    return jnp.sum(jnp.any(X != 0, axis=0))
+
+
+def _pinned(X):
+    """``diag(1)`` on the all-zero columns of ``X`` (an MV analysis's padded exposures), so that
+    their coefficients are pinned at 0 instead of making the normal equations singular."""
+    return jnp.diag(jnp.all(X == 0, axis=0).astype(X.dtype))
+
+
 def _wls(X, y, v):
-    """Weighted least squares ``(X' V X)^-1 X' V y`` for ``p`` = 1 or 2 (closed form), and
-    whether the system is non-singular."""
+    """Weighted least squares ``(X' V X)^-1 X' V y`` (closed form for ``p`` = 1 or 2; all-zero
+    columns pinned at 0 for ``p >= 3``), and whether the system is non-singular."""
     p = X.shape[-1]
+    if p >= 3:
+        xv = X * v[:, None]
+        a = xv.T @ X + _pinned(X)
+        coef = _small_solve(a, xv.T @ y)
+        return coef, jnp.all(jnp.isfinite(coef)) & (jnp.abs(_det(a)) > 1e-14 * jnp.prod(jnp.diag(a)))
     if p == 1:
         sxx = jnp.sum(v * X[:, 0] ** 2)
         ok = sxx > 0
@@ -115,9 +139,13 @@ def _wls(X, y, v):
     return jnp.stack([(d * e - b * f) / det, (a * f - b * e) / det]), ok
 
 
-def _elemental_candidates(X, y, mask):
-    """Exact fits to every elemental subset: ``[C, p]`` coefficients and their validity."""
+def _elemental_candidates(X, y, mask, key=None):
+    """Exact fits to elemental subsets: ``[C, p]`` coefficients and their validity. Every
+    subset for ``p`` = 1 or 2; :data:`N_SUBSETS` random ones from ``key`` for ``p >= 3``
+    (:func:`_random_subsets`)."""
     width, p = X.shape
+    if p >= 3:
+        return _random_subsets(X, y, mask, key)
     if p == 1:
         ok = mask & (X[:, 0] != 0)
         return (y / jnp.where(ok, X[:, 0], 1.0))[:, None], ok
@@ -128,6 +156,29 @@ def _elemental_candidates(X, y, mask):
     det = jnp.where(ok, det, 1.0)
     coef = jnp.stack([(d * y[i] - b * y[j]) / det, (a * y[j] - c * y[i]) / det], axis=-1)
     return coef, ok
+
+
+def _random_subsets(X, y, mask, key):
+    """:data:`N_SUBSETS` elemental fits on random subsets of the real rows (robustbase's
+    ``nResample = 500`` subsamples; R draws its own). Subset ``i`` takes the rows with the ``k``
+    smallest of its scores ``slot_normals(key)[:, i]`` (``+inf`` on padded rows): a uniformly
+    random ``k``-subset whose rows depend on the key and the slots only, never on the padding.
+    ``k`` is the number of real (not all-zero) columns of ``X``, a prefix; the padded columns get
+    unit rows, so their coefficients are 0. A subset whose system is singular is invalid (R
+    draws another; with continuous data that has probability 0)."""
+    width, p = X.shape
+    real = jnp.any(X != 0, axis=0)
+    k = jnp.sum(real)
+    scores = jnp.where(mask[:, None], slot_normals(key, N_SUBSETS, width, X.dtype), jnp.inf).T  # [N_SUBSETS, width]
+    rows = jnp.argsort(scores, axis=-1)[:, :p]
+    use = jnp.arange(p) < k
+    unit = jnp.eye(p, dtype=X.dtype)
+    systems = jnp.where(use[None, :, None], X[rows], unit[None])
+    rhs = jnp.where(use[None, :], y[rows], 0.0)
+    coef = jax.vmap(_small_solve)(systems, rhs)
+    scale = jnp.prod(jnp.linalg.norm(systems, axis=-1), axis=-1)
+    ok = jnp.all(mask[rows] | ~use[None, :], axis=-1) & (jnp.abs(jax.vmap(_det)(systems)) > 1e-12 * scale)
+    return jnp.where(ok[:, None], coef, 0.0), ok & jnp.all(jnp.isfinite(coef), axis=-1)
 
 
 def _median_abs(r, mask, n):
@@ -163,7 +214,7 @@ def _fitted(X, beta):
 
 def _candidate_scale(beta, X, y, mask, n):
     """One fast-S refinement step from ``beta`` and the M-scale after it (ranking accuracy)."""
-    p = X.shape[-1]
+    p = _free(X)
     r = y - _fitted(X, beta)
     s = MAD_CONSTANT * _median_abs(r, mask, n)
     s = _scale_step(r, s, mask, n, p)
@@ -214,9 +265,40 @@ def _find_scale(r, s, mask, n, p):
     return s, it < MAX_STEPS
 
 
+def _det(a):
+    """``det(a)`` of a small matrix, written out (2 x 2, 3 x 3) or by :func:`_eliminate`."""
+    if a.shape[-1] == 2:
+        return a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+    if a.shape[-1] == 3:
+        return jnp.dot(a[:, 0], jnp.cross(a[:, 1], a[:, 2]))
+    return _eliminate(a, jnp.zeros(a.shape[-1], a.dtype))[1]
+
+
+def _eliminate(a, b):
+    """Gauss–Jordan elimination with partial pivoting, unrolled over the static size: the
+    solution of ``a x = b`` and ``det(a)``. No LAPACK custom call (batched LAPACK calls inside
+    vmapped loops deadlocked XLA:CPU, see :mod:`mrjax.mv.cml`, and cost more than the
+    arithmetic at this size)."""
+    p = a.shape[-1]
+    m = jnp.concatenate([a, b[:, None]], axis=1)
+    det = jnp.ones((), a.dtype)
+    rows = jnp.arange(p)
+    for j in range(p):
+        pivot = jnp.argmax(jnp.where(rows >= j, jnp.abs(m[:, j]), -1.0))
+        m = jnp.where((rows == j)[:, None], m[pivot][None, :], jnp.where((rows == pivot)[:, None], m[j][None, :], m))
+        det = det * jnp.where(pivot == j, 1.0, -1.0) * m[j, j]
+        lead = m[j] / m[j, j]
+        m = m - jnp.where(rows == j, 0.0, m[:, j])[:, None] * lead[None, :]
+        m = jnp.where((rows == j)[:, None], lead[None, :], m)
+    return m[:, p], det
+
+
 def _small_solve(a, b):
-    """``solve(a, b)`` for a 2 x 2 or 3 x 3 system by Cramer's rule (batched LAPACK calls on
-    matrices this small cost more than the arithmetic)."""
+    """``solve(a, b)`` for a small system: Cramer's rule for 2 x 2 and 3 x 3, else
+    :func:`_eliminate` (batched LAPACK calls on matrices this small cost more than the
+    arithmetic)."""
+    if a.shape[-1] > 3:
+        return _eliminate(a, b)[0]
     if a.shape[-1] == 2:
         det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
         return jnp.stack([a[1, 1] * b[0] - a[0, 1] * b[1], a[0, 0] * b[1] - a[1, 0] * b[0]]) / det
@@ -232,7 +314,7 @@ def _fast_s_step(theta, X, y, mask, n):
     p = X.shape[-1]
     beta, s = theta[:p], theta[p]
     r = y - X @ beta
-    s = _scale_step(r, s, mask, n, p)
+    s = _scale_step(r, s, mask, n, _free(X))
     new, _ = _wls(X, y, jnp.where(mask, _bisquare_weight(r / s, C_CHI), 0.0))
     return jnp.concatenate([new, s[None]])
 
@@ -311,7 +393,7 @@ def _refine_finish(c: _RefineState, X, y, mask, n):
     """The M-scale of the refined ``beta`` (:func:`_find_scale`) and whether both converged."""
     p = X.shape[-1]
     beta, s = c.theta[:p], c.theta[p]
-    s, scale_ok = _find_scale(y - X @ beta, s, mask, n, p)
+    s, scale_ok = _find_scale(y - X @ beta, s, mask, n, _free(X))
     return beta, s, (c.steps < MAX_STEPS) & scale_ok
 
 
@@ -365,7 +447,7 @@ def _avar1(X, r, r0, s, mask, n):
     dchi = jnp.where(inside0, 6.0 * r0s / C_CHI**2 * (1.0 - t0) ** 2, 0.0)
     psi = jnp.where(inside, rs * (1.0 - t) ** 2, 0.0)
     chi = jnp.where(mask, _rho(r0s), 0.0)
-    A = jnp.linalg.inv(X.T @ (X * dpsi[:, None])) * s
+    A = jnp.linalg.inv(X.T @ (X * dpsi[:, None]) + _pinned(X)) * s
     a = A @ (X.T @ (dpsi * rs)) / (jnp.sum(dchi * r0s) / n)
     xww = X.T @ (psi * chi)
     u1 = A @ (X.T @ (X * (psi**2)[:, None])) @ (n * A)
@@ -379,23 +461,24 @@ def _avar1(X, r, r0, s, mask, n):
     return jnp.where(jnp.any(lam < 0), d[:, None] * fixed * d[None, :], v)
 
 
-def lmrob(X, y, w, mask) -> RobustFit:
+def lmrob(X, y, w, mask, key=None) -> RobustFit:
     """``summary(lmrob(y ~ X - 1, weights = w, k.max = 500, maxit.scale = 500))`` over the
-    masked rows of ``X[width, p]`` (p = 1 or 2; put a column of ones in ``X`` for an
-    intercept), ``y[width]``, weights ``w[width]``: coefficients, their SEs and the scale."""
+    masked rows of ``X[width, p]`` (put a column of ones in ``X`` for an intercept; all-zero
+    columns are padding, their coefficients 0), ``y[width]``, weights ``w[width]``:
+    coefficients, their SEs and the scale. ``key`` draws the elemental subsets for ``p >= 3``."""
     X, y, n = _weighted(X, y, w, mask)
-    coef, scale = _finalists(X, y, mask, n)
+    coef, scale = _finalists(X, y, mask, n, key)
     refined = jax.vmap(_refine, in_axes=(0, 0, None, None, None, None))(coef, scale, X, y, mask, n)
     return _mm_fit(X, y, mask, n, scale, *refined)
 
 
-def lmrob_batch(X, y, w, mask) -> RobustFit:
+def lmrob_batch(X, y, w, mask, keys=None) -> RobustFit:
     """:func:`lmrob` of every trait of a batch (a leading trait axis on every argument), equal to
     it trait by trait; the finalists' refinements of all traits run as one pool
     (:func:`_refine_pooled`), so the batch no longer waits for its slowest trait (robust Egger on
     the 731-trait fixture: benchmarks/RESULTS.md)."""
     X, y, n = jax.vmap(_weighted)(X, y, w, mask)
-    coef, scale = jax.vmap(_finalists)(X, y, mask, n)
+    coef, scale = jax.vmap(_finalists, in_axes=(0, 0, 0, 0, None if keys is None else 0))(X, y, mask, n, keys)
     t, k, p = coef.shape
     per_finalist = lambda a: jnp.repeat(a, k, axis=0)  # noqa: E731
     refined = _refine_pooled(coef.reshape(t * k, p), scale.reshape(t * k), per_finalist(X), per_finalist(y),
@@ -411,10 +494,10 @@ def _weighted(X, y, w, mask):
     return jnp.where(mask[:, None], X * root_w[:, None], 0.0), jnp.where(mask, y * root_w, 0.0), jnp.sum(mask)
 
 
-def _finalists(X, y, mask, n):
+def _finalists(X, y, mask, n, key=None):
     """The ``N_FINALISTS`` elemental candidates with the smallest M-scale after one refinement
     step: their refined coefficients ``[N_FINALISTS, p]`` and M-scales."""
-    elemental, valid = _elemental_candidates(X, y, mask)
+    elemental, valid = _elemental_candidates(X, y, mask, key)
     candidate_scale = jax.vmap(_candidate_scale, in_axes=(0, None, None, None, None))
     _, scale = candidate_scale(elemental, X, y, mask, n)
     scale = jnp.where(valid, scale, jnp.inf)
@@ -426,11 +509,10 @@ def _finalists(X, y, mask, n):
 def _mm_fit(X, y, mask, n, start_scale, betas, scales, oks) -> RobustFit:
     """From the refined finalists: the S-estimate (the smaller final M-scale), the M-step, the
     covariance, and the fit's validity."""
-    p = X.shape[-1]
     scales = jnp.where(oks & jnp.isfinite(start_scale), scales, jnp.inf)
     k = jnp.argmin(scales)
     beta_s, s = betas[k], scales[k]
-    defined = jnp.isfinite(s) & (n > p)
+    defined = jnp.isfinite(s) & (n > _free(X))
     s = jnp.where(defined, s, 1.0)
     beta, m_ok = _m_step(beta_s, s, X, y, mask)
     cov = _avar1(X, jnp.where(mask, y - X @ beta, 0.0), jnp.where(mask, y - X @ beta_s, 0.0), s, mask, n)

@@ -30,6 +30,8 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     # the true minimum (mvivw_condF_diagnostics' F_no_gradient), not where R's nlminb stopped.
     _MR + "mvivw_condF": _mv("mv_ivw"),
     _MR + "mvivw_correlation_identity": _mv("mv_ivw"),  # GLS with rho = I is the weighted lm
+    # lmrob's S-start from 500 random subsets (R: set.seed(1); mrjax: the analysis key).
+    _MR + "mvivw_robust": _mv("mv_ivw", robust=True),
     _MR + "mvegger_default": _mv("mv_egger"),
     _MR + "mvegger_orientate2": _mv("mv_egger", orientate=2),
     _MR + "mvegger_orientate3": _mv("mv_egger", orientate=3),
@@ -51,6 +53,9 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
     _MVMR + "pleiotropy_mvmr_gencov0": ("mvmr_heterogeneity", {"gencov": 0}),
     _MVMR + "ivw_mvmr_gencov0": _mv("mv_ivw_lm", distribution="t-dist"),
+    # R takes its optimiser's residual as tau2 where the method takes the root; mrjax the root
+    # (mrjax.mv.qhet; tests/test_mvmr_golden.py::test_qhet_takes_the_root_r_takes_its_residual).
+    _MVMR + "qhet_mvmr_identity_noCI": _mv("mv_qhet"),
     _TS + "mvdat": ("from_mv_frame", {}),
     _TS + "mv_multiple_default": _mv("mv_ivw_lm"),
     _TS + "mv_multiple_intercept": _mv("mv_ivw_lm", intercept=True),
@@ -82,7 +87,4 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "maxlik_random": _mv("maxlik", model="random"),
 }
 
-MV_NOT_IMPLEMENTED: dict[str, str] = {
-    _MR + "mvivw_robust": "lmrob with K exposures: mrjax.estimators.lmrob handles p <= 2 columns (its elemental-subset S-start and closed-form solves); not implemented for MV",
-    _MVMR + "qhet_mvmr_identity_noCI": "optimiser-dependent Q minimisation (package 'under development'); not implemented",
-}
+MV_NOT_IMPLEMENTED: dict[str, str] = {}

@@ -102,12 +102,13 @@ def pvalue(z, df):
 
 
 def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason=Reason.TOO_FEW_SNPS,
-             intercept=None, q=jnp.nan, q_df=jnp.nan, ci_se=None, pval=None) -> MVEstimate:
+             intercept=None, q=jnp.nan, q_df=jnp.nan, ci_se=None, pval=None, estimate_only=False) -> MVEstimate:
     """Stack exposure results ``[K]`` (+ an optional intercept ``(b, se, p_df, ci_df)``) into an
     :class:`MVEstimate`; padded exposures and failed analyses (``ok`` False) are NaN with a
     reason code (``NOT_APPLICABLE`` for padding). ``ci_se`` and ``pval`` (``[K + 1]``, the
     intercept's slot included) replace the default ``se`` of the interval and the p-value of
-    ``b / se`` on ``p_df`` where a method's rule differs."""
+    ``b / se`` on ``p_df`` where a method's rule differs. ``estimate_only``: the method gives no
+    SE (NaN), and a finite ``b`` is coded ``ESTIMATE_ONLY`` rather than ``NON_FINITE``."""
     k = b.shape[0]
     nan = jnp.full((), jnp.nan, dtype=b.dtype)
     ib, ise, ip_df, ici_df = (nan, nan, jnp.inf, jnp.inf) if intercept is None else intercept
@@ -128,7 +129,8 @@ def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason
     se = jnp.where(ok, se, jnp.nan)
     pval = jnp.where(ok, pvalue(b / se, p_df) if pval is None else pval, jnp.nan)
     ci_se = jnp.where(ok, ci_se, jnp.nan)
-    code = jnp.where(ok, jnp.where(jnp.isfinite(b) & jnp.isfinite(se), Reason.OK, Reason.NON_FINITE), code)
+    done = Reason.ESTIMATE_ONLY if estimate_only else Reason.OK
+    code = jnp.where(ok, jnp.where(jnp.isfinite(b) & (estimate_only | jnp.isfinite(se)), done, Reason.NON_FINITE), code)
     ok_any = jnp.any(ok)
     return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, ci_se=ci_se, nsnp=nsnp, reason=code.astype(jnp.int32),
                       q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype))

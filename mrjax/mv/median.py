@@ -82,7 +82,7 @@ def _estimate(t: MVInstruments, point, draws, draws_ok) -> MVEstimate:
         converged = converged & jnp.all(draws_ok)
         se = jnp.std(draws, axis=0, ddof=1)
     return assemble(t, point.b, se, p_df=jnp.inf, ci_df=jnp.inf, ok=enough & converged,
-                    reason=jnp.where(enough, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS))
+                    reason=jnp.where(enough, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), estimate_only=draws is None)
 
 
 def mv_median(t: MVInstruments, key, *, n_boot: int = 1000) -> MVEstimate:

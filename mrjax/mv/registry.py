@@ -51,6 +51,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_ivwme", "MV-IVW (measurement error)", _M + "ivwme:mv_ivwme"),
         MVMethod("mv_lasso", "MV-lasso", _M + "lasso:mv_lasso"),
         MVMethod("mv_cml", "MVMR-cML-BIC", _M + "cml:mv_cml", stochastic=True),
+        MVMethod("mv_qhet", "Q minimisation with heterogeneity (qhet_mvmr)", _M + "qhet:mv_qhet"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
 }
@@ -72,6 +73,11 @@ def resolve_specs(methods=None) -> tuple[Spec, ...]:
         mid, opts = (m, {}) if isinstance(m, str) else (m[0], dict(m[1]))
         if mid not in MV_METHODS:
             raise ValueError(f"unknown MV method {mid!r}; choose from {', '.join(MV_METHODS)}")
+        known = _options(MV_METHODS[mid])
+        unknown = sorted(set(opts) - set(known))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for MV method {mid!r}; "
+                             f"its options: {', '.join(known) or 'none'}")
         spec = (mid, tuple(sorted(opts.items())))
         if spec not in specs:
             specs.append(spec)
@@ -80,7 +86,39 @@ def resolve_specs(methods=None) -> tuple[Spec, ...]:
     return tuple(specs)
 
 
+def _options(method: MVMethod) -> tuple[str, ...]:
+    """The keyword options of a method's function (after ``t`` and ``key``)."""
+    import inspect
+
+    return tuple(name for name, p in inspect.signature(method.fn).parameters.items() if p.kind is p.KEYWORD_ONLY)
+
+
 def spec_name(spec: Spec) -> str:
     """``method_id`` of a spec in results: the id, with its options when it has any."""
     mid, opts = spec
     return mid if not opts else mid + "[" + ",".join(f"{k}={v}" for k, v in opts) + "]"
+
+
+def parse_spec_name(text: str) -> tuple[str, dict]:
+    """The inverse of :func:`spec_name`: ``"mv_ivw[robust=True,model=fixed]"`` ->
+    ``("mv_ivw", {"robust": True, "model": "fixed"})`` (values read as Python literals, else
+    kept as text), so a ``method_id`` of the results can be asked for again (the CLI's
+    ``--method``). Raises ``ValueError`` naming the text when it is malformed."""
+    import ast
+
+    text = text.strip()
+    if "[" not in text:
+        return text, {}
+    if not text.endswith("]"):
+        raise ValueError(f"method {text!r}: expected id[option=value,...]")
+    mid, body = text[:-1].split("[", 1)
+    options = {}
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"method {text!r}: {item!r} is not option=value")
+        try:
+            options[name.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[name.strip()] = value.strip()
+    return mid.strip(), options

@@ -13,9 +13,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mrjax.estimators.common import Z_975
+from mrjax.estimators.common import Z_975, Reason
+from mrjax.estimators.lmrob import lmrob
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, whiten
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated, whiten
 from mrjax.stats import norm_pval, t_pval, t_quantile_whole_df
 
 INF = jnp.inf
@@ -44,18 +45,42 @@ def dist_df(distribution: str, df):
     raise ValueError(f"distribution must be 'normal' or 't-dist', got {distribution!r}")
 
 
-def mv_ivw(t: MVInstruments, key, *, model: str = "default", distribution: str = "normal") -> MVEstimate:
+def mv_ivw(t: MVInstruments, key, *, model: str = "default", distribution: str = "normal",
+           robust: bool = False) -> MVEstimate:
     """MendelianRandomization ``mr_mvivw``: ``b = (X' Omega^-1 X)^-1 X' Omega^-1 y`` (the weighted
     lm ``By ~ Bx - 1, weights = Byse^-2`` when uncorrelated); SE by :func:`_floor_se`; CI and
     p normal or t with ``nsnp - K`` df. ``Heter.Stat = (nsnp - K) sigma^2`` on ``nsnp - K`` df.
-    Needs ``nsnp > K``."""
-    del key
+    Needs ``nsnp > K``. ``robust``: :func:`_mv_ivw_robust`."""
+    if robust:
+        return _mv_ivw_robust(t, key, model, distribution)
     xw, yw = whiten(t, t.bx, t.by)
     fit = least_squares(xw, yw, t.mask, t.xmask)
     df = fit.n - fit.p
     se = _floor_se(fit, model, fit.n)
     d = dist_df(distribution, df)
     return assemble(t, fit.coef, se, p_df=d, ci_df=d, ok=df > 0, q=fit.rss, q_df=df)
+
+
+def _mv_ivw_robust(t: MVInstruments, key, model: str, distribution: str) -> MVEstimate:
+    """``mr_mvivw(robust = TRUE)``: ``robustbase::lmrob(By ~ Bx - 1, weights = Byse^-2, k.max =
+    500, maxit.scale = 500)`` (:func:`mrjax.estimators.lmrob.lmrob`; its S-start from
+    ``N_SUBSETS`` random elemental subsets drawn from the analysis key, as R draws 500 from its
+    RNG), SE = lmrob's SE / ``min(1, sigma)`` (``random``) or / ``sigma`` (``fixed``; ``default``:
+    fixed below 4 variants), as the univariable ``mr_ivw(robust = TRUE)``; ``Heter.Stat = (nsnp -
+    K) sigma^2``. With a correlation matrix NaN (not applicable: R fits lmrob without it)."""
+    cols = t.xmask.astype(t.bx.dtype)
+    fit = lmrob(t.bx * cols * t.mask[:, None], t.by, 1.0 / t.sy ** 2, t.mask, key=key)
+    n = t.nsnp
+    df = n - t.nexp
+    if model not in ("default", "random", "fixed"):
+        raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
+    fixed = (model == "fixed") | ((model == "default") & (n < 4))
+    se = fit.se / jnp.where(fixed, fit.scale, jnp.minimum(1.0, fit.scale))
+    d = dist_df(distribution, df)
+    independent = uncorrelated(t)
+    reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
+    return assemble(t, fit.coef, se, p_df=d, ci_df=d, ok=independent & (df > 0) & fit.converged, reason=reason,
+                    q=df * fit.scale ** 2, q_df=df)
 
 
 def mv_ivw_lm(t: MVInstruments, key, *, intercept: bool = False, pval_threshold: float | None = None,
