@@ -39,6 +39,21 @@ from mrjax.mv.regression import dist_df
 ALTERNATING_STEPS = 30
 NEWTON_STEPS = 100
 HALVINGS = 40
+# Converged when the Newton decrement (~2 (q - min q)) is below this, relative to max(1, q).
+# Along the flat valleys of nearly collinear exposures 1e-12 still leaves theta ~1e-6 off.
+CONVERGED_DECREMENT = 1e-14
+
+
+def profile_objective(by, bx, sy, var_x, rows, tau2=0.0):
+    """``Q(theta) = sum_j rows_j (By_j - Bx_j' theta)^2 / (sy_j^2 + theta' Sx_j theta + tau2)``
+    with ``Sx_j = diag(var_x_j)`` (``rows`` 0/1: the rows that count), the objective of mv_ivwme,
+    of MVMR-cML on its valid variants and of qhet (with its ``tau2``)."""
+
+    def q(theta):
+        e = (by - bx @ theta) * rows
+        return jnp.sum(e * e / (sy ** 2 + var_x @ (theta * theta) + tau2))
+
+    return q
 
 
 def _objective(t: MVInstruments):
@@ -53,11 +68,7 @@ def _objective(t: MVInstruments):
         v = t.sy ** 2 + var_x @ (theta * theta)
         return e, v
 
-    def q(theta):
-        e, v = parts(theta)
-        return jnp.sum(e * e / v)
-
-    return q, parts, bx, var_x
+    return profile_objective(t.by, bx, t.sy, var_x, m), parts, bx, var_x
 
 
 def _alternate(t: MVInstruments, bx, var_x, steps: int):
@@ -76,12 +87,12 @@ def _alternate(t: MVInstruments, bx, var_x, steps: int):
     return jax.lax.fori_loop(0, steps, step, regress(bx))
 
 
-def _newton(q, pinned, theta):
+def _newton(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT):
     """Minimise ``q`` from ``theta`` by Newton steps on the Hessian with its eigenvalues made
     positive (``|lambda|``, at least 1e-12 of the largest: a descent direction where ``q`` is
     not convex, as along the long, curved valleys of nearly collinear exposures), each step the
     longest of ``1, 1/2, ..., 2^-(HALVINGS-1)`` that lowers ``q``; stops when the Newton
-    decrement is negligible (converged, at a positive definite Hessian), when no step lowers
+    decrement is negligible (below ``decrement_tol`` relative to ``max(1, q)``) (converged, at a positive definite Hessian), when no step lowers
     ``q``, or after :data:`NEWTON_STEPS` steps."""
     grad, hess = jax.grad(q), jax.hessian(q)
     sizes = 0.5 ** jnp.arange(HALVINGS, dtype=theta.dtype)
@@ -94,7 +105,7 @@ def _newton(q, pinned, theta):
         return step, -(g @ step), jnp.all(lam > 0)
 
     def small(theta, decrement, convex):
-        return convex & (decrement <= 1e-14 * jnp.maximum(1.0, q(theta)))
+        return convex & (decrement <= decrement_tol * jnp.maximum(1.0, q(theta)))
 
     def body(state):
         it, theta, _, _ = state

@@ -30,19 +30,13 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, uncorrelated
-from mrjax.mv.ivwme import ALTERNATING_STEPS, _alternate, _newton
+from mrjax.mv.ivwme import ALTERNATING_STEPS, _alternate, _newton, profile_objective
 
 TAU_STEPS = 12
 
 
 def _q(t: MVInstruments, bx, var_x, tau2):
-    m = t.mask.astype(bx.dtype)
-
-    def q(theta):
-        e = (t.by - bx @ theta) * m
-        return jnp.sum(e * e / (t.sy ** 2 + var_x @ (theta * theta) + tau2))
-
-    return q
+    return profile_objective(t.by, bx, t.sy, var_x, t.mask.astype(bx.dtype), tau2)
 
 
 def _slope(t: MVInstruments, bx, var_x, tau2, theta):
