@@ -517,6 +517,6 @@ def _mm_fit(X, y, mask, n, start_scale, betas, scales, oks) -> RobustFit:
     beta, m_ok = _m_step(beta_s, s, X, y, mask)
     cov = _avar1(X, jnp.where(mask, y - X @ beta, 0.0), jnp.where(mask, y - X @ beta_s, 0.0), s, mask, n)
     se = jnp.sqrt(jnp.diag(cov))
-    ok = defined & m_ok & jnp.all(jnp.isfinite(se))
+    ok = defined & m_ok & jnp.all(jnp.isfinite(se) | jnp.all(X == 0, axis=0))  # padded columns' SEs do not count
     nan = jnp.nan
     return RobustFit(coef=jnp.where(ok, beta, nan), se=jnp.where(ok, se, nan), scale=jnp.where(ok, s, nan), converged=ok)
