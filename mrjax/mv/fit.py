@@ -73,6 +73,19 @@ def scale_rows(t: MVInstruments, columns: jax.Array, y: jax.Array):
     return columns * m[:, None], y * m
 
 
+def se_multiplier(model: str, sigma, nsnp):
+    """MendelianRandomization's fixed / random-effects SE rule as the factor on the fixed-effect
+    SE: ``fixed`` 1, ``random`` ``max(1, sigma)`` (``sigma`` the residual standard error),
+    ``default`` fixed below 4 variants, else random."""
+    if model == "fixed":
+        return jnp.ones_like(sigma)
+    if model == "random":
+        return jnp.maximum(1.0, sigma)
+    if model == "default":
+        return jnp.where(nsnp < 4, 1.0, jnp.maximum(1.0, sigma))
+    raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
+
+
 def uncorrelated(t: MVInstruments):
     """Whether the analysis's instruments are independent (``rho`` is the identity)."""
     return jnp.all(t.rho == jnp.eye(t.rho.shape[0], dtype=t.rho.dtype))

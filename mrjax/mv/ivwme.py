@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, scale_rows, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, scale_rows, se_multiplier, uncorrelated
 from mrjax.mv.regression import dist_df
 
 ALTERNATING_STEPS = 30
@@ -149,15 +149,7 @@ def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str
     n, k = t.nsnp, t.nexp
     df = n - k
     rmse = jnp.sqrt(jnp.sum(e * e / t.sy ** 2) / jnp.where(df > 0, df, jnp.nan))
-    fixed = jnp.sqrt(jnp.diag(var))
-    if model == "fixed":
-        se = fixed
-    elif model == "random":
-        se = fixed * jnp.maximum(1.0, rmse)
-    elif model == "default":
-        se = jnp.where(n < 4, fixed, fixed * jnp.maximum(1.0, rmse))
-    else:
-        raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
+    se = jnp.sqrt(jnp.diag(var)) * se_multiplier(model, rmse, n)
     d = dist_df(distribution, df)
     independent = uncorrelated(t)
     reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)

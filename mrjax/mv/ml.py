@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble
+from mrjax.mv.fit import MVEstimate, assemble, se_multiplier
 
 NEWTON_STEPS = 30
 
@@ -60,14 +60,7 @@ def maxlik(t: MVInstruments, key, *, model: str = "default") -> MVEstimate:
     n = t.nsnp
     q = 2.0 * profile(b)
     rse = jnp.sqrt(q / (n - 1))
-    if model == "fixed":
-        floor = 1.0
-    elif model == "random":
-        floor = jnp.maximum(1.0, rse)
-    elif model == "default":
-        floor = jnp.where(n < 4, 1.0, jnp.maximum(1.0, rse))
-    else:
-        raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
+    floor = se_multiplier(model, rse, n)
     single = t.nexp == 1
     ok = single & (n >= 2) & (jnp.abs(grad(b)) <= 1e-8 * jnp.maximum(1.0, jnp.abs(hess(b) * b)))
     reason = jnp.where(single, jnp.where(n >= 2, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Z_975, Reason
 from mrjax.estimators.lmrob import lmrob
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, uncorrelated, whiten
+from mrjax.mv.fit import MVEstimate, assemble, least_squares, se_multiplier, uncorrelated, whiten
 from mrjax.stats import norm_pval, t_pval, t_quantile_whole_df
 
 INF = jnp.inf
@@ -25,15 +25,7 @@ INF = jnp.inf
 def _floor_se(fit, model: str, nsnp):
     """MendelianRandomization's SE rule: ``fixed`` = ``sqrt(diag((X' Omega^-1 X)^-1))``,
     ``random`` = fixed * ``max(1, sigma)``; ``default`` = fixed below 4 variants, else random."""
-    fixed = jnp.sqrt(jnp.diag(fit.cov))
-    random = fixed * jnp.maximum(1.0, fit.sigma)
-    if model == "fixed":
-        return fixed
-    if model == "random":
-        return random
-    if model == "default":
-        return jnp.where(nsnp < 4, fixed, random)
-    raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
+    return jnp.sqrt(jnp.diag(fit.cov)) * se_multiplier(model, fit.sigma, nsnp)
 
 
 def dist_df(distribution: str, df):
@@ -72,10 +64,7 @@ def _mv_ivw_robust(t: MVInstruments, key, model: str, distribution: str) -> MVEs
     fit = lmrob(t.bx * cols * t.mask[:, None], t.by, 1.0 / t.sy ** 2, t.mask, key=key)
     n = t.nsnp
     df = n - t.nexp
-    if model not in ("default", "random", "fixed"):
-        raise ValueError(f"model must be 'default', 'random' or 'fixed', got {model!r}")
-    fixed = (model == "fixed") | ((model == "default") & (n < 4))
-    se = fit.se / jnp.where(fixed, fit.scale, jnp.minimum(1.0, fit.scale))
+    se = fit.se / fit.scale * se_multiplier(model, fit.scale, n)  # lmrob's SE is sigma times the fixed one
     d = dist_df(distribution, df)
     independent = uncorrelated(t)
     reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
