@@ -167,8 +167,7 @@ def _random_subsets(X, y, mask, key):
     unit rows, so their coefficients are 0. A subset whose system is singular is invalid (R
     draws another; with continuous data that has probability 0)."""
     width, p = X.shape
-    real = jnp.any(X != 0, axis=0)
-    k = jnp.sum(real)
+    k = _free(X)
     scores = jnp.where(mask[:, None], slot_normals(key, N_SUBSETS, width, X.dtype), jnp.inf).T  # [N_SUBSETS, width]
     rows = jnp.argsort(scores, axis=-1)[:, :p]
     use = jnp.arange(p) < k
