@@ -125,7 +125,7 @@ def _wls(X, y, v):
     if p >= 3:
         xv = X * v[:, None]
         a = xv.T @ X + _pinned(X)
-        coef = _small_solve(a, xv.T @ y)
+        coef = small_solve(a, xv.T @ y)
         return coef, jnp.all(jnp.isfinite(coef)) & (jnp.abs(_det(a)) > 1e-14 * jnp.prod(jnp.diag(a)))
     if p == 1:
         sxx = jnp.sum(v * X[:, 0] ** 2)
@@ -174,7 +174,7 @@ def _random_subsets(X, y, mask, key):
     unit = jnp.eye(p, dtype=X.dtype)
     systems = jnp.where(use[None, :, None], X[rows], unit[None])
     rhs = jnp.where(use[None, :], y[rows], 0.0)
-    coef = jax.vmap(_small_solve)(systems, rhs)
+    coef = jax.vmap(small_solve)(systems, rhs)
     scale = jnp.prod(jnp.linalg.norm(systems, axis=-1), axis=-1)
     ok = jnp.all(mask[rows] | ~use[None, :], axis=-1) & (jnp.abs(jax.vmap(_det)(systems)) > 1e-12 * scale)
     return jnp.where(ok[:, None], coef, 0.0), ok & jnp.all(jnp.isfinite(coef), axis=-1)
@@ -292,12 +292,14 @@ def _eliminate(a, b):
     return m[:, p], det
 
 
-def _small_solve(a, b):
-    """``solve(a, b)`` for a small system: Cramer's rule for 2 x 2 and 3 x 3, else
-    :func:`_eliminate` (batched LAPACK calls on matrices this small cost more than the
-    arithmetic)."""
+def small_solve(a, b):
+    """``solve(a, b)`` for a small system: Cramer's rule up to 3 x 3, else :func:`_eliminate`
+    (batched LAPACK calls on matrices this small cost more than the arithmetic, and inside
+    vmapped loops deadlocked XLA:CPU)."""
     if a.shape[-1] > 3:
         return _eliminate(a, b)[0]
+    if a.shape[-1] == 1:
+        return b / a[0]
     if a.shape[-1] == 2:
         det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
         return jnp.stack([a[1, 1] * b[0] - a[0, 1] * b[1], a[0, 0] * b[1] - a[1, 0] * b[0]]) / det
@@ -377,7 +379,7 @@ def _refine_newton(c: _RefineState, X, y, mask, n, until) -> _RefineState:
     def newton(c):
         jac, image = jax.jacfwd(lambda th: (step(th), step(th)), has_aux=True)(c.theta)
         residual = jnp.linalg.norm(image - c.theta)
-        candidate = c.theta - _small_solve(jac - jnp.eye(p + 1), image - c.theta)
+        candidate = c.theta - small_solve(jac - jnp.eye(p + 1), image - c.theta)
         ratio = residual / c.last_residual
         keep = ((ratio < 1.0)
                 & (jnp.linalg.norm(candidate - c.theta) * (1.0 - ratio) <= NEWTON_REACH * residual)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 from mrjax.estimators.common import Reason
+from mrjax.estimators.lmrob import small_solve
 from mrjax.mv.data import MVInstruments
 from mrjax.stats import norm_pval, t_pval
 
@@ -107,6 +108,16 @@ def least_squares(xw, yw, rows, colmask) -> LinearFit:
     df = n - p
     sigma = jnp.sqrt(rss / jnp.where(df > 0, df, jnp.nan))
     return LinearFit(coef=coef, cov=jnp.linalg.inv(a), rss=rss, n=n, p=p, sigma=sigma)
+
+
+def least_squares_coef(xw, yw, rows, colmask):
+    """``least_squares(xw, yw, rows, colmask).coef`` by :func:`mrjax.estimators.lmrob.small_solve`
+    (no LAPACK call: for fits repeated inside vmapped loops, where those calls deadlocked
+    XLA:CPU)."""
+    r = rows.astype(xw.dtype)
+    c = colmask.astype(xw.dtype)
+    x = xw * r[:, None] * c[None, :]
+    return small_solve(x.T @ x + jnp.diag(1.0 - c), x.T @ (yw * r))
 
 
 def pvalue(z, df):

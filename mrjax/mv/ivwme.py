@@ -28,6 +28,8 @@ returns NaN (not applicable); ``correl.x`` (correlated exposure errors) is not o
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -87,44 +89,67 @@ def _alternate(t: MVInstruments, bx, var_x, steps: int):
     return jax.lax.fori_loop(0, steps, step, regress(bx))
 
 
+class NewtonState(NamedTuple):
+    """Where :func:`_newton` is: steps taken ``it``, ``theta``, its next ``step``, ``done``
+    (converged) and ``stuck`` (no step lowered ``q``)."""
+
+    it: jax.Array
+    theta: jax.Array
+    step: jax.Array
+    done: jax.Array
+    stuck: jax.Array
+
+
+def _direction(q, pinned, theta):
+    """The Newton step at ``theta`` on the Hessian with its eigenvalues made positive, its
+    decrement and whether the Hessian was positive definite."""
+    g = jax.grad(q)(theta)
+    lam, vec = jnp.linalg.eigh(jax.hessian(q)(theta) + pinned)
+    size = jnp.maximum(jnp.abs(lam), 1e-12 * jnp.max(jnp.abs(lam)))
+    step = -vec @ ((vec.T @ g) / size)
+    return step, -(g @ step), jnp.all(lam > 0)
+
+
+def _small_decrement(q, theta, decrement, convex, decrement_tol):
+    return convex & (decrement <= decrement_tol * jnp.maximum(1.0, q(theta)))
+
+
+def newton_start(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
+    """:func:`_newton`'s state at ``theta`` before its first step."""
+    step, decrement, convex = _direction(q, pinned, theta)
+    small = _small_decrement(q, theta, decrement, convex, decrement_tol)
+    return NewtonState(jnp.zeros((), jnp.int32), theta, step, small, jnp.zeros((), bool))
+
+
+def newton_step(q, pinned, state: NewtonState, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
+    """One step of :func:`_newton`: the longest of ``1, 1/2, ...`` times ``state.step`` that
+    lowers ``q`` (none: ``stuck``), then the next step and the convergence test there."""
+    sizes = 0.5 ** jnp.arange(HALVINGS, dtype=state.theta.dtype)
+    trials = state.theta[None, :] + sizes[:, None] * state.step[None, :]
+    lower = jax.vmap(q)(trials) < q(state.theta)
+    moved = jnp.any(lower)
+    theta = jnp.where(moved, trials[jnp.argmax(lower)], state.theta)
+    step, decrement, convex = _direction(q, pinned, theta)
+    return NewtonState(state.it + 1, theta, step, _small_decrement(q, theta, decrement, convex, decrement_tol), ~moved)
+
+
+def newton_going(state: NewtonState):
+    """Whether :func:`_newton` takes another step."""
+    return (state.it < NEWTON_STEPS) & ~state.done & ~state.stuck
+
+
 def _newton(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT):
     """Minimise ``q`` from ``theta`` by Newton steps on the Hessian with its eigenvalues made
     positive (``|lambda|``, at least 1e-12 of the largest: a descent direction where ``q`` is
     not convex, as along the long, curved valleys of nearly collinear exposures), each step the
     longest of ``1, 1/2, ..., 2^-(HALVINGS-1)`` that lowers ``q``; stops when the Newton
-    decrement is negligible (below ``decrement_tol`` relative to ``max(1, q)``) (converged, at a positive definite Hessian), when no step lowers
-    ``q``, or after :data:`NEWTON_STEPS` steps."""
-    grad, hess = jax.grad(q), jax.hessian(q)
-    sizes = 0.5 ** jnp.arange(HALVINGS, dtype=theta.dtype)
-
-    def direction(theta):
-        g = grad(theta)
-        lam, vec = jnp.linalg.eigh(hess(theta) + pinned)
-        size = jnp.maximum(jnp.abs(lam), 1e-12 * jnp.max(jnp.abs(lam)))
-        step = -vec @ ((vec.T @ g) / size)
-        return step, -(g @ step), jnp.all(lam > 0)
-
-    def small(theta, decrement, convex):
-        return convex & (decrement <= decrement_tol * jnp.maximum(1.0, q(theta)))
-
-    def body(state):
-        it, theta, _, _ = state
-        step, _, _ = direction(theta)
-        trials = theta[None, :] + sizes[:, None] * step[None, :]
-        lower = jax.vmap(q)(trials) < q(theta)
-        moved = jnp.any(lower)
-        theta = jnp.where(moved, trials[jnp.argmax(lower)], theta)
-        _, decrement, convex = direction(theta)
-        return it + 1, theta, small(theta, decrement, convex), ~moved
-
-    def going(state):
-        it, _, done, stuck = state
-        return (it < NEWTON_STEPS) & ~done & ~stuck
-
-    _, decrement, convex = direction(theta)
-    start = (jnp.zeros((), jnp.int32), theta, small(theta, decrement, convex), jnp.zeros((), bool))
-    _, theta, done, _ = jax.lax.while_loop(going, body, start)
-    return theta, done
+    decrement is negligible (below ``decrement_tol`` relative to ``max(1, q)``) (converged, at
+    a positive definite Hessian), when no step lowers ``q``, or after :data:`NEWTON_STEPS`
+    steps. Returns ``theta`` and whether it converged. The pieces (:func:`newton_start`,
+    :func:`newton_step`, :func:`newton_going`) let MVMR-cML pool many such minimisations."""
+    state = jax.lax.while_loop(newton_going, lambda s: newton_step(q, pinned, s, decrement_tol),
+                               newton_start(q, pinned, theta, decrement_tol))
+    return state.theta, state.done
 
 
 def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str = "normal") -> MVEstimate:

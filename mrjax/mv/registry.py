@@ -50,7 +50,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_basic", "MV residual (mv_basic)", _M + "regression:mv_basic"),
         MVMethod("mv_ivwme", "MV-IVW (measurement error)", _M + "ivwme:mv_ivwme"),
         MVMethod("mv_lasso", "MV-lasso", _M + "lasso:mv_lasso"),
-        MVMethod("mv_cml", "MVMR-cML-BIC", _M + "cml:mv_cml", stochastic=True),
+        MVMethod("mv_cml", "MVMR-cML-BIC", _M + "cml:mv_cml", stochastic=True, batched=_M + "cml:mv_cml_batch"),
         MVMethod("mv_qhet", "Q minimisation with heterogeneity (qhet_mvmr)", _M + "qhet:mv_qhet"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
