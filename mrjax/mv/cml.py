@@ -56,8 +56,10 @@ NUM_PERT = 200  # R's num_pert
 # to the step cap (DP 17.5 -> 12.7 s on 64 benchmark analyses x 20 perturbations); their theta
 # is then ~1e-6 off at worst, far inside the Monte-Carlo error of the perturbation mean.
 PERTURBED_DECREMENT = 1e-12
-# Fits swept / minimised at once: this fraction of a batch's fits (at least MIN_SLOTS).
-SLOT_FRACTION = 1 / 8
+# Fits swept / minimised at once: this fraction of a batch's fits, at least MIN_SLOTS (fewer slots
+# wait less for the slowest fit at the end, more take fewer turns: on the MV benchmark 1/128 was
+# fastest with 200 perturbations, 64 slots without, benchmarks/RESULTS.md).
+SLOT_FRACTION = 1 / 128
 MIN_SLOTS = 64
 
 

@@ -25,6 +25,7 @@ matrix the analysis is NaN (not applicable).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
@@ -57,11 +58,15 @@ def mv_qhet(t: MVInstruments, key) -> MVEstimate:
     df = t.nsnp - 2.0
     tau2 = jnp.zeros((), bx.dtype)
     theta, ok = _newton(_q(t, bx, var_x, tau2), pinned, _alternate(t, bx, var_x, ALTERNATING_STEPS))
-    for _ in range(TAU_STEPS):
+
+    def tau_step(_, state):  # a loop, not unrolled: one Newton iteration to compile, not TAU_STEPS
+        tau2, theta, ok = state
         excess = _q(t, bx, var_x, tau2)(theta) - df
         tau2 = jnp.maximum(tau2 - excess / _slope(t, bx, var_x, tau2, theta), 0.0)
         theta, done = _newton(_q(t, bx, var_x, tau2), pinned, theta)
-        ok = ok & done
+        return tau2, theta, ok & done
+
+    tau2, theta, ok = jax.lax.fori_loop(0, TAU_STEPS, tau_step, (tau2, theta, ok))
     excess = _q(t, bx, var_x, tau2)(theta) - df
     at_root = (jnp.abs(excess) <= 1e-9 * df) | ((tau2 == 0.0) & (excess <= 0.0))
     enough = (t.nsnp > t.nexp) & (t.nsnp > 2)
