@@ -115,11 +115,26 @@ def _bootstraps(specs) -> int:
     return max([int(dict(opts).get("n_boot", 1000)) for mid, opts in specs if mid == "mv_median"], default=0)
 
 
+def _perturbations(specs) -> int:
+    """The most perturbed data sets per analysis any MVMR-cML of ``specs`` fits (0: none)."""
+    from mrjax.mv.cml import NUM_PERT
+
+    return max([int(dict(opts).get("num_pert", NUM_PERT)) for mid, opts in specs
+                if mid == "mv_cml" and dict(opts).get("dp", True)], default=0)
+
+
 def _row_elements(specs, nexp: int):
     """Elements one analysis of padded width ``w`` adds to an MV call's largest array: the
-    MV-median's bootstrap designs ``n_boot x w x nexp`` (or the ``w x w`` SNP correlations)."""
-    n_boot = _bootstraps(specs)
-    return lambda width: width * max(n_boot, width) * max(nexp, 1)
+    MV-median's bootstrap designs ``n_boot x w x nexp`` (or the ``w x w`` SNP correlations), or
+    MVMR-cML's perturbed data sets ``n_pert x w x nexp`` and their fits' valid sets
+    ``n_pert x (w / 2 + 1) x w`` (bytes, counted as eighths of an element)."""
+    n_boot, n_pert = _bootstraps(specs), _perturbations(specs)
+    k = max(nexp, 1)
+
+    def elements(width):
+        return max(width * max(n_boot, width) * k, n_pert * width * k, n_pert * ((width + 1) // 2 + 1) * width // 8)
+
+    return elements
 
 
 def _policy(specs):
