@@ -79,23 +79,13 @@ CacheDir = Annotated[
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not use the persistent compilation cache.")]
 Devices = Annotated[int | None, typer.Option("--devices", min=1, help="Use at most N of the local devices JAX sees (GPUs, or forced CPU devices); default: all. Results are the same for any N.")]
 
-#: Environment variable that turns the persistent compilation cache off (the tests set it).
-NO_CACHE_ENV = "MRJAX_NO_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/mrjax/jax`` (``~/.cache/mrjax/jax`` when XDG_CACHE_HOME is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mrjax" / "jax"
-
-
 def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool = False, devices: int | None = None) -> None:
     """The one place mrjax sets JAX's global configuration.
 
     float64 stays enabled (the p-value code needs it); with ``--precision 32`` the estimators
     receive float32 batches instead. Matrix products use full precision so TF32 never creeps
     into float32 runs on GPUs. JAX's persistent compilation cache is on by default in
-    :func:`default_cache_dir` (or ``cache_dir``), so a second run in a new process skips most
+    ``mrjax.compilation_cache.default_cache_dir()`` (or ``cache_dir``), so a second run in a new process skips most
     compilation; ``no_cache`` or ``MRJAX_NO_CACHE=1`` turns it off. The cache holds
     executable code, so its folder is created private (0700); JAX writes each entry to a
     temporary file and renames it, so two processes may share it. ``devices``: the engine
@@ -116,17 +106,16 @@ def configure_jax(precision: int, cache_dir: Path | None = None, no_cache: bool 
             fail(f"--devices {devices}, but JAX sees {len(seen)} device(s) ({', '.join(str(d) for d in seen)})",
                  f"use --devices {len(seen)} or fewer")
         engine.set_devices(devices)
-    if no_cache or os.environ.get(NO_CACHE_ENV):
+    if no_cache:
         return
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    from mrjax.compilation_cache import use_compilation_cache
+
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        use_compilation_cache(cache_dir)
     except OSError as error:
         if cache_dir is not None:
-            fail(f"cannot create the compilation cache folder {str(folder)!r}: {error.strerror}", "pass another --cache-dir or --no-cache")
-        return  # the default folder is a convenience: without it mrjax compiles as before
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            fail(f"cannot create the compilation cache folder {str(cache_dir)!r}: {error.strerror}", "pass another --cache-dir or --no-cache")
+        # the default folder is a convenience: without it mrjax compiles as before
 
 
 def fail(message: str, hint: str = "") -> None:

@@ -18,7 +18,8 @@ The public API, by stage:
   ``leave_one_out``, ``single_snp``, ``directionality``, ``instrument_strength``,
   ``odds_ratios``, ``presso``;
 * studies: ``simulate``, ``simulate_grid``, ``Scenario``, ``permutation_test``;
-* tensors: ``from_frame`` -> ``TraitBatch`` -> padded ``Instruments``.
+* tensors: ``from_frame`` -> ``TraitBatch`` -> padded ``Instruments``;
+* ``use_compilation_cache``: keep compiled kernels for later processes.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ _HOST = {
     "ingest": "mrjax.store",
     "ld_matrix": "mrjax.mv.instruments",
     "mv_instruments": "mrjax.mv.instruments",
+    "use_compilation_cache": "mrjax.compilation_cache",
 }
 _DEVICE = {
     "analyse": "mrjax.api",
