@@ -41,3 +41,14 @@ def test_mrjax_no_cache_turns_it_off(shared_data, tmp_path):
     data = shared_data / "TwoSampleMR" / "bmi_chd_harmonised.csv"
     assert _session(tmp_path / "off", data, MRJAX_NO_CACHE="1") == "None"
     assert not (tmp_path / "off").exists()
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_clear_cli_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    environment = {k: v for k, v in os.environ.items() if k != "MRJAX_NO_CACHE"}
+    done = subprocess.run([sys.executable, "-m", "mrjax", "demo", "--out", str(tmp_path / "out"),
+                           "--cache-dir", str(blocker / "cache")], env={**environment, "JAX_PLATFORMS": "cpu"},
+                          capture_output=True, text=True)
+    assert done.returncode == 2, (done.returncode, done.stderr)  # USER_ERROR
+    assert "cannot create the compilation cache folder" in done.stderr and "Traceback" not in done.stderr
