@@ -6,15 +6,17 @@ Sanderson, Spiller & Bowden 2021, Stat Med 40:5434), phenotypic correlation the 
 The heterogeneity ``tau2`` is where ``min_b Q(b, tau2)`` equals R's degrees of freedom
 ``nsnp - 2`` (as coded, whatever the number of exposures), 0 when the minimum at ``tau2 = 0`` is
 already at or below it; the estimate is ``argmin_b Q(b, tau2)``. Each minimum over ``b`` is
-:func:`mrjax.mv.ivwme._newton`'s (from mv_ivwme's start at ``tau2 = 0``, then warm); ``tau2`` by
-:data:`TAU_STEPS` Newton steps on ``min_b Q`` from 0, its derivative ``-sum_j e_j^2 / w_j^2`` by the
-envelope theorem (each ``Q(b, .)`` is convex and decreasing in ``tau2``, so while the minimiser stays
-in one basin the steps climb to the root from below). ``converged`` needs every minimum found and
-``|min_b Q - (nsnp - 2)| <= 1e-9 (nsnp - 2)``; otherwise the analysis is NaN ("did not
-converge"). That happens where ``Q(., tau2)`` has several local minima and the warm-started
-minimisation changes basin between two ``tau2`` (then ``min_b Q`` is not convex in ``tau2``, a step
-overshoots to the floor 0, and from the other basin the minimisation at 0 runs off along a valley):
-25 of the MV benchmark's 731 simulated analyses.
+:func:`mrjax.mv.ivwme._newton`'s (from mv_ivwme's start at ``tau2 = 0``, then warm). ``tau2``
+from 0 by Newton steps on ``min_b Q``, its derivative ``-sum_j e_j^2 / w_j^2`` by the envelope
+theorem, kept inside the bracket of the values seen (``min_b Q`` above ``nsnp - 2`` at the lower
+end, at or below it at the upper): a step that leaves it is replaced by the midpoint. Each
+``Q(b, .)`` is convex and decreasing, but ``min_b Q`` need not be convex in ``tau2``: on 23 of the
+MV benchmark's 731 simulated analyses the bare Newton step from 0 overshot far below the root,
+was floored back to 0 and cycled (NaN); with the bracket they reach the root, which equals an
+independent scipy reference (tests/test_mv_qhet.py). It stops once ``|min_b Q - (nsnp - 2)| <=
+1e-12 (nsnp - 2)`` (at most :data:`TAU_STEPS` updates); ``converged`` needs every minimisation to
+have converged and that gap below ``1e-9 (nsnp - 2)``, else the analysis is NaN (2 of the 731,
+whose minimisation at some ``tau2`` runs off along a valley).
 
 Where R differs, and why mrjax does not follow it: R finds ``tau2`` with ``optimize()`` on
 ``(-10, 10)`` minimising ``(min_b Q - (nsnp - 2))^2``, each ``min_b Q`` a Nelder–Mead ``optim()``
@@ -46,7 +48,8 @@ from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, uncorrelated
 from mrjax.mv.ivwme import ALTERNATING_STEPS, NewtonState, _alternate, newton_going, newton_start, newton_step, profile_objective
 
-TAU_STEPS = 12
+TAU_STEPS = 60  # the most tau2 updates; an analysis stops once |min_b Q - df| <= ROOT_TOL df
+ROOT_TOL = 1e-12
 # Analyses stepped at once: this fraction of a batch, at least MIN_SLOTS (731 benchmark analyses
 # on one padded batch, warm: 1/4 0.79 s, 1/16 0.31 s, 1/64 0.21 s, 1/256 0.29 s; all at once 1.71 s).
 SLOT_FRACTION = 1 / 64
@@ -68,13 +71,18 @@ class _Data(NamedTuple):
 
 class _Search(NamedTuple):
     """Where an analysis's search is: ``rounds`` tau2 updates made, ``tau2``, the Newton
-    minimisation over ``b`` at that ``tau2``, and whether every finished one converged."""
+    minimisation over ``b`` at that ``tau2``, whether every finished one converged, the bracket
+    ``lo < root < hi`` (``min_b Q`` above ``df`` at ``lo``, not above at ``hi``) and whether the
+    root is ``found``."""
 
     data: _Data
     rounds: jax.Array
     tau2: jax.Array
     newton: NewtonState
     ok: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    found: jax.Array
 
 
 def _q(d: _Data, tau2):
@@ -97,21 +105,33 @@ def _data(t: MVInstruments) -> _Data:
     return _Data(t.by, t.bx * cols * t.mask[:, None], t.sy, (t.sx * cols) ** 2, t.mask, t.xmask, t.nsnp - 2.0)
 
 
+def _at_root(d: _Data, tau2, excess, tol):
+    return (jnp.abs(excess) <= tol * d.df) | ((tau2 == 0.0) & (excess <= 0.0))
+
+
 def _step(s: _Search) -> _Search:
-    """A Newton step at the current ``tau2`` or, once that minimisation has stopped, the next
-    ``tau2`` (a Newton step on ``min_b Q - df``, floored at 0) and a fresh minimisation from
-    the current ``theta``."""
+    """A Newton step at the current ``tau2`` or, once that minimisation has stopped, either the
+    root (``|excess| <= ROOT_TOL df``) or the next ``tau2``: a Newton step on ``min_b Q - df``
+    where it lands inside the bracket, else the bracket's midpoint (a step can overshoot where
+    ``min_b Q`` is not convex in ``tau2``; the bare Newton iteration then cycled), and a fresh
+    minimisation from the current ``theta``."""
     d, theta = s.data, s.newton.theta
     stepped = s._replace(newton=newton_step(_q(d, s.tau2), _pinned(d), s.newton))
     excess = _q(d, s.tau2)(theta) - d.df
-    tau2 = jnp.maximum(s.tau2 - excess / _slope(d, s.tau2, theta), 0.0)
-    moved_on = _Search(d, s.rounds + 1, tau2, newton_start(_q(d, tau2), _pinned(d), theta), s.ok & s.newton.done)
+    lo, hi = jnp.where(excess > 0, s.tau2, s.lo), jnp.where(excess > 0, s.hi, s.tau2)
+    newton = s.tau2 - excess / _slope(d, s.tau2, theta)
+    inside = jnp.isfinite(newton) & (newton > lo) & (newton < hi)
+    tau2 = jnp.where(inside, newton, jnp.where(jnp.isinf(hi), 2.0 * lo, 0.5 * (lo + hi)))
+    ok = s.ok & s.newton.done
+    found = s._replace(ok=ok, found=True)
+    moved_on = _Search(d, s.rounds + 1, tau2, newton_start(_q(d, tau2), _pinned(d), theta), ok, lo, hi, s.found)
+    settled = jax.tree_util.tree_map(lambda a, b: jnp.where(_at_root(d, s.tau2, excess, ROOT_TOL), a, b), found, moved_on)
     minimising = newton_going(s.newton)
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(minimising, a, b), stepped, moved_on)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(minimising, a, b), stepped, settled)
 
 
 def _searching(s: _Search):
-    return newton_going(s.newton) | (s.rounds < TAU_STEPS)
+    return newton_going(s.newton) | (~s.found & (s.rounds < TAU_STEPS))
 
 
 def mv_qhet_batch(ts: MVInstruments, keys) -> MVEstimate:
@@ -124,12 +144,12 @@ def mv_qhet_batch(ts: MVInstruments, keys) -> MVEstimate:
     def load(a):
         d = jax.tree_util.tree_map(lambda x: x[a], data)
         zero = jnp.zeros((), d.bx.dtype)
-        return _Search(d, jnp.zeros((), jnp.int32), zero, newton_start(_q(d, zero), _pinned(d), starts[a]), jnp.ones((), bool))
+        return _Search(d, jnp.zeros((), jnp.int32), zero, newton_start(_q(d, zero), _pinned(d), starts[a]),
+                       jnp.ones((), bool), zero, jnp.full((), jnp.inf, d.bx.dtype), jnp.zeros((), bool))
 
     def result(s: _Search):
         excess = _q(s.data, s.tau2)(s.newton.theta) - s.data.df
-        at_root = (jnp.abs(excess) <= 1e-9 * s.data.df) | ((s.tau2 == 0.0) & (excess <= 0.0))
-        return s.newton.theta, s.ok & s.newton.done & at_root
+        return s.newton.theta, s.ok & s.newton.done & _at_root(s.data, s.tau2, excess, 1e-9)
 
     n = ts.by.shape[0]
     theta, ok = pooled_while(load, _searching, _step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)), keep=result)

@@ -1,0 +1,68 @@
+"""mv_qhet where the bare Newton iteration on tau2 cycled: on MV benchmark analyses (a scan-fixture
+trait + a simulated second exposure) a Newton step from tau2 = 0 overshot far below the root,
+was floored back to 0, and repeated (23 of 731 analyses came out NaN). The bracketed iteration
+must reach the root there: the estimate equals an independent scipy reference (the lowest of
+Nelder–Mead + BFGS minima from three starts, tau2 by Brent's method)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+import mrjax
+from mrjax.mv.data import from_mv_frame
+
+CYCLED = ("trait_0018", "trait_0028", "trait_0052", "trait_0054")  # benchmark analyses 18, 28, 52, 54
+
+
+@pytest.fixture(scope="module")
+def benchmark_analyses(shared_data):
+    sys.path.insert(0, str(shared_data.parent / "tools"))
+    from make_scan_fixture import make
+
+    import pandas as pd
+
+    fx = make(731, 1).rename(columns=lambda c: c.replace("_exposure", ".exposure").replace("_outcome", ".outcome"))
+    fx = fx.assign(analysis=fx["exposure"], outcome="outcome")
+    rng = np.random.default_rng(2)
+    z = fx.assign(exposure="Z", **{"beta.exposure": 0.3 * fx["beta.exposure"] + rng.normal(0.0, fx["se.exposure"]),
+                                   "pval.exposure": np.nan})
+    return pd.concat([fx, z], ignore_index=True)
+
+
+def _scipy_qhet(bx, sx, by, sy):
+    df = len(by) - 2
+
+    def q(b, tau2):
+        return np.sum((by - bx @ b) ** 2 / (sy ** 2 + sx ** 2 @ b ** 2 + tau2))
+
+    starts = [np.zeros(2), np.linalg.lstsq(bx / sy[:, None], by / sy, rcond=None)[0], np.ones(2)]
+
+    def lowest(tau2):
+        fits = []
+        for start in starts:
+            nm = optimize.minimize(q, start, args=(tau2,), method="Nelder-Mead",
+                                   options=dict(xatol=1e-12, fatol=1e-12, maxiter=20000, maxfev=40000))
+            fits.append(optimize.minimize(q, nm.x, args=(tau2,), method="BFGS", options={"gtol": 1e-12}))
+        return min(fits, key=lambda f: f.fun)
+
+    assert lowest(0.0).fun > df  # heterogeneous: the root is positive
+    hi = 1e-6
+    while lowest(hi).fun > df:
+        hi *= 4
+    return lowest(optimize.brentq(lambda t: lowest(t).fun - df, 0.0, hi, xtol=1e-15)).x
+
+
+def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(benchmark_analyses):
+    table = benchmark_analyses[benchmark_analyses["analysis"].isin(CYCLED)]
+    batch = from_mv_frame(table)
+    assert list(batch.analyses["analysis"]) == sorted(CYCLED)
+    res = mrjax.mvmr(batch, methods=["mv_qhet"])
+    for i, name in enumerate(batch.analyses["analysis"]):
+        arr = batch.arrays[i]
+        want = _scipy_qhet(arr["bx"], arr["sx"], arr["by"], arr["sy"])
+        got = res[res["analysis"] == name].set_index("exposure").loc[[name, "Z"], "b"].to_numpy()
+        np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=name)
