@@ -14,9 +14,10 @@ end, at or below it at the upper): a step that leaves it is replaced by the midp
 MV benchmark's 731 simulated analyses the bare Newton step from 0 overshot far below the root,
 was floored back to 0 and cycled (NaN); with the bracket they reach the root, which equals an
 independent scipy reference (tests/test_mv_qhet.py). It stops once ``|min_b Q - (nsnp - 2)| <=
-1e-12 (nsnp - 2)`` (at most :data:`TAU_STEPS` updates); ``converged`` needs every minimisation to
-have converged and that gap below ``1e-9 (nsnp - 2)``, else the analysis is NaN (2 of the 731,
-whose minimisation at some ``tau2`` runs off along a valley).
+1e-12 (nsnp - 2)`` (at most :data:`TAU_STEPS` updates). A minimisation that does not converge
+from the warm start (on 2 of the 731 it ran off along a valley) is started once more from the
+``tau2 = 0`` minimiser. ``converged`` needs every minimisation to have converged and that gap
+below ``1e-9 (nsnp - 2)``, else the analysis is NaN.
 
 Where R differs, and why mrjax does not follow it: R finds ``tau2`` with ``optimize()`` on
 ``(-10, 10)`` minimising ``(min_b Q - (nsnp - 2))^2``, each ``min_b Q`` a Nelder–Mead ``optim()``
@@ -72,8 +73,9 @@ class _Data(NamedTuple):
 class _Search(NamedTuple):
     """Where an analysis's search is: ``rounds`` tau2 updates made, ``tau2``, the Newton
     minimisation over ``b`` at that ``tau2``, whether every finished one converged, the bracket
-    ``lo < root < hi`` (``min_b Q`` above ``df`` at ``lo``, not above at ``hi``) and whether the
-    root is ``found``."""
+    ``lo < root < hi`` (``min_b Q`` above ``df`` at ``lo``, not above at ``hi``), whether the
+    root is ``found``, the ``tau2 = 0`` minimiser ``theta0`` and whether the minimisation at this
+    ``tau2`` was ``retried`` from it."""
 
     data: _Data
     rounds: jax.Array
@@ -83,6 +85,8 @@ class _Search(NamedTuple):
     lo: jax.Array
     hi: jax.Array
     found: jax.Array
+    theta0: jax.Array
+    retried: jax.Array
 
 
 def _q(d: _Data, tau2):
@@ -114,7 +118,8 @@ def _step(s: _Search) -> _Search:
     root (``|excess| <= ROOT_TOL df``) or the next ``tau2``: a Newton step on ``min_b Q - df``
     where it lands inside the bracket, else the bracket's midpoint (a step can overshoot where
     ``min_b Q`` is not convex in ``tau2``; the bare Newton iteration then cycled), and a fresh
-    minimisation from the current ``theta``."""
+    minimisation from the current ``theta``. A minimisation that did not converge is first
+    retried once from ``theta0``."""
     d, theta = s.data, s.newton.theta
     stepped = s._replace(newton=newton_step(_q(d, s.tau2), _pinned(d), s.newton))
     excess = _q(d, s.tau2)(theta) - d.df
@@ -124,8 +129,12 @@ def _step(s: _Search) -> _Search:
     tau2 = jnp.where(inside, newton, jnp.where(jnp.isinf(hi), 2.0 * lo, 0.5 * (lo + hi)))
     ok = s.ok & s.newton.done
     found = s._replace(ok=ok, found=True)
-    moved_on = _Search(d, s.rounds + 1, tau2, newton_start(_q(d, tau2), _pinned(d), theta), ok, lo, hi, s.found)
+    moved_on = _Search(d, s.rounds + 1, tau2, newton_start(_q(d, tau2), _pinned(d), theta), ok, lo, hi, s.found,
+                       jnp.where(s.rounds == 0, theta, s.theta0), jnp.zeros((), bool))
+    again = s._replace(newton=newton_start(_q(d, s.tau2), _pinned(d), s.theta0), retried=True)
     settled = jax.tree_util.tree_map(lambda a, b: jnp.where(_at_root(d, s.tau2, excess, ROOT_TOL), a, b), found, moved_on)
+    retry = ~s.newton.done & ~s.retried & (s.rounds > 0)
+    settled = jax.tree_util.tree_map(lambda a, b: jnp.where(retry, a, b), again, settled)
     minimising = newton_going(s.newton)
     return jax.tree_util.tree_map(lambda a, b: jnp.where(minimising, a, b), stepped, settled)
 
@@ -145,7 +154,8 @@ def mv_qhet_batch(ts: MVInstruments, keys) -> MVEstimate:
         d = jax.tree_util.tree_map(lambda x: x[a], data)
         zero = jnp.zeros((), d.bx.dtype)
         return _Search(d, jnp.zeros((), jnp.int32), zero, newton_start(_q(d, zero), _pinned(d), starts[a]),
-                       jnp.ones((), bool), zero, jnp.full((), jnp.inf, d.bx.dtype), jnp.zeros((), bool))
+                       jnp.ones((), bool), zero, jnp.full((), jnp.inf, d.bx.dtype), jnp.zeros((), bool), starts[a],
+                       jnp.zeros((), bool))
 
     def result(s: _Search):
         excess = _q(s.data, s.tau2)(s.newton.theta) - s.data.df
