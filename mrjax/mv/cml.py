@@ -45,7 +45,7 @@ from mrjax.estimators.median import stable_ranks
 from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.draws import perturbation_normals
-from mrjax.mv.fit import MVEstimate, assemble, least_squares_coef, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, least_squares_coef, uncorrelated
 from mrjax.mv.ivwme import CONVERGED_DECREMENT, NewtonState, newton_going, newton_start, newton_step, profile_objective
 
 MAXIT = 100
@@ -212,18 +212,12 @@ def _perturbed(t: MVInstruments, key, bx, num_pert: int):
     return bx + t.sx * keep * jnp.stack(ex, axis=-1), t.by + t.sy * t.mask * ey
 
 
-def _data(t: MVInstruments):
-    """The analysis's exposure effects and variances with padded rows and columns zero."""
-    cols = t.xmask.astype(t.bx.dtype)
-    return t.bx * cols * t.mask[:, None], (t.sx * cols) ** 2
-
-
 def mv_cml_batch(ts: MVInstruments, keys, *, n: float, dp: bool = True, num_pert: int = NUM_PERT) -> MVEstimate:
     """:func:`mv_cml` of every analysis of a batch (``[A, ...]`` instruments, ``[A]`` keys),
     equal to it analysis by analysis, with every fit of the batch in one pool."""
     if dp and num_pert < 2:
         raise ValueError(f"mv_cml with data perturbation needs num_pert >= 2 (got {num_pert}); dp=False runs without")
-    bx, var_x = jax.vmap(_data)(ts)
+    bx, var_x = jax.vmap(exposure_effects)(ts)
     if dp:
         bxs, bys = jax.vmap(lambda t, k, b: _perturbed(t, k, b, num_pert))(ts, keys, bx)
         fits = _bic_fits(ts, bxs, bys, n, PERTURBED_DECREMENT)

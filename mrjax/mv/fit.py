@@ -110,6 +110,13 @@ def least_squares(xw, yw, rows, colmask) -> LinearFit:
     return LinearFit(coef=coef, cov=jnp.linalg.inv(a), rss=rss, n=n, p=p, sigma=sigma)
 
 
+def exposure_effects(t: MVInstruments):
+    """The analysis's exposure effects ``Bx`` and their variances ``sx^2`` (``[S, K]``), zero in
+    padded rows and exposure columns."""
+    cols = t.xmask.astype(t.bx.dtype)
+    return t.bx * cols * t.mask[:, None], (t.sx * cols) ** 2
+
+
 def least_squares_coef(xw, yw, rows, colmask):
     """``least_squares(xw, yw, rows, colmask).coef`` by :func:`mrjax.estimators.lmrob.small_solve`
     (no LAPACK call: for fits repeated inside vmapped loops, where those calls deadlocked

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares, scale_rows, se_multiplier, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, least_squares, scale_rows, se_multiplier, uncorrelated
 from mrjax.mv.regression import dist_df
 
 ALTERNATING_STEPS = 30
@@ -61,9 +61,7 @@ def profile_objective(by, bx, sy, var_x, rows, tau2=0.0):
 def _objective(t: MVInstruments):
     """``Q(theta)`` over the analysis's real rows and exposure columns, and its residual parts."""
     m = t.mask.astype(t.bx.dtype)
-    c = t.xmask.astype(t.bx.dtype)
-    bx = t.bx * c * m[:, None]
-    var_x = (t.sx * c) ** 2
+    bx, var_x = exposure_effects(t)
 
     def parts(theta):
         e = (t.by - bx @ theta) * m

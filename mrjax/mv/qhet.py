@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, uncorrelated
 from mrjax.mv.ivwme import ALTERNATING_STEPS, NewtonState, _alternate, newton_going, newton_start, newton_step, profile_objective
 
 TAU_STEPS = 60  # the most tau2 updates; an analysis stops once |min_b Q - df| <= ROOT_TOL df
@@ -105,8 +105,8 @@ def _slope(d: _Data, tau2, theta):
 
 
 def _data(t: MVInstruments) -> _Data:
-    cols = t.xmask.astype(t.bx.dtype)
-    return _Data(t.by, t.bx * cols * t.mask[:, None], t.sy, (t.sx * cols) ** 2, t.mask, t.xmask, t.nsnp - 2.0)
+    bx, var_x = exposure_effects(t)
+    return _Data(t.by, bx, t.sy, var_x, t.mask, t.xmask, t.nsnp - 2.0)
 
 
 def _at_root(d: _Data, tau2, excess, tol):
