@@ -25,7 +25,8 @@ def pooled_while(load, going, step, n_items: int, slots: int, total=None, keep=l
     bound): a pytree with leading axis ``n_items``, zeros for items at or past ``total``.
 
     ``load``, ``going``, ``step`` and ``keep`` are functions of one item (vmapped here);
-    ``load`` should only gather (it runs for every slot each turn). Item by item the result is
+    ``load`` and ``keep`` run for every slot each turn, so their cost counts like a step's
+    (gathers are cheap; a Newton start, as in mv_cml, costs about a step). Item by item the result is
     that of its own loop, as under ``jax.vmap`` of ``lax.while_loop``: a step is applied only
     while its item's ``going`` holds, so caps and counters carried in the state keep their
     meaning. Every turn steps the ``slots`` lanes; a finished lane writes its item out and
