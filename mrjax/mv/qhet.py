@@ -127,14 +127,14 @@ def _step(s: _Search) -> _Search:
     newton = s.tau2 - excess / _slope(d, s.tau2, theta)
     inside = jnp.isfinite(newton) & (newton > lo) & (newton < hi)
     tau2 = jnp.where(inside, newton, jnp.where(jnp.isinf(hi), 2.0 * lo, 0.5 * (lo + hi)))
-    ok = s.ok & s.newton.done
-    found = s._replace(ok=ok, found=True)
-    moved_on = _Search(d, s.rounds + 1, tau2, newton_start(_q(d, tau2), _pinned(d), theta), ok, lo, hi, s.found,
-                       jnp.where(s.rounds == 0, theta, s.theta0), jnp.zeros((), bool))
-    again = s._replace(newton=newton_start(_q(d, s.tau2), _pinned(d), s.theta0), retried=True)
-    settled = jax.tree_util.tree_map(lambda a, b: jnp.where(_at_root(d, s.tau2, excess, ROOT_TOL), a, b), found, moved_on)
     retry = ~s.newton.done & ~s.retried & (s.rounds > 0)
-    settled = jax.tree_util.tree_map(lambda a, b: jnp.where(retry, a, b), again, settled)
+    kept = lambda old, new: jnp.where(retry, old, new)  # noqa: E731 (a retry keeps tau2, the bracket, ok)
+    tau2, ok = kept(s.tau2, tau2), kept(s.ok, s.ok & s.newton.done)
+    start = newton_start(_q(d, tau2), _pinned(d), kept(s.theta0, theta))
+    moved_on = _Search(d, s.rounds + kept(0, 1), tau2, start, ok, kept(s.lo, lo), kept(s.hi, hi), s.found,
+                       jnp.where(s.rounds == 0, theta, s.theta0), retry)
+    root = _at_root(d, s.tau2, excess, ROOT_TOL) & ~retry
+    settled = jax.tree_util.tree_map(lambda a, b: jnp.where(root, a, b), s._replace(ok=ok, found=True), moved_on)
     minimising = newton_going(s.newton)
     return jax.tree_util.tree_map(lambda a, b: jnp.where(minimising, a, b), stepped, settled)
 
