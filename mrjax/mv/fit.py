@@ -95,11 +95,7 @@ def uncorrelated(t: MVInstruments):
 def least_squares(xw, yw, rows, colmask) -> LinearFit:
     """OLS of ``yw`` on the columns of ``xw`` where ``colmask``; only ``rows`` count (others
     are zeroed)."""
-    r = rows.astype(xw.dtype)
-    c = colmask.astype(xw.dtype)
-    x = xw * r[:, None] * c[None, :]
-    y = yw * r
-    a = x.T @ x + jnp.diag(1.0 - c)
+    x, y, a = _normal_equations(xw, yw, rows, colmask)
     coef = jnp.linalg.solve(a, x.T @ y)
     resid = y - x @ coef
     rss = resid @ resid
@@ -121,10 +117,17 @@ def least_squares_coef(xw, yw, rows, colmask):
     """``least_squares(xw, yw, rows, colmask).coef`` by :func:`mrjax.estimators.lmrob.small_solve`
     (no LAPACK call: for fits repeated inside vmapped loops, where those calls deadlocked
     XLA:CPU)."""
+    x, y, a = _normal_equations(xw, yw, rows, colmask)
+    return small_solve(a, x.T @ y)
+
+
+def _normal_equations(xw, yw, rows, colmask):
+    """The design and response with other rows and columns zeroed, and ``X'X`` with 1 on the
+    diagonal of each column left out (its coefficient is then 0)."""
     r = rows.astype(xw.dtype)
     c = colmask.astype(xw.dtype)
     x = xw * r[:, None] * c[None, :]
-    return small_solve(x.T @ x + jnp.diag(1.0 - c), x.T @ (yw * r))
+    return x, yw * r, x.T @ x + jnp.diag(1.0 - c)
 
 
 def pvalue(z, df):
