@@ -59,6 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mrjax.estimators.draws import SORT_NETWORK_MAX_WIDTH, slot_normals, sort_slots
+from mrjax.estimators.pool import pooled_while
 from mrjax.stats import MAD_CONSTANT, sort_last_axis
 
 C_CHI = 1.54764  # lmrob.control()$tuning.chi (bisquare, 50% breakdown)
@@ -72,7 +73,7 @@ PLAIN_REFINE_STEPS = 15  # refine_fast_s steps before Newton's (see _refine)
 NEWTON_REACH = 3.0  # a Newton step at most 3x the linear extrapolation's length (see _refine)
 N_FINALISTS = 2  # lmrob.control()$best.r.s
 POOLED_REFINE_STEPS = 25  # steps every problem of a pooled refinement takes together (see _refine_pooled)
-STRAGGLER_SLOTS = 8  # unfinished problems refined together per turn after those steps
+STRAGGLER_SLOTS = 8  # slots in which the unfinished problems go on after those steps
 N_SUBSETS = 500  # lmrob.control()$nResample: random elemental subsets for p >= 3 columns
 
 
@@ -371,23 +372,27 @@ def _refine_plain(beta, s, X, y, mask, n) -> _RefineState:
     return jax.lax.while_loop(lambda c: _refining(c, p) & (c.steps < PLAIN_REFINE_STEPS), plain, start)
 
 
+def _refine_newton_step(c: _RefineState, X, y, mask, n) -> _RefineState:
+    """One of :func:`_refine`'s guarded Newton steps (its docstring): the Newton step on
+    ``F(theta) - theta`` where the iteration contracts there, else the plain step."""
+    p = X.shape[-1]
+    step = functools.partial(_fast_s_step, X=X, y=y, mask=mask, n=n)
+    jac, image = jax.jacfwd(lambda th: (step(th), step(th)), has_aux=True)(c.theta)
+    residual = jnp.linalg.norm(image - c.theta)
+    candidate = c.theta - small_solve(jac - jnp.eye(p + 1), image - c.theta)
+    ratio = residual / c.last_residual
+    keep = ((ratio < 1.0)
+            & (jnp.linalg.norm(candidate - c.theta) * (1.0 - ratio) <= NEWTON_REACH * residual)
+            & (jnp.linalg.norm(step(candidate) - candidate) < residual)
+            & jnp.all(jnp.isfinite(candidate)) & (candidate[p] > 0))
+    return _RefineState(c.steps + 1, jnp.where(keep, candidate, image), c.theta, residual)
+
+
 def _refine_newton(c: _RefineState, X, y, mask, n, until) -> _RefineState:
     """:func:`_refine`'s guarded Newton steps from ``c`` while it goes on, up to step ``until``."""
     p = X.shape[-1]
-    step = functools.partial(_fast_s_step, X=X, y=y, mask=mask, n=n)
-
-    def newton(c):
-        jac, image = jax.jacfwd(lambda th: (step(th), step(th)), has_aux=True)(c.theta)
-        residual = jnp.linalg.norm(image - c.theta)
-        candidate = c.theta - small_solve(jac - jnp.eye(p + 1), image - c.theta)
-        ratio = residual / c.last_residual
-        keep = ((ratio < 1.0)
-                & (jnp.linalg.norm(candidate - c.theta) * (1.0 - ratio) <= NEWTON_REACH * residual)
-                & (jnp.linalg.norm(step(candidate) - candidate) < residual)
-                & jnp.all(jnp.isfinite(candidate)) & (candidate[p] > 0))
-        return _RefineState(c.steps + 1, jnp.where(keep, candidate, image), c.theta, residual)
-
-    return jax.lax.while_loop(lambda c: _refining(c, p) & (c.steps < until), newton, c)
+    return jax.lax.while_loop(lambda c: _refining(c, p) & (c.steps < until),
+                              lambda c: _refine_newton_step(c, X, y, mask, n), c)
 
 
 def _refine_finish(c: _RefineState, X, y, mask, n):
@@ -402,23 +407,14 @@ def _refine_pooled(beta, s, X, y, mask, n):
     """:func:`_refine` of ``F`` problems (leading axis), equal to it problem by problem, but
     without every problem waiting for the slowest: all take their first
     :data:`POOLED_REFINE_STEPS` steps together, then the unfinished ones (on the fixture a
-    handful of 1,462, one needing 164 steps) are gathered :data:`STRAGGLER_SLOTS` at a time and
-    run to the end on their own."""
+    handful of 1,462, one needing 164 steps) go on in :data:`STRAGGLER_SLOTS` slots of
+    :func:`~mrjax.estimators.pool.pooled_while` (the finished ones pass through it at once)."""
     f, p = beta.shape
     state = jax.vmap(_refine_plain)(beta, s, X, y, mask, n)
     state = jax.vmap(functools.partial(_refine_newton, until=POOLED_REFINE_STEPS))(state, X, y, mask, n)
-
-    def unfinished(state):
-        return jax.vmap(_refining, in_axes=(0, None))(state, p)
-
-    def stragglers(state):
-        idx = jnp.nonzero(unfinished(state), size=STRAGGLER_SLOTS, fill_value=f)[0]
-        take = lambda a: a[jnp.minimum(idx, f - 1)]  # noqa: E731 (fill slots repeat the last problem; dropped below)
-        done = jax.vmap(functools.partial(_refine_newton, until=MAX_STEPS))(
-            jax.tree_util.tree_map(take, state), take(X), take(y), take(mask), take(n))
-        return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b, mode="drop"), state, done)
-
-    state = jax.lax.while_loop(lambda c: jnp.any(unfinished(c)), stragglers, state)
+    problem = lambda i: (jax.tree_util.tree_map(lambda a: a[i], state), X[i], y[i], mask[i], n[i])  # noqa: E731
+    state = pooled_while(problem, lambda c: _refining(c[0], p), lambda c: (_refine_newton_step(*c),) + c[1:],
+                         f, STRAGGLER_SLOTS, keep=lambda c: c[0])
     return jax.vmap(_refine_finish)(state, X, y, mask, n)
 
 
