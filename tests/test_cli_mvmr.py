@@ -98,3 +98,22 @@ def test_mvmr_method_options_as_in_the_method_id(shared_data, tmp_path):
     assert bad.exit_code == 2 and "robst" in bad.output and "robust" in bad.output
     malformed = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o3"), "-m", "mv_ivw[robust]"])
     assert malformed.exit_code == 2 and "option=value" in malformed.output
+
+
+def test_mvmr_gmm_takes_its_sample_sizes_from_nx_and_ny(shared_data, tmp_path):
+    import numpy as np
+
+    import mrjax
+
+    table = _table(shared_data, tmp_path / "mv.csv")
+    missing = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o1"), "-m", "mv_gmm",
+                                       "--nx", "17723"])
+    assert missing.exit_code == 2 and "--ny" in missing.output
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o2"), "-m", "mv_gmm",
+                                   "-m", "mv_gmm[robust=False]", "--nx", "17723", "--ny", "17723"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "o2" / "mvmr_results.tsv", sep="\t")
+    want = mrjax.mvmr(table, methods=[("mv_gmm", {"nx": 17723, "ny": 17723}),
+                                      ("mv_gmm", {"nx": 17723, "ny": 17723, "robust": False})])
+    np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)
+    assert got["method_id"].nunique() == 2

@@ -11,7 +11,7 @@ theta``, ``Sx_j = diag(sx_j^2)``: the joint likelihood's minimum in ``b_j``); ``
 weighted regression of ``By - r`` on ``b`` (weights ``sy^-2``). On the valid
 variants this is the alternation of :mod:`mrjax.mv.ivwme`, whose fixed point minimises the profile
 ``Q_k(theta) = sum_valid (By_j - Bx_j' theta)^2 / v_j``; the sweeps fix the invalid set and
-:func:`mrjax.mv.ivwme._newton` then takes ``theta`` to that minimum (R stops its sweeps when
+:func:`mrjax.mv.ivwme.newton_minimise` then takes ``theta`` to that minimum (R stops its sweeps when
 ``theta`` moves little, ~5e-5 relative short of it on the lipids golden). ``BIC_k = Q_k + log(n) k``
 (twice the negative log-likelihood plus the penalty); the estimate is the ``theta`` of the smallest
 BIC, its SE ``sqrt(diag(H^-1))`` with ``H`` the Hessian of ``Q_k / 2`` on the valid variants (R:

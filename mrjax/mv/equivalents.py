@@ -48,6 +48,10 @@ MV_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "mvcML_noDP": _mv("mv_cml", n=17723, dp=False),
     # Monte-Carlo: the analysis key's 200 perturbations, not R's seed 314159265 (tests/test_mvmr_golden.py::test_mvcml_dp_within_monte_carlo_error).
     _MR + "mvcML_default": _mv("mv_cml", n=17723),
+    # R's nlminb stops short of Q's minimum (its gradient leaves out d Om / d theta); mrjax
+    # reaches it, and the robust kappa there (mrjax.mv.gmm; tests/test_mv_gmm.py).
+    _MR + "mvgmm_default": _mv("mv_gmm", nx=17723, ny=17723),
+    _MR + "mvgmm_nonrobust": _mv("mv_gmm", nx=17723, ny=17723, robust=False),
     _MVMR + "format_mvmr": ("from_mv_frame", {}),
     _MVMR + "strength_mvmr_gencov0": ("mvmr_strength", {"gencov": 0}),
     _MVMR + "strength_mvmr_phenocov_identity": ("mvmr_strength", {"gencov": "identity"}),
@@ -87,4 +91,7 @@ CORRELATED_R_EQUIVALENTS: dict[str, tuple[str, dict]] = {
     _MR + "maxlik_random": _mv("maxlik", model="random"),
 }
 
-MV_NOT_IMPLEMENTED: dict[str, str] = {}
+MV_NOT_IMPLEMENTED: dict[str, str] = {
+    _MR + "mvpcgmm_vignette": "mr_mvpcgmm (GMM on principal components of correlated variants from one gene "
+                              "region) is not offered; mv_gmm is its method for independent variants",
+}

@@ -11,7 +11,7 @@ and the estimate is ``argmin Q``. R reaches it by alternating the weighted regre
 K x K solve), from a random start ``Bx~_j ~ N(Bx_j, Sx_j)`` (``seed = 20201201``), stopping when
 ``-Q/2`` changes by less than 1e-4 — so R's estimate is near the minimum, not at it. Here the same
 alternation starts from ``Bx~ = Bx`` (:data:`ALTERNATING_STEPS`), then safeguarded Newton steps on
-``Q`` (:func:`_newton`: exact autodiff gradient and Hessian) reach the minimum itself;
+``Q`` (:func:`newton_minimise`: exact autodiff gradient and Hessian) reach the minimum itself;
 ``converged`` requires the Newton decrement there to be negligible. With nearly collinear
 exposures the minimum can lie far along a flat valley (10 of the MV benchmark's 731 analyses
 have it at ``|theta|`` 10-60), which R's stopping rule leaves far short.
@@ -88,7 +88,7 @@ def _alternate(t: MVInstruments, bx, var_x, steps: int):
 
 
 class NewtonState(NamedTuple):
-    """Where :func:`_newton` is: steps taken ``it``, ``theta``, its next ``step``, ``done``
+    """Where :func:`newton_minimise` is: steps taken ``it``, ``theta``, its next ``step``, ``done``
     (converged) and ``stuck`` (no step lowered ``q``)."""
 
     it: jax.Array
@@ -113,14 +113,14 @@ def _small_decrement(q, theta, decrement, convex, decrement_tol):
 
 
 def newton_start(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
-    """:func:`_newton`'s state at ``theta`` before its first step."""
+    """:func:`newton_minimise`'s state at ``theta`` before its first step."""
     step, decrement, convex = _direction(q, pinned, theta)
     small = _small_decrement(q, theta, decrement, convex, decrement_tol)
     return NewtonState(jnp.zeros((), jnp.int32), theta, step, small, jnp.zeros((), bool))
 
 
 def newton_step(q, pinned, state: NewtonState, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
-    """One step of :func:`_newton`: the longest of ``1, 1/2, ...`` times ``state.step`` that
+    """One step of :func:`newton_minimise`: the longest of ``1, 1/2, ...`` times ``state.step`` that
     lowers ``q`` (none: ``stuck``), then the next step and the convergence test there."""
     sizes = 0.5 ** jnp.arange(HALVINGS, dtype=state.theta.dtype)
     trials = state.theta[None, :] + sizes[:, None] * state.step[None, :]
@@ -132,11 +132,11 @@ def newton_step(q, pinned, state: NewtonState, decrement_tol: float = CONVERGED_
 
 
 def newton_going(state: NewtonState):
-    """Whether :func:`_newton` takes another step."""
+    """Whether :func:`newton_minimise` takes another step."""
     return (state.it < NEWTON_STEPS) & ~state.done & ~state.stuck
 
 
-def _newton(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT):
+def newton_minimise(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT):
     """Minimise ``q`` from ``theta`` by Newton steps on the Hessian with its eigenvalues made
     positive (``|lambda|``, at least 1e-12 of the largest: a descent direction where ``q`` is
     not convex, as along the long, curved valleys of nearly collinear exposures), each step the
@@ -156,7 +156,7 @@ def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str
     q, parts, bx, var_x = _objective(t)
     pinned = jnp.diag(1.0 - t.xmask.astype(t.bx.dtype))  # padded exposures: coefficient 0
     hess = jax.hessian(q)
-    theta, converged = _newton(q, pinned, _alternate(t, bx, var_x, ALTERNATING_STEPS))
+    theta, converged = newton_minimise(q, pinned, _alternate(t, bx, var_x, ALTERNATING_STEPS))
     h = hess(theta) + pinned
 
     def standardised(theta):

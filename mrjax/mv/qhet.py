@@ -6,7 +6,7 @@ Sanderson, Spiller & Bowden 2021, Stat Med 40:5434), phenotypic correlation the 
 The heterogeneity ``tau2`` is where ``min_b Q(b, tau2)`` equals R's degrees of freedom
 ``nsnp - 2`` (as coded, whatever the number of exposures), 0 when the minimum at ``tau2 = 0`` is
 already at or below it; the estimate is ``argmin_b Q(b, tau2)``. Each minimum over ``b`` is
-:func:`mrjax.mv.ivwme._newton`'s (from mv_ivwme's start at ``tau2 = 0``, then warm). ``tau2``
+:func:`mrjax.mv.ivwme.newton_minimise`'s (from mv_ivwme's start at ``tau2 = 0``, then warm). ``tau2``
 from 0 by Newton steps on ``min_b Q``, its derivative ``-sum_j e_j^2 / w_j^2`` by the envelope
 theorem, kept inside the bracket of the values seen (``min_b Q`` above ``nsnp - 2`` at the lower
 end, at or below it at the upper): a step that leaves it is replaced by the midpoint. Each

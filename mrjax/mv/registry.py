@@ -52,6 +52,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_lasso", "MV-lasso", _M + "lasso:mv_lasso"),
         MVMethod("mv_cml", "MVMR-cML-BIC", _M + "cml:mv_cml", stochastic=True, batched=_M + "cml:mv_cml_batch"),
         MVMethod("mv_qhet", "Q minimisation with heterogeneity (qhet_mvmr)", _M + "qhet:mv_qhet", batched=_M + "qhet:mv_qhet_batch"),
+        MVMethod("mv_gmm", "MV-GMM", _M + "gmm:mv_gmm"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
 }
@@ -78,6 +79,10 @@ def resolve_specs(methods=None) -> tuple[Spec, ...]:
         if unknown:
             raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for MV method {mid!r}; "
                              f"its options: {', '.join(known) or 'none'}")
+        missing = [name for name in _required(MV_METHODS[mid]) if name not in opts]
+        if missing:
+            raise ValueError(f"MV method {mid!r} needs the option(s) {', '.join(map(repr, missing))}, "
+                             f"e.g. ({mid!r}, {{{', '.join(f'{name!r}: ...' for name in missing)}}})")
         spec = (mid, tuple(sorted(opts.items())))
         if spec not in specs:
             specs.append(spec)
@@ -91,6 +96,14 @@ def _options(method: MVMethod) -> tuple[str, ...]:
     import inspect
 
     return tuple(name for name, p in inspect.signature(method.fn).parameters.items() if p.kind is p.KEYWORD_ONLY)
+
+
+def _required(method: MVMethod) -> tuple[str, ...]:
+    """The keyword options a method cannot run without (no default: sample sizes)."""
+    import inspect
+
+    return tuple(name for name, p in inspect.signature(method.fn).parameters.items()
+                 if p.kind is p.KEYWORD_ONLY and p.default is p.empty)
 
 
 def spec_name(spec: Spec) -> str:

@@ -46,7 +46,7 @@ def _others_fit(t: MVInstruments, j):
     return fit.coef, resid
 
 
-def _quad(sigma, v):
+def snp_quadratic(sigma, v):
     """``v' sigma_s v`` for every SNP ``s``."""
     return jnp.einsum("k,skl,l->s", v, sigma, v)
 
@@ -60,7 +60,7 @@ def conditional_f(t: MVInstruments, sigma) -> jax.Array:
     def one(j):
         delta, resid = _others_fit(t, j)
         v = jnp.zeros(k, t.bx.dtype).at[j].set(1.0) - delta
-        den = jnp.where(t.mask, _quad(sigma, v), 1.0)
+        den = jnp.where(t.mask, snp_quadratic(sigma, v), 1.0)
         return jnp.sum(jnp.where(t.mask, resid * resid / den, 0.0)) / t.nsnp
 
     f = jax.vmap(one)(jnp.arange(k))
@@ -115,7 +115,7 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
 
     def qv(v):
         r = t.bx @ v
-        den = jnp.where(t.mask, _quad(sigma, v), 1.0)
+        den = jnp.where(t.mask, snp_quadratic(sigma, v), 1.0)
         return jnp.sum(jnp.where(t.mask, r * r / den, 0.0))
 
     def minimise(j, theta0):
@@ -169,7 +169,7 @@ def pleiotropy(t: MVInstruments, sigma) -> Pleiotropy:
     xw, yw = whiten(t, t.bx, t.by)
     theta = least_squares(xw, yw, t.mask, t.xmask).coef
     r = t.by - t.bx @ theta
-    den = jnp.where(t.mask, t.sy * t.sy + _quad(sigma, theta), 1.0)
+    den = jnp.where(t.mask, t.sy * t.sy + snp_quadratic(sigma, theta), 1.0)
     q = jnp.sum(jnp.where(t.mask, r * r / den, 0.0))
     df = t.nsnp - t.nexp - 1
     ok = df > 0
