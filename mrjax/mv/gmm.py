@@ -23,7 +23,7 @@ squares start but passes the gradient ``2 G' Om^-1 g``, which leaves out ``d Om 
 ``nlminb`` then stops with "false convergence (8)" short of the minimum (lipids -> CHD golden,
 ``mvgmm_nlminb_diagnostics``: non-robust ``Q`` 47.509 where the minimum is 47.368, the point
 ``nlminb`` reaches without the gradient). mrjax takes the minimum itself — guarded Newton steps
-with the exact derivatives (:func:`mrjax.mv.ivwme.newton_minimise`) from R's start — and so the robust
+with the exact derivatives (:func:`mrjax.mv.ivwme.newton_minimise`'s) from R's start — and so the robust
 ``kappa`` at the true first estimate (17.746 there; R 17.369 at its stopped point). ``kappa`` is
 the exact root (Newton's iteration on the convex, decreasing ``Q(theta_0; .)`` from 0), where R's
 ``uniroot`` stops within 1.2e-4 and stops with an error when the root exceeds 20 (its bracket's
@@ -36,17 +36,23 @@ longer diagonal) the analysis is NaN (not applicable); ``cor.x`` is the identity
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
+from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, least_squares, uncorrelated
-from mrjax.mv.ivwme import newton_minimise
-from mrjax.mv.strength import snp_quadratic, condfstat_sigma
+from mrjax.mv.ivwme import newton_going, newton_start, newton_step
+from mrjax.mv.strength import condfstat_sigma, snp_quadratic
 
 KAPPA_STEPS = 60
 KAPPA_TOL = 1e-13  # relative change of kappa / ny at which its Newton iteration stops
+# Analyses minimised at once: this fraction of a batch, at least MIN_SLOTS (see _minimise_pooled).
+SLOT_FRACTION = 1 / 64
+MIN_SLOTS = 8
 
 
 def _inverse_sizes(nx, k: int, dtype):
@@ -88,48 +94,105 @@ def _kappa_shift(e2, om, rows, df):
     return s, settled
 
 
+class _Data(NamedTuple):
+    """One analysis's moments: outcome effects ``by [S]``, exposure effects ``bx [S, K]``
+    (padded rows and columns zero), ``sig_x [S, K, K]`` (padded exposures zero), ``sig_y [S]``
+    (1 in padded rows), ``mask [S]``, ``xmask [K]``."""
+
+    by: jax.Array
+    bx: jax.Array
+    sig_x: jax.Array
+    sig_y: jax.Array
+    mask: jax.Array
+    xmask: jax.Array
+
+
+def _data(t: MVInstruments, nx, ny) -> _Data:
+    k = t.bx.shape[-1]
+    cols = t.xmask.astype(t.bx.dtype)
+    sig_x = condfstat_sigma(t, _inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype))
+    bx, _ = exposure_effects(t)
+    return _Data(t.by, bx, sig_x * jnp.outer(cols, cols), jnp.where(t.mask, _outcome_variance(t, ny), 1.0),
+                 t.mask, t.xmask)
+
+
+def _variance(d: _Data, theta, shift):
+    """``Om_j(theta)`` with ``shift = kappa / ny``."""
+    return d.sig_y + shift + snp_quadratic(d.sig_x, theta)
+
+
+def _objective(d: _Data, shift):
+    """``Q(theta; kappa) = sum_j g_j^2 / Om_j(theta)`` over the real SNPs."""
+
+    def q(theta):
+        e = jnp.where(d.mask, d.by - d.bx @ theta, 0.0)
+        return jnp.sum(e * e / _variance(d, theta, shift))
+
+    return q
+
+
+def _pinned(d: _Data):
+    return jnp.diag(1.0 - d.xmask.astype(d.bx.dtype))  # padded exposures: coefficient 0
+
+
+def _minimise_pooled(data: _Data, shifts, starts):
+    """``argmin Q(.; shift)`` of every analysis from its start (:func:`newton_minimise`'s steps),
+    in :func:`pooled_while` slots: most analyses converge in a few steps, and those whose ``Q`` has
+    no finite minimum run to the step cap without holding the others. ``(theta, converged)``."""
+
+    def load(a):
+        d, shift = jax.tree_util.tree_map(lambda x: x[a], (data, shifts))
+        return d, shift, newton_start(_objective(d, shift), _pinned(d), starts[a])
+
+    def step(c):
+        d, shift, state = c
+        return d, shift, newton_step(_objective(d, shift), _pinned(d), state)
+
+    n = data.by.shape[0]
+    return pooled_while(load, lambda c: newton_going(c[2]), step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)),
+                        keep=lambda c: (c[2].theta, c[2].done))
+
+
+def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True) -> MVEstimate:
+    """:func:`mv_gmm` of every analysis of a batch (``[A, ...]``), equal to it analysis by
+    analysis: each minimisation of the batch in one pool (:func:`_minimise_pooled`)."""
+    del keys
+    data = jax.vmap(lambda t: _data(t, nx, ny))(ts)
+    starts = jax.vmap(lambda t, d: least_squares(d.bx, t.by, t.mask, t.xmask).coef)(ts, data)  # R's start: OLS
+    zeros = jnp.zeros(ts.by.shape[0], ts.by.dtype)
+    theta, converged = _minimise_pooled(data, zeros, starts)
+    shifts = zeros
+    df = ts.nsnp - ts.nexp
+    if robust:
+        def shift_at(d, theta, df):
+            e = jnp.where(d.mask, d.by - d.bx @ theta, 0.0)
+            return _kappa_shift(e * e, _variance(d, theta, 0.0), d.mask, df)
+
+        shifts, settled = jax.vmap(shift_at)(data, theta, df)
+        theta, again = _minimise_pooled(data, shifts, theta)
+        converged = converged & settled & again
+    return jax.vmap(lambda t, d, theta, shift, ok: _finish(t, d, theta, shift, ok, ny, robust))(
+        ts, data, theta, shifts, converged)
+
+
+def _finish(t: MVInstruments, d: _Data, theta, shift, converged, ny, robust) -> MVEstimate:
+    """SE ``sqrt(diag((Bx' Om^-1 Bx)^-1))`` at the estimate, ``Q`` there, and the checks."""
+    om = _variance(d, theta, shift)
+    info = (d.bx * (d.mask / om)[:, None]).T @ d.bx + _pinned(d)
+    se = jnp.sqrt(jnp.diag(jnp.linalg.inv(info)))
+    df = t.nsnp - t.nexp
+    independent = uncorrelated(t)
+    # R's outcome variance turns negative for ny <= nsnp - 1, as SigX does for small nx (then NaN)
+    sized = jnp.all(jnp.isfinite(d.sig_x)) & (ny > t.nsnp - 1)
+    ok = independent & (df > 0) & converged & sized
+    reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
+    return assemble(t, theta, se, p_df=jnp.inf, ci_df=jnp.inf, ok=ok, reason=reason,
+                    q=_objective(d, shift)(theta), q_df=jnp.nan if robust else df)
+
+
 def mv_gmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True) -> MVEstimate:
     """``mr_mvgmm(object, nx = nx, ny = ny, robust = robust)`` (module docstring) for independent
     variants; ``nx`` one sample size for every exposure or one per exposure column; needs
     ``nsnp > K``."""
-    del key
-    k = t.bx.shape[-1]
-    m = t.mask.astype(t.bx.dtype)
-    bx, _ = exposure_effects(t)
-    cols = t.xmask.astype(t.bx.dtype)
-    sig_x = condfstat_sigma(t, _inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype))
-    sig_x = sig_x * jnp.outer(cols, cols)  # padded exposures leave Q alone
-    sig_y = jnp.where(t.mask, _outcome_variance(t, ny), 1.0)
-
-    def variance(theta, shift):
-        return sig_y + shift + snp_quadratic(sig_x, theta)
-
-    def objective(shift):
-        def q(theta):
-            e = (t.by - bx @ theta) * m
-            return jnp.sum(e * e / variance(theta, shift))
-
-        return q
-
-    pinned = jnp.diag(1.0 - t.xmask.astype(t.bx.dtype))  # padded exposures: coefficient 0
-    start = least_squares(bx, t.by, t.mask, t.xmask).coef  # R's nlminb start: unweighted least squares
-    zero = jnp.zeros((), t.bx.dtype)
-    theta, converged = newton_minimise(objective(zero), pinned, start)
-    df = t.nsnp - t.nexp
-    shift = zero
-    if robust:
-        e = (t.by - bx @ theta) * m
-        shift, settled = _kappa_shift(e * e, variance(theta, zero), t.mask, df)
-        theta, again = newton_minimise(objective(shift), pinned, theta)
-        converged = converged & settled & again
-    om = variance(theta, shift)
-    info = (bx * (m / om)[:, None]).T @ bx + pinned
-    se = jnp.sqrt(jnp.diag(jnp.linalg.inv(info)))
-    q = objective(shift)(theta)
-    independent = uncorrelated(t)
-    # R's outcome variance turns negative for ny <= nsnp - 1, as SigX does for small nx (then NaN)
-    sized = jnp.all(jnp.isfinite(sig_x)) & (ny > t.nsnp - 1)
-    ok = independent & (df > 0) & converged & sized
-    reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
-    return assemble(t, theta, se, p_df=jnp.inf, ci_df=jnp.inf, ok=ok, reason=reason, q=q,
-                    q_df=jnp.nan if robust else df)
+    one = jax.tree_util.tree_map(lambda a: a[None], (t, key))
+    return jax.tree_util.tree_map(lambda a: a[0], mv_gmm_batch(*one, nx=nx, ny=ny, robust=robust))
