@@ -32,6 +32,10 @@ upper end then lies below the lower). Where ``Q`` has no finite minimum — it k
 731 analyses at nx = ny = 50,000; scipy runs off too) — the analysis is NaN (did not converge),
 where R's ``nlminb`` reports wherever it stopped. With a correlation matrix (R's ``ld``, the matrices no
 longer diagonal) the analysis is NaN (not applicable); ``cor.x`` is the identity.
+
+A batch runs each of its minimisations in one pool (:func:`mrjax.estimators.pool.pooled_while`):
+most analyses converge in a few Newton steps, the few without a minimum run to the cap alone
+(731 benchmark analyses: 0.30 -> 0.08 s warm, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
