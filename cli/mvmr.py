@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id, optionally with options as in the results' method_id, e.g. 'mv_ivw[robust=True]' (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), mv_qhet (qhet_mvmr), mv_gmm (mr_mvgmm, nx = --nx, ny = --ny; 'mv_gmm[robust=False]' for the non-robust fit), maxlik. "
+    typer.Option("--method", "-m", help="MV method id, optionally with options as in the results' method_id, e.g. 'mv_ivw[robust=True]' (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), mv_qhet (qhet_mvmr; the exposures' phenotypic correlation as 'mv_qhet[pcor=((1, 0.3), (0.3, 1))]'), mv_gmm (mr_mvgmm, nx = --nx, ny = --ny; 'mv_gmm[robust=False]' for the non-robust fit), maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[

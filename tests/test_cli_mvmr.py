@@ -88,11 +88,14 @@ def test_mvmr_method_options_as_in_the_method_id(shared_data, tmp_path):
 
     table = _table(shared_data, tmp_path / "mv.csv")
     res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o1"), "-m", "mv_ivw[robust=True]",
-                                   "-m", "mv_egger[orientate=2]", "--seed", "4"])
+                                   "-m", "mv_egger[orientate=2]", "-m", "mv_qhet[pcor=((1, 0.3), (0.3, 1))]",
+                                   "--seed", "4"])
     assert res.exit_code == 0, res.output
     got = pd.read_csv(tmp_path / "o1" / "mvmr_results.tsv", sep="\t")
-    want = mrjax.mvmr(table, methods=[("mv_ivw", {"robust": True}), ("mv_egger", {"orientate": 2})], seed=4)
-    assert list(got["method_id"].unique()) == ["mv_ivw[robust=True]", "mv_egger[orientate=2]"]
+    pcor = np.array([[1, 0.3], [0.3, 1]])
+    want = mrjax.mvmr(table, methods=[("mv_ivw", {"robust": True}), ("mv_egger", {"orientate": 2}), ("mv_qhet", {"pcor": pcor})], seed=4)
+    assert list(got["method_id"].unique()) == ["mv_ivw[robust=True]", "mv_egger[orientate=2]",
+                                               "mv_qhet[pcor=((1, 0.3), (0.3, 1))]"]
     np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)
     bad = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.csv"), "--out", str(tmp_path / "o2"), "-m", "mv_ivw[robst=True]"])
     assert bad.exit_code == 2 and "robst" in bad.output and "robust" in bad.output

@@ -35,13 +35,14 @@ def benchmark_analyses(shared_data):
     return pd.concat([fx, z], ignore_index=True)
 
 
-def _scipy_qhet(bx, sx, by, sy):
-    df = len(by) - 2
+def _scipy_qhet(bx, sx, by, sy, pcor=None):
+    df, k = len(by) - 2, bx.shape[1]
+    pcor = np.eye(k) if pcor is None else np.asarray(pcor)
 
-    def q(b, tau2):
-        return np.sum((by - bx @ b) ** 2 / (sy ** 2 + sx ** 2 @ b ** 2 + tau2))
+    def q(b, tau2):  # b' (pcor o sx_j sx_j') b = (sx_j o b)' pcor (sx_j o b)
+        return np.sum((by - bx @ b) ** 2 / (sy ** 2 + np.einsum("sk,kl,sl->s", sx * b, pcor, sx * b) + tau2))
 
-    starts = [np.zeros(2), np.linalg.lstsq(bx / sy[:, None], by / sy, rcond=None)[0], np.ones(2)]
+    starts = [np.zeros(k), np.linalg.lstsq(bx / sy[:, None], by / sy, rcond=None)[0], np.ones(k)]
 
     def lowest(tau2):
         fits = []
@@ -68,3 +69,34 @@ def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(benchmark_analyses):
         want = _scipy_qhet(arr["bx"], arr["sx"], arr["by"], arr["sy"])
         got = res[res["analysis"] == name].set_index("exposure").loc[[name, "Z"], "b"].to_numpy()
         np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=name)
+
+
+def test_qhet_with_a_phenotypic_correlation(shared_data, benchmark_analyses):
+    """R's ``pcor``: ``Sx_j = pcor o (sx_j sx_j')``; the lipids (3 exposures) and a benchmark analysis."""
+    import pandas as pd
+    from scipy import stats
+
+    lipids = pd.read_csv(shared_data / "MendelianRandomization/lipids_chd.csv")
+    exposures = ["ldlc", "hdlc", "trig"]
+    table = pd.concat([pd.DataFrame({"SNP": lipids["snp_index"].astype(str), "exposure": e, "beta.exposure": lipids[e],
+                                     "se.exposure": lipids[e + "se"],
+                                     "pval.exposure": 2 * stats.norm.sf(np.abs(lipids[e] / lipids[e + "se"])),
+                                     "outcome": "chd", "beta.outcome": lipids["chdlodds"],
+                                     "se.outcome": lipids["chdloddsse"]}) for e in exposures], ignore_index=True)
+    pcor = np.array([[1.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 1.0]])
+    res = mrjax.mvmr(table, methods=[("mv_qhet", {"pcor": pcor}), "mv_qhet"])
+    got = res[res["method_id"].str.startswith("mv_qhet[")].set_index("exposure").loc[exposures, "b"].to_numpy()
+    plain = res[res["method_id"] == "mv_qhet"].set_index("exposure").loc[exposures, "b"].to_numpy()
+    bx, sx = lipids[exposures].to_numpy(), lipids[[e + "se" for e in exposures]].to_numpy()
+    want = _scipy_qhet(bx, sx, lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy(), pcor)
+    np.testing.assert_allclose(got, want, rtol=2e-6)
+    assert np.max(np.abs(got - plain) / np.abs(plain)) > 1e-3  # the correlation matters
+
+    one = benchmark_analyses[benchmark_analyses["analysis"] == "trait_0018"]
+    two = ((1.0, 0.4), (0.4, 1.0))
+    got = mrjax.mvmr(one, methods=[("mv_qhet", {"pcor": two})]).set_index("exposure").loc[["trait_0018", "Z"], "b"]
+    arr = from_mv_frame(one).arrays[0]
+    np.testing.assert_allclose(got.to_numpy(), _scipy_qhet(arr["bx"], arr["sx"], arr["by"], arr["sy"], np.array(two)),
+                               rtol=2e-6)
+    with pytest.raises(ValueError, match="pcor must be a symmetric 2 x 2"):
+        mrjax.mvmr(one, methods=[("mv_qhet", {"pcor": ((1.0, 0.4), (0.2, 1.0))})])

@@ -1,8 +1,9 @@
 """Q minimisation with heterogeneity, robust to weak instruments (MVMR ``qhet_mvmr``;
-Sanderson, Spiller & Bowden 2021, Stat Med 40:5434), phenotypic correlation the identity (R's
-``pcor = diag(K)``).
+Sanderson, Spiller & Bowden 2021, Stat Med 40:5434), with the exposures' phenotypic correlation
+``pcor`` (R's argument; default the identity).
 
-``Q(b, tau2) = sum_j (By_j - Bx_j' b)^2 / (sy_j^2 + b' Sx_j b + tau2)`` with ``Sx_j = diag(sx_j^2)``.
+``Q(b, tau2) = sum_j (By_j - Bx_j' b)^2 / (sy_j^2 + b' Sx_j b + tau2)`` with ``Sx_j = pcor o (sx_j sx_j')``
+(R's ``cov``).
 The heterogeneity ``tau2`` is where ``min_b Q(b, tau2)`` equals R's degrees of freedom
 ``nsnp - 2`` (as coded, whatever the number of exposures), 0 when the minimum at ``tau2 = 0`` is
 already at or below it; the estimate is ``argmin_b Q(b, tau2)``. Each minimum over ``b`` is
@@ -42,12 +43,14 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mrjax.estimators.common import Reason
 from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, uncorrelated
-from mrjax.mv.ivwme import ALTERNATING_STEPS, NewtonState, _alternate, newton_going, newton_start, newton_step, profile_objective
+from mrjax.mv.ivwme import ALTERNATING_STEPS, NewtonState, _alternate, newton_going, newton_start, newton_step
+from mrjax.mv.strength import snp_quadratic
 
 TAU_STEPS = 60  # the most tau2 updates; an analysis stops once |min_b Q - df| <= ROOT_TOL df
 ROOT_TOL = 1e-12
@@ -58,13 +61,14 @@ MIN_SLOTS = 8
 
 
 class _Data(NamedTuple):
-    """One analysis's outcome effects and SEs, exposure effects and variances (padded rows and
-    columns zero), mask and degrees of freedom ``nsnp - 2``."""
+    """One analysis's outcome effects and SEs, exposure effects and their covariances
+    ``Sx_j = pcor o (sx_j sx_j')`` (``[S, K, K]``; padded rows and columns zero), mask and degrees
+    of freedom ``nsnp - 2``."""
 
     by: jax.Array
     bx: jax.Array
     sy: jax.Array
-    var_x: jax.Array
+    cov_x: jax.Array
     mask: jax.Array
     xmask: jax.Array
     df: jax.Array
@@ -90,7 +94,13 @@ class _Search(NamedTuple):
 
 
 def _q(d: _Data, tau2):
-    return profile_objective(d.by, d.bx, d.sy, d.var_x, d.mask.astype(d.bx.dtype), tau2)
+    """``Q(., tau2)``: ``sum_j (By_j - Bx_j' b)^2 / (sy_j^2 + b' Sx_j b + tau2)`` over the real rows."""
+
+    def q(theta):
+        e = (d.by - d.bx @ theta) * d.mask
+        return jnp.sum(e * e / (d.sy ** 2 + snp_quadratic(d.cov_x, theta) + tau2))
+
+    return q
 
 
 def _pinned(d: _Data):
@@ -100,13 +110,26 @@ def _pinned(d: _Data):
 def _slope(d: _Data, tau2, theta):
     """``d min_b Q / d tau2 = -sum_j e_j^2 / w_j^2`` at ``theta = argmin_b Q(b, tau2)``."""
     e = (d.by - d.bx @ theta) * d.mask
-    w = d.sy ** 2 + d.var_x @ (theta * theta) + tau2
+    w = d.sy ** 2 + snp_quadratic(d.cov_x, theta) + tau2
     return -jnp.sum(e * e / (w * w))
 
 
-def _data(t: MVInstruments) -> _Data:
-    bx, var_x = exposure_effects(t)
-    return _Data(t.by, bx, t.sy, var_x, t.mask, t.xmask, t.nsnp - 2.0)
+def _data(t: MVInstruments, pcor) -> _Data:
+    bx, _ = exposure_effects(t)
+    sx = t.sx * t.xmask * t.mask[:, None]
+    return _Data(t.by, bx, t.sy, pcor[None] * sx[:, :, None] * sx[:, None, :], t.mask, t.xmask, t.nsnp - 2.0)
+
+
+def _correlation(pcor, k: int, dtype):
+    """``pcor`` as a ``[k, k]`` array (None: the identity); a matrix of another shape, or one not
+    symmetric, is a ValueError."""
+    if pcor is None:
+        return jnp.eye(k, dtype=dtype)
+    mat = np.asarray(pcor, dtype=float)
+    if mat.shape != (k, k) or not np.allclose(mat, mat.T):
+        raise ValueError(f"mv_qhet: pcor must be a symmetric {k} x {k} matrix (one row and column per exposure "
+                         f"column of the analyses), got {mat.tolist()}")
+    return jnp.asarray(mat, dtype)
 
 
 def _at_root(d: _Data, tau2, excess, tol):
@@ -143,12 +166,15 @@ def _searching(s: _Search):
     return newton_going(s.newton) | (~s.found & (s.rounds < TAU_STEPS))
 
 
-def mv_qhet_batch(ts: MVInstruments, keys) -> MVEstimate:
+def mv_qhet_batch(ts: MVInstruments, keys, *, pcor=None) -> MVEstimate:
     """:func:`mv_qhet` of every analysis of a batch (``[A, ...]``), equal to it analysis by
     analysis, the analyses in one pool (module docstring)."""
     del keys
-    data = jax.vmap(_data)(ts)
-    starts = jax.vmap(lambda t, d: _alternate(t, d.bx, d.var_x, ALTERNATING_STEPS))(ts, data)
+    pcor = _correlation(pcor, ts.bx.shape[-1], ts.bx.dtype)
+    data = jax.vmap(lambda t: _data(t, pcor))(ts)
+    # The start is mv_ivwme's alternation, which takes the variances only.
+    starts = jax.vmap(lambda t, d: _alternate(t, d.bx, jnp.diagonal(d.cov_x, axis1=-2, axis2=-1),
+                                              ALTERNATING_STEPS))(ts, data)
 
     def load(a):
         d = jax.tree_util.tree_map(lambda x: x[a], data)
@@ -175,8 +201,9 @@ def _finish(t: MVInstruments, theta, ok) -> MVEstimate:
                     estimate_only=True)
 
 
-def mv_qhet(t: MVInstruments, key) -> MVEstimate:
-    """``qhet_mvmr(F.data, pcor = diag(K), CI = FALSE)`` with ``tau2`` the root (module
-    docstring); needs ``nsnp > K`` and ``nsnp > 2``."""
+def mv_qhet(t: MVInstruments, key, *, pcor=None) -> MVEstimate:
+    """``qhet_mvmr(F.data, pcor, CI = FALSE)`` with ``tau2`` the root (module docstring);
+    ``pcor`` the exposures' phenotypic correlation, ``K x K`` over the exposure columns (None:
+    the identity); needs ``nsnp > K`` and ``nsnp > 2``."""
     one = jax.tree_util.tree_map(lambda a: a[None], (t, key))
-    return jax.tree_util.tree_map(lambda a: a[0], mv_qhet_batch(*one))
+    return jax.tree_util.tree_map(lambda a: a[0], mv_qhet_batch(*one, pcor=pcor))

@@ -83,7 +83,7 @@ def resolve_specs(methods=None) -> tuple[Spec, ...]:
         if missing:
             raise ValueError(f"MV method {mid!r} needs the option(s) {', '.join(map(repr, missing))}, "
                              f"e.g. ({mid!r}, {{{', '.join(f'{name!r}: ...' for name in missing)}}})")
-        spec = (mid, tuple(sorted(opts.items())))
+        spec = (mid, tuple(sorted((name, _hashable(value)) for name, value in opts.items())))
         if spec not in specs:
             specs.append(spec)
     if not specs:
@@ -96,6 +96,27 @@ def _options(method: MVMethod) -> tuple[str, ...]:
     import inspect
 
     return tuple(name for name, p in inspect.signature(method.fn).parameters.items() if p.kind is p.KEYWORD_ONLY)
+
+
+def _hashable(value):
+    """An option value as the static (hashable) argument it becomes: arrays and lists as nested tuples."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def _top_level_items(body: str) -> list[str]:
+    """``body`` split at the commas outside brackets (an option's value may be a tuple)."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            items.append(body[start:i])
+            start = i + 1
+    return items + [body[start:]]
 
 
 def _required(method: MVMethod) -> tuple[str, ...]:
@@ -126,7 +147,7 @@ def parse_spec_name(text: str) -> tuple[str, dict]:
         raise ValueError(f"method {text!r}: expected id[option=value,...]")
     mid, body = text[:-1].split("[", 1)
     options = {}
-    for item in filter(None, (part.strip() for part in body.split(","))):
+    for item in filter(None, (part.strip() for part in _top_level_items(body))):
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise ValueError(f"method {text!r}: {item!r} is not option=value")
