@@ -132,6 +132,9 @@ def test_nonrobust_reaches_the_minimum_r_stops_short_of(golden, reference, resul
     np.testing.assert_allclose(ours["lo_ci"], b - z * ours["se"], rtol=1e-12)
     np.testing.assert_allclose(ours["pval"], 2 * stats.norm.sf(np.abs(b / ours["se"])), rtol=1e-10)
     assert (ours["reason"] == "").all()
+    p, k = len(reference.gam_y), len(EXPOSURES)
+    assert rel_err(ours["heter_stat"], reference.q(b)).max() < 1e-10 and (ours["heter_df"] == p - k).all()
+    np.testing.assert_allclose(ours["heter_pval"], stats.chi2.sf(reference.q(b), p - k), rtol=1e-10)
 
 
 def test_robust_takes_kappa_at_the_true_first_estimate(reference, results):
@@ -142,6 +145,9 @@ def test_robust_takes_kappa_at_the_true_first_estimate(reference, results):
     assert rel_err(ours, want.x).max() < 1e-6
     assert reference.q(ours, kappa) <= want.fun * (1 + 1e-12)
     assert rel_err(results[1]["se"], reference.se(ours, kappa)).max() < 1e-8
+    # Heter.Stat: Q at the estimate, without a p-value (R gives none for the robust fit)
+    assert rel_err(results[1]["heter_stat"], reference.q(ours, kappa)).max() < 1e-10
+    assert results[1]["heter_df"].isna().all() and results[1]["heter_pval"].isna().all()
 
 
 def test_padding_and_batch_invariance(lipids, results):

@@ -90,6 +90,7 @@ def deterministic(golden, table):
 def test_deterministic_labels_match_r(golden, deterministic):
     labels, res = deterministic
     assert len(labels) >= 20
+    checked_heter = []
     for label, method in labels.items():
         pkg, key = label.split(".", 1)
         entry = golden[pkg][key]
@@ -98,6 +99,10 @@ def test_deterministic_labels_match_r(golden, deterministic):
         for ours, theirs in zip(("b", "se", "pval", "lo_ci", "up_ci"), _fields(entry)):
             if theirs is not None:
                 assert rel_err(exp_rows[ours], entry[theirs]).max() < RTOL, (label, ours)
+        if isinstance(entry.get("Heter.Stat"), list):  # R's [Q, p]
+            assert rel_err(exp_rows["heter_stat"], entry["Heter.Stat"][0]).max() < RTOL, (label, "Heter.Stat")
+            assert rel_err(exp_rows["heter_pval"], entry["Heter.Stat"][1]).max() < RTOL, (label, "Heter.Stat p")
+            checked_heter.append(label)
         if "Intercept" in entry:
             icpt = rows[rows["exposure"] == "(intercept)"].iloc[0]
             for ours, theirs in (("b", "Intercept"), ("se", "StdError.Int"), ("pval", "Pvalue.Int"),
@@ -105,6 +110,7 @@ def test_deterministic_labels_match_r(golden, deterministic):
                 assert rel_err(icpt[ours], entry[theirs]) < RTOL, (label, ours)
         if "nsnp" in entry and "mv_ivw" in key or "mv_basic" in key:
             assert list(exp_rows["nsnp"]) == entry["nsnp"], label
+    assert len(checked_heter) >= 10, checked_heter
 
 
 def test_median(golden, table):

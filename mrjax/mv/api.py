@@ -62,6 +62,12 @@ def _analysis_columns(batch: MVBatch, index: np.ndarray) -> dict:
     return {c: batch.analyses[c].to_numpy()[index] for c in names + ["outcome"]}
 
 
+def _chi2_sf(q, df):
+    """Upper chi-square tail, NaN where ``q`` or ``df`` is NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(q) & np.isfinite(df) & (df > 0), stats.chi2.sf(q, np.where(df > 0, df, 1.0)), np.nan)
+
+
 def _exposure_rows(batch: MVBatch, intercept=None):
     """``(analysis index, slot, exposure name)`` of every output row: each analysis's exposures
     in column order, then ``(intercept)`` (slot ``-1``) where ``intercept [A]`` is True."""
@@ -84,9 +90,13 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
     (:func:`_estimates`); random numbers come from ``seed`` and the analysis identity only.
 
     Returns one row per analysis x exposure x method — ``[analysis,] exposure, outcome,
-    method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason`` — plus an ``(intercept)`` row
-    for methods with an intercept (MV-Egger). CIs are ``b -/+ q se`` with ``q`` the normal
-    or the method's t quantile at ``1 - alpha/2``.
+    method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason, heter_stat, heter_df,
+    heter_pval`` — plus an ``(intercept)`` row for methods with an intercept (MV-Egger). CIs are
+    ``b -/+ q se`` with ``q`` the normal or the method's t quantile at ``1 - alpha/2``.
+    ``heter_stat``: the analysis's heterogeneity statistic as R's ``Heter.Stat`` (residual
+    ``Q`` of MV-IVW / MV-Egger / ML, ``(nsnp - K) rmse^2`` of the measurement-error and robust
+    fits, the GMM objective), on ``heter_df`` degrees of freedom with its chi-square
+    ``heter_pval`` (NaN where R gives none, as for the robust GMM); NaN for methods without one.
     """
     batch = as_mv_batch(data, on_missing)
     specs = resolve_specs(methods)
@@ -97,16 +107,18 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
         est = estimates[name]
         has_int = np.isfinite(est["b"][:, -1]) | (est["reason"][:, -1] != Reason.NOT_APPLICABLE)
         index, slots, exposure = _exposure_rows(batch, has_int)
-        pick = {f: v[index, slots] for f, v in est.items()}
+        pick = {f: v[index] if v.ndim == 1 else v[index, slots] for f, v in est.items()}
         b, se, df, ci_se = pick["b"], pick["se"], pick["ci_df"], pick["ci_se"]
         with np.errstate(invalid="ignore"):
             q = np.where(np.isfinite(df), stats.t.ppf(1 - alpha / 2, np.maximum(df, 1e-300)), stats.norm.ppf(1 - alpha / 2))
         frames.append(pd.DataFrame({
             **_analysis_columns(batch, index), "exposure": exposure, "method_id": name, "method": MV_METHODS[spec[0]].label,
             "nsnp": pick["nsnp"].astype(int), "b": b, "se": se, "pval": pick["pval"], "lo_ci": b - q * ci_se, "up_ci": b + q * ci_se,
-            "reason": [Reason.TEXT.get(int(code), "") for code in pick["reason"]]}))
+            "reason": [Reason.TEXT.get(int(code), "") for code in pick["reason"]],
+            "heter_stat": pick["q"], "heter_df": pick["q_df"], "heter_pval": _chi2_sf(pick["q"], pick["q_df"])}))
     cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
-        "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason"]
+        "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason",
+        "heter_stat", "heter_df", "heter_pval"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 
@@ -159,7 +171,7 @@ def _estimates(batch: MVBatch, specs, seed, rho) -> dict[str, dict[str, np.ndarr
 
     nexp = int(batch.analyses["nexp"].max())
     plan = _policy(specs).plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
-    fields = ("b", "se", "pval", "ci_df", "ci_se", "nsnp", "reason")
+    fields = ("b", "se", "pval", "ci_df", "ci_se", "nsnp", "reason", "q", "q_df")
     out: dict[str, dict[str, np.ndarray]] = {}
     for members, width in plan:
         inst, uids = batch.padded(width=width, nexp=nexp, rows=len(members), rho=rho, members=members)
