@@ -148,6 +148,8 @@ def test_robust_takes_kappa_at_the_true_first_estimate(reference, results):
     # Heter.Stat: Q at the estimate, without a p-value (R gives none for the robust fit)
     assert rel_err(results[1]["heter_stat"], reference.q(ours, kappa)).max() < 1e-10
     assert results[1]["heter_df"].isna().all() and results[1]["heter_pval"].isna().all()
+    assert rel_err(results[1]["overdispersion"], kappa).max() < 1e-9  # R's Overdispersion
+    assert results[0]["overdispersion"].isna().all()
 
 
 def test_padding_and_batch_invariance(lipids, results):

@@ -35,7 +35,7 @@ def benchmark_analyses(shared_data):
     return pd.concat([fx, z], ignore_index=True)
 
 
-def _scipy_qhet(bx, sx, by, sy, pcor=None):
+def _scipy_qhet(bx, sx, by, sy, pcor=None, with_tau2=False):
     df, k = len(by) - 2, bx.shape[1]
     pcor = np.eye(k) if pcor is None else np.asarray(pcor)
 
@@ -56,7 +56,8 @@ def _scipy_qhet(bx, sx, by, sy, pcor=None):
     hi = 1e-6
     while lowest(hi).fun > df:
         hi *= 4
-    return lowest(optimize.brentq(lambda t: lowest(t).fun - df, 0.0, hi, xtol=1e-15)).x
+    tau2 = optimize.brentq(lambda t: lowest(t).fun - df, 0.0, hi, xtol=1e-15)
+    return (lowest(tau2).x, tau2) if with_tau2 else lowest(tau2).x
 
 
 def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(benchmark_analyses):
@@ -88,8 +89,10 @@ def test_qhet_with_a_phenotypic_correlation(shared_data, benchmark_analyses):
     got = res[res["method_id"].str.startswith("mv_qhet[")].set_index("exposure").loc[exposures, "b"].to_numpy()
     plain = res[res["method_id"] == "mv_qhet"].set_index("exposure").loc[exposures, "b"].to_numpy()
     bx, sx = lipids[exposures].to_numpy(), lipids[[e + "se" for e in exposures]].to_numpy()
-    want = _scipy_qhet(bx, sx, lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy(), pcor)
+    want, tau2 = _scipy_qhet(bx, sx, lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy(), pcor, with_tau2=True)
     np.testing.assert_allclose(got, want, rtol=2e-6)
+    overdispersion = res.loc[res["method_id"].str.startswith("mv_qhet["), "overdispersion"].to_numpy()
+    np.testing.assert_allclose(overdispersion, tau2, rtol=1e-6)  # the root tau2, reported
     assert np.max(np.abs(got - plain) / np.abs(plain)) > 1e-3  # the correlation matters
 
     one = benchmark_analyses[benchmark_analyses["analysis"] == "trait_0018"]

@@ -91,12 +91,15 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
 
     Returns one row per analysis x exposure x method — ``[analysis,] exposure, outcome,
     method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason, heter_stat, heter_df,
-    heter_pval`` — plus an ``(intercept)`` row for methods with an intercept (MV-Egger). CIs are
+    heter_pval, overdispersion`` — plus an ``(intercept)`` row for methods with an intercept (MV-Egger). CIs are
     ``b -/+ q se`` with ``q`` the normal or the method's t quantile at ``1 - alpha/2``.
     ``heter_stat``: the analysis's heterogeneity statistic as R's ``Heter.Stat`` (residual
     ``Q`` of MV-IVW / MV-Egger / ML, ``(nsnp - K) rmse^2`` of the measurement-error and robust
     fits, the GMM objective), on ``heter_df`` degrees of freedom with its chi-square
     ``heter_pval`` (NaN where R gives none, as for the robust GMM); NaN for methods without one.
+    ``overdispersion``: the method's estimated heterogeneity variance — mv_gmm's ``kappa`` (R's
+    ``Overdispersion``; the moments' variance gains ``kappa / ny``), mv_qhet's ``tau2`` (the
+    outcome variance's addition) — else NaN.
     """
     batch = as_mv_batch(data, on_missing)
     specs = resolve_specs(methods)
@@ -115,10 +118,11 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
             **_analysis_columns(batch, index), "exposure": exposure, "method_id": name, "method": MV_METHODS[spec[0]].label,
             "nsnp": pick["nsnp"].astype(int), "b": b, "se": se, "pval": pick["pval"], "lo_ci": b - q * ci_se, "up_ci": b + q * ci_se,
             "reason": [Reason.TEXT.get(int(code), "") for code in pick["reason"]],
-            "heter_stat": pick["q"], "heter_df": pick["q_df"], "heter_pval": _chi2_sf(pick["q"], pick["q_df"])}))
+            "heter_stat": pick["q"], "heter_df": pick["q_df"], "heter_pval": _chi2_sf(pick["q"], pick["q_df"]),
+            "overdispersion": pick["overdispersion"]}))
     cols = (["analysis"] if "analysis" in batch.analyses.columns else []) + [
         "exposure", "outcome", "method_id", "method", "nsnp", "b", "se", "pval", "lo_ci", "up_ci", "reason",
-        "heter_stat", "heter_df", "heter_pval"]
+        "heter_stat", "heter_df", "heter_pval", "overdispersion"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 
@@ -171,7 +175,7 @@ def _estimates(batch: MVBatch, specs, seed, rho) -> dict[str, dict[str, np.ndarr
 
     nexp = int(batch.analyses["nexp"].max())
     plan = _policy(specs).plan(batch.analyses["nsnp"].to_numpy(), row_elements=_row_elements(specs, nexp))
-    fields = ("b", "se", "pval", "ci_df", "ci_se", "nsnp", "reason", "q", "q_df")
+    fields = ("b", "se", "pval", "ci_df", "ci_se", "nsnp", "reason", "q", "q_df", "overdispersion")
     out: dict[str, dict[str, np.ndarray]] = {}
     for members, width in plan:
         inst, uids = batch.padded(width=width, nexp=nexp, rows=len(members), rho=rho, members=members)

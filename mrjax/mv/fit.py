@@ -29,7 +29,9 @@ class MVEstimate(NamedTuple):
     the intercept (NaN for methods without one). The confidence interval is formed on the host
     as ``b -/+ q ci_se``, ``q`` the t quantile with ``ci_df [K + 1]`` degrees of freedom
     (``inf`` = normal); ``ci_se`` is ``se`` except where a method's rule takes the interval from
-    another SE. ``q, q_df``: the method's heterogeneity statistic (R's ``Heter.Stat``), NaN if none.
+    another SE. ``q, q_df``: the method's heterogeneity statistic (R's ``Heter.Stat``), NaN if none;
+    ``overdispersion``: its estimated heterogeneity variance (mv_gmm's ``kappa``, mv_qhet's
+    ``tau2``), NaN if none.
     """
 
     b: jax.Array
@@ -41,6 +43,7 @@ class MVEstimate(NamedTuple):
     reason: jax.Array
     q: jax.Array
     q_df: jax.Array
+    overdispersion: jax.Array
 
 
 class LinearFit(NamedTuple):
@@ -136,7 +139,8 @@ def pvalue(z, df):
 
 
 def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason=Reason.TOO_FEW_SNPS,
-             intercept=None, q=jnp.nan, q_df=jnp.nan, ci_se=None, pval=None, estimate_only=False) -> MVEstimate:
+             intercept=None, q=jnp.nan, q_df=jnp.nan, ci_se=None, pval=None, estimate_only=False,
+             overdispersion=jnp.nan) -> MVEstimate:
     """Stack exposure results ``[K]`` (+ an optional intercept ``(b, se, p_df, ci_df)``) into an
     :class:`MVEstimate`; padded exposures and failed analyses (``ok`` False) are NaN with a
     reason code (``NOT_APPLICABLE`` for padding). ``ci_se`` and ``pval`` (``[K + 1]``, the
@@ -167,4 +171,5 @@ def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason
     code = jnp.where(ok, jnp.where(jnp.isfinite(b) & (estimate_only | jnp.isfinite(se)), done, Reason.NON_FINITE), code)
     ok_any = jnp.any(ok)
     return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, ci_se=ci_se, nsnp=nsnp, reason=code.astype(jnp.int32),
-                      q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype))
+                      q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype),
+                      overdispersion=jnp.where(ok_any, overdispersion, jnp.nan).astype(b.dtype))

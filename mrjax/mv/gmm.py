@@ -16,7 +16,8 @@ the same as in ``CondFstat``; ``p`` the number of SNPs). The estimate is
 then the root of ``Q(theta_0; kappa) = p - K`` at that first estimate (0 where ``Q(theta_0; 0)``
 is already at or below ``p - K``: R's ``max(0, kappa)``), and ``Q(.; kappa)`` is minimised again
 from ``theta_0``. SE from ``(G' Om^-1 G)^-1``, ``G = -Bx``, at the estimate; normal CI and p.
-``Heter.Stat``: ``Q`` at the estimate (``q``), on ``p - K`` df for the non-robust fit.
+``Heter.Stat``: ``Q`` at the estimate (``q``), on ``p - K`` df for the non-robust fit; R's
+``Overdispersion``: ``kappa`` of the robust fit (``overdispersion``).
 
 Where we differ from R, and why: R minimises ``Q`` with ``nlminb`` from the unweighted least
 squares start but passes the gradient ``2 G' Om^-1 g``, which leaves out ``d Om / d theta``;
@@ -191,7 +192,8 @@ def _finish(t: MVInstruments, d: _Data, theta, shift, converged, ny, robust) -> 
     ok = independent & (df > 0) & converged & sized
     reason = jnp.where(independent, jnp.where(df > 0, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
     return assemble(t, theta, se, p_df=jnp.inf, ci_df=jnp.inf, ok=ok, reason=reason,
-                    q=_objective(d, shift)(theta), q_df=jnp.nan if robust else df)
+                    q=_objective(d, shift)(theta), q_df=jnp.nan if robust else df,
+                    overdispersion=shift * ny if robust else jnp.nan)
 
 
 def mv_gmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True) -> MVEstimate:

@@ -28,7 +28,8 @@ be mv_ivwme's; R's non-zero value is its optimisers' residual (on the lipids gol
 the minimum of ``Q(., tau2)`` for a ``tau2`` about 20 times the root: tests/test_mvmr_golden.py).
 mrjax uses the minimiser, the paper's method. A negative ``tau2`` (R's interval allows it) would
 make weights negative; the floor is 0. ``qhet_mvmr(CI = FALSE)`` gives estimates only, so ``se``,
-``pval`` and the CI are NaN (its ``CI = TRUE`` bootstrap is not offered). With a correlation
+``pval`` and the CI are NaN (its ``CI = TRUE`` bootstrap is not offered); ``tau2`` itself, which R
+does not return, is reported (``overdispersion``). With a correlation
 matrix the analysis is NaN (not applicable).
 
 A batch runs its analyses in one pool (:func:`mrjax.estimators.pool.pooled_while`), each slot
@@ -185,20 +186,20 @@ def mv_qhet_batch(ts: MVInstruments, keys, *, pcor=None) -> MVEstimate:
 
     def result(s: _Search):
         excess = _q(s.data, s.tau2)(s.newton.theta) - s.data.df
-        return s.newton.theta, s.ok & s.newton.done & _at_root(s.data, s.tau2, excess, 1e-9)
+        return s.newton.theta, s.tau2, s.ok & s.newton.done & _at_root(s.data, s.tau2, excess, 1e-9)
 
     n = ts.by.shape[0]
-    theta, ok = pooled_while(load, _searching, _step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)), keep=result)
-    return jax.vmap(_finish)(ts, theta, ok)
+    theta, tau2, ok = pooled_while(load, _searching, _step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)), keep=result)
+    return jax.vmap(_finish)(ts, theta, tau2, ok)
 
 
-def _finish(t: MVInstruments, theta, ok) -> MVEstimate:
+def _finish(t: MVInstruments, theta, tau2, ok) -> MVEstimate:
     enough = (t.nsnp > t.nexp) & (t.nsnp > 2)
     nan = jnp.full_like(theta, jnp.nan)
     independent = uncorrelated(t)
     reason = jnp.where(independent, jnp.where(enough, Reason.NOT_CONVERGED, Reason.TOO_FEW_SNPS), Reason.NOT_APPLICABLE)
     return assemble(t, theta, nan, p_df=jnp.inf, ci_df=jnp.inf, ok=independent & enough & ok, reason=reason,
-                    estimate_only=True)
+                    estimate_only=True, overdispersion=tau2)
 
 
 def mv_qhet(t: MVInstruments, key, *, pcor=None) -> MVEstimate:
