@@ -13,7 +13,7 @@ MVTable = Annotated[Path, typer.Argument(help="Long harmonised MV table (CSV/TSV
                                               "TwoSampleMR columns, outcome columns repeated; optional 'analysis' column.")]
 MVMethods = Annotated[
     list[str] | None,
-    typer.Option("--method", "-m", help="MV method id, optionally with options as in the results' method_id, e.g. 'mv_ivw[robust=True]' (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), mv_qhet (qhet_mvmr; the exposures' phenotypic correlation as 'mv_qhet[pcor=((1, 0.3), (0.3, 1))]'), mv_gmm (mr_mvgmm, nx = --nx, ny = --ny; 'mv_gmm[robust=False]' for the non-robust fit), maxlik. "
+    typer.Option("--method", "-m", help="MV method id, optionally with options as in the results' method_id, e.g. 'mv_ivw[robust=True]' (repeat for several): mv_ivw, mv_ivw_lm, mv_egger, mv_median, mv_basic, mv_ivwme, mv_lasso, mv_cml (MVMR-cML-BIC, n = --nx, --cml-perturbations), mv_qhet (qhet_mvmr; the exposures' phenotypic correlation as 'mv_qhet[pcor=((1, 0.3), (0.3, 1))]'), mv_gmm (mr_mvgmm, nx = --nx, ny = --ny; 'mv_gmm[robust=False]' for the non-robust fit), mv_pcgmm (mr_mvpcgmm, the same on principal components; the SNPs' LD matrix is taken through the Python API's correlation=, here the identity), maxlik. "
                                          "Default: mv_ivw, mv_egger, mv_median."),
 ]
 SampleSize = Annotated[
@@ -49,8 +49,8 @@ def mvmr(
     if any(mid == "mv_cml" and "n" not in opts for mid, opts in chosen) and nx is None:
         raise typer.BadParameter("mv_cml needs the GWAS sample size: give --nx", param_hint="--method")
     flags = {"nx": nx, "ny": ny}
-    if any(mid == "mv_gmm" and any(flags[k] is None for k in flags.keys() - opts.keys()) for mid, opts in chosen):
-        raise typer.BadParameter("mv_gmm needs the exposure and outcome GWAS sample sizes: give --nx and --ny", param_hint="--method")
+    if any(mid in ("mv_gmm", "mv_pcgmm") and any(flags[k] is None for k in flags.keys() - opts.keys()) for mid, opts in chosen):
+        raise typer.BadParameter("mv_gmm and mv_pcgmm need the exposure and outcome GWAS sample sizes: give --nx and --ny", param_hint="--method")
     if cml_perturbations == 1:
         raise typer.BadParameter("one perturbation gives no standard deviation: give 0 (no data perturbation) or at least 2", param_hint="--cml-perturbations")
     from mrjax.mv.api import mvmr as run_mvmr, mvmr_heterogeneity, mvmr_strength
@@ -62,7 +62,7 @@ def mvmr(
         data = read_harmonised(table)
         batch = from_mv_frame(data, on_missing="drop" if drop_incomplete else "error", source=str(table))
         defaults = {"mv_median": {"n_boot": n_boot}, "mv_cml": {"n": nx, "num_pert": cml_perturbations} if cml_perturbations else {"n": nx, "dp": False},
-                    "mv_gmm": {"nx": nx, "ny": ny}}
+                    "mv_gmm": {"nx": nx, "ny": ny}, "mv_pcgmm": {"nx": nx, "ny": ny}}
         methods = [(mid, {**defaults.get(mid, {}), **opts}) for mid, opts in chosen]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed),
