@@ -55,7 +55,7 @@ from mrjax.mv.strength import condfstat_sigma, snp_quadratic
 
 KAPPA_STEPS = 60
 KAPPA_TOL = 1e-13  # relative change of kappa / ny at which its Newton iteration stops
-# Analyses minimised at once: this fraction of a batch, at least MIN_SLOTS (see _minimise_pooled).
+# Analyses minimised at once: this fraction of a batch, at least MIN_SLOTS (see minimise_pooled).
 SLOT_FRACTION = 1 / 64
 MIN_SLOTS = 8
 
@@ -140,32 +140,34 @@ def _pinned(d: _Data):
     return jnp.diag(1.0 - d.xmask.astype(d.bx.dtype))  # padded exposures: coefficient 0
 
 
-def _minimise_pooled(data: _Data, shifts, starts):
-    """``argmin Q(.; shift)`` of every analysis from its start (:func:`newton_minimise`'s steps),
-    in :func:`pooled_while` slots: most analyses converge in a few steps, and those whose ``Q`` has
-    no finite minimum run to the step cap without holding the others. ``(theta, converged)``."""
+def minimise_pooled(objective, pinned, data, shifts, starts):
+    """``argmin objective(d, shift)`` of every analysis (``data`` and ``shifts`` with a leading
+    analysis axis; ``pinned(d)`` the K x K matrix that holds padded exposures at 0) from its
+    start, by :func:`newton_minimise`'s steps in :func:`pooled_while` slots: most analyses
+    converge in a few steps, and those whose ``Q`` has no finite minimum run to the step cap
+    without holding the others. ``(theta, converged)``; also mv_pcgmm's."""
 
     def load(a):
         d, shift = jax.tree_util.tree_map(lambda x: x[a], (data, shifts))
-        return d, shift, newton_start(_objective(d, shift), _pinned(d), starts[a])
+        return d, shift, newton_start(objective(d, shift), pinned(d), starts[a])
 
     def step(c):
         d, shift, state = c
-        return d, shift, newton_step(_objective(d, shift), _pinned(d), state)
+        return d, shift, newton_step(objective(d, shift), pinned(d), state)
 
-    n = data.by.shape[0]
+    n = starts.shape[0]
     return pooled_while(load, lambda c: newton_going(c[2]), step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)),
                         keep=lambda c: (c[2].theta, c[2].done))
 
 
 def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True) -> MVEstimate:
     """:func:`mv_gmm` of every analysis of a batch (``[A, ...]``), equal to it analysis by
-    analysis: each minimisation of the batch in one pool (:func:`_minimise_pooled`)."""
+    analysis: each minimisation of the batch in one pool (:func:`minimise_pooled`)."""
     del keys
     data = jax.vmap(lambda t: _data(t, nx, ny))(ts)
     starts = jax.vmap(lambda t, d: least_squares(d.bx, t.by, t.mask, t.xmask).coef)(ts, data)  # R's start: OLS
     zeros = jnp.zeros(ts.by.shape[0], ts.by.dtype)
-    theta, converged = _minimise_pooled(data, zeros, starts)
+    theta, converged = minimise_pooled(_objective, _pinned, data, zeros, starts)
     shifts = zeros
     df = ts.nsnp - ts.nexp
     if robust:
@@ -174,7 +176,7 @@ def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True)
             return _kappa_shift(e * e, _variance(d, theta, 0.0), d.mask, df)
 
         shifts, settled = jax.vmap(shift_at)(data, theta, df)
-        theta, again = _minimise_pooled(data, shifts, theta)
+        theta, again = minimise_pooled(_objective, _pinned, data, shifts, theta)
         converged = converged & settled & again
     return jax.vmap(lambda t, d, theta, shift, ok: _finish(t, d, theta, shift, ok, ny, robust))(
         ts, data, theta, shifts, converged)

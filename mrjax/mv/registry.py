@@ -53,7 +53,7 @@ MV_METHODS: dict[str, MVMethod] = {
         MVMethod("mv_cml", "MVMR-cML-BIC", _M + "cml:mv_cml", stochastic=True, batched=_M + "cml:mv_cml_batch"),
         MVMethod("mv_qhet", "Q minimisation with heterogeneity (qhet_mvmr)", _M + "qhet:mv_qhet", batched=_M + "qhet:mv_qhet_batch"),
         MVMethod("mv_gmm", "MV-GMM", _M + "gmm:mv_gmm", batched=_M + "gmm:mv_gmm_batch"),
-        MVMethod("mv_pcgmm", "MV-PC-GMM", _M + "pcgmm:mv_pcgmm"),
+        MVMethod("mv_pcgmm", "MV-PC-GMM", _M + "pcgmm:mv_pcgmm", batched=_M + "pcgmm:mv_pcgmm_batch"),
         MVMethod("maxlik", "Maximum likelihood", _M + "ml:maxlik"),
     ]
 }
