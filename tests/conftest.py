@@ -26,6 +26,27 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def mv_benchmark_table(shared_data):
+    """The MV benchmark's 731 analyses as a long table (``benchmarks/bench_mvmr.py``): each
+    scan-fixture trait (``make_scan_fixture.make(731, 1)``) with a simulated second exposure
+    ``Z = 0.3 bx + N(0, sx)`` at its SNPs; the ``analysis`` is the trait."""
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(shared_data.parent / "tools"))
+    from make_scan_fixture import make
+
+    fx = make(731, 1).rename(columns=lambda c: c.replace("_exposure", ".exposure").replace("_outcome", ".outcome"))
+    fx = fx.assign(analysis=fx["exposure"], outcome="outcome")
+    rng = np.random.default_rng(2)
+    z = fx.assign(exposure="Z", **{"beta.exposure": 0.3 * fx["beta.exposure"] + rng.normal(0.0, fx["se.exposure"]),
+                                   "pval.exposure": np.nan})
+    return pd.concat([fx, z], ignore_index=True)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_kernels():
     """Drop JAX's compiled executables after each test module. Each one holds memory mappings,

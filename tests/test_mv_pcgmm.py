@@ -14,29 +14,31 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
+from scipy import stats
 
 import mrjax
 from mrjax.mv.pcgmm import _spd_solve
 from tests._golden_data import rel_err
 from tests.test_mv_gmm import EXPOSURES, N, _long_table
+from tests.test_mv_gmm import Reference as GMMReference
 
 NONROBUST = ("mv_pcgmm", {"nx": N, "ny": N, "robust": False})
 ROBUST = ("mv_pcgmm", {"nx": N, "ny": N})
 
 
-class Reference:
-    """R's ``mr_mvpcgmm`` objects for one analysis (``thres`` 0.99, or ``r`` components)."""
+class Reference(GMMReference):
+    """R's ``mr_mvpcgmm`` objects for one analysis (``thres`` 0.99, or ``r`` components): the GMM
+    reference's objective on the ``r`` components (its ``p`` is ``r`` here)."""
 
     def __init__(self, bx, sx, by, sy, ld, nx, ny, thres=0.99, r=None):
         p, k = bx.shape
-        self.k, self.ny = k, ny
         nx = np.full(k, float(nx))
         u = np.abs(bx).sum(axis=1) / sy
         phi = np.outer(u, u) * ld
         _, sv, vt = np.linalg.svd(phi - phi.mean(axis=0))
         share = np.cumsum(sv ** 2) / np.sum(sv ** 2)
         self.r = r = int(np.argmax(share > thres)) + 1 if r is None else r
+        self.p, self.k, self.ny = r, k, ny
         lam = np.sqrt(p) * vt[:r].T
         w, v = np.linalg.eigh(lam.T @ lam)
         lam = lam @ np.linalg.inv(v @ np.diag(np.sqrt(w)) @ v.T)
@@ -53,32 +55,13 @@ class Reference:
         a_x = [lam.T @ (np.outer(np.sqrt(ax[:, j]), np.sqrt(ax[:, j])) * ld) @ lam for j in range(k)]
         b_x = lam.T @ (ax * bx)
         roots = [sqrtm(a) for a in a_x]
-        self.sig_x = np.zeros((k, k, r, r))
+        self.sig_x = np.zeros((r * k, r * k))
         for j in range(k):
             for m in range(k):
                 inv = np.linalg.inv(roots[j] @ roots[m].T)
-                self.sig_x[j, m] = inv * ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - r + 1) * (nx[m] - r + 1))
+                self.sig_x[j * r:(j + 1) * r, m * r:(m + 1) * r] = (
+                    inv * ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - r + 1) * (nx[m] - r + 1)))
         self.gam_x = np.column_stack([np.linalg.solve(a_x[j], b_x[:, j]) for j in range(k)])
-
-    def om(self, theta, kappa=0.0):
-        kr = np.kron(np.asarray(theta)[None, :], np.eye(self.r))
-        big = np.block([[self.sig_x[j, m] for m in range(self.k)] for j in range(self.k)])
-        return self.sig_y + np.eye(self.r) * kappa / self.ny + kr @ big @ kr.T
-
-    def q(self, theta, kappa=0.0):
-        g = self.gam_y - self.gam_x @ theta
-        return g @ np.linalg.solve(self.om(theta, kappa), g)
-
-    def se(self, theta, kappa=0.0):
-        return np.sqrt(np.diag(np.linalg.inv(self.gam_x.T @ np.linalg.solve(self.om(theta, kappa), self.gam_x))))
-
-    def kappa(self, theta):
-        return optimize.brentq(lambda kappa: self.q(theta, kappa) - (self.r - self.k), 0.0, 1e4, xtol=1e-13, rtol=1e-15)
-
-    def minimum(self, start, kappa=0.0):
-        nm = optimize.minimize(self.q, start, args=(kappa,), method="Nelder-Mead",
-                               options=dict(xatol=1e-12, fatol=1e-14, maxiter=20000, maxfev=40000))
-        return optimize.minimize(self.q, nm.x, args=(kappa,), method="BFGS", options={"gtol": 1e-12})
 
     def start(self):
         return np.linalg.lstsq(self.gam_x, self.gam_y, rcond=None)[0]

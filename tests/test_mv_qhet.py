@@ -7,8 +7,6 @@ reference (the lowest of Nelder–Mead + BFGS minima from three starts, tau2 by 
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 from scipy import optimize
@@ -18,21 +16,6 @@ from mrjax.mv.data import from_mv_frame
 
 CYCLED = ("trait_0018", "trait_0028", "trait_0052", "trait_0054")  # benchmark analyses 18, 28, 52, 54
 RAN_OFF = ("trait_0285", "trait_0432")  # cycled, and a warm-started minimisation ran off along a valley
-
-
-@pytest.fixture(scope="module")
-def benchmark_analyses(shared_data):
-    sys.path.insert(0, str(shared_data.parent / "tools"))
-    from make_scan_fixture import make
-
-    import pandas as pd
-
-    fx = make(731, 1).rename(columns=lambda c: c.replace("_exposure", ".exposure").replace("_outcome", ".outcome"))
-    fx = fx.assign(analysis=fx["exposure"], outcome="outcome")
-    rng = np.random.default_rng(2)
-    z = fx.assign(exposure="Z", **{"beta.exposure": 0.3 * fx["beta.exposure"] + rng.normal(0.0, fx["se.exposure"]),
-                                   "pval.exposure": np.nan})
-    return pd.concat([fx, z], ignore_index=True)
 
 
 def _scipy_qhet(bx, sx, by, sy, pcor=None, with_tau2=False):
@@ -60,8 +43,8 @@ def _scipy_qhet(bx, sx, by, sy, pcor=None, with_tau2=False):
     return (lowest(tau2).x, tau2) if with_tau2 else lowest(tau2).x
 
 
-def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(benchmark_analyses):
-    table = benchmark_analyses[benchmark_analyses["analysis"].isin(CYCLED + RAN_OFF)]
+def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(mv_benchmark_table):
+    table = mv_benchmark_table[mv_benchmark_table["analysis"].isin(CYCLED + RAN_OFF)]
     batch = from_mv_frame(table)
     assert list(batch.analyses["analysis"]) == sorted(CYCLED + RAN_OFF)
     res = mrjax.mvmr(batch, methods=["mv_qhet"])
@@ -72,7 +55,7 @@ def test_qhet_reaches_the_root_where_newton_on_tau2_cycled(benchmark_analyses):
         np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=name)
 
 
-def test_qhet_with_a_phenotypic_correlation(shared_data, benchmark_analyses):
+def test_qhet_with_a_phenotypic_correlation(shared_data, mv_benchmark_table):
     """R's ``pcor``: ``Sx_j = pcor o (sx_j sx_j')``; the lipids (3 exposures) and a benchmark analysis."""
     import pandas as pd
     from scipy import stats
@@ -95,7 +78,7 @@ def test_qhet_with_a_phenotypic_correlation(shared_data, benchmark_analyses):
     np.testing.assert_allclose(overdispersion, tau2, rtol=1e-6)  # the root tau2, reported
     assert np.max(np.abs(got - plain) / np.abs(plain)) > 1e-3  # the correlation matters
 
-    one = benchmark_analyses[benchmark_analyses["analysis"] == "trait_0018"]
+    one = mv_benchmark_table[mv_benchmark_table["analysis"] == "trait_0018"]
     two = ((1.0, 0.4), (0.4, 1.0))
     got = mrjax.mvmr(one, methods=[("mv_qhet", {"pcor": two})]).set_index("exposure").loc[["trait_0018", "Z"], "b"]
     arr = from_mv_frame(one).arrays[0]
