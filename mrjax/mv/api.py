@@ -91,13 +91,14 @@ def mvmr(data, methods=None, *, seed=0, alpha: float = 0.05, on_missing: str = "
 
     Returns one row per analysis x exposure x method — ``[analysis,] exposure, outcome,
     method_id, method, nsnp, b, se, pval, lo_ci, up_ci, reason, heter_stat, heter_df,
-    heter_pval, overdispersion`` — plus an ``(intercept)`` row for methods with an intercept (MV-Egger). CIs are
-    ``b -/+ q se`` with ``q`` the normal or the method's t quantile at ``1 - alpha/2``.
+    heter_pval, overdispersion`` — plus an ``(intercept)`` row for methods with an intercept
+    (MV-Egger). CIs are ``b -/+ q se`` with ``q`` the normal or the method's t quantile at
+    ``1 - alpha/2``.
     ``heter_stat``: the analysis's heterogeneity statistic as R's ``Heter.Stat`` (residual
     ``Q`` of MV-IVW / MV-Egger / ML, ``(nsnp - K) rmse^2`` of the measurement-error and robust
     fits, the GMM objective), on ``heter_df`` degrees of freedom with its chi-square
     ``heter_pval`` (NaN where R gives none, as for the robust GMM); NaN for methods without one.
-    ``overdispersion``: the method's estimated heterogeneity variance — mv_gmm's ``kappa`` (R's
+    ``overdispersion``: the method's estimated heterogeneity variance — mv_gmm's and mv_pcgmm's ``kappa`` (R's
     ``Overdispersion``; the moments' variance gains ``kappa / ny``), mv_qhet's ``tau2`` (the
     outcome variance's addition) — else NaN.
     """

@@ -46,14 +46,14 @@ HALVINGS = 40
 CONVERGED_DECREMENT = 1e-14
 
 
-def profile_objective(by, bx, sy, var_x, rows, tau2=0.0):
-    """``Q(theta) = sum_j rows_j (By_j - Bx_j' theta)^2 / (sy_j^2 + theta' Sx_j theta + tau2)``
-    with ``Sx_j = diag(var_x_j)`` (``rows`` 0/1: the rows that count), the objective of mv_ivwme,
-    of MVMR-cML on its valid variants and of qhet (with its ``tau2``)."""
+def profile_objective(by, bx, sy, var_x, rows):
+    """``Q(theta) = sum_j rows_j (By_j - Bx_j' theta)^2 / (sy_j^2 + theta' Sx_j theta)`` with
+    ``Sx_j = diag(var_x_j)`` (``rows`` 0/1: the rows that count), the objective of mv_ivwme and of
+    MVMR-cML on its valid variants (qhet's adds ``tau2`` and the exposures' correlation)."""
 
     def q(theta):
         e = (by - bx @ theta) * rows
-        return jnp.sum(e * e / (sy ** 2 + var_x @ (theta * theta) + tau2))
+        return jnp.sum(e * e / (sy ** 2 + var_x @ (theta * theta)))
 
     return q
 
