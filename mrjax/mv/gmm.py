@@ -60,7 +60,7 @@ SLOT_FRACTION = 1 / 64
 MIN_SLOTS = 8
 
 
-def _inverse_sizes(nx, k: int, dtype):
+def inverse_sizes(nx, k: int, dtype):
     """``1 / nx`` as ``[k]``: ``nx`` one number for every exposure or one per exposure column."""
     if isinstance(nx, (tuple, list)) and len(nx) != k:
         raise ValueError(f"mv_gmm: nx gives {len(nx)} sample sizes for analyses padded to {k} exposures; "
@@ -75,7 +75,7 @@ def _outcome_variance(t: MVInstruments, ny):
     return w * (1.0 - c) / (1.0 - (t.nsnp - 1) / ny)
 
 
-def _kappa_shift(e2, om, rows, df):
+def kappa_shift(e2, om, rows, df):
     """``s = kappa / ny >= 0`` with ``sum_j e2_j / (om_j + s) = df`` (0 where the sum at ``s = 0``
     is already at or below ``df``) by Newton's method from 0, which on this convex, decreasing
     function climbs to the root monotonically; returns ``s`` and whether it settled. Only
@@ -115,7 +115,7 @@ class _Data(NamedTuple):
 def _data(t: MVInstruments, nx, ny) -> _Data:
     k = t.bx.shape[-1]
     cols = t.xmask.astype(t.bx.dtype)
-    sig_x = condfstat_sigma(t, _inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype))
+    sig_x = condfstat_sigma(t, inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype))
     bx, _ = exposure_effects(t)
     return _Data(t.by, bx, sig_x * jnp.outer(cols, cols), jnp.where(t.mask, _outcome_variance(t, ny), 1.0),
                  t.mask, t.xmask)
@@ -173,7 +173,7 @@ def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True)
     if robust:
         def shift_at(d, theta, df):
             e = jnp.where(d.mask, d.by - d.bx @ theta, 0.0)
-            return _kappa_shift(e * e, _variance(d, theta, 0.0), d.mask, df)
+            return kappa_shift(e * e, _variance(d, theta, 0.0), d.mask, df)
 
         shifts, settled = jax.vmap(shift_at)(data, theta, df)
         theta, again = minimise_pooled(_objective, _pinned, data, shifts, theta)

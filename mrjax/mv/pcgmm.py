@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, least_squares
-from mrjax.mv.gmm import _inverse_sizes, _kappa_shift, minimise_pooled
+from mrjax.mv.gmm import inverse_sizes, kappa_shift, minimise_pooled
 
 THRES = 0.99  # MendelianRandomization 0.10's default thres (the golden's; its vignette text says 0.999)
 
@@ -118,7 +118,7 @@ def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
     gam_y = jnp.linalg.solve(a_y, b_y)
     sig_y = jnp.where(both, jnp.linalg.inv(a_y) * (1.0 - b_y @ gam_y) / (ny - r + 1), eye)
 
-    inv_nx = _inverse_sizes(nx, k, t.bx.dtype)
+    inv_nx = inverse_sizes(nx, k, t.bx.dtype)
     real = t.xmask
     a_x, b_x = [], []
     for j in range(k):
@@ -171,7 +171,7 @@ def mv_pcgmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = Tru
             g = m.gam_y - m.gam_x @ theta
             values, vectors = jnp.linalg.eigh(_covariance(m, theta, 0.0))
             inside = jnp.sum(jnp.where(m.comp[:, None], vectors * vectors, 0.0), axis=0) > 0.5  # eigenvectors on the r components
-            return _kappa_shift((vectors.T @ g) ** 2, values, inside, df)
+            return kappa_shift((vectors.T @ g) ** 2, values, inside, df)
 
         shifts, settled = jax.vmap(shift_at)(mo, theta, mo.r - ts.nexp)
         theta, again = minimise_pooled(_objective, _pinned, mo, shifts, theta)
