@@ -257,6 +257,8 @@ def test_correlated_instruments(calcium):
         tol = RTOL if method[0] != "maxlik" else 2e-3  # R's Nelder-Mead stops short (see below)
         for ours, theirs in zip(("b", "se", "pval", "lo_ci", "up_ci"), _fields(entry)):
             assert rel_err(row[ours], entry[theirs]) < tol, (label, ours, row[ours], entry[theirs])
+        for ours, theirs in zip(("heter_stat", "heter_pval"), entry["Heter.Stat"]):  # R's [Q, p]
+            assert rel_err(row[ours], theirs) < tol, (label, ours, row[ours], theirs)
         if "Intercept" in entry:
             icpt = res[(res["method_id"] == row["method_id"]) & (res["exposure"] == "(intercept)")].iloc[0]
             assert rel_err(icpt["b"], entry["Intercept"]) < RTOL and rel_err(icpt["se"], entry["StdError.Int"]) < RTOL
