@@ -23,10 +23,11 @@ needed").
 ``Om(theta)``'s solve inside the minimisation is a Cholesky written with ``lax.fori_loop``
 (:func:`_spd_solve`), not LAPACK: LAPACK calls inside vmapped loops deadlocked XLA:CPU
 (:mod:`mrjax.mv.cml`). Components beyond ``r`` are padding: identity in ``Om``, zero in ``g``.
-A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`). Cost (2-core Xeon, this
-session): the lipids analysis 0.17 s warm (R: 0.20 s), 64 benchmark analyses 3.6 s warm (11.3 s
-vmapped: 3 of them have no finite minimum), first call ~20 s of compilation; every Newton step
-runs the loops of the Cholesky for 40 step lengths and through the autodiff Hessian.
+A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`). Cost (benchmarks/RESULTS.md,
+twentieth session): the lipids analysis 0.06 s warm robust (R: 0.20 s), 64 benchmark analyses
+4.4 s (non-robust 3.9 s; 11.3 s vmapped: 3 of them have no finite minimum), first call 12–47 s of
+compilation; every Newton step runs the loops of the Cholesky for 40 step lengths and through the
+autodiff Hessian.
 """
 
 from __future__ import annotations
