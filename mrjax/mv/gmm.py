@@ -63,7 +63,7 @@ MIN_SLOTS = 8
 def inverse_sizes(nx, k: int, dtype):
     """``1 / nx`` as ``[k]``: ``nx`` one number for every exposure or one per exposure column."""
     if isinstance(nx, (tuple, list)) and len(nx) != k:
-        raise ValueError(f"mv_gmm: nx gives {len(nx)} sample sizes for analyses padded to {k} exposures; "
+        raise ValueError(f"nx gives {len(nx)} sample sizes for analyses padded to {k} exposures; "
                          "give one number, or one per exposure column")
     return 1.0 / jnp.broadcast_to(jnp.asarray(nx, dtype), (k,))
 
