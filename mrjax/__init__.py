@@ -53,6 +53,9 @@ _HOST = {
     "ingest": "mrjax.store",
     "ld_matrix": "mrjax.mv.instruments",
     "mv_instruments": "mrjax.mv.instruments",
+    "panel_correlations": "mrjax.mv.correlation",
+    "aligned_correlations": "mrjax.mv.correlation",
+    "read_correlation": "mrjax.mv.correlation",
     "use_compilation_cache": "mrjax.compilation_cache",
 }
 _DEVICE = {

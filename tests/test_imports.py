@@ -20,6 +20,7 @@ def _modules_after(code: str) -> set[str]:
     "import mrjax.gwas",
     "import mrjax.ld, mrjax.scan, mrjax.audit, mrjax.outputs",
     "import mrjax; mrjax.read_gwas, mrjax.harmonise, mrjax.clump, mrjax.LDPanel",
+    "import mrjax; mrjax.mv_instruments, mrjax.ld_matrix, mrjax.panel_correlations, mrjax.aligned_correlations",
 ])
 def test_host_side_imports_load_no_jax(statement):
     loaded = _modules_after(statement)
