@@ -282,3 +282,13 @@ def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str]:
             fail(f"{option} expects NAME=COLUMN, got {pair!r}", f"e.g. {option} beta=BETA {option} pval=P")
         mapping[key.strip()] = value.strip()
     return mapping
+
+
+def check_panel(prefix: str) -> None:
+    """Stop (exit 2) when the PLINK prefix of an LD reference lacks one of its three files."""
+    from mrjax.scan import ScanError
+
+    missing = [prefix + s for s in (".bed", ".bim", ".fam") if not Path(prefix + s).is_file()]
+    if missing:
+        raise ScanError(f"LD reference {prefix!r} is incomplete: {', '.join(missing)} not found",
+                        "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam")

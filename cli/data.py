@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mrjax_cli._common import in_range, Debug, Format, OutFile, check_out_file, err_console, parse_mapping, print_drops, user_errors
+from mrjax_cli._common import in_range, Debug, Format, OutFile, check_out_file, check_panel, err_console, parse_mapping, print_drops, user_errors
 
 Column = Annotated[list[str] | None, typer.Option("--column", help="Column mapping NAME=COLUMN for the reader (repeatable).")]
 
@@ -30,7 +30,7 @@ def clump(
     check_out_file(out)
     with user_errors(debug):
         options = ReadOptions(format=gwas_format, columns=parse_mapping(column, "--column"))
-        _check_panel(ld_ref)
+        check_panel(ld_ref)
         from mrjax.ld import LDPanel
         from mrjax.ld import clump as run_clump
 
@@ -85,11 +85,3 @@ def _print_audit(result, out: Path) -> None:
     if len(records):
         err_console.print(f"each dropped row and its reason: {out.with_name(out.name.split('.')[0] + '.audit.tsv')}")
 
-
-def _check_panel(prefix: str) -> None:
-    from mrjax.scan import ScanError
-
-    missing = [prefix + s for s in (".bed", ".bim", ".fam") if not Path(prefix + s).is_file()]
-    if missing:
-        raise ScanError(f"LD reference {prefix!r} is incomplete: {', '.join(missing)} not found",
-                        "--ld-ref takes the PLINK prefix, e.g. data/eur for data/eur.bed/.bim/.fam")

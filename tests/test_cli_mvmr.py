@@ -120,3 +120,62 @@ def test_mvmr_gmm_takes_its_sample_sizes_from_nx_and_ny(shared_data, tmp_path):
                                       ("mv_gmm", {"nx": 17723, "ny": 17723, "robust": False})])
     np.testing.assert_allclose(got["b"], want["b"], rtol=1e-9)
     assert got["method_id"].nunique() == 2
+
+
+def test_mvmr_ld_matrix_gives_r_correlated_fits(shared_data, tmp_path):
+    """``--ld-matrix`` with MendelianRandomization's calcium_rho (unnamed: taken in table order)
+    gives R's correlated-instrument IVW and Egger (``mr_ivw``/``mr_egger`` with ``correlation``)."""
+    import json
+
+    import numpy as np
+
+    raw = pd.read_csv(shared_data / "MendelianRandomization/calcium_fastgluc.csv")
+    pd.DataFrame({"SNP": [f"snp{i}" for i in raw["snp_index"]], "exposure": "calcium", "effect_allele.exposure": "A",
+                  "beta.exposure": raw["calcium"], "se.exposure": raw["calciumse"], "outcome": "fastgluc",
+                  "beta.outcome": raw["fastgluc"], "se.outcome": raw["fastglucse"]}).to_csv(tmp_path / "ca.csv", index=False)
+    rho = shared_data / "MendelianRandomization/calcium_rho.csv"
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "ca.csv"), "--out", str(tmp_path / "out"), "-m", "mv_ivw",
+                                   "-m", "mv_egger", "--ld-matrix", str(rho)])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "out" / "mvmr_results.tsv", sep="\t").set_index(["method_id", "exposure"])
+    golden = json.loads((shared_data / "MendelianRandomization/golden_methods_calcium_fastgluc.json").read_text())
+    golden = golden["mendelianrandomization"]
+    for (method, exposure), label, b, se in [(("mv_ivw", "calcium"), "ivw_default", "Estimate", "StdError"),
+                                             (("mv_egger", "calcium"), "egger_default", "Estimate", "StdError.Est"),
+                                             (("mv_egger", "(intercept)"), "egger_default", "Intercept", "StdError.Int")]:
+        np.testing.assert_allclose(got.loc[(method, exposure), ["b", "se"]].to_numpy(float),
+                                   [golden[label][b], golden[label][se]], rtol=1e-6)
+    both = CliRunner().invoke(app, ["mvmr", str(tmp_path / "ca.csv"), "--out", str(tmp_path / "o2"), "--ld-matrix", str(rho),
+                                    "--ld-ref", "panel"])
+    assert both.exit_code == 2 and "not both" in both.output
+    pd.DataFrame(np.eye(2), index=["snp1", "snp2"], columns=["snp1", "snp2"]).to_csv(tmp_path / "small.csv")
+    short = CliRunner().invoke(app, ["mvmr", str(tmp_path / "ca.csv"), "--out", str(tmp_path / "o3"), "--ld-matrix",
+                                     str(tmp_path / "small.csv")])
+    assert short.exit_code == 2 and "snp3" in short.output and "small.csv" in short.output
+
+
+def test_mvmr_ld_ref_computes_each_analysis_ld_from_the_panel(tmp_path):
+    """``--ld-ref``: the correlated fits use the panel's signed LD of the analysis's SNPs
+    (``mrjax.ld_matrix``, tested against bed-reader + numpy) and differ from the independent fit."""
+    import numpy as np
+
+    import mrjax
+
+    data = mrjax.__file__.rsplit("/", 1)[0] + "/example_data"
+    exposures = pd.read_parquet(data + "/exposures.parquet")
+    table = mrjax.mv_instruments(exposures[exposures["exposure"].isin(["exp_01", "exp_02"])],
+                                 pd.read_csv(data + "/outcome.tsv.gz", sep="\t"), data + "/demo_panel", outcome_name="case",
+                                 r2=0.5, kb=250)
+    table.to_csv(tmp_path / "mv.tsv", sep="\t", index=False)
+    res = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.tsv"), "--out", str(tmp_path / "out"), "-m", "mv_ivw",
+                                   "--ld-ref", data + "/demo_panel"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "out" / "mvmr_results.tsv", sep="\t")
+    first = table.drop_duplicates("SNP")
+    rho = mrjax.ld_matrix(first["SNP"], first["effect_allele.exposure"], data + "/demo_panel")
+    want = mrjax.mvmr(table, methods=["mv_ivw"], correlation=rho)
+    np.testing.assert_allclose(got[["b", "se"]], want[["b", "se"]], rtol=1e-9)
+    independent = mrjax.mvmr(table, methods=["mv_ivw"])
+    assert np.abs(got["b"].to_numpy() - independent["b"].to_numpy()).max() > 1e-6
+    gone = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.tsv"), "--out", str(tmp_path / "o2"), "--ld-ref", str(tmp_path / "nopanel")])
+    assert gone.exit_code == 2 and "nopanel.bed" in gone.output
