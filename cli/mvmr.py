@@ -23,7 +23,7 @@ SampleSize = Annotated[
 ]
 OutcomeSize = Annotated[float | None, typer.Option("--ny", min=1, help="Outcome GWAS sample size (mv_gmm's ny).")]
 CmlPerturbations = Annotated[int, typer.Option("--cml-perturbations", min=0, help="mv_cml's data perturbations (R's num_pert); 0 = without data perturbation (R's DP = FALSE).")]
-LDRef = Annotated[str | None, typer.Option("--ld-ref", help="PLINK .bed/.bim/.fam prefix of a local panel: each analysis's SNP correlation matrix is computed from it, in the table's effect alleles (effect_allele.exposure), for the correlated-instrument fits.")]
+LDRef = Annotated[str | None, typer.Option("--ld-ref", help="PLINK .bed/.bim/.fam prefix of a local panel: each analysis's SNP correlation matrix is computed from it, in the table's effect alleles (effect_allele.exposure), for the correlated-instrument fits (and mr_mvpcgmm's conditional F on the principal components in mvmr_strength).")]
 LDMatrix = Annotated[Path | None, typer.Option("--ld-matrix", help="A square SNP correlation matrix (CSV/TSV/parquet) for the correlated-instrument fits, its header naming the SNPs (TwoSampleMR's SNP_A1_A2 names are aligned to the table's alleles; an unnamed matrix of a one-analysis table is taken in table order).")]
 DropIncomplete = Annotated[bool, typer.Option("--drop-incomplete", help="Drop (and record) a SNP missing for one exposure of its analysis instead of stopping.")]
 
@@ -80,7 +80,7 @@ def mvmr(
         methods = [(mid, {**defaults.get(mid, {}), **opts}) for mid, opts in chosen]
         tables = {
             "mvmr_results": run_mvmr(batch, methods=methods, seed=seed, correlation=correlation),
-            "mvmr_strength": mvmr_strength(batch, nx=nx),
+            "mvmr_strength": mvmr_strength(batch, nx=nx, correlation=correlation),
             "mvmr_heterogeneity": mvmr_heterogeneity(batch),
         }
         if len(batch.excluded):

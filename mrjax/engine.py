@@ -407,22 +407,32 @@ def run_mv(instruments, keys: jax.Array, specs: tuple) -> dict:
     return {spec_name(s): est for s, est in zip(specs, _run_mv(instruments, keys, specs=tuple(specs)))}
 
 
-@jax.jit
-def _run_mv_strength(instruments, sigma, inv_nx, cor_x):
+@functools.partial(jax.jit, static_argnames=("components",))
+def _run_mv_strength(instruments, sigma, inv_nx, cor_x, components=None):
     from mrjax.mv import strength
+    from mrjax.mv.fit import uncorrelated
+    from mrjax.mv.pcgmm import pc_cond_f
 
     def one(t, s, u, c):
-        return strength.strength(t, s, u, c), strength.pleiotropy(t, s)
+        st = strength.strength(t, s, u, c)
+        if components is not None:
+            pc, pcs = pc_cond_f(t, u, thres=components[0], r=components[1])
+            independent = uncorrelated(t)
+            st = st._replace(cond_f=jnp.where(independent, st.cond_f, pc), pcs=jnp.where(independent, 0, pcs))
+        return st, strength.pleiotropy(t, s)
 
     return jax.vmap(one)(instruments, sigma, inv_nx, cor_x)
 
 
-def run_mv_strength(instruments, sigma: jax.Array, inv_nx=None, cor_x=None):
+def run_mv_strength(instruments, sigma: jax.Array, inv_nx=None, cor_x=None, components=None):
     """Conditional F (MVMR and the conditional-F minimum) and the MVMR Q of every analysis;
     ``sigma [A, S, K, K]`` the per-SNP covariance of the exposure effects; ``inv_nx [A, K]``
     (1 / exposure sample size, 0 = unknown) and ``cor_x [A, K, K]`` (default identity) for
-    MendelianRandomization's ``CondFstat`` (``mrjax.mv.strength.condfstat_sigma``)."""
+    MendelianRandomization's ``CondFstat`` (``mrjax.mv.strength.condfstat_sigma``).
+    ``components = (thres, r)``: analyses whose instruments are correlated (``rho`` not the
+    identity) get ``mr_mvpcgmm``'s ``CondFstat`` on their principal components instead
+    (``mrjax.mv.pcgmm.pc_cond_f``) and ``pcs``, the number of components (0 elsewhere)."""
     a, _, k = instruments.bx.shape
     inv_nx = jnp.zeros((a, k), instruments.bx.dtype) if inv_nx is None else jnp.asarray(inv_nx, instruments.bx.dtype)
     cor_x = jnp.broadcast_to(jnp.eye(k, dtype=instruments.bx.dtype), (a, k, k)) if cor_x is None else jnp.asarray(cor_x)
-    return _run_mv_strength(instruments, sigma, inv_nx, cor_x)
+    return _run_mv_strength(instruments, sigma, inv_nx, cor_x, components=components)

@@ -177,5 +177,7 @@ def test_mvmr_ld_ref_computes_each_analysis_ld_from_the_panel(tmp_path):
     np.testing.assert_allclose(got[["b", "se"]], want[["b", "se"]], rtol=1e-9)
     independent = mrjax.mvmr(table, methods=["mv_ivw"])
     assert np.abs(got["b"].to_numpy() - independent["b"].to_numpy()).max() > 1e-6
+    strength = pd.read_csv(tmp_path / "out" / "mvmr_strength.tsv", sep="\t")
+    assert (strength["pcs"] > 0).all()  # the conditional F on the principal components
     gone = CliRunner().invoke(app, ["mvmr", str(tmp_path / "mv.tsv"), "--out", str(tmp_path / "o2"), "--ld-ref", str(tmp_path / "nopanel")])
     assert gone.exit_code == 2 and "nopanel.bed" in gone.output

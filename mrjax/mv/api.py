@@ -10,6 +10,7 @@ from scipy import stats
 from mrjax.batch import DRAW_BUCKETS, PANEL_BUCKETS, trait_keys
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVBatch, from_mv_frame
+from mrjax.mv.pcgmm import THRES as PC_THRES
 from mrjax.mv.registry import MV_METHODS, resolve_specs, spec_name
 
 INTERCEPT = "(intercept)"
@@ -252,19 +253,21 @@ def _condf_inputs(batch: MVBatch, nx, cor_x, nexp: int, rows: int):
     return sizes, corr
 
 
-def _strength_run(data, gencov, on_missing, nx=None, cor_x=None):
+def _strength_run(data, gencov, on_missing, nx=None, cor_x=None, correlation=None, components=None):
     from mrjax import engine
 
     batch = as_mv_batch(data, on_missing)
-    inst, _ = batch.padded()
+    rho = _correlations(batch, correlation)
+    inst, _ = batch.padded(rho=rho)
     rows, width, nexp = inst.bx.shape
     sigma = _sigma(batch, gencov, width, nexp, rows)
     sizes, corr = _condf_inputs(batch, nx, cor_x, nexp, rows)
     inv_nx = np.where(np.isfinite(sizes), 1.0 / np.where(np.isfinite(sizes), sizes, 1.0), 0.0)
-    return batch, sizes, engine.run_mv_strength(inst, sigma, inv_nx, corr)
+    return batch, sizes, engine.run_mv_strength(inst, sigma, inv_nx, corr, components=components if rho else None)
 
 
-def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "error") -> pd.DataFrame:
+def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "error", correlation=None,
+                  thres: float = PC_THRES, r: int | None = None) -> pd.DataFrame:
     """Instrument strength of every exposure of every analysis, one row per analysis x exposure:
 
     - ``F``: MVMR ``strength_mvmr`` conditional F (``gencov`` as in :func:`_sigma`);
@@ -275,13 +278,26 @@ def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "err
       exposures' phenotypic correlation (None = identity, R's default). R returns NA without
       ``nx``; mrjax then reports the ``nx -> inf`` limit of the same objective (``nx`` NaN in
       the output), whose minimum is the conditional F with ``sigma = cor_x o (sx sx')``.
+
+    ``correlation`` (as for :func:`mvmr`): for an analysis with correlated instruments
+    ``cond_f`` is ``mr_mvpcgmm``'s ``CondFstat`` instead — the same objective on the analysis's
+    principal components (``thres``/``r`` as for ``mv_pcgmm``; NaN without ``nx``), at its true
+    minimum (:func:`mrjax.mv.pcgmm.pc_cond_f`) — and the table gains ``pcs``, the number of
+    components (0 for analyses without a correlation). ``F`` (MVMR's) stays the
+    independent-variant statistic.
     """
-    batch, sizes, (st, _) = _strength_run(data, gencov, on_missing, nx, cor_x)
+    if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1):
+        raise ValueError(f"r (the number of principal components) must be a positive integer, got {r!r}")
+    components = (float(thres), None if r is None else int(r))
+    batch, sizes, (st, _) = _strength_run(data, gencov, on_missing, nx, cor_x, correlation, components)
     index, slots, exposure = _exposure_rows(batch)
-    return pd.DataFrame({**_analysis_columns(batch, index), "exposure": exposure,
-                         "nsnp": batch.analyses["nsnp"].to_numpy()[index].astype(int),
-                         "F": np.asarray(st.f)[index, slots], "cond_f": np.asarray(st.cond_f)[index, slots],
-                         "nx": sizes[index, slots]})
+    table = pd.DataFrame({**_analysis_columns(batch, index), "exposure": exposure,
+                          "nsnp": batch.analyses["nsnp"].to_numpy()[index].astype(int),
+                          "F": np.asarray(st.f)[index, slots], "cond_f": np.asarray(st.cond_f)[index, slots],
+                          "nx": sizes[index, slots]})
+    if correlation is not None:
+        table["pcs"] = np.asarray(st.pcs)[index].astype(int)
+    return table
 
 
 def mvmr_heterogeneity(data, *, gencov=0, on_missing: str = "error") -> pd.DataFrame:

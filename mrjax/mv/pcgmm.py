@@ -41,6 +41,7 @@ from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import MVEstimate, assemble, least_squares
 from mrjax.mv.gmm import inverse_sizes, kappa_shift, minimise_pooled
+from mrjax.mv.strength import minimum_over_directions
 
 THRES = 0.99  # MendelianRandomization 0.10's default thres (the golden's; its vignette text says 0.999)
 
@@ -101,29 +102,25 @@ def _sqrtm(a):
     return (vectors * jnp.sqrt(jnp.maximum(values, 0.0))) @ vectors.T
 
 
-def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
-    lam, comp, r = _components(t, thres, r)
+def _project(t: MVInstruments, lam, se, b, inv_n):
+    """``lambda' A lambda`` and ``lambda' B`` of one trait's effects ``b`` (sample size ``1 / inv_n``)."""
+    a = jnp.where(t.mask, 1.0 / (se ** 2 / inv_n + b ** 2), 0.0)
+    root = jnp.sqrt(a)
+    return lam.T @ (jnp.outer(root, root) * t.rho) @ lam, lam.T @ (a * b)
+
+
+def _exposure_moments(t: MVInstruments, lam, comp, r, inv_nx):
+    """The exposures' first-stage estimates ``gamX [S, K]`` and their covariance blocks
+    ``SigX [K, K, S, S]`` on the first ``r`` components (module docstring); zero beyond ``r``
+    and for padded exposures."""
     k = t.bx.shape[-1]
     eye = jnp.eye(comp.shape[0], dtype=t.bx.dtype)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
     both = comp[:, None] & comp[None, :]
-
-    def project(se, b, inv_n):
-        """``lambda' A lambda`` and ``lambda' B`` of one trait's effects ``b`` (sample size ``1 / inv_n``)."""
-        a = jnp.where(t.mask, 1.0 / (se ** 2 / inv_n + b ** 2), 0.0)
-        root = jnp.sqrt(a)
-        return lam.T @ (jnp.outer(root, root) * t.rho) @ lam, lam.T @ (a * b)
-
-    a_y, b_y = project(t.sy, t.by, 1.0 / ny)
-    a_y = a_y + pad
-    gam_y = jnp.linalg.solve(a_y, b_y)
-    sig_y = jnp.where(both, jnp.linalg.inv(a_y) * (1.0 - b_y @ gam_y) / (ny - r + 1), eye)
-
-    inv_nx = inverse_sizes(nx, k, t.bx.dtype)
     real = t.xmask
     a_x, b_x = [], []
     for j in range(k):
-        a, b = project(t.sx[:, j], jnp.where(real[j], t.bx[:, j], 0.0), inv_nx[j])
+        a, b = _project(t, lam, t.sx[:, j], jnp.where(real[j], t.bx[:, j], 0.0), inv_nx[j])
         a_x.append(jnp.where(real[j], a + pad, eye))
         b_x.append(b)
     a_x, b_x = jnp.stack(a_x), jnp.stack(b_x, axis=-1)
@@ -138,7 +135,20 @@ def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
             scale = ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / jnp.sqrt(dof[j] * dof[m])
             row.append(jnp.where(both & real[j] & real[m], inv * scale, 0.0))
         blocks.append(jnp.stack(row))
-    return _Moments(gam_y, gam_x, sig_y, jnp.stack(blocks), comp, jnp.asarray(r), t.xmask)
+    return gam_x, jnp.stack(blocks)
+
+
+def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
+    lam, comp, r = _components(t, thres, r)
+    eye = jnp.eye(comp.shape[0], dtype=t.bx.dtype)
+    pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
+    both = comp[:, None] & comp[None, :]
+    a_y, b_y = _project(t, lam, t.sy, t.by, 1.0 / ny)
+    a_y = a_y + pad
+    gam_y = jnp.linalg.solve(a_y, b_y)
+    sig_y = jnp.where(both, jnp.linalg.inv(a_y) * (1.0 - b_y @ gam_y) / (ny - r + 1), eye)
+    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inverse_sizes(nx, t.bx.shape[-1], t.bx.dtype))
+    return _Moments(gam_y, gam_x, sig_y, sig_x, comp, jnp.asarray(r), t.xmask)
 
 
 def _covariance(mo: _Moments, theta, shift):
@@ -200,3 +210,31 @@ def mv_pcgmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True, thres
     docstring); ``nx`` one sample size for every exposure or one per exposure column."""
     one = jax.tree_util.tree_map(lambda a: a[None], (t, key))
     return jax.tree_util.tree_map(lambda a: a[0], mv_pcgmm_batch(*one, nx=nx, ny=ny, robust=robust, thres=thres, r=r))
+
+
+def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None = None):
+    """``mr_mvpcgmm``'s ``CondFstat`` of each exposure at the TRUE minimum of its objective, and
+    the number of components: for exposure ``j``,
+    ``min_theta g' Om_j(theta)^-1 g / (r - K + 1)`` with ``g = gamX_j - gamX_-j theta`` and
+    ``Om_j = sum_kl v_k v_l SigX(k, l)``, ``v = e_j - theta`` (R's ``Q.nr`` of its ``condF``,
+    on the components chosen as for the estimate; ``inv_nx [K]``: ``1 / nx``).
+
+    Where we differ from R: as for the independent-variant ``CondFstat``
+    (:func:`mrjax.mv.strength.cond_f_min`) R's ``nlminb`` from the OLS start gets a gradient
+    that leaves out ``d Om / d theta`` and stops short; mrjax reports the minimum
+    (:func:`mrjax.mv.strength.minimum_over_directions`), which is shared by every exposure
+    whose coefficient is not 0 in the minimising direction. NaN without a sample size for every
+    exposure, or with fewer than ``K`` components."""
+    lam, comp, r = _components(t, thres, r)
+    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inv_nx)
+    pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
+
+    def qv(v):
+        g = gam_x @ v
+        return g @ _spd_solve(jnp.einsum("k,klab,l->ab", v, sig_x, v) + pad, g)
+
+    k = t.bx.shape[-1]
+    starts = jax.vmap(lambda j: least_squares(gam_x, gam_x[:, j], comp, t.xmask & (jnp.arange(k) != j)).coef)(jnp.arange(k))
+    f = minimum_over_directions(qv, starts, t.xmask) / (r - t.nexp + 1)
+    sized = jnp.all(jnp.where(t.xmask, inv_nx > 0, True)) & jnp.all(jnp.isfinite(sig_x))
+    return jnp.where(t.xmask & sized & (r >= t.nexp), f, jnp.nan), r

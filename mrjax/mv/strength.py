@@ -22,10 +22,12 @@ SETTLED = 1e-9  # cond_f_min's damped Newton stops once an accepted step moves t
 
 class Strength(NamedTuple):
     """``f [K]``: MVMR conditional F; ``cond_f [K]``: minimum of the conditional-F objective
-    (see :func:`cond_f_min`), NaN for padded exposures."""
+    (see :func:`cond_f_min`), NaN for padded exposures; ``pcs``: the principal components of
+    the PC-GMM conditional F where that replaced it (``mrjax.engine.run_mv_strength``)."""
 
     f: jax.Array
     cond_f: jax.Array
+    pcs: jax.Array | None = None
 
 
 class Pleiotropy(NamedTuple):
@@ -105,25 +107,37 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
     ``mvivw_condF_diagnostics``: R reports 20.26, 12.95, 13.35 where the minimum is 12.1866 for
     all three). We report the minimum — damped Newton steps with the exact derivatives (until
     an accepted step moves theta by <= ``SETTLED``, at most ``NEWTON_STEPS``), from
-    the OLS start and again from the best direction found for any exposure (``Q`` is not convex).
-    ``Q`` is invariant to rescaling ``v``, so wherever the minimising ``v`` has ``v_j != 0`` the
-    minimum is the same for every exposure ``j``. SNP correlation (R's ``ld``) is not used.
+    the OLS start and again from the best direction found for any exposure
+    (:func:`minimum_over_directions`). SNP correlation (R's ``ld``) is not used here: for
+    correlated variants see :func:`mrjax.mv.pcgmm.pc_cond_f`.
     """
-    k = t.bx.shape[-1]
-    df = t.nsnp - t.nexp + 1
-    eye = jnp.eye(k, dtype=t.bx.dtype)
-
     def qv(v):
         r = t.bx @ v
         den = jnp.where(t.mask, snp_quadratic(sigma, v), 1.0)
         return jnp.sum(jnp.where(t.mask, r * r / den, 0.0))
 
+    starts = jax.vmap(lambda j: _others_fit(t, j)[0])(jnp.arange(t.bx.shape[-1]))
+    f = minimum_over_directions(qv, starts, t.xmask) / (t.nsnp - t.nexp + 1)
+    return jnp.where(t.xmask & (t.nsnp > t.nexp), f, jnp.nan)
+
+
+def minimum_over_directions(qv, starts, xmask) -> jax.Array:
+    """``[K]``: for each exposure ``j``, ``min_theta qv(e_j - theta)`` over the other real
+    exposures' ``theta`` — damped Newton steps with the exact derivatives (until an accepted
+    step moves theta by <= ``SETTLED``, at most ``NEWTON_STEPS``) from ``starts[j]``, then again
+    from the best direction found for any exposure: the conditional-F objectives ``qv`` are
+    not convex but are invariant to rescaling ``v``, so the minimum is shared wherever the
+    minimising direction has ``v_j != 0``."""
+    k = starts.shape[-1]
+    dtype = starts.dtype
+    eye = jnp.eye(k, dtype=dtype)
+
     def minimise(j, theta0):
-        free = t.xmask & (jnp.arange(k) != j)
+        free = xmask & (jnp.arange(k) != j)
         q = lambda theta: qv(eye[j] - jnp.where(free, theta, 0.0))  # noqa: E731
         grad = jax.grad(q)
         hess = jax.hessian(q)
-        pin = jnp.diag(1.0 - free.astype(t.bx.dtype))
+        pin = jnp.diag(1.0 - free.astype(dtype))
 
         def step(carry):
             it, theta, damp, _ = carry
@@ -136,24 +150,20 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
             done = ~jnp.all(jnp.isfinite(move)) | (better & (jnp.max(jnp.abs(move)) <= SETTLED * (1.0 + jnp.max(jnp.abs(theta)))))
             return it + 1, jnp.where(better, trial, theta), jnp.where(better, damp * 0.1, damp * 10.0), done
 
-        start = (0, jnp.where(free, theta0, 0.0), jnp.asarray(1e-3, t.bx.dtype), False)
+        start = (0, jnp.where(free, theta0, 0.0), jnp.asarray(1e-3, dtype), False)
         _, theta, _, _ = jax.lax.while_loop(lambda c: (c[0] < NEWTON_STEPS) & ~c[3], step, start)
         return eye[j] - jnp.where(free, theta, 0.0)
 
-    # Q is not convex in theta: start each exposure from its OLS fit, then again from the best
-    # direction found for any exposure (the minimum is shared where that direction's v_j != 0).
-    starts = jax.vmap(lambda j: _others_fit(t, j)[0])(jnp.arange(k))
     first = jax.vmap(minimise)(jnp.arange(k), starts)
     q_first = jax.vmap(qv)(first)
-    best = first[jnp.argmin(jnp.where(t.xmask, q_first, jnp.inf))]
+    best = first[jnp.argmin(jnp.where(xmask, q_first, jnp.inf))]
 
     def restart(j):
         ok = jnp.abs(best[j]) > 1e-12 * jnp.max(jnp.abs(best))
         theta0 = jnp.where(ok, eye[j] - best / jnp.where(ok, best[j], 1.0), 0.0)
         return qv(minimise(j, theta0))
 
-    f = jnp.minimum(q_first, jax.vmap(restart)(jnp.arange(k))) / df
-    return jnp.where(t.xmask & (t.nsnp > t.nexp), f, jnp.nan)
+    return jnp.minimum(q_first, jax.vmap(restart)(jnp.arange(k)))
 
 
 def strength(t: MVInstruments, sigma, inv_nx, cor_x) -> Strength:
