@@ -416,7 +416,7 @@ def _run_mv_strength(instruments, sigma, inv_nx, cor_x, components=None):
     def one(t, s, u, c):
         st = strength.strength(t, s, u, c)
         if components is not None:
-            pc, pcs = pc_cond_f(t, u, thres=components[0], r=components[1])
+            pc, pcs = pc_cond_f(t, u, thres=components[0], r=components[1], cor_x=c)
             independent = uncorrelated(t)
             st = st._replace(cond_f=jnp.where(independent, st.cond_f, pc), pcs=jnp.where(independent, 0, pcs))
         return st, strength.pleiotropy(t, s)

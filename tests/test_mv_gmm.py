@@ -28,8 +28,9 @@ ROBUST = ("mv_gmm", {"nx": N, "ny": N})
 class Reference:
     """R's ``mr_mvgmm`` objects for one analysis, transcribed with its matrices."""
 
-    def __init__(self, bx, sx, by, sy, nx, ny):
+    def __init__(self, bx, sx, by, sy, nx, ny, cor_x=None):
         p, k = bx.shape
+        cor_x = np.eye(k) if cor_x is None else np.asarray(cor_x)
         self.p, self.k, self.ny = p, k, ny
         nx = np.full(k, float(nx))
         ay = 1 / (ny * sy**2 + by**2)
@@ -44,7 +45,7 @@ class Reference:
             for m in range(k):
                 inv = np.linalg.inv(root[j] @ root[m].T)
                 self.sig_x[j * p:(j + 1) * p, m * p:(m + 1) * p] = (
-                    inv * ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - p + 1) * (nx[m] - p + 1)))
+                    inv * (cor_x[j, m] - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - p + 1) * (nx[m] - p + 1)))
         self.gam_x = np.column_stack([np.linalg.solve(np.diag(ax[:, j]), b_x[:, j]) for j in range(k)])
 
     def om(self, theta, kappa=0.0):
@@ -206,3 +207,30 @@ def test_a_method_without_its_sample_sizes_is_a_clear_error(lipids):
         mrjax.mvmr(table, methods=[("mv_gmm", {"nx": N})])
     with pytest.raises(ValueError, match=r"'mv_cml' needs the option\(s\) 'n'"):
         mrjax.mvmr(table, methods=["mv_cml"])
+
+
+COR_X = ((1.0, 0.3, 0.1), (0.3, 1.0, -0.2), (0.1, -0.2, 1.0))
+
+
+def test_exposure_correlation_cor_x(lipids):
+    """R's ``cor.x`` (the exposures' phenotypic correlation in ``SigX``): mrjax reaches the
+    transcription's minima with it, non-robust and robust; a matrix without a unit diagonal is
+    an error naming the option."""
+    ref = Reference(lipids[EXPOSURES].to_numpy(), lipids[[e + "se" for e in EXPOSURES]].to_numpy(),
+                    lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy(), N, N, cor_x=np.array(COR_X))
+    table = _long_table(lipids, EXPOSURES)
+    res = mrjax.mvmr(table, methods=[("mv_gmm", {**NONROBUST[1], "cor_x": COR_X}), ("mv_gmm", {**ROBUST[1], "cor_x": COR_X})])
+    by = {mid: g.set_index("exposure").loc[EXPOSURES] for mid, g in res.groupby("method_id")}
+    first, robust = [by[m] for m in sorted(by, key=lambda m: "robust=False" not in m)]
+    start = np.linalg.lstsq(ref.gam_x, ref.gam_y, rcond=None)[0]
+    want = ref.minimum(start)
+    b = first["b"].to_numpy()
+    assert rel_err(b, want.x).max() < 1e-6 and ref.q(b) <= want.fun * (1 + 1e-12)
+    assert rel_err(first["se"], ref.se(b)).max() < 1e-8
+    kappa = ref.kappa(b)
+    br = robust["b"].to_numpy()
+    assert rel_err(br, ref.minimum(b, kappa).x).max() < 1e-6 and rel_err(robust["overdispersion"], kappa).max() < 1e-9
+    plain = mrjax.mvmr(table, methods=[NONROBUST]).set_index("exposure").loc[EXPOSURES, "b"].to_numpy()
+    assert rel_err(b, plain).max() > 1e-4  # the option reaches the estimate
+    with pytest.raises(ValueError, match="mv_gmm: cor_x must be a symmetric 3 x 3 correlation matrix"):
+        mrjax.mvmr(table, methods=[("mv_gmm", {**NONROBUST[1], "cor_x": ((2.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0))})])

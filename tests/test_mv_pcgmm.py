@@ -19,7 +19,7 @@ from scipy import stats
 import mrjax
 from mrjax.mv.pcgmm import _spd_solve
 from tests._golden_data import rel_err
-from tests.test_mv_gmm import EXPOSURES, N, _long_table
+from tests.test_mv_gmm import COR_X, EXPOSURES, N, _long_table
 from tests.test_mv_gmm import Reference as GMMReference
 
 NONROBUST = ("mv_pcgmm", {"nx": N, "ny": N, "robust": False})
@@ -30,8 +30,9 @@ class Reference(GMMReference):
     """R's ``mr_mvpcgmm`` objects for one analysis (``thres`` 0.99, or ``r`` components): the GMM
     reference's objective on the ``r`` components (its ``p`` is ``r`` here)."""
 
-    def __init__(self, bx, sx, by, sy, ld, nx, ny, thres=0.99, r=None):
+    def __init__(self, bx, sx, by, sy, ld, nx, ny, thres=0.99, r=None, cor_x=None):
         p, k = bx.shape
+        cor_x = np.eye(k) if cor_x is None else np.asarray(cor_x)
         nx = np.full(k, float(nx))
         u = np.abs(bx).sum(axis=1) / sy
         phi = np.outer(u, u) * ld
@@ -60,7 +61,7 @@ class Reference(GMMReference):
             for m in range(k):
                 inv = np.linalg.inv(roots[j] @ roots[m].T)
                 self.sig_x[j * r:(j + 1) * r, m * r:(m + 1) * r] = (
-                    inv * ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - r + 1) * (nx[m] - r + 1)))
+                    inv * (cor_x[j, m] - b_x[:, j] @ inv @ b_x[:, m]) / np.sqrt((nx[j] - r + 1) * (nx[m] - r + 1)))
         self.gam_x = np.column_stack([np.linalg.solve(a_x[j], b_x[:, j]) for j in range(k)])
 
     def start(self):
@@ -204,3 +205,18 @@ def test_pc_conditional_f_is_the_minimum_of_r_objective(golden, lipids):
     assert np.all(ours < np.array(golden["CondFstat"]))
     with pytest.raises(ValueError, match="positive integer"):
         mrjax.mvmr_strength(table, nx=N, correlation=ld, r=0)
+
+
+def test_exposure_correlation_cor_x(lipids):
+    """R's ``cor.x`` in ``SigX``: the estimate and the conditional F on the components reach the
+    transcription's minima with it (AR(1) LD)."""
+    p = len(lipids)
+    ld = 0.5 ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
+    ref = Reference(*_arrays(lipids), ld, N, N, cor_x=np.array(COR_X))
+    table = _long_table(lipids, EXPOSURES)
+    got = mrjax.mvmr(table, methods=[("mv_pcgmm", {**NONROBUST[1], "cor_x": COR_X})], correlation=ld)
+    b = got.set_index("exposure").loc[EXPOSURES, "b"].to_numpy()
+    want = ref.minimum(ref.start())
+    assert rel_err(b, want.x).max() < 1e-6 and ref.q(b) <= want.fun * (1 + 1e-12)
+    strength = mrjax.mvmr_strength(table, nx=N, correlation=ld, cor_x=np.array(COR_X)).set_index("exposure").loc[EXPOSURES]
+    assert rel_err(strength["cond_f"], ref.cond_f()).max() < 1e-6

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from mrjax.estimators.common import Reason
@@ -173,3 +174,16 @@ def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason
     return MVEstimate(b=b, se=se, pval=pval, ci_df=ci_df, ci_se=ci_se, nsnp=nsnp, reason=code.astype(jnp.int32),
                       q=jnp.where(ok_any, q, jnp.nan).astype(b.dtype), q_df=jnp.asarray(q_df, b.dtype),
                       overdispersion=jnp.where(ok_any, overdispersion, jnp.nan).astype(b.dtype))
+
+
+def exposure_correlation(value, k: int, dtype, method: str, option: str):
+    """A method's ``K x K`` exposure-correlation option (``mv_qhet``'s ``pcor``, the GMMs'
+    ``cor_x``) as a ``[k, k]`` array (None stays None: the identity); a matrix of another shape,
+    or one not symmetric with a unit diagonal, is a ValueError naming the method and option."""
+    if value is None:
+        return None
+    mat = np.asarray(value, dtype=float)
+    if mat.shape != (k, k) or not np.allclose(mat, mat.T) or not np.allclose(np.diag(mat), 1.0):
+        raise ValueError(f"{method}: {option} must be a symmetric {k} x {k} correlation matrix (one row and column "
+                         f"per exposure column of the analyses), got {mat.tolist()}")
+    return jnp.asarray(mat, dtype)

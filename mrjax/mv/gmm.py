@@ -32,7 +32,8 @@ upper end then lies below the lower). Where ``Q`` has no finite minimum — it k
 ``|theta|`` grows along a direction the exposure data hardly identify (21 of the MV benchmark's
 731 analyses at nx = ny = 50,000; scipy runs off too) — the analysis is NaN (did not converge),
 where R's ``nlminb`` reports wherever it stopped. With a correlation matrix (R's ``ld``, the matrices no
-longer diagonal) the analysis is NaN (not applicable); ``cor.x`` is the identity.
+longer diagonal) the analysis is NaN (not applicable); ``cor.x`` (``cor_x``, the exposures'
+phenotypic correlation in ``SigX``) defaults to the identity, as in R.
 
 A batch runs each of its minimisations in one pool (:func:`mrjax.estimators.pool.pooled_while`):
 most analyses converge in a few Newton steps, the few without a minimum run to the cap alone
@@ -49,7 +50,7 @@ import jax.numpy as jnp
 from mrjax.estimators.common import Reason
 from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, least_squares, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, exposure_correlation, exposure_effects, least_squares, uncorrelated
 from mrjax.mv.ivwme import newton_going, newton_start, newton_step
 from mrjax.mv.strength import condfstat_sigma, snp_quadratic
 
@@ -112,10 +113,10 @@ class _Data(NamedTuple):
     xmask: jax.Array
 
 
-def _data(t: MVInstruments, nx, ny) -> _Data:
+def _data(t: MVInstruments, nx, ny, cor_x=None) -> _Data:
     k = t.bx.shape[-1]
     cols = t.xmask.astype(t.bx.dtype)
-    sig_x = condfstat_sigma(t, inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype))
+    sig_x = condfstat_sigma(t, inverse_sizes(nx, k, t.bx.dtype), jnp.eye(k, dtype=t.bx.dtype) if cor_x is None else cor_x)
     bx, _ = exposure_effects(t)
     return _Data(t.by, bx, sig_x * jnp.outer(cols, cols), jnp.where(t.mask, _outcome_variance(t, ny), 1.0),
                  t.mask, t.xmask)
@@ -160,11 +161,12 @@ def minimise_pooled(objective, pinned, data, shifts, starts):
                         keep=lambda c: (c[2].theta, c[2].done))
 
 
-def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True) -> MVEstimate:
+def mv_gmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True, cor_x=None) -> MVEstimate:
     """:func:`mv_gmm` of every analysis of a batch (``[A, ...]``), equal to it analysis by
     analysis: each minimisation of the batch in one pool (:func:`minimise_pooled`)."""
     del keys
-    data = jax.vmap(lambda t: _data(t, nx, ny))(ts)
+    cor_x = exposure_correlation(cor_x, ts.bx.shape[-1], ts.bx.dtype, "mv_gmm", "cor_x")
+    data = jax.vmap(lambda t: _data(t, nx, ny, cor_x))(ts)
     starts = jax.vmap(lambda t, d: least_squares(d.bx, t.by, t.mask, t.xmask).coef)(ts, data)  # R's start: OLS
     zeros = jnp.zeros(ts.by.shape[0], ts.by.dtype)
     theta, converged = minimise_pooled(_objective, _pinned, data, zeros, starts)
@@ -198,9 +200,10 @@ def _finish(t: MVInstruments, d: _Data, theta, shift, converged, ny, robust) -> 
                     overdispersion=shift * ny if robust else jnp.nan)
 
 
-def mv_gmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True) -> MVEstimate:
-    """``mr_mvgmm(object, nx = nx, ny = ny, robust = robust)`` (module docstring) for independent
-    variants; ``nx`` one sample size for every exposure or one per exposure column; needs
-    ``nsnp > K``."""
+def mv_gmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True, cor_x=None) -> MVEstimate:
+    """``mr_mvgmm(object, nx = nx, ny = ny, robust = robust, cor.x = cor_x)`` (module docstring)
+    for independent variants; ``nx`` one sample size for every exposure or one per exposure
+    column; ``cor_x`` the exposures' phenotypic correlation (``K x K``, default the identity:
+    R's when ``cor.x`` is missing); needs ``nsnp > K``."""
     one = jax.tree_util.tree_map(lambda a: a[None], (t, key))
-    return jax.tree_util.tree_map(lambda a: a[0], mv_gmm_batch(*one, nx=nx, ny=ny, robust=robust))
+    return jax.tree_util.tree_map(lambda a: a[0], mv_gmm_batch(*one, nx=nx, ny=ny, robust=robust, cor_x=cor_x))

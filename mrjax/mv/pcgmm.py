@@ -10,7 +10,8 @@ Components as R: ``Phi = (u u') o rho`` with ``u_j = sum_k |bx_jk| / sy_j``; ``p
 weights ``a = 1 / (n se^2 + b^2)``, ``A = (sqrt(a) sqrt(a)') o rho`` and ``B = a b`` of the
 outcome and of each exposure, projected (``A_f = lambda' A lambda``, ``B_f = lambda' B``):
 ``gam = A_f^-1 B_f``, ``SigY = A_fy^-1 (1 - B_fy' A_fy^-1 B_fy) / (ny - r + 1)`` and
-``SigX(k, l) = (S_k S_l)^-1 (cor.x_kl - B_fk' (S_k S_l)^-1 B_fl) / sqrt((nx_k - r + 1)(nx_l - r + 1))``,
+``SigX(k, l) = (S_k S_l)^-1 (cor.x_kl - B_fk' (S_k S_l)^-1 B_fl) / sqrt((nx_k - r + 1)(nx_l - r + 1))``
+(``cor.x``: ``cor_x``, default the identity),
 ``S_k`` the symmetric square root of ``A_fk``. The moments ``g(theta) = gamY - gamX theta`` have
 covariance ``Om(theta) = SigY + kappa / ny I + sum_kl theta_k theta_l SigX(k, l)`` and the estimate
 is ``argmin Q = g' Om^-1 g``, then for ``robust`` ``kappa`` the root of ``Q(theta_0; kappa) = r - K``
@@ -39,7 +40,7 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, least_squares
+from mrjax.mv.fit import MVEstimate, assemble, exposure_correlation, least_squares
 from mrjax.mv.gmm import inverse_sizes, kappa_shift, minimise_pooled
 from mrjax.mv.strength import minimum_over_directions
 
@@ -109,11 +110,12 @@ def _project(t: MVInstruments, lam, se, b, inv_n):
     return lam.T @ (jnp.outer(root, root) * t.rho) @ lam, lam.T @ (a * b)
 
 
-def _exposure_moments(t: MVInstruments, lam, comp, r, inv_nx):
+def _exposure_moments(t: MVInstruments, lam, comp, r, inv_nx, cor_x=None):
     """The exposures' first-stage estimates ``gamX [S, K]`` and their covariance blocks
     ``SigX [K, K, S, S]`` on the first ``r`` components (module docstring); zero beyond ``r``
-    and for padded exposures."""
+    and for padded exposures; ``cor_x``: R's ``cor.x`` (None: the identity)."""
     k = t.bx.shape[-1]
+    cor_x = jnp.eye(k, dtype=t.bx.dtype) if cor_x is None else cor_x
     eye = jnp.eye(comp.shape[0], dtype=t.bx.dtype)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
     both = comp[:, None] & comp[None, :]
@@ -132,13 +134,13 @@ def _exposure_moments(t: MVInstruments, lam, comp, r, inv_nx):
         row = []
         for m in range(k):
             inv = jnp.linalg.inv(roots[j] @ roots[m])
-            scale = ((j == m) - b_x[:, j] @ inv @ b_x[:, m]) / jnp.sqrt(dof[j] * dof[m])
+            scale = (cor_x[j, m] - b_x[:, j] @ inv @ b_x[:, m]) / jnp.sqrt(dof[j] * dof[m])
             row.append(jnp.where(both & real[j] & real[m], inv * scale, 0.0))
         blocks.append(jnp.stack(row))
     return gam_x, jnp.stack(blocks)
 
 
-def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
+def _moments(t: MVInstruments, nx, ny, thres, r, cor_x=None) -> _Moments:
     lam, comp, r = _components(t, thres, r)
     eye = jnp.eye(comp.shape[0], dtype=t.bx.dtype)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
@@ -147,7 +149,7 @@ def _moments(t: MVInstruments, nx, ny, thres, r) -> _Moments:
     a_y = a_y + pad
     gam_y = jnp.linalg.solve(a_y, b_y)
     sig_y = jnp.where(both, jnp.linalg.inv(a_y) * (1.0 - b_y @ gam_y) / (ny - r + 1), eye)
-    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inverse_sizes(nx, t.bx.shape[-1], t.bx.dtype))
+    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inverse_sizes(nx, t.bx.shape[-1], t.bx.dtype), cor_x)
     return _Moments(gam_y, gam_x, sig_y, sig_x, comp, jnp.asarray(r), t.xmask)
 
 
@@ -168,11 +170,12 @@ def _pinned(mo: _Moments):
 
 
 def mv_pcgmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = True, thres: float = THRES,
-                   r: int | None = None) -> MVEstimate:
+                   r: int | None = None, cor_x=None) -> MVEstimate:
     """:func:`mv_pcgmm` of every analysis of a batch (``[A, ...]``), equal to it analysis by
     analysis: each minimisation in one pool (:func:`mrjax.mv.gmm.minimise_pooled`)."""
     del keys
-    mo = jax.vmap(lambda t: _moments(t, nx, ny, thres, r))(ts)
+    cor_x = exposure_correlation(cor_x, ts.bx.shape[-1], ts.bx.dtype, "mv_pcgmm", "cor_x")
+    mo = jax.vmap(lambda t: _moments(t, nx, ny, thres, r, cor_x))(ts)
     starts = jax.vmap(lambda m: least_squares(m.gam_x, m.gam_y, m.comp, m.xmask).coef)(mo)  # R's start: OLS
     zeros = jnp.zeros(ts.by.shape[0], ts.by.dtype)
     theta, converged = minimise_pooled(_objective, _pinned, mo, zeros, starts)
@@ -205,19 +208,22 @@ def _finish(t: MVInstruments, mo: _Moments, theta, shift, converged, ny, robust)
 
 
 def mv_pcgmm(t: MVInstruments, key, *, nx, ny: float, robust: bool = True, thres: float = THRES,
-             r: int | None = None) -> MVEstimate:
-    """``mr_mvpcgmm(object, nx = nx, ny = ny, robust = robust, thres = thres, r = r)`` (module
-    docstring); ``nx`` one sample size for every exposure or one per exposure column."""
+             r: int | None = None, cor_x=None) -> MVEstimate:
+    """``mr_mvpcgmm(object, nx = nx, ny = ny, robust = robust, thres = thres, r = r, cor.x = cor_x)``
+    (module docstring); ``nx`` one sample size for every exposure or one per exposure column;
+    ``cor_x`` the exposures' phenotypic correlation (``K x K``; default the identity, as R)."""
     one = jax.tree_util.tree_map(lambda a: a[None], (t, key))
-    return jax.tree_util.tree_map(lambda a: a[0], mv_pcgmm_batch(*one, nx=nx, ny=ny, robust=robust, thres=thres, r=r))
+    return jax.tree_util.tree_map(lambda a: a[0], mv_pcgmm_batch(*one, nx=nx, ny=ny, robust=robust, thres=thres, r=r,
+                                                                 cor_x=cor_x))
 
 
-def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None = None):
+def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None = None, cor_x=None):
     """``mr_mvpcgmm``'s ``CondFstat`` of each exposure at the TRUE minimum of its objective, and
     the number of components: for exposure ``j``,
     ``min_theta g' Om_j(theta)^-1 g / (r - K + 1)`` with ``g = gamX_j - gamX_-j theta`` and
     ``Om_j = sum_kl v_k v_l SigX(k, l)``, ``v = e_j - theta`` (R's ``Q.nr`` of its ``condF``,
-    on the components chosen as for the estimate; ``inv_nx [K]``: ``1 / nx``).
+    on the components chosen as for the estimate; ``inv_nx [K]``: ``1 / nx``; ``cor_x``: R's
+    ``cor.x``, default the identity).
 
     Where we differ from R: as for the independent-variant ``CondFstat``
     (:func:`mrjax.mv.strength.cond_f_min`) R's ``nlminb`` from the OLS start gets a gradient
@@ -226,7 +232,7 @@ def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None =
     whose coefficient is not 0 in the minimising direction. NaN without a sample size for every
     exposure, or with fewer than ``K`` components."""
     lam, comp, r = _components(t, thres, r)
-    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inv_nx)
+    gam_x, sig_x = _exposure_moments(t, lam, comp, r, inv_nx, cor_x)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
 
     def qv(v):

@@ -44,12 +44,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from mrjax.estimators.common import Reason
 from mrjax.estimators.pool import pooled_while
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, uncorrelated
+from mrjax.mv.fit import MVEstimate, assemble, exposure_correlation, exposure_effects, uncorrelated
 from mrjax.mv.ivwme import ALTERNATING_STEPS, NewtonState, _alternate, newton_going, newton_start, newton_step
 from mrjax.mv.strength import snp_quadratic
 
@@ -129,18 +128,6 @@ def _spread(d: _Data, theta):
     return d.var_x @ (theta * theta) if d.cov_x is None else snp_quadratic(d.cov_x, theta)
 
 
-def _correlation(pcor, k: int, dtype):
-    """``pcor`` as a ``[k, k]`` array (None stays None: the identity); a matrix of another shape,
-    or one not symmetric, is a ValueError."""
-    if pcor is None:
-        return None
-    mat = np.asarray(pcor, dtype=float)
-    if mat.shape != (k, k) or not np.allclose(mat, mat.T):
-        raise ValueError(f"mv_qhet: pcor must be a symmetric {k} x {k} matrix (one row and column per exposure "
-                         f"column of the analyses), got {mat.tolist()}")
-    return jnp.asarray(mat, dtype)
-
-
 def _at_root(d: _Data, tau2, excess, tol):
     return (jnp.abs(excess) <= tol * d.df) | ((tau2 == 0.0) & (excess <= 0.0))
 
@@ -179,7 +166,7 @@ def mv_qhet_batch(ts: MVInstruments, keys, *, pcor=None) -> MVEstimate:
     """:func:`mv_qhet` of every analysis of a batch (``[A, ...]``), equal to it analysis by
     analysis, the analyses in one pool (module docstring)."""
     del keys
-    pcor = _correlation(pcor, ts.bx.shape[-1], ts.bx.dtype)
+    pcor = exposure_correlation(pcor, ts.bx.shape[-1], ts.bx.dtype, "mv_qhet", "pcor")
     data = jax.vmap(lambda t: _data(t, pcor))(ts)
     # The start is mv_ivwme's alternation, which takes the variances only.
     starts = jax.vmap(lambda t, d: _alternate(t, d.bx, d.var_x, ALTERNATING_STEPS))(ts, data)
