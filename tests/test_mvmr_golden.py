@@ -312,13 +312,14 @@ def test_mv_lasso_valid_set_lambda_and_regularised_estimate(golden, table):
     np.testing.assert_allclose(fit.reg_intercept[:order], entry["RegIntercept"], rtol=0, atol=1e-6)
 
 
-def _ivwme_reference(bx, sx, by, sy, theta, alpha=0.05):
+def _ivwme_reference(bx, sx, by, sy, theta, alpha=0.05, correl_x=None):
     """``mr_mvivwme``'s SE, CI, p, RSE and Heter.Stat at ``theta``, transcribed from its R code
-    (its ``dt`` and ``dt2`` written out; random model, normal distribution)."""
+    (its ``SigX``, ``dt`` and ``dt2`` written out; random model, normal distribution)."""
     from scipy import stats
 
     p, k = bx.shape
-    sig = [np.diag(sx[j] ** 2) for j in range(p)]
+    correl_x = np.eye(k) if correl_x is None else np.asarray(correl_x)
+    sig = [np.diag(sx[j]) @ correl_x @ np.diag(sx[j]) for j in range(p)]
     v = np.array([sy[j] ** 2 + theta @ sig[j] @ theta for j in range(p)])
     e = by - bx @ theta
     t = e / np.sqrt(v)
@@ -364,6 +365,29 @@ def test_ivwme_reaches_the_minimum_r_stops_short_of(golden, table, lipids):
     for f in ("se", "pval", "lo_ci", "up_ci"):
         assert rel_err(res[f].to_numpy(), at_ours[f]).max() < 1e-8, f
     assert rel_err(res["se"].to_numpy(), entry["StdError"]).max() < 1e-3
+
+
+def test_ivwme_with_correlated_exposure_errors(table, lipids):
+    """R's ``correl.x``: ``Sx_j = diag(sx_j) correl.x diag(sx_j)`` in ``Q`` and in R's SE rule;
+    mrjax's estimate is scipy's minimum of that ``Q`` and its SE the transcription's there."""
+    correl_x = np.array([[1.0, 0.3, 0.1], [0.3, 1.0, -0.2], [0.1, -0.2, 1.0]])
+    bx, sx = lipids[EXPOSURES].to_numpy(), lipids[[e + "se" for e in EXPOSURES]].to_numpy()
+    by, sy = lipids["chdlodds"].to_numpy(), lipids["chdloddsse"].to_numpy()
+
+    def q(theta):
+        return np.sum((by - bx @ theta) ** 2 / (sy ** 2 + np.einsum("sk,kl,sl->s", sx * theta, correl_x, sx * theta)))
+
+    res = mrjax.mvmr(table, methods=[("mv_ivwme", {"correl_x": correl_x})]).set_index("exposure").loc[EXPOSURES]
+    ours = res["b"].to_numpy()
+    best = optimize.minimize(q, ours + 0.05, method="BFGS", options={"gtol": 1e-12})
+    assert rel_err(ours, best.x).max() < 1e-6 and q(ours) <= best.fun * (1 + 1e-12)
+    plain = mrjax.mvmr(table, methods=["mv_ivwme"]).set_index("exposure").loc[EXPOSURES, "b"].to_numpy()
+    assert rel_err(ours, plain).max() > 1e-4
+    at_ours = _ivwme_reference(bx, sx, by, sy, ours, correl_x=correl_x)
+    for f in ("se", "pval", "lo_ci", "up_ci"):
+        assert rel_err(res[f].to_numpy(), at_ours[f]).max() < 1e-8, f
+    with pytest.raises(ValueError, match="mv_ivwme: correl_x must be a symmetric 3 x 3"):
+        mrjax.mvmr(table, methods=[("mv_ivwme", {"correl_x": np.eye(2)})])
 
 
 def test_ivwme_minimum_far_along_a_collinear_valley(lipids):

@@ -2,7 +2,7 @@
 Burgess & Grant 2022, arXiv:2203.08668).
 
 Model: ``By_j = Bx*_j' theta + N(0, sy_j^2)`` with the true exposure effects ``Bx*_j`` measured as
-``Bx_j ~ N(Bx*_j, Sx_j)``, ``Sx_j = diag(sx_j^2)``. Profiling out ``Bx*_j`` leaves
+``Bx_j ~ N(Bx*_j, Sx_j)``, ``Sx_j = diag(sx_j^2)`` (or with ``correl.x``, below). Profiling out ``Bx*_j`` leaves
 
     ``Q(theta) = sum_j e_j^2 / v_j``,  ``e_j = By_j - Bx_j' theta``,  ``v_j = sy_j^2 + theta' Sx_j theta``,
 
@@ -23,7 +23,8 @@ sqrt(sum_j e_j^2 / sy_j^2 / (p - K))`` uses the outcome variances only; ``defaul
 4 variants, else random. ``Heter.Stat = (p - K) rmse^2`` on ``p - K`` df. CI/p normal or t
 (``p - K`` df). R's ``correl`` (instrument correlation) changes only its regression step, not
 ``Q``, so its fixed point is no longer ``Q``'s minimum: with a correlation matrix this method
-returns NaN (not applicable); ``correl.x`` (correlated exposure errors) is not offered.
+returns NaN (not applicable). ``correl.x`` (``correl_x``: correlated exposure errors,
+``Sx_j = diag(sx_j) correl.x diag(sx_j)``) is taken as R does, in ``Q``, the alternation and the SE.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import jax.numpy as jnp
 
 from mrjax.estimators.common import Reason
 from mrjax.mv.data import MVInstruments
-from mrjax.mv.fit import MVEstimate, assemble, exposure_effects, least_squares, scale_rows, se_multiplier, uncorrelated
+from mrjax.mv.fit import (MVEstimate, assemble, exposure_correlation, exposure_effects, least_squares, scale_rows,
+                          se_multiplier, uncorrelated)
 from mrjax.mv.regression import dist_df
 
 ALTERNATING_STEPS = 30
@@ -58,22 +60,39 @@ def profile_objective(by, bx, sy, var_x, rows):
     return q
 
 
-def _objective(t: MVInstruments):
-    """``Q(theta)`` over the analysis's real rows and exposure columns, and its residual parts."""
+def _objective(t: MVInstruments, correl_x=None):
+    """``Q(theta)`` over the analysis's real rows and exposure columns, its residual parts, the
+    exposure effects and ``Sx_j theta`` as a function of ``theta`` (``Sx_j = diag(sx_j^2)``, or
+    ``diag(sx_j) correl_x diag(sx_j)`` with R's ``correl.x``)."""
     m = t.mask.astype(t.bx.dtype)
     bx, var_x = exposure_effects(t)
+    if correl_x is None:
+        def sx_theta(theta):
+            return var_x * theta
+    else:
+        sd = jnp.sqrt(var_x)
+        cov = correl_x[None] * sd[:, :, None] * sd[:, None, :]
+
+        def sx_theta(theta):
+            return cov @ theta
 
     def parts(theta):
         e = (t.by - bx @ theta) * m
-        v = t.sy ** 2 + var_x @ (theta * theta)
+        v = t.sy ** 2 + sx_theta(theta) @ theta
         return e, v
 
-    return profile_objective(t.by, bx, t.sy, var_x, m), parts, bx, var_x
+    def q(theta):
+        e, v = parts(theta)
+        return jnp.sum(e * e / v)
+
+    q = profile_objective(t.by, bx, t.sy, var_x, m) if correl_x is None else q
+    return q, parts, bx, sx_theta
 
 
-def _alternate(t: MVInstruments, bx, var_x, steps: int):
+def _alternate(t: MVInstruments, bx, sx_theta, steps: int):
     """R's iteration from ``Bx~ = Bx``: regress ``By`` on ``Bx~`` (weights ``sy^-2``), update
-    ``Bx~_j = Bx_j + Sx_j theta e_j / v_j``; returns ``theta``."""
+    ``Bx~_j = Bx_j + Sx_j theta e_j / v_j`` (R's ``(theta theta' / sy_j^2 + Sx_j^-1)^-1 (...)``
+    by the Woodbury identity); returns ``theta``."""
 
     def regress(bx_tilde):
         xw, yw = scale_rows(t, bx_tilde, t.by)
@@ -81,8 +100,9 @@ def _alternate(t: MVInstruments, bx, var_x, steps: int):
 
     def step(_, theta):
         e = t.by - bx @ theta
-        v = t.sy ** 2 + var_x @ (theta * theta)
-        return regress(bx + var_x * theta * (e / v)[:, None])
+        s = sx_theta(theta)
+        v = t.sy ** 2 + s @ theta
+        return regress(bx + s * (e / v)[:, None])
 
     return jax.lax.fori_loop(0, steps, step, regress(bx))
 
@@ -150,13 +170,17 @@ def newton_minimise(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT
     return state.theta, state.done
 
 
-def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str = "normal") -> MVEstimate:
-    """``mr_mvivwme``: ``argmin Q`` (module docstring) with R's sandwich SE; needs ``nsnp > K``."""
+def mv_ivwme(t: MVInstruments, key, *, model: str = "default", distribution: str = "normal",
+             correl_x=None) -> MVEstimate:
+    """``mr_mvivwme(model, distribution, correl.x = correl_x)``: ``argmin Q`` (module docstring)
+    with R's sandwich SE; ``correl_x`` the exposures' ``K x K`` error correlation (default none:
+    ``Sx_j`` diagonal); needs ``nsnp > K``."""
     del key
-    q, parts, bx, var_x = _objective(t)
+    correl_x = exposure_correlation(correl_x, t.bx.shape[-1], t.bx.dtype, "mv_ivwme", "correl_x")
+    q, parts, bx, sx_theta = _objective(t, correl_x)
     pinned = jnp.diag(1.0 - t.xmask.astype(t.bx.dtype))  # padded exposures: coefficient 0
     hess = jax.hessian(q)
-    theta, converged = newton_minimise(q, pinned, _alternate(t, bx, var_x, ALTERNATING_STEPS))
+    theta, converged = newton_minimise(q, pinned, _alternate(t, bx, sx_theta, ALTERNATING_STEPS))
     h = hess(theta) + pinned
 
     def standardised(theta):

@@ -169,7 +169,7 @@ def mv_qhet_batch(ts: MVInstruments, keys, *, pcor=None) -> MVEstimate:
     pcor = exposure_correlation(pcor, ts.bx.shape[-1], ts.bx.dtype, "mv_qhet", "pcor")
     data = jax.vmap(lambda t: _data(t, pcor))(ts)
     # The start is mv_ivwme's alternation, which takes the variances only.
-    starts = jax.vmap(lambda t, d: _alternate(t, d.bx, d.var_x, ALTERNATING_STEPS))(ts, data)
+    starts = jax.vmap(lambda t, d: _alternate(t, d.bx, lambda theta: d.var_x * theta, ALTERNATING_STEPS))(ts, data)
 
     def load(a):
         d = jax.tree_util.tree_map(lambda x: x[a], data)
