@@ -230,7 +230,9 @@ def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None =
     that leaves out ``d Om / d theta`` and stops short; mrjax reports the minimum
     (:func:`mrjax.mv.strength.minimum_over_directions`), which is shared by every exposure
     whose coefficient is not 0 in the minimising direction. NaN without a sample size for every
-    exposure, or with fewer than ``K`` components."""
+    exposure, or with fewer than ``K`` components. Cost: 64 gene-region analyses 14 s warm, 5x a
+    scipy loop (benchmarks/RESULTS.md, twenty-first session: the Newton steps' Hessian through
+    :func:`_spd_solve`)."""
     lam, comp, r = _components(t, thres, r)
     gam_x, sig_x = _exposure_moments(t, lam, comp, r, inv_nx, cor_x)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
