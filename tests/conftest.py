@@ -47,6 +47,22 @@ def mv_benchmark_table(shared_data):
     return pd.concat([fx, z], ignore_index=True)
 
 
+@pytest.fixture(scope="module")
+def demo_mv_table():
+    """The shipped example data as an MV analysis: exposures exp_01 and exp_02 on the outcome
+    ``case``, instruments selected and clumped jointly against the demo panel
+    (``mrjax.mv_instruments``)."""
+    import pandas as pd
+
+    import mrjax
+
+    data = Path(mrjax.__file__).parent / "example_data"
+    exposures = pd.read_parquet(data / "exposures.parquet")
+    exposures = exposures[exposures["exposure"].isin(["exp_01", "exp_02"])]
+    outcome = pd.read_csv(data / "outcome.tsv.gz", sep="\t")
+    return exposures, outcome, mrjax.mv_instruments(exposures, outcome, data / "demo_panel", outcome_name="case")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_kernels():
     """Drop JAX's compiled executables after each test module. Each one holds memory mappings,

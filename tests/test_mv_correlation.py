@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,16 +12,12 @@ import pytest
 import mrjax
 from mrjax.mv.correlation import aligned_correlations, panel_correlations, read_correlation
 
-DATA = Path(mrjax.__file__).parent / "example_data"
-PANEL = DATA / "demo_panel"
+PANEL = Path(mrjax.__file__).parent / "example_data" / "demo_panel"
 
 
 @pytest.fixture(scope="module")
-def demo_mv_table():
-    exposures = pd.read_parquet(DATA / "exposures.parquet")
-    exposures = exposures[exposures["exposure"].isin(["exp_01", "exp_02"])]
-    outcome = pd.read_csv(DATA / "outcome.tsv.gz", sep="\t")
-    return mrjax.mv_instruments(exposures, outcome, PANEL, outcome_name="case")
+def mv_table(demo_mv_table):
+    return demo_mv_table[2]
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +31,12 @@ def calcium(shared_data):
     return table, shared_data / "MendelianRandomization/calcium_rho.csv", golden["mendelianrandomization"]
 
 
-def test_panel_correlations_are_the_signed_dosage_correlations_of_each_analysis(demo_mv_table):
-    table = pd.concat([demo_mv_table.assign(analysis="a"),
-                       demo_mv_table[demo_mv_table["SNP"].isin(demo_mv_table["SNP"].unique()[:3])].assign(analysis="b")])
+def test_panel_correlations_are_the_signed_dosage_correlations_of_each_analysis(mv_table):
+    table = pd.concat([mv_table.assign(analysis="a"),
+                       mv_table[mv_table["SNP"].isin(mv_table["SNP"].unique()[:3])].assign(analysis="b")])
     got = panel_correlations(table, PANEL)
     assert set(got) == {"a", "b"}
-    first = demo_mv_table.drop_duplicates("SNP")
+    first = mv_table.drop_duplicates("SNP")
     snps = first["SNP"].tolist()
     assert list(got["a"].index) == snps and list(got["b"].index) == snps[:3]
     want = mrjax.ld_matrix(snps, first["effect_allele.exposure"], PANEL)  # tested against bed-reader + numpy
@@ -49,17 +44,17 @@ def test_panel_correlations_are_the_signed_dosage_correlations_of_each_analysis(
     np.testing.assert_allclose(got["b"].to_numpy(), want.to_numpy()[:3, :3], rtol=0, atol=1e-14)
 
 
-def test_panel_correlations_name_the_snp_and_analysis_that_do_not_fit(demo_mv_table):
-    bad = demo_mv_table.copy()
+def test_panel_correlations_name_the_snp_and_analysis_that_do_not_fit(mv_table):
+    bad = mv_table.copy()
     bad.loc[bad["SNP"] == bad["SNP"].iloc[0], "effect_allele.exposure"] = "Z"
     with pytest.raises(ValueError, match=f"analysis 'case'.*{bad['SNP'].iloc[0]}.*do not match the panel"):
         panel_correlations(bad, PANEL)
-    torn = demo_mv_table.copy()
+    torn = mv_table.copy()
     torn.loc[torn.index[torn["exposure"] == "exp_02"][0], "effect_allele.exposure"] = "Z"
     with pytest.raises(ValueError, match="different alleles on its exposure rows"):
         panel_correlations(torn, PANEL)
     with pytest.raises(ValueError, match="needs the column 'effect_allele.exposure'"):
-        panel_correlations(demo_mv_table.drop(columns="effect_allele.exposure"), PANEL)
+        panel_correlations(mv_table.drop(columns="effect_allele.exposure"), PANEL)
 
 
 def test_an_unnamed_matrix_is_taken_in_table_order_and_gives_r_correlated_ivw(calcium):

@@ -16,11 +16,8 @@ PANEL = DATA / "demo_panel"
 
 
 @pytest.fixture(scope="module")
-def mv_table():
-    exposures = pd.read_parquet(DATA / "exposures.parquet")
-    exposures = exposures[exposures["exposure"].isin(["exp_01", "exp_02"])]
-    outcome = pd.read_csv(DATA / "outcome.tsv.gz", sep="\t")
-    return exposures, outcome, mrjax.mv_instruments(exposures, outcome, PANEL, outcome_name="case")
+def mv_table(demo_mv_table):
+    return demo_mv_table
 
 
 def test_every_snp_has_every_exposure_on_one_allele(mv_table):
