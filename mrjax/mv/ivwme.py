@@ -81,11 +81,13 @@ def _objective(t: MVInstruments, correl_x=None):
         v = t.sy ** 2 + sx_theta(theta) @ theta
         return e, v
 
+    if correl_x is None:
+        return profile_objective(t.by, bx, t.sy, var_x, m), parts, bx, sx_theta
+
     def q(theta):
         e, v = parts(theta)
         return jnp.sum(e * e / v)
 
-    q = profile_objective(t.by, bx, t.sy, var_x, m) if correl_x is None else q
     return q, parts, bx, sx_theta
 
 
