@@ -178,7 +178,7 @@ def assemble(t: MVInstruments, b, se, *, p_df, ci_df, nsnp=None, ok=True, reason
 
 def exposure_correlation(value, k: int, dtype, method: str, option: str):
     """A method's ``K x K`` exposure-correlation option (``mv_qhet``'s ``pcor``, the GMMs'
-    ``cor_x``) as a ``[k, k]`` array (None stays None: the identity); a matrix of another shape,
+    ``cor_x``, ``mv_ivwme``'s ``correl_x``) as a ``[k, k]`` array (None stays None: the identity); a matrix of another shape,
     or one not symmetric with a unit diagonal, is a ValueError naming the method and option."""
     if value is None:
         return None
