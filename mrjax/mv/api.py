@@ -272,7 +272,8 @@ def mvmr_strength(data, *, gencov=0, nx=None, cor_x=None, on_missing: str = "err
 
     - ``F``: MVMR ``strength_mvmr`` conditional F (``gencov`` as in :func:`_sigma`);
     - ``cond_f``: MendelianRandomization's ``CondFstat`` (``mr_mvivw(..., nx, correl.x)``) at the
-      TRUE minimum of its objective, where R's ``nlminb`` stops early
+      TRUE minimum of its objective, where R's ``nlminb`` stops early; every exposure of an
+      analysis shares that minimum (the objective depends on the direction of ``(1, -theta)`` only)
       (:func:`mrjax.mv.strength.cond_f_min`). ``nx``: exposure sample sizes (a number,
       ``{exposure: n}``, or None for the table's ``samplesize.exposure``); ``cor_x``: the
       exposures' phenotypic correlation (None = identity, R's default). R returns NA without

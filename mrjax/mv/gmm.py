@@ -141,20 +141,24 @@ def _pinned(d: _Data):
     return jnp.diag(1.0 - d.xmask.astype(d.bx.dtype))  # padded exposures: coefficient 0
 
 
-def minimise_pooled(objective, pinned, data, shifts, starts):
+def minimise_pooled(objective, pinned, data, shifts, starts, derivatives=None, one_at_a_time: bool = False):
     """``argmin objective(d, shift)`` of every analysis (``data`` and ``shifts`` with a leading
     analysis axis; ``pinned(d)`` the K x K matrix that holds padded exposures at 0) from its
     start, by :func:`newton_minimise`'s steps in :func:`pooled_while` slots: most analyses
     converge in a few steps, and those whose ``Q`` has no finite minimum run to the step cap
-    without holding the others. ``(theta, converged)``; also mv_pcgmm's."""
+    without holding the others. ``derivatives(d, shift)``: ``theta -> (Q, gradient, Hessian)``
+    (default: automatic differentiation of ``Q``); ``one_at_a_time``: :func:`newton_step`'s.
+    ``(theta, converged)``; also mv_pcgmm's."""
+    closed_form = (lambda d, shift: None) if derivatives is None else derivatives
 
     def load(a):
         d, shift = jax.tree_util.tree_map(lambda x: x[a], (data, shifts))
-        return d, shift, newton_start(objective(d, shift), pinned(d), starts[a])
+        return d, shift, newton_start(objective(d, shift), pinned(d), starts[a], derivatives=closed_form(d, shift))
 
     def step(c):
         d, shift, state = c
-        return d, shift, newton_step(objective(d, shift), pinned(d), state)
+        return d, shift, newton_step(objective(d, shift), pinned(d), state, derivatives=closed_form(d, shift),
+                                     one_at_a_time=one_at_a_time)
 
     n = starts.shape[0]
     return pooled_while(load, lambda c: newton_going(c[2]), step, n, max(MIN_SLOTS, int(n * SLOT_FRACTION)),

@@ -120,37 +120,53 @@ class NewtonState(NamedTuple):
     stuck: jax.Array
 
 
-def _direction(q, pinned, theta):
+def _direction(q, pinned, theta, derivatives=None):
     """The Newton step at ``theta`` on the Hessian with its eigenvalues made positive, its
-    decrement and whether the Hessian was positive definite."""
-    g = jax.grad(q)(theta)
-    lam, vec = jnp.linalg.eigh(jax.hessian(q)(theta) + pinned)
+    decrement, whether the Hessian was positive definite and ``q(theta)``; ``derivatives(theta)``
+    gives ``(q, gradient, Hessian)`` (default: automatic differentiation of ``q``)."""
+    if derivatives is None:
+        value, g, h = q(theta), jax.grad(q)(theta), jax.hessian(q)(theta)
+    else:
+        value, g, h = derivatives(theta)
+    lam, vec = jnp.linalg.eigh(h + pinned)
     size = jnp.maximum(jnp.abs(lam), 1e-12 * jnp.max(jnp.abs(lam)))
     step = -vec @ ((vec.T @ g) / size)
-    return step, -(g @ step), jnp.all(lam > 0)
+    return step, -(g @ step), jnp.all(lam > 0), value
 
 
-def _small_decrement(q, theta, decrement, convex, decrement_tol):
-    return convex & (decrement <= decrement_tol * jnp.maximum(1.0, q(theta)))
+def _small_decrement(value, decrement, convex, decrement_tol):
+    return convex & (decrement <= decrement_tol * jnp.maximum(1.0, value))
 
 
-def newton_start(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
-    """:func:`newton_minimise`'s state at ``theta`` before its first step."""
-    step, decrement, convex = _direction(q, pinned, theta)
-    small = _small_decrement(q, theta, decrement, convex, decrement_tol)
+def newton_start(q, pinned, theta, decrement_tol: float = CONVERGED_DECREMENT, derivatives=None) -> NewtonState:
+    """:func:`newton_minimise`'s state at ``theta`` before its first step (``derivatives``: as
+    :func:`newton_step`'s)."""
+    step, decrement, convex, value = _direction(q, pinned, theta, derivatives)
+    small = _small_decrement(value, decrement, convex, decrement_tol)
     return NewtonState(jnp.zeros((), jnp.int32), theta, step, small, jnp.zeros((), bool))
 
 
-def newton_step(q, pinned, state: NewtonState, decrement_tol: float = CONVERGED_DECREMENT) -> NewtonState:
+def newton_step(q, pinned, state: NewtonState, decrement_tol: float = CONVERGED_DECREMENT,
+                derivatives=None, one_at_a_time: bool = False) -> NewtonState:
     """One step of :func:`newton_minimise`: the longest of ``1, 1/2, ...`` times ``state.step`` that
-    lowers ``q`` (none: ``stuck``), then the next step and the convergence test there."""
-    sizes = 0.5 ** jnp.arange(HALVINGS, dtype=state.theta.dtype)
-    trials = state.theta[None, :] + sizes[:, None] * state.step[None, :]
-    lower = jax.vmap(q)(trials) < q(state.theta)
-    moved = jnp.any(lower)
-    theta = jnp.where(moved, trials[jnp.argmax(lower)], state.theta)
-    step, decrement, convex = _direction(q, pinned, theta)
-    return NewtonState(state.it + 1, theta, step, _small_decrement(q, theta, decrement, convex, decrement_tol), ~moved)
+    lowers ``q`` (none: ``stuck``), then the next step and the convergence test there.
+    ``derivatives(theta)``: ``(q, gradient, Hessian)`` where they have a cheaper closed form than
+    automatic differentiation of ``q``; ``one_at_a_time``: try the step lengths in turn, for an
+    objective too costly to evaluate at all :data:`HALVINGS` of them at once (the same step)."""
+    now = q(state.theta)
+    if one_at_a_time:
+        def lowers(i):
+            return q(state.theta + 0.5 ** i.astype(now.dtype) * state.step) < now
+
+        first = jax.lax.while_loop(lambda i: (i < HALVINGS) & ~lowers(i), lambda i: i + 1, jnp.zeros((), jnp.int32))
+    else:
+        sizes = 0.5 ** jnp.arange(HALVINGS, dtype=now.dtype)
+        lower = jax.vmap(q)(state.theta[None, :] + sizes[:, None] * state.step[None, :]) < now
+        first = jnp.where(jnp.any(lower), jnp.argmax(lower), HALVINGS)
+    moved = first < HALVINGS
+    theta = jnp.where(moved, state.theta + 0.5 ** first.astype(now.dtype) * state.step, state.theta)
+    step, decrement, convex, value = _direction(q, pinned, theta, derivatives)
+    return NewtonState(state.it + 1, theta, step, _small_decrement(value, decrement, convex, decrement_tol), ~moved)
 
 
 def newton_going(state: NewtonState):

@@ -21,14 +21,15 @@ mrjax reaches the minimum). SE ``sqrt(diag((gamX' Om^-1 gamX)^-1))``; normal CI 
 ``Heter.Stat`` ``Q`` on ``r - K`` df (non-robust); needs ``r > K`` (R: "More principal components
 needed").
 
-``Om(theta)``'s solve inside the minimisation is a Cholesky written with ``lax.fori_loop``
-(:func:`_spd_solve`), not LAPACK: LAPACK calls inside vmapped loops deadlocked XLA:CPU
-(:mod:`mrjax.mv.cml`). Components beyond ``r`` are padding: identity in ``Om``, zero in ``g``.
-A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`). Cost (benchmarks/RESULTS.md,
-twentieth session): the lipids analysis 0.06 s warm robust (R: 0.20 s), 64 benchmark analyses
-4.4 s (non-robust 3.9 s; 11.3 s vmapped: 3 of them have no finite minimum), first call 12–47 s of
-compilation; every Newton step runs the loops of the Cholesky for 40 step lengths and through the
-autodiff Hessian.
+``Om(theta)`` is inverted inside the minimisation by Gauss-Jordan steps in a ``lax.fori_loop``
+(:func:`_spd_inverse`), not LAPACK: LAPACK calls inside vmapped loops deadlocked XLA:CPU
+(benchmarks/RESULTS.md, eighteenth session: the mv_cml hang). The Newton steps take ``Q``'s
+gradient and Hessian in closed form from that one inverse (:func:`_ratio_derivatives`) and try
+the step lengths one at a time; automatic differentiation through the loop and all 40 step
+lengths at once made the minimisation 8-10x slower (RESULTS.md, twenty-second session). Components beyond ``r`` are padding: identity in
+``Om``, zero in ``g``. A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`).
+Cost (twenty-second session): 64 gene-region analyses (28 variants, 3 exposures, AR(1) LD)
+0.14 s warm non-robust, 0.20 s robust; first call 6-7 s of compilation.
 """
 
 from __future__ import annotations
@@ -47,30 +48,43 @@ from mrjax.mv.strength import minimum_over_directions
 THRES = 0.99  # MendelianRandomization 0.10's default thres (the golden's; its vignette text says 0.999)
 
 
-def _spd_solve(a, b):
-    """``a^-1 b`` for a symmetric positive definite ``a [n, n]``: Cholesky ``a = L L'`` column by
-    column, then the two triangular solves, each a ``fori_loop`` of plain array operations."""
-    n = a.shape[-1]
-    idx = jnp.arange(n)
+def _spd_inverse(a):
+    """``a^-1`` of a symmetric positive definite ``a [n, n]`` by Gauss-Jordan elimination on the
+    diagonal (positive pivots: no pivoting needed), one ``fori_loop`` step per column of plain
+    array operations."""
 
-    def column(j, low):
-        row = low[j]
-        d = jnp.sqrt(a[j, j] - jnp.sum(jnp.where(idx < j, row * row, 0.0)))
-        below = (a[:, j] - low @ jnp.where(idx < j, row, 0.0)) / d
-        return low.at[:, j].set(jnp.where(idx > j, below, jnp.where(idx == j, d, 0.0)))
+    idx = jnp.arange(a.shape[-1])
 
-    low = jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
+    def pivot(j, m):
+        p = m[j, j]
+        col = m[:, j]
+        row = jnp.where(idx == j, 1.0, m[j]) / p
+        m = jnp.where(idx[None, :] == j, -col[:, None] / p, m - jnp.outer(col, row))
+        return jnp.where(idx[:, None] == j, row[None, :], m)
 
-    def forward(i, y):
-        return y.at[i].set((b[i] - jnp.sum(jnp.where(idx < i, low[i] * y, 0.0))) / low[i, i])
+    inv = jax.lax.fori_loop(0, a.shape[-1], pivot, a)
+    return 0.5 * (inv + inv.T)
 
-    y = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(b))
 
-    def backward(k, x):
-        i = n - 1 - k
-        return x.at[i].set((y[i] - jnp.sum(jnp.where(idx > i, low[:, i] * x, 0.0))) / low[i, i])
+def _ratio_derivatives(gam, sig, fixed):
+    """``v -> (q, dq/dv, d2q/dv2)`` of ``q(v) = g' Om^-1 g`` with ``g = gam v`` (``gam [S, K]``) and
+    ``Om = fixed + sum_kl v_k v_l sig(k, l)`` (``sig [K, K, S, S]``, ``sig(l, k) = sig(k, l)'``):
+    with ``x = Om^-1 g``, ``M_kl = x' sig(k, l) x`` and ``u_i = gam_i - dOm/dv_i x``,
 
-    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(b))
+        dq/dv_i = 2 gam_i' x - 2 (M v)_i,      d2q/dv_i dv_m = 2 u_i' Om^-1 u_m - 2 M_im,
+
+    from one inverse of ``Om`` (:func:`_spd_inverse`) instead of automatic differentiation
+    through its loop."""
+
+    def derivatives(v):
+        inv = _spd_inverse(fixed + jnp.einsum("k,klab,l->ab", v, sig, v))
+        g = gam @ v
+        x = inv @ g
+        m = jnp.einsum("a,klab,b->kl", x, sig, x)
+        u = gam - jnp.einsum("l,ilab,b->ai", v, sig, x) - jnp.einsum("l,liab,b->ai", v, sig, x)
+        return g @ x, 2.0 * (gam.T @ x - m @ v), 2.0 * (u.T @ inv @ u - m)
+
+    return derivatives
 
 
 def _components(t: MVInstruments, thres: float, r):
@@ -160,9 +174,23 @@ def _covariance(mo: _Moments, theta, shift):
 def _objective(mo: _Moments, shift):
     def q(theta):
         g = mo.gam_y - mo.gam_x @ theta
-        return g @ _spd_solve(_covariance(mo, theta, shift), g)
+        return g @ _spd_inverse(_covariance(mo, theta, shift)) @ g
 
     return q
+
+
+def _derivatives(mo: _Moments, shift):
+    """``theta -> (Q, dQ/dtheta, d2Q/dtheta2)``: :func:`_ratio_derivatives` at ``v = (1, -theta)``
+    of ``gam = [gamY, gamX]`` and ``SigX`` bordered by zeros, ``SigY + kappa / ny I`` fixed."""
+    sig = jnp.pad(mo.sig_x, ((1, 0), (1, 0), (0, 0), (0, 0)))
+    fixed = mo.sig_y + shift * jnp.diag(mo.comp.astype(mo.sig_y.dtype))
+    derivatives = _ratio_derivatives(jnp.concatenate([mo.gam_y[:, None], mo.gam_x], axis=1), sig, fixed)
+
+    def at(theta):
+        q, g, h = derivatives(jnp.concatenate([jnp.ones(1, theta.dtype), -theta]))
+        return q, -g[1:], h[1:, 1:]
+
+    return at
 
 
 def _pinned(mo: _Moments):
@@ -178,7 +206,7 @@ def mv_pcgmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = Tru
     mo = jax.vmap(lambda t: _moments(t, nx, ny, thres, r, cor_x))(ts)
     starts = jax.vmap(lambda m: least_squares(m.gam_x, m.gam_y, m.comp, m.xmask).coef)(mo)  # R's start: OLS
     zeros = jnp.zeros(ts.by.shape[0], ts.by.dtype)
-    theta, converged = minimise_pooled(_objective, _pinned, mo, zeros, starts)
+    theta, converged = minimise_pooled(_objective, _pinned, mo, zeros, starts, _derivatives, one_at_a_time=True)
     shifts = zeros
     if robust:
         def shift_at(m, theta, df):
@@ -188,7 +216,7 @@ def mv_pcgmm_batch(ts: MVInstruments, keys, *, nx, ny: float, robust: bool = Tru
             return kappa_shift((vectors.T @ g) ** 2, values, inside, df)
 
         shifts, settled = jax.vmap(shift_at)(mo, theta, mo.r - ts.nexp)
-        theta, again = minimise_pooled(_objective, _pinned, mo, shifts, theta)
+        theta, again = minimise_pooled(_objective, _pinned, mo, shifts, theta, _derivatives, one_at_a_time=True)
         converged = converged & settled & again
     return jax.vmap(lambda t, m, theta, shift, ok: _finish(t, m, theta, shift, ok, ny, robust))(ts, mo, theta, shifts, converged)
 
@@ -228,21 +256,15 @@ def pc_cond_f(t: MVInstruments, inv_nx, *, thres: float = THRES, r: int | None =
     Where we differ from R: as for the independent-variant ``CondFstat``
     (:func:`mrjax.mv.strength.cond_f_min`) R's ``nlminb`` from the OLS start gets a gradient
     that leaves out ``d Om / d theta`` and stops short; mrjax reports the minimum
-    (:func:`mrjax.mv.strength.minimum_over_directions`), which is shared by every exposure
-    whose coefficient is not 0 in the minimising direction. NaN without a sample size for every
-    exposure, or with fewer than ``K`` components. Cost: 64 gene-region analyses 14 s warm, 5x a
-    scipy loop (benchmarks/RESULTS.md, twenty-first session: the Newton steps' Hessian through
-    :func:`_spd_solve`)."""
+    (:func:`mrjax.mv.strength.minimum_over_directions`), which every exposure shares. NaN
+    without a sample size for every exposure, or with fewer than ``K`` components. Cost: 64
+    gene-region analyses 0.22 s warm (benchmarks/RESULTS.md, twenty-second session)."""
     lam, comp, r = _components(t, thres, r)
     gam_x, sig_x = _exposure_moments(t, lam, comp, r, inv_nx, cor_x)
     pad = jnp.diag(1.0 - comp.astype(t.bx.dtype))
 
-    def qv(v):
-        g = gam_x @ v
-        return g @ _spd_solve(jnp.einsum("k,klab,l->ab", v, sig_x, v) + pad, g)
-
     k = t.bx.shape[-1]
     starts = jax.vmap(lambda j: least_squares(gam_x, gam_x[:, j], comp, t.xmask & (jnp.arange(k) != j)).coef)(jnp.arange(k))
-    f = minimum_over_directions(qv, starts, t.xmask) / (r - t.nexp + 1)
+    f = minimum_over_directions(_ratio_derivatives(gam_x, sig_x, pad), starts, t.xmask) / (r - t.nexp + 1)
     sized = jnp.all(jnp.where(t.xmask, inv_nx > 0, True)) & jnp.all(jnp.isfinite(sig_x))
     return jnp.where(t.xmask & sized & (r >= t.nexp), f, jnp.nan), r

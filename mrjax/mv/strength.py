@@ -12,12 +12,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mrjax.estimators.lmrob import small_solve
 from mrjax.mv.data import MVInstruments
 from mrjax.mv.fit import least_squares, whiten
 from mrjax.stats import chi2_sf
 
 NEWTON_STEPS = 40
-SETTLED = 1e-9  # cond_f_min's damped Newton stops once an accepted step moves theta less than this
+SETTLED = 1e-9  # minimum_over_directions stops once an accepted step moves v less than this,
+DECREMENT = 1e-14  # or once the Newton decrement g' H^-1 g is below this, relative to max(1, q)
 
 
 class Strength(NamedTuple):
@@ -105,10 +107,8 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
     but passes the gradient ``2 G' Om^-1 g``, which ignores ``d Om / d theta``; ``nlminb`` then
     stops with "false convergence (8)" at or near the start (lipids -> CHD golden,
     ``mvivw_condF_diagnostics``: R reports 20.26, 12.95, 13.35 where the minimum is 12.1866 for
-    all three). We report the minimum — damped Newton steps with the exact derivatives (until
-    an accepted step moves theta by <= ``SETTLED``, at most ``NEWTON_STEPS``), from
-    the OLS start and again from the best direction found for any exposure
-    (:func:`minimum_over_directions`). SNP correlation (R's ``ld``) is not used here: for
+    all three). We report the minimum, which every exposure shares — damped Newton steps with
+    the exact derivatives from each exposure's OLS start (:func:`minimum_over_directions`). SNP correlation (R's ``ld``) is not used here: for
     correlated variants see :func:`mrjax.mv.pcgmm.pc_cond_f`.
     """
     def qv(v):
@@ -117,53 +117,65 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
         return jnp.sum(jnp.where(t.mask, r * r / den, 0.0))
 
     starts = jax.vmap(lambda j: _others_fit(t, j)[0])(jnp.arange(t.bx.shape[-1]))
-    f = minimum_over_directions(qv, starts, t.xmask) / (t.nsnp - t.nexp + 1)
+    f = minimum_over_directions(autodiff(qv), starts, t.xmask) / (t.nsnp - t.nexp + 1)
     return jnp.where(t.xmask & (t.nsnp > t.nexp), f, jnp.nan)
 
 
-def minimum_over_directions(qv, starts, xmask) -> jax.Array:
-    """``[K]``: for each exposure ``j``, ``min_theta qv(e_j - theta)`` over the other real
-    exposures' ``theta`` — damped Newton steps with the exact derivatives (until an accepted
-    step moves theta by <= ``SETTLED``, at most ``NEWTON_STEPS``) from ``starts[j]``, then again
-    from the best direction found for any exposure: the conditional-F objectives ``qv`` are
-    not convex but are invariant to rescaling ``v``, so the minimum is shared wherever the
-    minimising direction has ``v_j != 0``."""
+def autodiff(qv):
+    """``v -> (qv(v), dqv/dv, d2qv/dv2)`` by automatic differentiation, for
+    :func:`minimum_over_directions`."""
+    return lambda v: (qv(v), jax.grad(qv)(v), jax.hessian(qv)(v))
+
+
+def minimum_over_directions(derivatives, starts, xmask) -> jax.Array:
+    """The minimum over directions ``v`` (over the real exposures) of a conditional-F objective
+    ``qv`` (``derivatives(v)``: ``qv(v)``, its gradient and Hessian in ``v``), which is each
+    exposure's ``min_theta qv(e_j - theta)``: ``qv`` is invariant to rescaling ``v`` and
+    continuous, so the infimum over ``v_j = 1`` is the minimum over all directions, for every
+    ``j`` (where the minimising direction has ``v_j = 0``, R's ``theta`` would run off to infinity).
+
+    From each exposure's ``e_j - starts[j]``, damped Newton steps with the exact derivatives in
+    the chart ``v = e_c - theta`` of the largest ``|v_c|`` (switched as ``v`` turns, so ``theta``
+    stays bounded), until the Newton decrement is below ``DECREMENT`` relative to ``max(1, q)``
+    or an accepted step moves ``v`` by <= ``SETTLED`` (at most ``NEWTON_STEPS``); the smallest
+    of these minima (``qv`` is not convex), the same for every exposure."""
     k = starts.shape[-1]
     dtype = starts.dtype
     eye = jnp.eye(k, dtype=dtype)
+    real = xmask.astype(dtype)
+
+    def chart(v):  # the real exposure of largest |v_c|, and v scaled to v_c = 1
+        c = jnp.argmax(jnp.where(xmask, jnp.abs(v), -1.0))
+        return c, v / v[c]
+
+    def at(v, c):  # qv and its derivatives in the free coordinates theta of chart c
+        free = real * (jnp.arange(k) != c)
+        q, g, h = derivatives(v)
+        return q, -free * g, h * jnp.outer(free, free) + jnp.diag(1.0 - free)
+
+    def step(carry):
+        it, v, c, damp, _, now = carry
+        q, g, h = now
+        move = small_solve(h + damp * jnp.diag(jnp.diag(h)), g)  # 0 at c and at padding
+        c_trial, trial = chart(v + move)  # theta - move in chart c
+        then = at(trial, c_trial)
+        better = then[0] <= q
+        decrement = g @ small_solve(h, g)  # ~2 (q - min q) where h is positive definite
+        # done at the minimum (to rounding: q can no longer tell the steps apart), once an
+        # accepted step no longer moves v, or when the step is not finite
+        done = (~jnp.all(jnp.isfinite(move)) | (jnp.abs(decrement) <= DECREMENT * jnp.maximum(1.0, q))
+                | (better & (jnp.max(jnp.abs(move)) <= SETTLED * (1.0 + jnp.max(jnp.abs(v))))))
+        kept = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), then, now)
+        return (it + 1, jnp.where(better, trial, v), jnp.where(better, c_trial, c),
+                jnp.where(better, damp * 0.1, damp * 10.0), done, kept)
 
     def minimise(j, theta0):
-        free = xmask & (jnp.arange(k) != j)
-        q = lambda theta: qv(eye[j] - jnp.where(free, theta, 0.0))  # noqa: E731
-        grad = jax.grad(q)
-        hess = jax.hessian(q)
-        pin = jnp.diag(1.0 - free.astype(dtype))
+        c, v = chart(eye[j] - real * (jnp.arange(k) != j) * theta0)
+        start = (0, v, c, jnp.asarray(1e-3, dtype), False, at(v, c))
+        return jax.lax.while_loop(lambda s: (s[0] < NEWTON_STEPS) & ~s[4], step, start)[5][0]
 
-        def step(carry):
-            it, theta, damp, _ = carry
-            g = jnp.where(free, grad(theta), 0.0)
-            h = hess(theta) * jnp.outer(free, free) + pin
-            move = jnp.linalg.solve(h + damp * jnp.diag(jnp.diag(h)), g)
-            trial = theta - move
-            better = q(trial) <= q(theta)
-            # done once an accepted step no longer moves theta (or the step is not finite)
-            done = ~jnp.all(jnp.isfinite(move)) | (better & (jnp.max(jnp.abs(move)) <= SETTLED * (1.0 + jnp.max(jnp.abs(theta)))))
-            return it + 1, jnp.where(better, trial, theta), jnp.where(better, damp * 0.1, damp * 10.0), done
-
-        start = (0, jnp.where(free, theta0, 0.0), jnp.asarray(1e-3, dtype), False)
-        _, theta, _, _ = jax.lax.while_loop(lambda c: (c[0] < NEWTON_STEPS) & ~c[3], step, start)
-        return eye[j] - jnp.where(free, theta, 0.0)
-
-    first = jax.vmap(minimise)(jnp.arange(k), starts)
-    q_first = jax.vmap(qv)(first)
-    best = first[jnp.argmin(jnp.where(xmask, q_first, jnp.inf))]
-
-    def restart(j):
-        ok = jnp.abs(best[j]) > 1e-12 * jnp.max(jnp.abs(best))
-        theta0 = jnp.where(ok, eye[j] - best / jnp.where(ok, best[j], 1.0), 0.0)
-        return qv(minimise(j, theta0))
-
-    return jnp.minimum(q_first, jax.vmap(restart)(jnp.arange(k)))
+    minima = jax.vmap(minimise)(jnp.arange(k), starts)
+    return jnp.full(k, jnp.min(jnp.where(xmask, minima, jnp.inf)))
 
 
 def strength(t: MVInstruments, sigma, inv_nx, cor_x) -> Strength:
