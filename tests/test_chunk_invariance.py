@@ -6,7 +6,6 @@ weight, once a sum XLA merged with the rank permutation's reduction in a batch-d
 the modes' bootstraps), the diagnostics (chi-square p-values: the incomplete gamma) and MR-PRESSO.
 """
 
-import os
 
 import pytest
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import pandas as pd
 import pytest
 
 import mrjax

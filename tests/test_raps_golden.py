@@ -41,7 +41,6 @@ def fit(data, kind: str, loss: str, od: bool):
 
 
 def arrays(data, name):
-    frame = data.golden[name]
     i = data.row(name)
     t = data.bucket.instruments
     m = np.asarray(t.mask[i])
