@@ -29,7 +29,7 @@ the step lengths one at a time; automatic differentiation through the loop and a
 lengths at once made the minimisation 8-10x slower (RESULTS.md, twenty-second session). Components beyond ``r`` are padding: identity in
 ``Om``, zero in ``g``. A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`).
 Cost (twenty-second session): 64 gene-region analyses (28 variants, 3 exposures, AR(1) LD)
-0.14 s warm non-robust, 0.20 s robust; first call 6-7 s of compilation.
+0.14 s warm non-robust, 0.20 s robust; first call 5-6 s of compilation.
 """
 
 from __future__ import annotations

@@ -108,8 +108,9 @@ def cond_f_min(t: MVInstruments, sigma) -> jax.Array:
     stops with "false convergence (8)" at or near the start (lipids -> CHD golden,
     ``mvivw_condF_diagnostics``: R reports 20.26, 12.95, 13.35 where the minimum is 12.1866 for
     all three). We report the minimum, which every exposure shares — damped Newton steps with
-    the exact derivatives from each exposure's OLS start (:func:`minimum_over_directions`). SNP correlation (R's ``ld``) is not used here: for
-    correlated variants see :func:`mrjax.mv.pcgmm.pc_cond_f`.
+    the exact derivatives from each exposure's OLS start (:func:`minimum_over_directions`).
+    SNP correlation (R's ``ld``) is not used here: for correlated variants see
+    :func:`mrjax.mv.pcgmm.pc_cond_f`.
     """
     def qv(v):
         r = t.bx @ v
