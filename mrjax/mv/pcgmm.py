@@ -26,8 +26,9 @@ needed").
 (benchmarks/RESULTS.md, eighteenth session: the mv_cml hang). The Newton steps take ``Q``'s
 gradient and Hessian in closed form from that one inverse (:func:`_ratio_derivatives`) and try
 the step lengths one at a time; automatic differentiation through the loop and all 40 step
-lengths at once made the minimisation 8-10x slower (RESULTS.md, twenty-second session). Components beyond ``r`` are padding: identity in
-``Om``, zero in ``g``. A batch pools its minimisations (:func:`mrjax.mv.gmm.minimise_pooled`).
+lengths at once made the minimisation 8-10x slower (RESULTS.md, twenty-second session).
+Components beyond ``r`` are padding: identity in ``Om``, zero in ``g``. A batch pools its
+minimisations (:func:`mrjax.mv.gmm.minimise_pooled`).
 Cost (twenty-second session): 64 gene-region analyses (28 variants, 3 exposures, AR(1) LD)
 0.14 s warm non-robust, 0.20 s robust; first call 5-6 s of compilation.
 """
@@ -52,7 +53,6 @@ def _spd_inverse(a):
     """``a^-1`` of a symmetric positive definite ``a [n, n]`` by Gauss-Jordan elimination on the
     diagonal (positive pivots: no pivoting needed), one ``fori_loop`` step per column of plain
     array operations."""
-
     idx = jnp.arange(a.shape[-1])
 
     def pivot(j, m):
