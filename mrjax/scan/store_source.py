@@ -145,16 +145,17 @@ def count_rows_not_read(selected: Audited, not_read: dict[str, int] | None) -> A
     extra = counts.loc[mine, "trait"].map(not_read).astype("int64")
     counts.loc[mine, "n_in"] += extra
     counts.loc[mine, "n_dropped"] += extra
+    selecting = set(counts.loc[counts["step"] == "select", "trait"])
+    extra_by_trait = {trait: n for trait, n in not_read.items() if n and trait in selecting}
     unlisted = selected.audit.unlisted.copy()
-    for trait, n in not_read.items():
-        if not n or not ((counts["step"] == "select") & (counts["trait"] == trait)).any():
-            continue
-        at = (unlisted["step"] == "select") & (unlisted["trait"] == trait) & (unlisted["reason"] == "not significant")
-        if at.any():
-            unlisted.loc[at, "n"] = unlisted.loc[at, "n"].astype("int64") + n
-        else:
-            unlisted = pd.concat([unlisted, pd.DataFrame([{"step": "select", "trait": trait, "reason": "not significant",
-                                                           "n": n}])], ignore_index=True)
+    at = ((unlisted["step"] == "select") & (unlisted["reason"] == "not significant")
+          & unlisted["trait"].isin(list(extra_by_trait)))
+    unlisted.loc[at, "n"] = unlisted.loc[at, "n"].astype("int64") + unlisted.loc[at, "trait"].astype(object).map(extra_by_trait)
+    listed = set(unlisted.loc[at, "trait"])
+    new_rows = [{"step": "select", "trait": trait, "reason": "not significant", "n": n}
+                for trait, n in extra_by_trait.items() if trait not in listed]
+    if new_rows:
+        unlisted = pd.concat([unlisted, pd.DataFrame(new_rows)], ignore_index=True)
     return Audited(selected.table, selected.audit.replace(counts=counts[COUNT_COLUMNS], unlisted=unlisted))
 
 
