@@ -1,6 +1,9 @@
-"""The scan's reverse direction does its per-exposure steps in one call per chunk
-(``mrjax.scan.stages.with_proxies_each``, ``harmonise_each``): tables and records equal one
-call per exposure, on the shared scan data (outcome instruments looked up in exposures)."""
+"""The scan's reverse direction does a chunk's pairs stacked (``mrjax.scan.reverse.reverse_pairs``:
+one proxy search, one harmonisation, the records cut into audit runs): its table and audit rows
+equal one look-up per exposure (``with_proxies``, ``harmonise_tolerant``, ``trait_audit`` on the
+exposure's whole GWAS), on the shared scan data (outcome instruments looked up in exposures)."""
+
+import dataclasses
 
 import pandas as pd
 import pyarrow as pa
@@ -13,13 +16,18 @@ from mrjax.gwas import read_gwas, select_instruments
 from mrjax.ld import LDPanel
 from mrjax.outputs import StageTimer
 from mrjax.scan import ScanConfig
-from mrjax.scan.stages import harmonise_each, harmonise_tolerant, with_proxies, with_proxies_each
+from mrjax.scan.audits import trait_audit
+from mrjax.scan.config import REVERSE
+from mrjax.scan.reverse import STEPS, reverse_pairs
+from mrjax.scan.stages import empty_carrying, harmonise_tolerant, with_proxies
+
+OUTCOME = "outcome"
 
 
 @pytest.fixture(scope="module")
 def pairs_input(shared_data, tmp_path_factory):
     panel = LDPanel.load(shared_data / "ldref" / "eur_sim")
-    outcome = read_gwas(shared_data / "scan" / "outcome.parquet", trait="outcome")
+    outcome = read_gwas(shared_data / "scan" / "outcome.parquet", trait=OUTCOME)
     instruments = select_instruments(outcome, p=1e-5).head(40)
     source = pq.read_table(shared_data / "scan" / "exposures.parquet")
     names = sorted(set(source.column("exposure").to_pylist()), key=str)[:6]
@@ -27,40 +35,60 @@ def pairs_input(shared_data, tmp_path_factory):
     pq.write_table(source.filter(pc.is_in(source.column("exposure"), value_set=pa.array(names))), few)
     exposures = read_gwas(few)
     names = list(pd.unique(exposures["trait"]))
-    lookups = []
+    gwas = []
     for k, name in enumerate(names):
-        gwas = exposures[exposures["trait"] == name]
+        one = exposures[exposures["trait"] == name]
         # each exposure lacks a different share of the instruments, so proxies are searched
-        gwas = gwas[~gwas["SNP"].isin(instruments["SNP"].iloc[k::3])].reset_index(drop=True)
+        one = one[~one["SNP"].isin(instruments["SNP"].iloc[k::3])]
         if k == 3:  # a pair with a mismatched allele and one no SNP of which is usable
-            gwas = gwas.assign(effect_allele="Q", other_allele="Z")
-        lookups.append(Audited(gwas, Audit.empty()))
+            one = one.assign(effect_allele="Q", other_allele="Z")
+        if k == 5:  # a pair none of whose instruments the exposure has, nor a proxy of them
+            one = one[~one["SNP"].isin(instruments["SNP"])].iloc[:50]
+        gwas.append(one)
     config = ScanConfig(exposures=("x",), outcome="y", out="unused", ld_ref=str(shared_data / "ldref" / "eur_sim"))
-    return Audited(instruments, Audit.empty()), lookups, config, panel
+    # the last name has no GWAS in the chunk: no pair, no records
+    return Audited(instruments, Audit.empty()), pd.concat(gwas, ignore_index=True), names + ["not_read"], config, panel
 
 
-def _same(left: Audited, right: Audited):
-    pd.testing.assert_frame_equal(left.table, right.table, check_exact=True)
-    for frame in ("drops", "counts", "unlisted"):
-        mine, theirs = getattr(left.audit, frame), getattr(right.audit, frame)
-        assert len(mine) == len(theirs)
-        if len(theirs):
-            pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True), check_exact=True)
+def _one_look_up_each(instruments, exposures, names, config, panel):
+    """The reference: each exposure's whole GWAS looked up on its own, as a single pair."""
+    tables, audits = [], {"audit": [], "audit_counts": []}
+    for name in names:
+        gwas = Audited(exposures[exposures["trait"] == name].reset_index(drop=True), Audit.empty())
+        if not len(gwas.table):
+            continue
+        found, proxied = (with_proxies(instruments, gwas, config, panel, StageTimer()) if config.use_proxies
+                          else (instruments, gwas))
+        pair = harmonise_tolerant(found, proxied, config.action) if len(found.table) else empty_carrying(found, proxied)
+        tables.append(pair.table)
+        for part, frame in trait_audit(pair.audit, OUTCOME, steps=STEPS, direction=REVERSE, exposure=OUTCOME,
+                                       outcome=name).items():
+            audits[part].append(frame)
+    table = pd.concat([t for t in tables if len(t)], ignore_index=True)
+    return table, {part: pd.concat([f for f in frames if len(f)], ignore_index=True) for part, frames in audits.items()}
 
 
-def test_proxies_and_harmonise_of_all_pairs_at_once_equal_one_call_each(pairs_input):
-    instruments, lookups, config, panel = pairs_input
-    timings = StageTimer()
-    one_by_one = [with_proxies(instruments, gwas, config, panel, timings) for gwas in lookups]
-    at_once = with_proxies_each(instruments, lookups, config, panel, timings)
-    assert len(at_once) == len(one_by_one)
-    for (found, proxied), (found_alone, proxied_alone) in zip(at_once, one_by_one):
-        _same(found, found_alone)
-        _same(proxied, proxied_alone)
-    assert any((p.audit.drops["reason"] == "proxy used").any() for _, p in one_by_one)
-    harmonised = harmonise_each(at_once, config.action)
-    alone = [harmonise_tolerant(found, proxied, config.action) for found, proxied in one_by_one]
-    for mine, theirs in zip(harmonised, alone):
-        _same(mine, theirs)
-    assert len(alone[3].table) == 0 and len(alone[3].audit.drops)  # nothing usable: records only
-    assert all(len(a.table) for k, a in enumerate(alone) if k != 3)
+def _joined(runs) -> pd.DataFrame:
+    return pd.concat([run.frame for run in runs], ignore_index=True)
+
+
+@pytest.mark.parametrize("proxies", [True, False])
+def test_stacked_reverse_pairs_equal_one_look_up_per_exposure(pairs_input, proxies):
+    instruments, exposures, names, config, panel = pairs_input
+    config = dataclasses.replace(config, proxies=proxies)
+    table, runs = reverse_pairs(instruments, Audited(exposures, Audit.empty()), names, OUTCOME, config, panel,
+                                StageTimer())
+    reference, audits = _one_look_up_each(instruments, exposures, names, config, panel)
+    pd.testing.assert_frame_equal(table, reference, check_exact=True)
+    for part in ("audit", "audit_counts"):
+        pd.testing.assert_frame_equal(_joined(runs[part]), audits[part], check_exact=True)
+        for run in runs[part]:  # each pair's rows are where its run says
+            for name, start, end in zip(run.names, run.ends[:-1], run.ends[1:]):
+                assert (run.frame["outcome"].iloc[start:end] == name).all()
+    counts = audits["audit_counts"]
+    assert set(counts["outcome"]) == set(names[:6])  # every pair read has records; the unread one none
+    drops = audits["audit"]
+    assert (drops["reason"] == "proxy used").any() == proxies
+    assert not (table["outcome"] == names[3]).any() and (drops["outcome"] == names[3]).any()  # records only
+    assert not (table["outcome"] == names[5]).any()
+    assert all((table["outcome"] == name).any() for k, name in enumerate(names[:6]) if k not in (3, 5))

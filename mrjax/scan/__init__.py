@@ -5,7 +5,8 @@ module             responsibility
 =================  ==========================================================================
 ``config``         :class:`ScanConfig` (every setting) and its validation, errors, result
 ``inputs``         finding and reading inputs (:class:`ReadOptions`, exposure sources)
-``stages``         select/clump, outcome look-up with proxies, reverse pairs: Audited → Audited
+``stages``         select/clump, outcome look-up with proxies: Audited → Audited
+``reverse``        the reverse direction's pairs of a chunk, stacked (one proxy search, one harmonise)
 ``estimate``       methods, diagnostics, MR-PRESSO (and permutations) of harmonised pairs
 ``audits``         per-pair audit tables
 ``blocks``         blocks of pairs sized from the memory budget (the unit of work)

@@ -58,8 +58,9 @@ from mrjax.scan.inputs import (
     read_chunk,
     read_outcome,
 )
-from mrjax.scan.stacked import join_blocks, stack_by_trait, stack_parts
-from mrjax.scan.stages import look_up, reachable_snps, reverse_pairs, select_and_clump
+from mrjax.scan.stacked import join_blocks, stack_by_trait
+from mrjax.scan.reverse import reverse_pairs
+from mrjax.scan.stages import look_up, reachable_snps, select_and_clump
 from mrjax.scan.workers import block_client, estimate_in_order
 from mrjax.scan.write import write_outputs
 
@@ -291,9 +292,8 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
             reverse, reverse_audits = reverse_pairs(outcome.instruments, looked_up, names, outcome.name, config, panel,
                                                     timings)
             pairs[REVERSE].append(reverse)
-            with timings("audit"):
-                for part in ("audit", "audit_counts"):
-                    audits[REVERSE][part] += stack_parts([(name, reverse_audits[name][part]) for name in names])
+            for part, runs in reverse_audits.items():
+                audits[REVERSE][part] += runs
     with timings("split"):
         pairs = {d: _join(frames) for d, frames in pairs.items()}
         # both directions in one estimation call: fewer distinct shapes to compile
