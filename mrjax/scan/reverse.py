@@ -43,7 +43,7 @@ def reverse_pairs(instruments: Audited, exposures: Audited, names: list[str], ou
         table = instruments.table
         lookups = _lookups(table, exposures, names, config, panel) if len(table) else {}
     if len(lookups) > 1 and _stackable(table, lookups):
-        return _stacked_pairs(table, lookups, names, outcome_name, config, panel, timings)
+        return _stacked_pairs(table, lookups, outcome_name, config, panel, timings)
     pairs, audits = [], []
     for name in names:
         pair = (look_up(Audited(table, Audit.empty()), Audited(lookups[name], Audit.empty()), config, panel, timings)
@@ -86,8 +86,8 @@ def _stackable(instruments: pd.DataFrame, lookups: dict[str, pd.DataFrame]) -> b
             and all("trait" in g.columns for g in lookups.values()))
 
 
-def _stacked_pairs(instruments: pd.DataFrame, lookups: dict[str, pd.DataFrame], names: list[str], outcome_name: str,
-                   config: ScanConfig, panel, timings: StageTimer) -> tuple[pd.DataFrame, dict[str, list[Run]]]:
+def _stacked_pairs(instruments: pd.DataFrame, lookups: dict[str, pd.DataFrame], outcome_name: str, config: ScanConfig,
+                   panel, timings: StageTimer) -> tuple[pd.DataFrame, dict[str, list[Run]]]:
     """:func:`reverse_pairs` of two or more pairs, stacked (module docstring)."""
     pair_names = list(lookups)  # the pairs, in names order
     exposure = instruments["trait"].iloc[0]
@@ -121,7 +121,7 @@ def _stacked_pairs(instruments: pd.DataFrame, lookups: dict[str, pd.DataFrame], 
                 table, records = error.table, error.audit
         else:
             table, records = None, Audit.empty()
-        harmonised = _harmonised(table, instruments, labels, looked_up)
+        harmonised = _harmonised(table, instruments, labels)
     with timings("audit"):
         runs = {}
         for part, frame in (("audit", "drops"), ("audit_counts", "counts")):
@@ -147,7 +147,7 @@ def _found(instruments: pd.DataFrame, gwas: pd.DataFrame, gwas_rows: dict, pair_
     return has[:, snps.get_indexer(instruments["SNP"].to_numpy(dtype=object))]
 
 
-def _harmonised(table: pd.DataFrame | None, instruments: pd.DataFrame, labels: dict, looked_up: list[int]) -> pd.DataFrame:
+def _harmonised(table: pd.DataFrame | None, instruments: pd.DataFrame, labels: dict) -> pd.DataFrame:
     """The harmonised rows of the pairs that keep an instrument, pair by pair, named as the
     outcome's instruments (``exposure``, ``id.exposure``)."""
     if table is None or not len(table):
@@ -168,10 +168,10 @@ def _audit_run(proxied: pd.DataFrame, harmonised: pd.DataFrame, trait: pd.Series
     """One audit table's rows of every pair (``_pair``: its position), pair by pair, each
     pair's proxies rows before its harmonise rows, as :func:`trait_audit` of one look-up per
     pair labels them (``trait`` = the outcome's instruments' trait)."""
-    name = trait.iloc[0]
+    name, text = trait.iloc[0], pd.Series(["text"]).dtype  # text: the dtype a column of one label takes
     parts = []
     if len(proxied):
-        parts.append(proxied.assign(trait=pd.Series(str(name), index=proxied.index, dtype=pd.Series([str(name)]).dtype)))
+        parts.append(proxied.assign(trait=pd.Series(str(name), index=proxied.index, dtype=text)))
     if len(harmonised):
         relabelled = (pd.Series(name, index=harmonised.index, dtype=trait.dtype) if relabel_counts else name)
         parts.append(harmonised.assign(trait=relabelled))
@@ -184,7 +184,6 @@ def _audit_run(proxied: pd.DataFrame, harmonised: pd.DataFrame, trait: pd.Series
     order = np.argsort(pair, kind="stable")
     together = together.take(order).drop(columns="_pair").reset_index(drop=True)
     sizes = np.bincount(pair, minlength=len(pair_names))
-    text = pd.Series(["text"]).dtype  # the dtype a column of one label (audit_rows) takes
     together.insert(0, "outcome", pd.Series(np.repeat(np.array(pair_names, dtype=object), sizes),
                                             index=together.index, dtype=text))
     together.insert(0, "exposure", outcome_name)
