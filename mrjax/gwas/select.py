@@ -56,16 +56,8 @@ def select_instruments(gwas: pd.DataFrame | audit.Audited, p: float = 1e-5, *, a
         raise ValueError(f"p must lie in (0, 1], not {p!r}")
     gwas, upstream = audit.unwrap(gwas, audited)
     table, trait_col = _traits(gwas)
-    pcol = _first(table, ("pval", "pval.exposure", "pval_exposure", "p"), "select_instruments")
-    mcol = _first(table, ("mlog10p", "mlog10p.exposure"), "select_instruments", required=False)
-    pval = pd.to_numeric(table[pcol], errors="coerce").to_numpy(dtype=float)
-    mlog = (
-        pd.to_numeric(table[mcol], errors="coerce").to_numpy(dtype=float) if mcol else np.full(len(table), np.nan)
-    )
-    use_log = ~np.isnan(mlog) & (np.isnan(pval) | (pval == 0.0))
-    with np.errstate(invalid="ignore"):
-        significant = np.where(use_log, mlog > -np.log10(p), pval < p)
-    missing = np.isnan(pval) & np.isnan(mlog)
+    pcol = _p_column(table)
+    significant, missing = significance(table, p)
     traits = table[trait_col]
     n_in = traits.value_counts(sort=False)
     not_significant = traits[~significant & ~missing].value_counts(sort=False)
@@ -78,6 +70,25 @@ def select_instruments(gwas: pd.DataFrame | audit.Audited, p: float = 1e-5, *, a
     mine = audit.step_audit("select", n_in, audit.kept_per_trait(out, n_in.index, trait_col), listed, not_significant)
     _check_not_empty(out, n_in.index, trait_col, f"select_instruments(p={p})")
     return audit.deliver(audit.Audited(out, upstream + mine), audited)
+
+
+def _p_column(table: pd.DataFrame) -> str:
+    return _first(table, ("pval", "pval.exposure", "pval_exposure", "p"), "select_instruments")
+
+
+def significance(table: pd.DataFrame, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a GWAS table: whether :func:`select_instruments` at ``p`` keeps it (p < ``p``;
+    ``mlog10p > −log10 p`` where p underflowed to 0 or is missing), and whether it has no usable
+    p-value at all (listed as "bad value"). The other rows are the "not significant" ones."""
+    mcol = _first(table, ("mlog10p", "mlog10p.exposure"), "select_instruments", required=False)
+    pval = pd.to_numeric(table[_p_column(table)], errors="coerce").to_numpy(dtype=float)
+    mlog = (
+        pd.to_numeric(table[mcol], errors="coerce").to_numpy(dtype=float) if mcol else np.full(len(table), np.nan)
+    )
+    use_log = ~np.isnan(mlog) & (np.isnan(pval) | (pval == 0.0))
+    with np.errstate(invalid="ignore"):
+        significant = np.where(use_log, mlog > -np.log10(p), pval < p)
+    return significant, np.isnan(pval) & np.isnan(mlog)
 
 
 def filter_weak(instruments: pd.DataFrame | audit.Audited, f_min: float = 10.0, form: str = "auto", *,

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mrjax.audit import Audit, Audited
 from mrjax.gwas import is_case_control, read_gwas
 from mrjax.gwas.formats import is_gzip, is_parquet, read_head, split_header
+from mrjax.gwas.select import significance
 from mrjax.outputs import sha256_file
 from mrjax.scan.errors import ScanError
 from mrjax.scan.frames import NO_ROWS, rows_by
@@ -346,13 +349,18 @@ def looks_long(path: str) -> bool:
     return bool({n.strip().lower() for n in names} & TRAIT_COLUMN_NAMES)
 
 
-def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) -> tuple[Audited, dict[str, int]]:
+def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool,
+               lookup_snps=frozenset()) -> tuple[Audited, dict[str, int]]:
     """The GWAS rows of a chunk's exposures, in chunk order, with their read-time audit, and
-    the rows of the full tables left out (``{trait: n}``; from a store, see
-    :func:`mrjax.scan.store_source.count_rows_not_read`; from files, none).
+    the rows of the full tables left out (``{trait: n}``, see
+    :func:`mrjax.scan.store_source.count_rows_not_read`).
 
-    ``full``: every row (the reverse direction looks up the outcome's instruments in them);
-    otherwise only rows with p below the threshold, unless proxies need the rest. The
+    ``full`` (the reverse direction looks up the outcome's instruments in the exposures), or
+    proxies on: each file is read whole (its read records are the whole file's) and cut at
+    once to the rows the scan can use (:func:`usable_rows`: those instrument selection keeps
+    and those at ``lookup_snps``, the SNPs the reverse look-ups can use), so a chunk holds one
+    whole GWAS at a time, not ``chunk_size`` of them; otherwise only rows with p below the
+    threshold are read. From a store, the same rows and records without a whole read. The
     traits of a long table (consecutive in the chunk) are taken in one go, and the table's
     audit records are carried once (not once per trait)."""
     if config.store:
@@ -360,13 +368,17 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
 
         whole = full or config.use_proxies  # as the files would be read
         return store_source.selection_tables(config.store, [s.trait for s in chunk], config.p, whole=whole)
-    frames = []
+    frames, not_read = [], {}
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)
         options = options_for(config, path, "exposure")
         if not long_table:
-            p_max = None if full or config.use_proxies else config.p
-            frames += [read_table(s.path, options, trait=s.trait, p_max=p_max, audited=True) for s in group]
+            whole = full or config.use_proxies
+            for source in group:
+                read = read_table(source.path, options, trait=source.trait, p_max=None if whole else config.p, audited=True)
+                if whole:
+                    read, not_read[source.trait] = usable_rows(read, config.p, lookup_snps if full else ())
+                frames.append(read)
             continue
         table, records = cache[path]
         rows_of = _trait_rows(cache, path)
@@ -375,8 +387,32 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool) 
         part = table.reset_index(drop=True) if whole else table.iloc[rows].reset_index(drop=True)
         frames.append(Audited(part, records))
     if len(frames) == 1:
-        return frames[0], {}
-    return Audited(pd.concat([f.table for f in frames], ignore_index=True), Audit.combine(*(f.audit for f in frames))), {}
+        return frames[0], not_read
+    return (Audited(pd.concat([f.table for f in frames], ignore_index=True), Audit.combine(*(f.audit for f in frames))),
+            not_read)
+
+
+def usable_rows(read: Audited, p: float, lookup_snps) -> tuple[Audited, int]:
+    """A whole-read single-trait GWAS cut to the rows a scan can use, and how many rows were
+    cut (:func:`mrjax.scan.store_source.count_rows_not_read` counts them "not significant" in
+    the select step, as selecting from the whole table does): the rows
+    :func:`mrjax.gwas.select_instruments` at ``p`` keeps or lists (no p-value), the rows at
+    ``lookup_snps`` (the outcome's instruments and their possible proxies, which the reverse
+    look-up reads; :func:`mrjax.scan.stages.reachable_snps`), and the first row, which stands
+    in for the rest when no other is left (as in a store scan): the look-up then records
+    every instrument as missing, as it does against the whole table. The read records are
+    the whole file's."""
+    table = read.table
+    if not len(table):
+        return read, 0
+    significant, missing = significance(table, p)
+    keep = significant | missing
+    if len(lookup_snps):
+        snps = pa.array(table["SNP"])  # the column's own arrow array (no copy for arrow-backed strings)
+        wanted = pa.array([str(s) for s in lookup_snps], snps.type)
+        keep |= pc.fill_null(pc.is_in(snps, value_set=wanted), False).to_numpy(zero_copy_only=False)
+    keep[0] = True
+    return Audited(table[keep].reset_index(drop=True), read.audit), int(len(table) - keep.sum())
 
 
 def _trait_rows(cache: dict, path: str) -> dict[str, np.ndarray]:

@@ -222,7 +222,8 @@ def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cac
     workers (:func:`mrjax.scan.workers.estimate_in_order`) and checkpointed in block order.
     Returns the plan."""
     with timings("read"):
-        exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional)
+        lookup_snps = set().union(*(o.reachable(config, panel) for o in outcomes)) if config.bidirectional else ()
+        exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional, lookup_snps=lookup_snps)
     names = [s.trait for s in chunk]
     forward = select_and_clump(exposures, config, panel, timings, not_read)
     widest = _most_instruments(forward.table)

@@ -1,0 +1,103 @@
+"""Peak memory of a scan of single-trait GWAS files that reads them whole (bi-directional, LD
+proxies on): one chunk of ``--traits`` exposure files of ``--rows`` rows each.
+
+Inputs, under ``benchmarks/_work/scan_memory/`` (made once, deterministic): the exposures of
+``../shared/data/scan`` (trait ``k`` takes exposure ``k mod 50``, ~38,700 rows with rsIDs of
+the panel ``../shared/data/ldref/eur_sim``), each padded to ``--rows`` rows with filler variants
+(ids ``fill_N``, p uniform on (0.001, 1), so never an instrument nor a look-up), one parquet file
+per trait; the outcome is the shared scan's. The scan (default panel, 100 bootstraps, no
+MR-PRESSO, no figures or report; ``chunk_size`` = ``--traits``, so one chunk holds every
+exposure) runs in a fresh process; printed: wall and CPU seconds, peak RSS, and the bytes of
+the exposure tables a chunk would hold whole (pandas' deep size of one read file × traits).
+
+Usage: ``python benchmarks/bench_scan_memory.py [--traits 64] [--rows 300000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
+WORK = HERE / "_work" / "scan_memory"
+
+SCAN = """
+import json, resource, sys, time
+start, cpu = time.perf_counter(), time.process_time()
+from mrjax_cli._common import configure_jax
+configure_jax(64, None, no_cache=True)
+from mrjax.scan import ScanConfig, run_scan
+folder, outcome, panel, out, traits = sys.argv[1:6]
+config = ScanConfig(exposures=(folder + "/trait_*.parquet",), outcome=outcome, out=out, ld_ref=panel,
+                    bidirectional=True, n_boot=100, presso_draws=0, figures=False, report=False,
+                    chunk_size=int(traits))
+result = run_scan(config)
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "results": len(result.tables["results"]), "read_s": result.manifest["timings_s"]["read"]}))
+"""
+
+
+def make_inputs(traits: int, rows: int) -> Path:
+    folder = WORK / f"inputs_{traits}x{rows}"
+    if (folder / "done.json").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    exposures = pq.read_table(SHARED / "scan" / "exposures.parquet")
+    names = sorted(set(exposures.column("exposure").to_pylist()))
+    for k in range(traits):
+        base = exposures.filter(pc.equal(exposures.column("exposure"), names[k % len(names)])).drop_columns(["exposure"])
+        n = max(0, rows - base.num_rows)
+        template = base.take(rng.integers(0, base.num_rows, n))
+        filler = template.set_column(template.schema.get_field_index("SNP"), "SNP",
+                                     pa.array([f"fill_{k}_{i}" for i in range(n)], pa.string()))
+        pval_at = filler.schema.get_field_index("pval")
+        filler = filler.set_column(pval_at, "pval", pa.array(rng.uniform(1e-3, 1.0, n)))
+        pq.write_table(pa.concat_tables([base, filler.cast(base.schema)]), folder / f"trait_{k + 1:03d}.parquet")
+    (folder / "done.json").write_text(json.dumps({"traits": traits, "rows": rows}))
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traits", type=int, default=64)
+    parser.add_argument("--rows", type=int, default=300_000)
+    args = parser.parse_args()
+    folder = make_inputs(args.traits, args.rows)
+    sys.path.insert(0, str(HERE.parent))
+    from mrjax.gwas import read_gwas
+
+    one = read_gwas(folder / "trait_001.parquet")
+    whole_mb = one.memory_usage(deep=True).sum() / 2**20 * args.traits
+    out = WORK / "scan_out"
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", SCAN, str(folder), str(SHARED / "scan" / "outcome.parquet"),
+                           str(SHARED / "ldref" / "eur_sim"), str(out), str(args.traits)],
+                          capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    scan = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"| traits × rows | exposure tables held whole, MB | process wall s | CPU s | read s | peak RSS MB | results |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| {args.traits} × {args.rows:,} | {whole_mb:,.0f} | {time.perf_counter() - start:.1f} | {scan['cpu_seconds']:.1f} "
+          f"| {scan['read_s']:.1f} | {scan['max_rss_mb']:,.0f} | {scan['results']} |")
+
+
+if __name__ == "__main__":
+    main()
