@@ -39,14 +39,14 @@ def select_and_clump(gwas: Audited, config: ScanConfig, panel, timings: StageTim
     Uses ``mrjax.gwas.select_instruments``, ``mrjax.ld.clump`` (plink 1.9 ``--clump``
     semantics; skipped when there is no panel) and ``mrjax.gwas.filter_weak``; each step
     appends its audit records to those of ``gwas``. ``not_read``: per trait, the rows a
-    store-backed ``gwas`` left out (:func:`~mrjax.scan.store_source.count_rows_not_read`).
+    store-backed or cut ``gwas`` left out (:func:`~mrjax.scan.store_source.count_rows_not_read`).
     Traits left without instruments give an empty result (its audit says why). A plain
     table for ``gwas`` counts as one without records.
     """
     gwas = Audited(*unwrap(gwas, True))
     with timings("select"):
         instruments = tolerate_empty(select_instruments, gwas, "select", p=config.p)
-        instruments = count_rows_not_read(instruments, not_read)  # a store's rows above its keep_p
+        instruments = count_rows_not_read(instruments, not_read)  # rows a store or a cut read left out
     if panel is not None and len(instruments.table):
         with timings("clump"):
             instruments = tolerate_empty(

@@ -135,9 +135,10 @@ def concat(frames: list[Audited]) -> Audited:
 
 
 def count_rows_not_read(selected: Audited, not_read: dict[str, int] | None) -> Audited:
-    """Add the rows a store-backed table left out (``not_read``: trait -> rows) to the select
-    step's "not significant" counts (``n_in``, ``n_dropped`` and the unlisted drops), as a
-    whole-table read counts them."""
+    """Add the rows a store-backed table, or a whole read cut to its usable rows
+    (:func:`mrjax.scan.inputs.usable_rows`), left out (``not_read``: trait -> rows) to the
+    select step's "not significant" counts (``n_in``, ``n_dropped`` and the unlisted drops),
+    as selecting from the whole table counts them."""
     if not not_read:
         return selected
     counts = selected.audit.counts.copy()
