@@ -1,16 +1,19 @@
-"""Peak memory of a scan of single-trait GWAS files that reads them whole (bi-directional, LD
-proxies on): one chunk of ``--traits`` exposure files of ``--rows`` rows each.
+"""Peak memory and time of a scan of single-trait GWAS files that reads them whole
+(bi-directional, or forward with LD proxies): ``--traits`` exposure files of ``--rows`` rows.
 
 Inputs, under ``benchmarks/_work/scan_memory/`` (made once, deterministic): the exposures of
 ``../shared/data/scan`` (trait ``k`` takes exposure ``k mod 50``, ~38,700 rows with rsIDs of
 the panel ``../shared/data/ldref/eur_sim``), each padded to ``--rows`` rows with filler variants
 (ids ``fill_N``, p uniform on (0.001, 1), so never an instrument nor a look-up), one parquet file
-per trait; the outcome is the shared scan's. The scan (default panel, 100 bootstraps, no
-MR-PRESSO, no figures or report; ``chunk_size`` = ``--traits``, so one chunk holds every
-exposure) runs in a fresh process; printed: wall and CPU seconds, peak RSS, and the bytes of
-the exposure tables a chunk would hold whole (pandas' deep size of one read file × traits).
+per trait; the outcome is the shared scan's (39,098 rows), padded the same way to
+``--outcome-rows`` when that is larger. The scan (default panel, 100 bootstraps, no
+MR-PRESSO, no figures or report; ``--chunk-size`` exposures per chunk, default all in one;
+``--forward``: forward only) runs in a fresh process without a compilation cache; printed:
+wall and CPU seconds, the read / proxies / harmonise stages, peak RSS, and the bytes of the
+exposure tables one chunk would hold whole (pandas' deep size of one read file × traits).
 
-Usage: ``python benchmarks/bench_scan_memory.py [--traits 64] [--rows 300000]``.
+Usage: ``python benchmarks/bench_scan_memory.py [--traits 64] [--rows 300000] [--outcome-rows 0]
+[--chunk-size N] [--forward]``.
 """
 
 from __future__ import annotations
@@ -39,15 +42,36 @@ start, cpu = time.perf_counter(), time.process_time()
 from mrjax_cli._common import configure_jax
 configure_jax(64, None, no_cache=True)
 from mrjax.scan import ScanConfig, run_scan
-folder, outcome, panel, out, traits = sys.argv[1:6]
+folder, outcome, panel, out, chunk, bidirectional = sys.argv[1:7]
 config = ScanConfig(exposures=(folder + "/trait_*.parquet",), outcome=outcome, out=out, ld_ref=panel,
-                    bidirectional=True, n_boot=100, presso_draws=0, figures=False, report=False,
-                    chunk_size=int(traits))
+                    bidirectional=bidirectional == "True", n_boot=100, presso_draws=0, figures=False, report=False,
+                    chunk_size=int(chunk))
 result = run_scan(config)
 print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "results": len(result.tables["results"]), "read_s": result.manifest["timings_s"]["read"]}))
+                  "results": len(result.tables["results"]), "read_s": result.manifest["timings_s"]["read"],
+                  "proxies_s": result.manifest["timings_s"].get("proxies", 0.0),
+                  "harmonise_s": result.manifest["timings_s"].get("harmonise", 0.0)}))
 """
+
+
+def _padded(base: pa.Table, rows: int, prefix: str, rng) -> pa.Table:
+    """``base`` and filler rows up to ``rows``: base rows drawn at random, ids ``{prefix}_N``, p uniform on (0.001, 1)."""
+    n = max(0, rows - base.num_rows)
+    filler = base.take(rng.integers(0, base.num_rows, n))
+    filler = filler.set_column(filler.schema.get_field_index("SNP"), "SNP",
+                               pa.array([f"{prefix}_{i}" for i in range(n)], pa.string()))
+    filler = filler.set_column(filler.schema.get_field_index("pval"), "pval", pa.array(rng.uniform(1e-3, 1.0, n)))
+    return pa.concat_tables([base, filler.cast(base.schema)])
+
+
+def make_outcome(rows: int) -> Path:
+    path = WORK / f"outcome_{rows}.parquet"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        pq.write_table(_padded(pq.read_table(SHARED / "scan" / "outcome.parquet"), rows, "outfill", np.random.default_rng(6)),
+                       path)
+    return path
 
 
 def make_inputs(traits: int, rows: int) -> Path:
@@ -61,13 +85,7 @@ def make_inputs(traits: int, rows: int) -> Path:
     names = sorted(set(exposures.column("exposure").to_pylist()))
     for k in range(traits):
         base = exposures.filter(pc.equal(exposures.column("exposure"), names[k % len(names)])).drop_columns(["exposure"])
-        n = max(0, rows - base.num_rows)
-        template = base.take(rng.integers(0, base.num_rows, n))
-        filler = template.set_column(template.schema.get_field_index("SNP"), "SNP",
-                                     pa.array([f"fill_{k}_{i}" for i in range(n)], pa.string()))
-        pval_at = filler.schema.get_field_index("pval")
-        filler = filler.set_column(pval_at, "pval", pa.array(rng.uniform(1e-3, 1.0, n)))
-        pq.write_table(pa.concat_tables([base, filler.cast(base.schema)]), folder / f"trait_{k + 1:03d}.parquet")
+        pq.write_table(_padded(base, rows, f"fill_{k}", rng), folder / f"trait_{k + 1:03d}.parquet")
     (folder / "done.json").write_text(json.dumps({"traits": traits, "rows": rows}))
     return folder
 
@@ -76,8 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traits", type=int, default=64)
     parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--outcome-rows", type=int, default=0, help="pad the outcome to this many rows")
+    parser.add_argument("--forward", action="store_true", help="forward only (LD proxies on), not bi-directional")
+    parser.add_argument("--chunk-size", type=int, help="exposures per chunk (default: all in one)")
     args = parser.parse_args()
     folder = make_inputs(args.traits, args.rows)
+    outcome = make_outcome(args.outcome_rows) if args.outcome_rows > 39_098 else SHARED / "scan" / "outcome.parquet"
     sys.path.insert(0, str(HERE.parent))
     from mrjax.gwas import read_gwas
 
@@ -87,16 +109,18 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SCAN, str(folder), str(SHARED / "scan" / "outcome.parquet"),
-                           str(SHARED / "ldref" / "eur_sim"), str(out), str(args.traits)],
+    done = subprocess.run([sys.executable, "-c", SCAN, str(folder), str(outcome),
+                           str(SHARED / "ldref" / "eur_sim"), str(out), str(args.chunk_size or args.traits), str(not args.forward)],
                           capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     scan = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"| traits × rows | exposure tables held whole, MB | process wall s | CPU s | read s | peak RSS MB | results |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.traits} × {args.rows:,} | {whole_mb:,.0f} | {time.perf_counter() - start:.1f} | {scan['cpu_seconds']:.1f} "
-          f"| {scan['read_s']:.1f} | {scan['max_rss_mb']:,.0f} | {scan['results']} |")
+    print("| traits × rows | outcome rows | direction | exposure tables held whole, MB | process wall s | CPU s | read s "
+          "| proxies s | harmonise s | peak RSS MB | results |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {args.traits} × {args.rows:,} | {max(args.outcome_rows, 39_098):,} | {'forward' if args.forward else 'both'} "
+          f"| {whole_mb:,.0f} | {time.perf_counter() - start:.1f} | {scan['cpu_seconds']:.1f} | {scan['read_s']:.1f} "
+          f"| {scan['proxies_s']:.2f} | {scan['harmonise_s']:.2f} | {scan['max_rss_mb']:,.0f} | {scan['results']} |")
 
 
 if __name__ == "__main__":

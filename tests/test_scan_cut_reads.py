@@ -1,8 +1,9 @@
 """A scan of single-trait GWAS files that reads them whole (bi-directional, or with LD proxies)
 keeps of each file only the rows it can use (``mrjax.scan.inputs.usable_rows``), so a chunk
-holds one whole GWAS at a time: every output table equals that of the scan that keeps the
-whole tables, and the rows held are the instruments, the reverse look-ups' SNPs and one
-stand-in row per trait."""
+holds one whole GWAS at a time, and looks each chunk's instruments up in the outcome's rows
+they can use (``mrjax.scan.stages.rows_at``): every output table equals that of the scan that
+keeps and searches the whole tables, and the rows held are the instruments, the reverse
+look-ups' SNPs and one stand-in row per trait."""
 
 import numpy as np
 import pandas as pd
@@ -91,3 +92,30 @@ def test_usable_rows_keeps_a_stand_in_row_when_nothing_else_is_usable():
     assert kept.table["SNP"].tolist() == ["rs1"] and cut == 2 and kept.audit is records
     kept, cut = usable_rows(Audited(table.assign(pval=[0.5, 1e-9, 0.9]), records), 1e-5, {"rs3"})
     assert kept.table["SNP"].tolist() == ["rs1", "rs2", "rs3"] and cut == 0
+
+
+@pytest.mark.slow
+def test_forward_look_ups_in_the_outcome_rows_they_can_use_equal_those_in_the_whole_outcome(
+        exposure_files, shared_data, tmp_path, monkeypatch):
+    """The forward look-up reads the outcome's rows at the instruments and their possible proxies
+    (``mrjax.scan.stages.rows_at``), not the whole GWAS: an outcome lacking some instruments, so
+    proxies are used, gives every table of the look-up in the whole outcome."""
+    outcome = pq.read_table(shared_data / "scan" / "outcome.parquet")
+    exposures = pq.read_table(shared_data / "scan" / "exposures.parquet", filters=[("exposure", "in", TRAITS)])
+    hits = exposures.filter(pc.less(exposures.column("pval"), 1e-5)).column("SNP").unique()
+    lacking = outcome.filter(pc.invert(pc.is_in(outcome.column("SNP"), value_set=hits.slice(0, 200))))
+    pq.write_table(lacking, tmp_path / "outcome.parquet")
+
+    def scan(out):
+        return run_scan(ScanConfig(exposures=(str(exposure_files / "trait_0*.parquet"),), outcome=str(tmp_path / "outcome.parquet"),
+                                   out=str(out), outcome_name="outcome", ld_ref=str(shared_data / "ldref" / "eur_sim"),
+                                   **SETTINGS))
+
+    cut = scan(tmp_path / "cut")
+    monkeypatch.setattr(scan_run, "rows_at", lambda gwas, snps: gwas)
+    whole = scan(tmp_path / "whole")
+    for name, table in whole.tables.items():
+        pd.testing.assert_frame_equal(cut.tables[name].reset_index(drop=True), table.reset_index(drop=True), obj=name)
+    audit = whole.tables["audit"]
+    assert ((audit["direction"] == "forward") & (audit["reason"] == "proxy used")).any()
+    assert ((audit["direction"] == "forward") & (audit["reason"] == "missing in outcome")).any()

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mrjax.audit import Audit, Audited
@@ -26,7 +24,7 @@ from mrjax.gwas.formats import is_gzip, is_parquet, read_head, split_header
 from mrjax.gwas.select import significance
 from mrjax.outputs import sha256_file
 from mrjax.scan.errors import ScanError
-from mrjax.scan.frames import NO_ROWS, rows_by
+from mrjax.scan.frames import NO_ROWS, at_snps, rows_by
 
 #: Header names that mark a long table holding many traits.
 TRAIT_COLUMN_NAMES = {"trait", "exposure", "phenotype"}
@@ -406,11 +404,7 @@ def usable_rows(read: Audited, p: float, lookup_snps) -> tuple[Audited, int]:
     if not len(table):
         return read, 0
     significant, missing = significance(table, p)
-    keep = significant | missing
-    if len(lookup_snps):
-        snps = pa.array(table["SNP"])  # the column's own arrow array (no copy for arrow-backed strings)
-        wanted = pa.array([str(s) for s in lookup_snps], snps.type)
-        keep |= pc.fill_null(pc.is_in(snps, value_set=wanted), False).to_numpy(zero_copy_only=False)
+    keep = significant | missing | at_snps(table, lookup_snps)
     keep[0] = True
     return Audited(table[keep].reset_index(drop=True), read.audit), int(len(table) - keep.sum())
 

@@ -60,7 +60,7 @@ from mrjax.scan.inputs import (
 )
 from mrjax.scan.stacked import join_blocks, stack_by_trait
 from mrjax.scan.reverse import reverse_pairs
-from mrjax.scan.stages import look_up, reachable_snps, select_and_clump
+from mrjax.scan.stages import look_up, reachable_snps, rows_at, select_and_clump
 from mrjax.scan.workers import block_client, estimate_in_order
 from mrjax.scan.write import write_outputs
 
@@ -277,9 +277,10 @@ def _harmonise_block(block: Block, exposures: Audited, forward: Audited, config:
     audits: dict[str, dict[str, list]] = {d: {"audit": [], "audit_counts": []} for d in config.directions}
     for outcome in outcomes:
         gwas = outcome.gwas
-        if config.store and len(forward.table):  # the outcome's rows these instruments can use
+        if len(forward.table):  # the outcome's rows these instruments can use
             with timings("read"):
-                gwas = store_source.rows_for(config.store, outcome.name, reachable_snps(forward.table, config, panel))
+                snps = reachable_snps(forward.table, config, panel)
+                gwas = store_source.rows_for(config.store, outcome.name, snps) if config.store else rows_at(gwas, snps)
         harmonised = look_up(forward, gwas, config, panel, timings) if len(forward.table) else forward
         with timings("audit"):
             for part, runs in forward_audit_runs(harmonised.audit, names, outcome.name).items():

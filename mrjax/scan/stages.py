@@ -24,6 +24,7 @@ from mrjax.ld import clump, find_proxies, substitute_proxies
 from mrjax.ld.clump import NoIndexSNPWarning
 from mrjax.outputs import StageTimer
 from mrjax.scan.config import ScanConfig
+from mrjax.scan.frames import at_snps
 from mrjax.scan.store_source import count_rows_not_read
 
 #: LD-proxy search radius in kb (``mrjax.ld.substitute_proxies``' default, LDlink LDproxy's
@@ -132,6 +133,18 @@ def snps_in(few: pd.Series, many: pd.Series) -> np.ndarray:
     first cut down to the values the short side holds (≈ 0.4 s per 40 k-row GWAS saved)."""
     found = many[many.isin(pd.unique(few.to_numpy(dtype=object)))]
     return few.isin(pd.unique(found.to_numpy(dtype=object))).to_numpy()
+
+
+def rows_at(gwas: Audited, snps) -> Audited:
+    """The rows of ``gwas`` at ``snps``, with its records: for ``snps`` = :func:`reachable_snps`
+    of some instruments, every row their :func:`look_up` can use (the same proxies, pairs and
+    records as against the whole table, as a store's ``rows_for`` reads them). When none is
+    there, the first row stands in (it matches no instrument), so the look-up still records
+    every instrument as missing."""
+    keep = at_snps(gwas.table, snps)
+    if len(keep) and not keep.any():
+        keep[0] = True
+    return Audited(gwas.table[keep].reset_index(drop=True), gwas.audit)
 
 
 def reachable_snps(instruments: pd.DataFrame, config: ScanConfig, panel) -> set:
