@@ -21,7 +21,7 @@ from mrjax.ld import substitute_proxies
 from mrjax.outputs import StageTimer
 from mrjax.scan.audits import trait_audit
 from mrjax.scan.config import REVERSE, ScanConfig
-from mrjax.scan.frames import NO_ROWS, rows_by
+from mrjax.scan.frames import NO_ROWS, at_snps, rows_by
 from mrjax.scan.stacked import Run, stack_parts
 from mrjax.scan.stages import PROXY_KB, empty_carrying, look_up, reachable_snps
 
@@ -198,4 +198,4 @@ def reachable_rows(instruments: pd.DataFrame, gwas: pd.DataFrame, config: ScanCo
     whole panel (r² ≥ ``proxy_r2`` within ``PROXY_KB``). A proxy's r² depends only on the
     panel, so the proxies found in the cut table, and their order, are the same as in the
     whole GWAS. Harmonisation reads only the instruments' rows."""
-    return gwas["SNP"].isin(list(reachable_snps(instruments, config, panel))).to_numpy(dtype=bool)
+    return at_snps(gwas, reachable_snps(instruments, config, panel))
