@@ -8,12 +8,13 @@ the panel ``../shared/data/ldref/eur_sim``), each padded to ``--rows`` rows with
 per trait; the outcome is the shared scan's (39,098 rows), padded the same way to
 ``--outcome-rows`` when that is larger. The scan (default panel, 100 bootstraps, no
 MR-PRESSO, no figures or report; ``--chunk-size`` exposures per chunk, default all in one;
-``--forward``: forward only) runs in a fresh process without a compilation cache; printed:
+``--forward``: forward only; ``--read-threads``; ``--text``: the exposures as gzip'd
+TSV) runs in a fresh process without a compilation cache; printed:
 wall and CPU seconds, the read / proxies / harmonise stages, peak RSS, and the bytes of the
 exposure tables one chunk would hold whole (pandas' deep size of one read file × traits).
 
 Usage: ``python benchmarks/bench_scan_memory.py [--traits 64] [--rows 300000] [--outcome-rows 0]
-[--chunk-size N] [--forward]``.
+[--chunk-size N] [--forward] [--read-threads N] [--text]``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ start, cpu = time.perf_counter(), time.process_time()
 from mrjax_cli._common import configure_jax
 configure_jax(64, None, no_cache=True)
 from mrjax.scan import ScanConfig, run_scan
-folder, outcome, panel, out, chunk, bidirectional = sys.argv[1:7]
-config = ScanConfig(exposures=(folder + "/trait_*.parquet",), outcome=outcome, out=out, ld_ref=panel,
+folder, outcome, panel, out, chunk, bidirectional, threads = sys.argv[1:8]
+config = ScanConfig(exposures=(folder + "/trait_*[a-z]",), outcome=outcome, out=out, ld_ref=panel,
                     bidirectional=bidirectional == "True", n_boot=100, presso_draws=0, figures=False, report=False,
                     chunk_size=int(chunk))
-result = run_scan(config)
+result = run_scan(config, **({"read_threads": int(threads)} if int(threads) else {}))
 print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "results": len(result.tables["results"]), "read_s": result.manifest["timings_s"]["read"],
@@ -74,8 +75,8 @@ def make_outcome(rows: int) -> Path:
     return path
 
 
-def make_inputs(traits: int, rows: int) -> Path:
-    folder = WORK / f"inputs_{traits}x{rows}"
+def make_inputs(traits: int, rows: int, text: bool = False) -> Path:
+    folder = WORK / f"inputs_{traits}x{rows}{'_tsv' if text else ''}"
     if (folder / "done.json").exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -85,7 +86,14 @@ def make_inputs(traits: int, rows: int) -> Path:
     names = sorted(set(exposures.column("exposure").to_pylist()))
     for k in range(traits):
         base = exposures.filter(pc.equal(exposures.column("exposure"), names[k % len(names)])).drop_columns(["exposure"])
-        pq.write_table(_padded(base, rows, f"fill_{k}", rng), folder / f"trait_{k + 1:03d}.parquet")
+        table = _padded(base, rows, f"fill_{k}", rng)
+        if text:  # gzip'd TSV, as GWAS files come
+            import pyarrow.csv as csv
+
+            with pa.CompressedOutputStream(folder / f"trait_{k + 1:03d}.tsv.gz", "gzip") as sink:
+                csv.write_csv(table, sink, csv.WriteOptions(delimiter="\t", quoting_style="none"))
+        else:
+            pq.write_table(table, folder / f"trait_{k + 1:03d}.parquet")
     (folder / "done.json").write_text(json.dumps({"traits": traits, "rows": rows}))
     return folder
 
@@ -97,20 +105,23 @@ def main() -> None:
     parser.add_argument("--outcome-rows", type=int, default=0, help="pad the outcome to this many rows")
     parser.add_argument("--forward", action="store_true", help="forward only (LD proxies on), not bi-directional")
     parser.add_argument("--chunk-size", type=int, help="exposures per chunk (default: all in one)")
+    parser.add_argument("--read-threads", type=int, default=0, help="run_scan's read_threads (default: its own)")
+    parser.add_argument("--text", action="store_true", help="exposure files as gzip'd TSV instead of parquet")
     args = parser.parse_args()
-    folder = make_inputs(args.traits, args.rows)
+    folder = make_inputs(args.traits, args.rows, args.text)
     outcome = make_outcome(args.outcome_rows) if args.outcome_rows > 39_098 else SHARED / "scan" / "outcome.parquet"
     sys.path.insert(0, str(HERE.parent))
     from mrjax.gwas import read_gwas
 
-    one = read_gwas(folder / "trait_001.parquet")
+    one = read_gwas(next(folder.glob("trait_001.*")))
     whole_mb = one.memory_usage(deep=True).sum() / 2**20 * args.traits
     out = WORK / "scan_out"
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", SCAN, str(folder), str(outcome),
-                           str(SHARED / "ldref" / "eur_sim"), str(out), str(args.chunk_size or args.traits), str(not args.forward)],
+                           str(SHARED / "ldref" / "eur_sim"), str(out), str(args.chunk_size or args.traits), str(not args.forward),
+                           str(args.read_threads)],
                           capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])

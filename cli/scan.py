@@ -70,6 +70,7 @@ def scan(
     correct_per_outcome: Annotated[bool, typer.Option("--correct-per-outcome", help="With several outcomes: FDR/Bonferroni within each outcome instead of across every pair.")] = False,
     store: Annotated[Path | None, typer.Option("--store", help="GWAS store made by `mrjax ingest`: --exposure (globs) and --outcome are then its trait names; no whole table is read.")] = None,
     adjust_for: Annotated[list[str] | None, typer.Option("--adjust-for", help="GWAS file every exposure is adjusted for (repeatable): one multivariable analysis per exposure, written to mvmr_results.tsv / mvmr_strength.tsv.")] = None,
+    read_threads: Annotated[int | None, typer.Option("--read-threads", min=1, help="GWAS files read at once (default: the cores, at most 4); each file read whole is held whole until it is cut to the rows the scan uses.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="Estimate the blocks of pairs on a local Dask cluster of N worker processes (default, or 0: in this process).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Estimate the blocks on a running Dask cluster, e.g. tcp://head:8786 (its workers must see the same mrjax).")] = None,
     devices: Devices = None,
@@ -103,7 +104,8 @@ def scan(
     )
     with user_errors(debug), ProgressBars() as progress:
         config.validate()
-        result = run_scan(config, progress=progress, workers=workers, scheduler=scheduler, devices=devices)
+        result = run_scan(config, progress=progress, workers=workers, scheduler=scheduler, devices=devices,
+                          read_threads=read_threads)
     summarise(result, out)
 
 

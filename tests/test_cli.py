@@ -216,7 +216,7 @@ def test_scan_end_to_end_from_files(small_scan, tmp_path):
     out = tmp_path / "scan"
     result = invoke("scan", "--exposure", small_scan["glob"], "--outcome", small_scan["outcome"], "--out", out,
                     "--ld-ref", small_scan["ld_ref"], "--bidirectional", "--method", "ivw", "--method", "weighted_median",
-                    "--n-boot", "100", "--presso-draws", "200", "--correction", "none")
+                    "--n-boot", "100", "--presso-draws", "200", "--correction", "none", "--read-threads", "2")
     assert result.exit_code == 0, error_text(result)
     results = pd.read_csv(out / "results.tsv", sep="\t")
     assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS

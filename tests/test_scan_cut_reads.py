@@ -119,3 +119,19 @@ def test_forward_look_ups_in_the_outcome_rows_they_can_use_equal_those_in_the_wh
     audit = whole.tables["audit"]
     assert ((audit["direction"] == "forward") & (audit["reason"] == "proxy used")).any()
     assert ((audit["direction"] == "forward") & (audit["reason"] == "missing in outcome")).any()
+
+
+def test_files_read_in_threads_give_the_chunk_read_one_by_one(exposure_files, shared_data):
+    from mrjax.scan.inputs import list_exposures, read_chunk
+
+    config = ScanConfig(exposures=(str(exposure_files / "trait_0*.parquet"),), outcome=str(shared_data / "scan" / "outcome.parquet"),
+                        out="unused", ld_ref=str(shared_data / "ldref" / "eur_sim"), bidirectional=True)
+    chunk = list_exposures(config, {})
+    lookup = {"rs3000000", "rs12345"} | set(pq.read_table(exposure_files / "trait_004.parquet").column("SNP").to_pylist()[100:300])
+    one, not_read_one = read_chunk(chunk, config, {}, full=True, lookup_snps=lookup, threads=1)
+    many, not_read_many = read_chunk(chunk, config, {}, full=True, lookup_snps=lookup, threads=3)
+    assert len(chunk) == len(TRAITS) and not_read_one == not_read_many and set(not_read_one) == set(TRAITS)
+    pd.testing.assert_frame_equal(many.table, one.table)
+    for frame in ("drops", "counts", "unlisted"):
+        pd.testing.assert_frame_equal(getattr(many.audit, frame), getattr(one.audit, frame))
+    assert one.table["trait"].drop_duplicates().tolist() == [s.trait for s in chunk]  # chunk order

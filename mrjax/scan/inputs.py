@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import glob
 import itertools
+import os
 import re
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -347,8 +349,8 @@ def looks_long(path: str) -> bool:
     return bool({n.strip().lower() for n in names} & TRAIT_COLUMN_NAMES)
 
 
-def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool,
-               lookup_snps=frozenset()) -> tuple[Audited, dict[str, int]]:
+def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool, lookup_snps=frozenset(),
+               threads: int = 1) -> tuple[Audited, dict[str, int]]:
     """The GWAS rows of a chunk's exposures, in chunk order, with their read-time audit, and
     the rows of the full tables left out (``{trait: n}``, see
     :func:`mrjax.scan.store_source.count_rows_not_read`).
@@ -358,36 +360,50 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool,
     once to the rows the scan can use (:func:`usable_rows`: those instrument selection keeps
     and those at ``lookup_snps``, the SNPs the reverse look-ups can use), so a chunk holds one
     whole GWAS at a time, not ``chunk_size`` of them; otherwise only rows with p below the
-    threshold are read. From a store, the same rows and records without a whole read. The
-    traits of a long table (consecutive in the chunk) are taken in one go, and the table's
+    threshold are read. Files are read ``threads`` at a time (in chunk order). From a store,
+    the same rows and records without a whole read. The traits of a long table (consecutive in the chunk) are taken in one go, and the table's
     audit records are carried once (not once per trait)."""
     if config.store:
         from mrjax.scan import store_source
 
         whole = full or config.use_proxies  # as the files would be read
         return store_source.selection_tables(config.store, [s.trait for s in chunk], config.p, whole=whole)
+    whole = full or config.use_proxies
+
+    def read_file(source: ExposureSource) -> tuple[Audited, int]:
+        options = options_for(config, source.path, "exposure")
+        read = read_table(source.path, options, trait=source.trait, p_max=None if whole else config.p, audited=True)
+        return usable_rows(read, config.p, lookup_snps if full else ()) if whole else (read, 0)
+
+    files = [s for s in chunk if not s.long_table]
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
+        read = iter(list(pool.map(read_file, files)))  # in chunk order
     frames, not_read = [], {}
     for (path, long_table), group in itertools.groupby(chunk, key=lambda s: (s.path, s.long_table)):
         group = list(group)
-        options = options_for(config, path, "exposure")
         if not long_table:
-            whole = full or config.use_proxies
             for source in group:
-                read = read_table(source.path, options, trait=source.trait, p_max=None if whole else config.p, audited=True)
+                table, cut = next(read)
+                frames.append(table)
                 if whole:
-                    read, not_read[source.trait] = usable_rows(read, config.p, lookup_snps if full else ())
-                frames.append(read)
+                    not_read[source.trait] = cut
             continue
         table, records = cache[path]
         rows_of = _trait_rows(cache, path)
         rows = np.concatenate([rows_of.get(s.trait, NO_ROWS) for s in group])
-        whole = len(rows) == len(table) and bool(np.all(rows == np.arange(len(table))))
-        part = table.reset_index(drop=True) if whole else table.iloc[rows].reset_index(drop=True)
+        whole_table = len(rows) == len(table) and bool(np.all(rows == np.arange(len(table))))
+        part = table.reset_index(drop=True) if whole_table else table.iloc[rows].reset_index(drop=True)
         frames.append(Audited(part, records))
     if len(frames) == 1:
         return frames[0], not_read
     return (Audited(pd.concat([f.table for f in frames], ignore_index=True), Audit.combine(*(f.audit for f in frames))),
             not_read)
+
+
+def default_read_threads() -> int:
+    """GWAS files a scan reads at once: the cores, at most 4 (a whole read of a 22 M-row file is
+    ~2.8 GB while it is cut; reading is ~1.7x faster with 2 threads on 2 cores)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def usable_rows(read: Audited, p: float, lookup_snps) -> tuple[Audited, int]:

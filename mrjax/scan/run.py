@@ -51,6 +51,7 @@ from mrjax.scan import store_source
 from mrjax.scan.inputs import (
     ExposureSource,
     OutcomeSource,
+    default_read_threads,
     exposure_keys,
     input_checksums,
     list_exposures,
@@ -66,12 +67,15 @@ from mrjax.scan.write import write_outputs
 
 
 def run_scan(config: ScanConfig, progress: Progress | None = None, *, workers: int | None = None,
-             scheduler: str | None = None, devices: int | None = None) -> ScanResult:
+             scheduler: str | None = None, devices: int | None = None, read_threads: int | None = None) -> ScanResult:
     """Run the whole scan described by ``config`` and write its outputs to ``config.out``.
 
     Blocks are estimated in this process, or with ``workers`` (a ``LocalCluster`` of that many
     processes) or ``scheduler`` (a running Dask cluster's address) on Dask workers
     (:mod:`mrjax.scan.workers`; the same outputs), each using at most ``devices`` devices.
+    GWAS files are read ``read_threads`` at a time (default
+    :func:`mrjax.scan.inputs.default_read_threads`; each file read whole is held whole until
+    it is cut, so memory grows with it; the outputs do not change).
 
     Returns the tables (also written as TSV and parquet), the significant traits and the
     manifest. ``progress(stage, done, total)`` is called as each stage advances (inputs,
@@ -90,7 +94,7 @@ def run_scan(config: ScanConfig, progress: Progress | None = None, *, workers: i
     marker = RunningMarker(out)
     try:
         with block_client(workers, scheduler) as client:
-            result = _scan(config, out, progress, client, devices)
+            result = _scan(config, out, progress, client, devices, read_threads or default_read_threads())
     except BaseException as error:
         marker.failed(error)
         raise
@@ -123,7 +127,7 @@ class Outcome:
         return self._reachable
 
 
-def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: int | None) -> ScanResult:
+def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: int | None, read_threads: int) -> ScanResult:
     timings = StageTimer()
     progress("inputs", 0, 1)
     with timings("checksums"):
@@ -167,7 +171,8 @@ def _scan(config: ScanConfig, out: Path, progress: Progress, client, devices: in
 
     for done_chunks, i in enumerate(todo):
         progress("instruments", done_chunks, len(todo))
-        plans[i] = _run_chunk(i, chunks[i], config, cache, outcomes, panel, timings, checkpoints, client, devices)
+        plans[i] = _run_chunk(i, chunks[i], config, cache, outcomes, panel, timings, checkpoints, client, devices,
+                              read_threads)
         progress("instruments", done_chunks + 1, len(todo))
         finished += len(chunks[i])
         progress("estimate", finished, total)
@@ -215,7 +220,8 @@ def _outcome_side_audit(outcome: Outcome, config: ScanConfig) -> dict:
 
 
 def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cache: dict, outcomes: list[Outcome],
-               panel, timings: StageTimer, checkpoints: Checkpoints, client=None, devices: int | None = None) -> list[Block]:
+               panel, timings: StageTimer, checkpoints: Checkpoints, client=None, devices: int | None = None,
+               read_threads: int = 1) -> list[Block]:
     """One chunk of exposures against every outcome: their instruments selected and clumped
     once, the chunk's pairs planned into blocks (:func:`mrjax.scan.blocks.plan_blocks`, saved
     first), each unfinished block harmonised here, estimated here or on the Dask ``client``'s
@@ -223,7 +229,8 @@ def _run_chunk(number: int, chunk: list[ExposureSource], config: ScanConfig, cac
     Returns the plan."""
     with timings("read"):
         lookup_snps = set().union(*(o.reachable(config, panel) for o in outcomes)) if config.bidirectional else ()
-        exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional, lookup_snps=lookup_snps)
+        exposures, not_read = read_chunk(chunk, config, cache, full=config.bidirectional, lookup_snps=lookup_snps,
+                                         threads=read_threads)
     names = [s.trait for s in chunk]
     forward = select_and_clump(exposures, config, panel, timings, not_read)
     widest = _most_instruments(forward.table)
