@@ -361,8 +361,9 @@ def read_chunk(chunk: list[ExposureSource], config, cache: dict, *, full: bool, 
     and those at ``lookup_snps``, the SNPs the reverse look-ups can use), so a chunk holds one
     whole GWAS at a time, not ``chunk_size`` of them; otherwise only rows with p below the
     threshold are read. Files are read ``threads`` at a time (in chunk order). From a store,
-    the same rows and records without a whole read. The traits of a long table (consecutive in the chunk) are taken in one go, and the table's
-    audit records are carried once (not once per trait)."""
+    the same rows and records without a whole read. The traits of a long table (consecutive
+    in the chunk) are taken in one go, and the table's audit records are carried once (not
+    once per trait)."""
     if config.store:
         from mrjax.scan import store_source
 
